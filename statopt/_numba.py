@@ -1,0 +1,38 @@
+"""The single place where numba is configured for statopt.
+
+Every kernel in the package is decorated with :func:`njit` from this module so that
+the compilation options stay consistent:
+
+- ``cache=True``: compiled machine code is written next to the sources and reused by
+  later processes, so only the first call after installation pays for compilation.
+- lazy compilation (no explicit signatures): signatures add import time, and inputs
+  are validated to C-contiguous ``float64`` before they reach a kernel, so each
+  kernel compiles once.
+- no ``fastmath``: it lets LLVM assume there is no NaN or inf, which silently breaks
+  ``np.isnan`` and the weighting code that relies on infinities.
+
+Setting the environment variable ``NUMBA_DISABLE_JIT=1`` runs every kernel as plain
+Python, which the test suite supports so that kernels are covered and debuggable.
+"""
+
+import numba
+
+__all__ = ["njit"]
+
+
+def njit(function=None, **options):
+    """Compile ``function`` with statopt's numba options.
+
+    Usable bare (``@njit``) or with extra options (``@njit(inline="always")``);
+    ``cache`` defaults to True and ``fastmath`` is refused.
+    """
+    if options.get("fastmath"):
+        raise ValueError("statopt kernels must not use fastmath (it breaks NaN checks)")
+    options.setdefault("cache", True)
+
+    def decorate(func):
+        return numba.njit(**options)(func)
+
+    if function is None:
+        return decorate
+    return decorate(function)

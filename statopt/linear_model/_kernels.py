@@ -1,0 +1,220 @@
+"""Numba kernels of AdamLogisticRegression: minibatch epochs and full-data loss.
+
+Parameters live in one flat vector ``theta`` of length ``n_outputs * (n_features + 1)``:
+row ``k`` holds the coefficients of output ``k`` followed by its intercept. A binary
+problem has one output (the logit of the positive class); a multinomial one has an
+output per class (softmax, symmetric parametrisation as in scikit-learn).
+"""
+
+import numpy as np
+
+from .._numba import njit
+from ..optim._kernels import compute_direction
+
+
+@njit
+def _log1pexp(z):
+    # log(1 + exp(z)) without overflow.
+    if z > 0.0:
+        return z + np.log1p(np.exp(-z))
+    return np.log1p(np.exp(z))
+
+
+@njit
+def _expit(z):
+    if z >= 0.0:
+        return 1.0 / (1.0 + np.exp(-z))
+    ez = np.exp(z)
+    return ez / (1.0 + ez)
+
+
+@njit
+def _row_loss_and_residuals(X, i, y_i, theta, n_outputs, residuals):
+    """Log-loss of row ``i`` and d loss / d logit for each output."""
+    n_features = X.shape[1]
+    stride = n_features + 1
+    if n_outputs == 1:
+        z = theta[n_features]
+        for j in range(n_features):
+            z += X[i, j] * theta[j]
+        residuals[0] = _expit(z) - y_i
+        return _log1pexp(z) - y_i * z
+    label = int(y_i)
+    label_z = 0.0
+    max_z = -np.inf
+    for k in range(n_outputs):
+        offset = k * stride
+        z = theta[offset + n_features]
+        for j in range(n_features):
+            z += X[i, j] * theta[offset + j]
+        residuals[k] = z
+        if k == label:
+            label_z = z
+        if z > max_z:
+            max_z = z
+    total = 0.0
+    for k in range(n_outputs):
+        residuals[k] = np.exp(residuals[k] - max_z)
+        total += residuals[k]
+    for k in range(n_outputs):
+        residuals[k] /= total
+    residuals[label] -= 1.0
+    return max_z + np.log(total) - label_z
+
+
+@njit
+def _soft_threshold(value, threshold):
+    if value > threshold:
+        return value - threshold
+    if value < -threshold:
+        return value + threshold
+    return 0.0
+
+
+@njit
+def logistic_epoch(
+    X,
+    y,
+    sample_weight,
+    order,
+    batch_size,
+    theta,
+    n_outputs,
+    fit_intercept,
+    l2_strength,
+    l1_strength,
+    rule,
+    learning_rate,
+    beta_1,
+    beta_2,
+    epsilon,
+    first_moment,
+    second_moment,
+    max_second_moment,
+    step_counter,
+    average,
+    average_counter,
+    snapshot,
+    snapshot_grad,
+    variance_reduced,
+):
+    """Run one epoch of minibatch updates over the rows listed in ``order``.
+
+    The gradient of each minibatch is the mean over its rows of
+    ``sample_weight_i * d loss_i`` (weights rescaled to mean one by the caller) plus
+    ``l2_strength * w``; the L1 part, if any, is applied by a proximal step scaled by
+    the rule's diagonal preconditioner, so that its fixed points are exactly the
+    penalised optimum. Intercepts are never penalised.
+
+    ``step_counter[0]`` counts updates across epochs (Adam's bias correction);
+    when ``average_counter[0] >= 0`` the running mean of the iterates is kept in
+    ``average`` (Polyak-Ruppert averaging), otherwise averaging is off.
+
+    Returns the weighted mean loss of the rows, each taken at the iterate that saw it.
+    """
+    n_rows = order.shape[0]
+    n_features = X.shape[1]
+    stride = n_features + 1
+    n_params = theta.shape[0]
+    grad = np.zeros(n_params)
+    direction = np.empty(n_params)
+    scale = np.empty(n_params)
+    residuals = np.empty(n_outputs)
+    snapshot_residuals = np.empty(n_outputs)
+    loss_sum = 0.0
+    for start in range(0, n_rows, batch_size):
+        stop = min(start + batch_size, n_rows)
+        grad[:] = 0.0
+        for position in range(start, stop):
+            i = order[position]
+            weight = sample_weight[i]
+            loss_sum += weight * _row_loss_and_residuals(
+                X, i, y[i], theta, n_outputs, residuals
+            )
+            if variance_reduced:
+                # SVRG control variate: subtract this row's gradient at the
+                # snapshot, whose full-data mean is added back below.
+                _row_loss_and_residuals(
+                    X, i, y[i], snapshot, n_outputs, snapshot_residuals
+                )
+                for k in range(n_outputs):
+                    residuals[k] -= snapshot_residuals[k]
+            for k in range(n_outputs):
+                r = weight * residuals[k]
+                offset = k * stride
+                for j in range(n_features):
+                    grad[offset + j] += r * X[i, j]
+                grad[offset + n_features] += r
+        inverse_size = 1.0 / (stop - start)
+        for k in range(n_outputs):
+            offset = k * stride
+            for j in range(n_features):
+                grad[offset + j] = (
+                    grad[offset + j] * inverse_size + l2_strength * theta[offset + j]
+                )
+            if fit_intercept:
+                grad[offset + n_features] *= inverse_size
+            else:
+                grad[offset + n_features] = 0.0
+        if variance_reduced:
+            for j in range(n_params):
+                grad[j] += snapshot_grad[j]
+
+        step_counter[0] += 1
+        compute_direction(
+            rule, grad, first_moment, second_moment, max_second_moment,
+            step_counter[0], beta_1, beta_2, epsilon, direction, scale,
+        )
+        for k in range(n_outputs):
+            offset = k * stride
+            for j in range(n_features):
+                value = theta[offset + j] - learning_rate * direction[offset + j]
+                if l1_strength > 0.0:
+                    value = _soft_threshold(
+                        value, learning_rate * l1_strength * scale[offset + j]
+                    )
+                theta[offset + j] = value
+            theta[offset + n_features] -= learning_rate * direction[offset + n_features]
+
+        if average_counter[0] >= 0:
+            average_counter[0] += 1
+            inverse_count = 1.0 / average_counter[0]
+            for j in range(n_params):
+                average[j] += (theta[j] - average[j]) * inverse_count
+    return loss_sum / n_rows
+
+
+@njit
+def logistic_loss(X, y, sample_weight, theta, n_outputs):
+    """Weighted mean log-loss over all rows (weights rescaled to mean one)."""
+    n_rows = X.shape[0]
+    residuals = np.empty(n_outputs)
+    loss_sum = 0.0
+    for i in range(n_rows):
+        loss_sum += sample_weight[i] * _row_loss_and_residuals(
+            X, i, y[i], theta, n_outputs, residuals
+        )
+    return loss_sum / n_rows
+
+
+@njit
+def logistic_loss_gradient(X, y, sample_weight, theta, n_outputs, gradient):
+    """Weighted mean log-loss and its gradient (written to ``gradient``)."""
+    n_rows, n_features = X.shape
+    stride = n_features + 1
+    residuals = np.empty(n_outputs)
+    gradient[:] = 0.0
+    loss_sum = 0.0
+    for i in range(n_rows):
+        weight = sample_weight[i]
+        loss_sum += weight * _row_loss_and_residuals(
+            X, i, y[i], theta, n_outputs, residuals
+        )
+        for k in range(n_outputs):
+            r = weight * residuals[k]
+            offset = k * stride
+            for j in range(n_features):
+                gradient[offset + j] += r * X[i, j]
+            gradient[offset + n_features] += r
+    gradient /= n_rows
+    return loss_sum / n_rows

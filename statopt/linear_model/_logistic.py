@@ -1,0 +1,674 @@
+"""Logistic regression fitted by Adam and related first-order methods."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import expit, log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ..optim._kernels import RULE_CODES
+from ._kernels import logistic_epoch, logistic_loss, logistic_loss_gradient
+
+# Step-size adaptation of the variance-reduced phase: grow after an epoch that
+# lowered the objective, shrink (and undo the epoch) after one that did not.
+_GROW, _SHRINK, _MAX_REJECTIONS = 1.5, 0.5, 40
+# With variance reduction to follow, the stochastic phase only has to bring the
+# iterate near the optimum: it hands over once an epoch gains less than this share
+# of the objective, which ill-conditioned problems reach long before a plateau.
+_HANDOVER_TOL = 1e-3
+
+
+class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
+    """Logistic regression fitted by Adam or a related first-order method.
+
+    Minimises the same penalised objective as scikit-learn's
+    :class:`~sklearn.linear_model.LogisticRegression`,
+    ``C * sum_i s_i loss_i + penalty(w)``, by minibatch epochs whose inner loop is
+    compiled with numba. Binary problems use the logistic link; more than two classes
+    use the multinomial (softmax) model with one coefficient row per class.
+
+    Constant-step Adam stalls above the optimum: its iterates wander in a noise ball
+    whose size is set by the learning rate. The default schedule removes both causes:
+
+    1. *stochastic phase*: minibatch epochs of the chosen rule with tail
+       (Polyak-Ruppert) averaging of the iterates, until the objective of the averaged
+       iterate improves by less than ``tol`` for ``n_iter_no_change`` epochs;
+    2. *variance-reduced phase* (``variance_reduction='auto'``): each epoch starts
+       from a snapshot whose full gradient corrects every minibatch gradient (SVRG,
+       Johnson & Zhang 2013), so the noise vanishes at the optimum and the rule
+       converges to it; an epoch that does not lower the objective is undone with a
+       halved learning rate. The fit stops once the largest entry of the gradient of
+       the penalised objective (its minimum-norm subgradient for ``'l1'``) is at most
+       ``tol``.
+
+    Parameters
+    ----------
+    penalty : {'l2', 'l1'} or None, default='l2'
+        Penalty on the coefficients (never on the intercept): ``0.5 ||w||^2`` for
+        ``'l2'``, ``||w||_1`` for ``'l1'`` (applied by proximal steps, so that
+        coefficients reach exact zeros).
+    C : float, default=1.0
+        Inverse of the penalty strength, with scikit-learn's meaning: the objective
+        is ``C * sum_i s_i loss_i + penalty(w)``. Must be positive.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept per output.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into ``sample_weight`` as in scikit-learn.
+    optimizer : {'adam', 'amsgrad', 'sgd', 'momentum', 'rmsprop'}, default='adam'
+        Update rule; see :mod:`statopt.optim` for their definitions. ``'momentum'``
+        uses ``beta_1`` as its decay and ``'rmsprop'`` uses ``beta_2``.
+    learning_rate : float, default=0.01
+        Step size. For the adaptive rules it is roughly the largest change of a
+        coefficient per step.
+    beta_1 : float, default=0.9
+        Decay of the first moment (Adam, AMSGrad) or of the velocity (momentum).
+    beta_2 : float, default=0.999
+        Decay of the second moment (Adam, AMSGrad, RMSprop).
+    epsilon : float, default=1e-8
+        Added to the root of the second moment for numerical stability.
+    batch_size : int, default=32
+        Rows per minibatch (clipped to the number of rows).
+    averaging : bool, default=True
+        Average the iterates of the stochastic phase over the most recent half of
+        its epochs (the average restarts whenever the epoch count doubles).
+    variance_reduction : {'auto'} or bool, default='auto'
+        ``'auto'`` switches to variance-reduced epochs once the stochastic phase
+        stalls; True uses them after the first epoch; False never does, so the fit
+        ends when the stochastic phase stalls (the behaviour of scikit-learn's
+        stochastic solvers).
+    max_iter : int, default=2000
+        Maximum number of epochs (passes over the data).
+    tol : float, default=1e-6
+        Tolerance of both stopping rules above, and of early stopping.
+    n_iter_no_change : int, default=5
+        Epochs without an improvement of ``tol`` that end the stochastic phase (or,
+        with ``early_stopping``, the fit).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified), stop when their
+        log-loss has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep
+        the best coefficients seen. The variance-reduced phase is not used then.
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    shuffle : bool, default=True
+        Shuffle the rows before each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the shuffling and of the validation split.
+    warm_start : bool, default=False
+        Start from the coefficients of the previous fit (the optimiser state restarts).
+    verbose : int, default=0
+        Print one line of progress per epoch when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Coefficients; one row for a binary problem.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts (zeros when ``fit_intercept=False``).
+    n_iter_ : int
+        Number of epochs run (all calls of :meth:`partial_fit` included).
+    loss_curve_ : list of float
+        Penalised objective ``(sum_i s_i loss_i + penalty(w) / C) / sum_i s_i`` per
+        epoch, at the averaged iterate (stochastic phase) or the snapshot
+        (variance-reduced phase). After :meth:`partial_fit` the entries are the mean
+        loss along each epoch's iterates.
+    validation_scores_ : list of float or None
+        Validation log-loss per epoch when ``early_stopping``, else None.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.linear_model.LogisticRegression : Same objective, deterministic solvers.
+    sklearn.linear_model.SGDClassifier : Plain SGD with ``loss='log_loss'``.
+    statopt.optim.Adam : The update rule as a reusable class.
+
+    Notes
+    -----
+    The rescaled objective reported in ``loss_curve_`` is scikit-learn's objective
+    divided by ``C * sum_i s_i``, the mean log-loss plus the penalty, so its values
+    read as a mean log-loss.
+
+    References
+    ----------
+    D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+    R. Johnson and T. Zhang, "Accelerating Stochastic Gradient Descent using Predictive
+    Variance Reduction", NeurIPS 2013.
+    B. T. Polyak and A. B. Juditsky, "Acceleration of Stochastic Approximation by
+    Averaging", SIAM J. Control Optim. 30 (1992).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from statopt import AdamLogisticRegression
+    >>> from statopt.datasets import make_correlated_logistic
+    >>> X, y, _ = make_correlated_logistic(500, 5, random_state=0)
+    >>> model = AdamLogisticRegression(random_state=0).fit(X, y)
+    >>> reference = LogisticRegression(tol=1e-10).fit(X, y)
+    >>> bool(np.abs(model.coef_ - reference.coef_).max() < 1e-4)
+    True
+    >>> model.score(X, y)
+    0.7...
+    """
+
+    _parameter_constraints: dict = {
+        "penalty": [StrOptions({"l2", "l1"}), None],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "fit_intercept": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "optimizer": [StrOptions(set(RULE_CODES))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "averaging": ["boolean"],
+        "variance_reduction": [StrOptions({"auto"}), "boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        penalty="l2",
+        *,
+        C=1.0,
+        fit_intercept=True,
+        class_weight=None,
+        optimizer="adam",
+        learning_rate=0.01,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        batch_size=32,
+        averaging=True,
+        variance_reduction="auto",
+        max_iter=2000,
+        tol=1e-6,
+        n_iter_no_change=5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.penalty = penalty
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.batch_size = batch_size
+        self.averaging = averaging
+        self.variance_reduction = variance_reduction
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by minibatch epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, without missing values.
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, order="C")
+        check_classification_targets(y)
+        classes = np.unique(y)
+        warm = self.warm_start and hasattr(self, "coef_")
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True needs the classes of the previous fit "
+                f"{self.classes_.tolist()}, got {classes.tolist()}."
+            )
+        self.classes_ = classes
+        self.__dict__.pop("_partial_state", None)
+        encoded, weights, l2, l1 = self._prepare_targets(X, y, sample_weight)
+        state = self._new_state(X.shape[1], warm)
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = None
+        rng = check_random_state(self.random_state)
+        if self.early_stopping:
+            self._fit_early_stopping(X, encoded, weights, l2, l1, state, rng)
+        else:
+            self._fit_to_optimum(X, encoded, weights, l2, l1, state, rng)
+        return self
+
+    def _fit_to_optimum(self, X, y, weights, l2, l1, state, rng):
+        n_outputs = state["n_outputs"]
+        best = np.inf
+        stalled = 0
+        reduced = self.variance_reduction is True
+        handover_tol = self.tol if self.variance_reduction is False else max(
+            self.tol, _HANDOVER_TOL
+        )
+        converged = False
+        for epoch in range(self.max_iter):
+            if reduced and epoch > 0:
+                break
+            self._stochastic_epoch(X, y, weights, l2, l1, state, rng, epoch)
+            objective = self._objective(X, y, weights, self._iterate(state), l2, l1,
+                                        n_outputs)
+            self._record(objective, "stochastic", state)
+            if objective < best - handover_tol * abs(objective):
+                best, stalled = objective, 0
+            else:
+                stalled += 1
+            if stalled >= self.n_iter_no_change:
+                if self.variance_reduction is False:
+                    converged = True
+                    break
+                reduced = True
+        if reduced and self.n_iter_ < self.max_iter:
+            converged = self._variance_reduced_epochs(X, y, weights, l2, l1, state,
+                                                      rng)
+        self._store(state["theta"] if reduced else self._iterate(state), n_outputs)
+        if not converged:
+            warnings.warn(
+                f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
+                f"before reaching tol={self.tol}; increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+
+    def _variance_reduced_epochs(self, X, y, weights, l2, l1, state, rng):
+        """SVRG epochs from the averaged iterate; True once the gradient is small."""
+        n_outputs = state["n_outputs"]
+        theta = state["theta"]
+        theta[:] = self._iterate(state)
+        snapshot = theta.copy()
+        snapshot_grad = np.empty_like(theta)
+        objective = self._loss_gradient(X, y, weights, snapshot, snapshot_grad)
+        objective += self._penalty(snapshot, l2, l1, n_outputs)
+        learning_rate = self.learning_rate
+        rejections = 0
+        state["average_count"][0] = -1  # no averaging: the snapshot is the iterate
+        self._reset_moments(state)
+        while True:
+            if self._optimality(snapshot, snapshot_grad, l2, l1, n_outputs) <= self.tol:
+                return True
+            if self.n_iter_ >= self.max_iter or rejections > _MAX_REJECTIONS:
+                return False
+            self._stochastic_epoch(X, y, weights, l2, l1, state, rng, None,
+                                   learning_rate=learning_rate, snapshot=snapshot,
+                                   snapshot_grad=snapshot_grad)
+            gradient = np.empty_like(theta)
+            candidate = self._loss_gradient(X, y, weights, theta, gradient)
+            candidate += self._penalty(theta, l2, l1, n_outputs)
+            if candidate <= objective:
+                snapshot[:] = theta
+                snapshot_grad[:] = gradient
+                objective = candidate
+                learning_rate *= _GROW
+                rejections = 0
+            else:
+                theta[:] = snapshot
+                learning_rate *= _SHRINK
+                rejections += 1
+                self._reset_moments(state)
+            self._record(objective, "variance-reduced", state, learning_rate)
+
+    def _fit_early_stopping(self, X, y, weights, l2, l1, state, rng):
+        stratify = y if self._is_classifier_split_possible(y) else None
+        train, valid = train_test_split(
+            np.arange(X.shape[0]), test_size=self.validation_fraction,
+            random_state=rng, stratify=stratify,
+        )
+        X_train, X_valid = X[train], X[valid]
+        y_train, y_valid = y[train], y[valid]
+        w_train = weights[train] * (train.size / weights[train].sum())
+        w_valid = weights[valid] * (valid.size / weights[valid].sum())
+        n_outputs = state["n_outputs"]
+        best, best_theta, stalled = np.inf, self._iterate(state).copy(), 0
+        self.validation_scores_ = []
+        converged = False
+        for epoch in range(self.max_iter):
+            self._stochastic_epoch(X_train, y_train, w_train, l2, l1, state, rng,
+                                   epoch)
+            current = self._iterate(state)
+            objective = self._objective(X_train, y_train, w_train, current, l2, l1,
+                                        n_outputs)
+            score = logistic_loss(X_valid, y_valid, w_valid, current, n_outputs)
+            self.validation_scores_.append(float(score))
+            self._record(objective, "stochastic", state)
+            if score < best - self.tol * max(1.0, abs(score)):
+                best, stalled = score, 0
+                best_theta[:] = current
+            else:
+                stalled += 1
+            if stalled >= self.n_iter_no_change:
+                converged = True
+                break
+        self._store(best_theta, n_outputs)
+        if not converged:
+            warnings.warn(
+                f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
+                "before the validation loss stopped improving; increase max_iter.",
+                ConvergenceWarning,
+            )
+
+    @staticmethod
+    def _is_classifier_split_possible(y):
+        _, counts = np.unique(y, return_counts=True)
+        return counts.min() >= 2
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Run one epoch of minibatch updates on a chunk of data.
+
+        The optimiser state (moments, step count, averaged iterate) carries over
+        between calls, so a stream of chunks trains the model as epochs would.
+        The variance-reduced phase needs the whole data and is not used.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : array-like of shape (n_samples,)
+            Class labels of the chunk.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes of the stream; required on the first call and must then
+            be left out or equal on later calls.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows.
+
+        Returns
+        -------
+        self : object
+            Estimator updated by one epoch over the chunk.
+        """
+        first_call = not hasattr(self, "_partial_state")
+        if first_call:
+            self._validate_params()
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit: "
+                    "give every label the stream can contain."
+                )
+            classes = np.unique(np.asarray(classes))
+            if classes.size < 2:
+                raise ValueError(
+                    f"classes must hold at least 2 labels, got {classes.tolist()}."
+                )
+        elif classes is not None and not np.array_equal(
+            np.unique(np.asarray(classes)), self.classes_
+        ):
+            raise ValueError(
+                f"classes={np.asarray(classes).tolist()} differs from the classes of "
+                f"the first call {self.classes_.tolist()}."
+            )
+        X, y = validate_data(self, X, y, dtype=np.float64, order="C",
+                             reset=first_call)
+        check_classification_targets(y)
+        if first_call:
+            self.classes_ = classes
+            self.n_iter_ = 0
+            self.loss_curve_ = []
+            self.validation_scores_ = None
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y holds labels {unknown.tolist()} not in classes "
+                f"{self.classes_.tolist()}; pass every label in classes on the "
+                "first call."
+            )
+        encoded, weights, l2, l1 = self._prepare_targets(X, y, sample_weight,
+                                                         partial=True)
+        if first_call:
+            self._partial_state = self._new_state(X.shape[1], warm=False)
+            self._partial_rng = check_random_state(self.random_state)
+        state = self._partial_state
+        loss = self._stochastic_epoch(X, encoded, weights, l2, l1, state,
+                                      self._partial_rng, self.n_iter_)
+        self._record(loss, "partial", state)
+        self._store(self._iterate(state), state["n_outputs"])
+        return self
+
+    # ----------------------------------------------------------------- helpers
+    def _prepare_targets(self, X, y, sample_weight, partial=False):
+        """Encode labels, combine sample and class weights, and scale the penalty."""
+        if not partial and self.classes_.size < 2:
+            raise ValueError(
+                "AdamLogisticRegression needs samples of at least 2 classes; "
+                f"got only {self.classes_.tolist()}."
+            )
+        weights = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                       ensure_non_negative=True)
+        if self.class_weight is not None:
+            present = np.unique(y)
+            class_weights = compute_class_weight(self.class_weight, classes=present,
+                                                 y=y)
+            weights = weights * class_weights[np.searchsorted(present, y)]
+        total = weights.sum()
+        if not total > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        index = np.searchsorted(self.classes_, y).astype(np.float64)
+        encoded = index if self.classes_.size > 2 else (index == 1).astype(np.float64)
+        # Kernels average s_i * loss_i over rows, so weights are rescaled to mean one
+        # and the penalty is divided by C * sum(s), as in scikit-learn's lbfgs.
+        strength = 1.0 / (self.C * total)
+        l2 = strength if self.penalty == "l2" else 0.0
+        l1 = strength if self.penalty == "l1" else 0.0
+        return encoded, weights * (X.shape[0] / total), l2, l1
+
+    def _new_state(self, n_features, warm):
+        n_outputs = 1 if self.classes_.size == 2 else self.classes_.size
+        theta = np.zeros(n_outputs * (n_features + 1))
+        if warm:
+            packed = theta.reshape(n_outputs, n_features + 1)
+            packed[:, :-1] = self.coef_
+            packed[:, -1] = self.intercept_
+        state = {
+            "n_outputs": n_outputs,
+            "theta": theta,
+            "average": theta.copy(),
+            "average_count": np.zeros(1, dtype=np.int64),
+            "step": np.zeros(1, dtype=np.int64),
+            "first_moment": np.zeros_like(theta),
+            "second_moment": np.zeros_like(theta),
+            "max_second_moment": np.zeros_like(theta),
+        }
+        if not self.averaging:
+            state["average_count"][0] = -1
+        return state
+
+    def _iterate(self, state):
+        """The current estimate: the averaged iterate, or the last one."""
+        return state["average"] if self.averaging else state["theta"]
+
+    @staticmethod
+    def _reset_moments(state):
+        state["step"][0] = 0
+        for name in ("first_moment", "second_moment", "max_second_moment"):
+            state[name][:] = 0.0
+
+    def _stochastic_epoch(self, X, y, weights, l2, l1, state, rng, epoch, *,
+                          learning_rate=None, snapshot=None, snapshot_grad=None):
+        n_rows = X.shape[0]
+        theta, average = state["theta"], state["average"]
+        if epoch is not None and self.averaging and epoch > 0 and (
+            epoch & (epoch - 1)
+        ) == 0:
+            # Tail averaging: restart the mean at epochs 1, 2, 4, 8, ... so that it
+            # always covers the latest half of the run and forgets the transient.
+            average[:] = theta
+            state["average_count"][0] = 0
+        order = rng.permutation(n_rows) if self.shuffle else np.arange(n_rows)
+        variance_reduced = snapshot is not None
+        if not variance_reduced:
+            snapshot = snapshot_grad = theta
+        if not self.averaging and not variance_reduced:
+            average = theta
+        loss = logistic_epoch(
+            X, y, weights, order, min(self.batch_size, n_rows), theta,
+            state["n_outputs"], self.fit_intercept, l2, l1,
+            RULE_CODES[self.optimizer],
+            self.learning_rate if learning_rate is None else learning_rate,
+            self.beta_1, self.beta_2, self.epsilon,
+            state["first_moment"], state["second_moment"],
+            state["max_second_moment"], state["step"],
+            average, state["average_count"], snapshot, snapshot_grad,
+            variance_reduced,
+        )
+        if not np.all(np.isfinite(theta)):
+            raise FloatingPointError(
+                "The coefficients overflowed; lower learning_rate or scale X."
+            )
+        return loss
+
+    def _loss_gradient(self, X, y, weights, theta, gradient):
+        loss = logistic_loss_gradient(X, y, weights, theta, self._n_outputs(theta, X),
+                                      gradient)
+        if not self.fit_intercept:
+            gradient.reshape(-1, X.shape[1] + 1)[:, -1] = 0.0
+        return loss
+
+    @staticmethod
+    def _n_outputs(theta, X):
+        return theta.size // (X.shape[1] + 1)
+
+    @staticmethod
+    def _coefficients(theta, n_outputs):
+        return theta.reshape(n_outputs, -1)[:, :-1]
+
+    def _penalty(self, theta, l2, l1, n_outputs):
+        coef = self._coefficients(theta, n_outputs)
+        return 0.5 * l2 * float(np.sum(coef**2)) + l1 * float(np.abs(coef).sum())
+
+    def _objective(self, X, y, weights, theta, l2, l1, n_outputs):
+        loss = logistic_loss(X, y, weights, theta, n_outputs)
+        return float(loss) + self._penalty(theta, l2, l1, n_outputs)
+
+    def _optimality(self, theta, loss_gradient, l2, l1, n_outputs):
+        """Largest entry of the minimum-norm subgradient of the penalised objective."""
+        gradient = loss_gradient.reshape(n_outputs, -1).copy()
+        coef = self._coefficients(theta, n_outputs)
+        smooth = gradient[:, :-1] + l2 * coef
+        if l1 > 0:
+            nonzero = coef != 0
+            smooth = np.where(
+                nonzero,
+                smooth + l1 * np.sign(coef),
+                np.maximum(np.abs(smooth) - l1, 0.0),
+            )
+        gradient[:, :-1] = smooth
+        return float(np.abs(gradient).max())
+
+    def _record(self, objective, phase, state, learning_rate=None):
+        self.n_iter_ += 1
+        self.loss_curve_.append(float(objective))
+        if self.verbose:
+            rate = self.learning_rate if learning_rate is None else learning_rate
+            print(
+                f"Epoch {self.n_iter_}: {phase}, objective {objective:.10g}, "
+                f"learning rate {rate:.3g}"
+            )
+
+    def _store(self, theta, n_outputs):
+        packed = theta.reshape(n_outputs, -1)
+        self.coef_ = packed[:, :-1].copy()
+        self.intercept_ = packed[:, -1].copy()
+
+    # -------------------------------------------------------------- predicting
+    def predict_proba(self, X):
+        """Probability of each class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Class probabilities, columns in the order of ``classes_``.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = expit(scores)
+            return np.column_stack([1.0 - positive, positive])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the probability of each class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, columns in the order of ``classes_``.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            scores = np.column_stack([np.zeros_like(scores), scores])
+        return log_softmax(scores, axis=1)
+
+    def decision_function(self, X):
+        """Linear scores: the logit of ``classes_[1]``, or one score per class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score, without missing values.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Scores.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        scores = X @ self.coef_.T + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags

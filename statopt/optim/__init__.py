@@ -1,0 +1,23 @@
+"""First-order optimisers and learning-rate schedules.
+
+The update rules are small stateful classes that update a list of float64 arrays in
+place, shared by every statopt estimator fitted by stochastic gradients. A schedule is
+a callable ``schedule(step) -> factor`` that scales the learning rate.
+"""
+
+from ._first_order import SGD, SWATS, AMSGrad, Adam, Momentum, RMSprop
+from ._schedules import ConstantSchedule, Cosine, InverseDecay, InverseSqrt, StepDecay
+
+__all__ = [
+    "SGD",
+    "Momentum",
+    "RMSprop",
+    "Adam",
+    "AMSGrad",
+    "SWATS",
+    "ConstantSchedule",
+    "InverseDecay",
+    "InverseSqrt",
+    "Cosine",
+    "StepDecay",
+]
