@@ -1,7 +1,10 @@
 """Numba kernels of AdamLogisticRegression: minibatch epochs and full-data loss.
 
 Parameters live in one flat vector ``theta`` of length ``n_outputs * (n_features + 1)``:
-row ``k`` holds the coefficients of output ``k`` followed by its intercept. A binary
+row ``k`` holds the coefficients of output ``k`` followed by its intercept. Kernels see
+the columns of ``X`` minus ``center`` (their means when an intercept is fitted): an
+exact reparametrisation, since the intercept is not penalised, that removes the worst
+ill-conditioning of first-order methods (features far from zero) without copying X. A binary
 problem has one output (the logit of the positive class); a multinomial one has an
 output per class (softmax, symmetric parametrisation as in scikit-learn).
 """
@@ -29,14 +32,14 @@ def _expit(z):
 
 
 @njit
-def _row_loss_and_residuals(X, i, y_i, theta, n_outputs, residuals):
+def _row_loss_and_residuals(X, center, i, y_i, theta, n_outputs, residuals):
     """Log-loss of row ``i`` and d loss / d logit for each output."""
     n_features = X.shape[1]
     stride = n_features + 1
     if n_outputs == 1:
         z = theta[n_features]
         for j in range(n_features):
-            z += X[i, j] * theta[j]
+            z += (X[i, j] - center[j]) * theta[j]
         residuals[0] = _expit(z) - y_i
         return _log1pexp(z) - y_i * z
     label = int(y_i)
@@ -46,7 +49,7 @@ def _row_loss_and_residuals(X, i, y_i, theta, n_outputs, residuals):
         offset = k * stride
         z = theta[offset + n_features]
         for j in range(n_features):
-            z += X[i, j] * theta[offset + j]
+            z += (X[i, j] - center[j]) * theta[offset + j]
         residuals[k] = z
         if k == label:
             label_z = z
@@ -74,6 +77,7 @@ def _soft_threshold(value, threshold):
 @njit
 def logistic_epoch(
     X,
+    center,
     y,
     sample_weight,
     order,
@@ -129,13 +133,13 @@ def logistic_epoch(
             i = order[position]
             weight = sample_weight[i]
             loss_sum += weight * _row_loss_and_residuals(
-                X, i, y[i], theta, n_outputs, residuals
+                X, center, i, y[i], theta, n_outputs, residuals
             )
             if variance_reduced:
                 # SVRG control variate: subtract this row's gradient at the
                 # snapshot, whose full-data mean is added back below.
                 _row_loss_and_residuals(
-                    X, i, y[i], snapshot, n_outputs, snapshot_residuals
+                    X, center, i, y[i], snapshot, n_outputs, snapshot_residuals
                 )
                 for k in range(n_outputs):
                     residuals[k] -= snapshot_residuals[k]
@@ -143,7 +147,7 @@ def logistic_epoch(
                 r = weight * residuals[k]
                 offset = k * stride
                 for j in range(n_features):
-                    grad[offset + j] += r * X[i, j]
+                    grad[offset + j] += r * (X[i, j] - center[j])
                 grad[offset + n_features] += r
         inverse_size = 1.0 / (stop - start)
         for k in range(n_outputs):
@@ -185,20 +189,20 @@ def logistic_epoch(
 
 
 @njit
-def logistic_loss(X, y, sample_weight, theta, n_outputs):
+def logistic_loss(X, center, y, sample_weight, theta, n_outputs):
     """Weighted mean log-loss over all rows (weights rescaled to mean one)."""
     n_rows = X.shape[0]
     residuals = np.empty(n_outputs)
     loss_sum = 0.0
     for i in range(n_rows):
         loss_sum += sample_weight[i] * _row_loss_and_residuals(
-            X, i, y[i], theta, n_outputs, residuals
+            X, center, i, y[i], theta, n_outputs, residuals
         )
     return loss_sum / n_rows
 
 
 @njit
-def logistic_loss_gradient(X, y, sample_weight, theta, n_outputs, gradient):
+def logistic_loss_gradient(X, center, y, sample_weight, theta, n_outputs, gradient):
     """Weighted mean log-loss and its gradient (written to ``gradient``)."""
     n_rows, n_features = X.shape
     stride = n_features + 1
@@ -208,13 +212,13 @@ def logistic_loss_gradient(X, y, sample_weight, theta, n_outputs, gradient):
     for i in range(n_rows):
         weight = sample_weight[i]
         loss_sum += weight * _row_loss_and_residuals(
-            X, i, y[i], theta, n_outputs, residuals
+            X, center, i, y[i], theta, n_outputs, residuals
         )
         for k in range(n_outputs):
             r = weight * residuals[k]
             offset = k * stride
             for j in range(n_features):
-                gradient[offset + j] += r * X[i, j]
+                gradient[offset + j] += r * (X[i, j] - center[j])
             gradient[offset + n_features] += r
     gradient /= n_rows
     return loss_sum / n_rows

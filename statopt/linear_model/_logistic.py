@@ -28,6 +28,9 @@ _GROW, _SHRINK, _MAX_REJECTIONS = 1.5, 0.5, 40
 # iterate near the optimum: it hands over once an epoch gains less than this share
 # of the objective, which ill-conditioned problems reach long before a plateau.
 _HANDOVER_TOL = 1e-3
+# An iteration makes at least this many updates: on small data it takes several
+# passes, so that one iteration makes comparable progress whatever n_samples is.
+_MIN_UPDATES = 50
 
 
 class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
@@ -268,7 +271,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self.classes_ = classes
         self.__dict__.pop("_partial_state", None)
         encoded, weights, l2, l1 = self._prepare_targets(X, y, sample_weight)
-        state = self._new_state(X.shape[1], warm)
+        state = self._new_state(X, weights, warm)
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.validation_scores_ = None
@@ -293,7 +296,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 break
             self._stochastic_epoch(X, y, weights, l2, l1, state, rng, epoch)
             objective = self._objective(X, y, weights, self._iterate(state), l2, l1,
-                                        n_outputs)
+                                        state)
             self._record(objective, "stochastic", state)
             if objective < best - handover_tol * abs(objective):
                 best, stalled = objective, 0
@@ -307,7 +310,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         if reduced and self.n_iter_ < self.max_iter:
             converged = self._variance_reduced_epochs(X, y, weights, l2, l1, state,
                                                       rng)
-        self._store(state["theta"] if reduced else self._iterate(state), n_outputs)
+        self._store(state["theta"] if reduced else self._iterate(state), state)
         if not converged:
             warnings.warn(
                 f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
@@ -322,7 +325,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         theta[:] = self._iterate(state)
         snapshot = theta.copy()
         snapshot_grad = np.empty_like(theta)
-        objective = self._loss_gradient(X, y, weights, snapshot, snapshot_grad)
+        objective = self._loss_gradient(X, y, weights, snapshot, snapshot_grad,
+                                        state)
         objective += self._penalty(snapshot, l2, l1, n_outputs)
         learning_rate = self.learning_rate
         rejections = 0
@@ -337,7 +341,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                                    learning_rate=learning_rate, snapshot=snapshot,
                                    snapshot_grad=snapshot_grad)
             gradient = np.empty_like(theta)
-            candidate = self._loss_gradient(X, y, weights, theta, gradient)
+            candidate = self._loss_gradient(X, y, weights, theta, gradient, state)
             candidate += self._penalty(theta, l2, l1, n_outputs)
             if candidate <= objective:
                 snapshot[:] = theta
@@ -371,8 +375,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                                    epoch)
             current = self._iterate(state)
             objective = self._objective(X_train, y_train, w_train, current, l2, l1,
-                                        n_outputs)
-            score = logistic_loss(X_valid, y_valid, w_valid, current, n_outputs)
+                                        state)
+            score = logistic_loss(X_valid, state["center"], y_valid, w_valid, current,
+                                  n_outputs)
             self.validation_scores_.append(float(score))
             self._record(objective, "stochastic", state)
             if score < best - self.tol * max(1.0, abs(score)):
@@ -383,7 +388,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             if stalled >= self.n_iter_no_change:
                 converged = True
                 break
-        self._store(best_theta, n_outputs)
+        self._store(best_theta, state)
         if not converged:
             warnings.warn(
                 f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
@@ -420,7 +425,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self : object
             Estimator updated by one epoch over the chunk.
         """
-        first_call = not hasattr(self, "_partial_state")
+        first_call = not hasattr(self, "classes_")
         if first_call:
             self._validate_params()
             if classes is None:
@@ -437,8 +442,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             np.unique(np.asarray(classes)), self.classes_
         ):
             raise ValueError(
-                f"classes={np.asarray(classes).tolist()} differs from the classes of "
-                f"the first call {self.classes_.tolist()}."
+                f"classes={np.asarray(classes).tolist()} differs from the classes "
+                f"seen before {self.classes_.tolist()}."
             )
         X, y = validate_data(self, X, y, dtype=np.float64, order="C",
                              reset=first_call)
@@ -457,26 +462,31 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             )
         encoded, weights, l2, l1 = self._prepare_targets(X, y, sample_weight,
                                                          partial=True)
-        if first_call:
-            self._partial_state = self._new_state(X.shape[1], warm=False)
+        if not hasattr(self, "_partial_state"):
+            # Continue from a previous fit, if any, with a fresh optimiser state.
+            self._partial_state = self._new_state(X, weights,
+                                                  warm=hasattr(self, "coef_"))
             self._partial_rng = check_random_state(self.random_state)
         state = self._partial_state
         loss = self._stochastic_epoch(X, encoded, weights, l2, l1, state,
                                       self._partial_rng, self.n_iter_)
         self._record(loss, "partial", state)
-        self._store(self._iterate(state), state["n_outputs"])
+        self._store(self._iterate(state), state)
         return self
 
     # ----------------------------------------------------------------- helpers
     def _prepare_targets(self, X, y, sample_weight, partial=False):
         """Encode labels, combine sample and class weights, and scale the penalty."""
-        if not partial and self.classes_.size < 2:
-            raise ValueError(
-                "AdamLogisticRegression needs samples of at least 2 classes; "
-                f"got only {self.classes_.tolist()}."
-            )
         weights = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                        ensure_non_negative=True)
+        if not partial:
+            weighted = np.unique(y[weights > 0])
+            if weighted.size < 2:
+                raise ValueError(
+                    f"y contains only one class {weighted.tolist()} (among rows of "
+                    "positive sample_weight); AdamLogisticRegression needs samples "
+                    "of at least 2 classes."
+                )
         if self.class_weight is not None:
             present = np.unique(y)
             class_weights = compute_class_weight(self.class_weight, classes=present,
@@ -494,15 +504,22 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         l1 = strength if self.penalty == "l1" else 0.0
         return encoded, weights * (X.shape[0] / total), l2, l1
 
-    def _new_state(self, n_features, warm):
+    def _new_state(self, X, weights, warm):
+        n_features = X.shape[1]
         n_outputs = 1 if self.classes_.size == 2 else self.classes_.size
+        if self.fit_intercept:
+            # Kernels work on centred columns (see _kernels.py); weights have mean 1.
+            center = (weights @ X) / X.shape[0]
+        else:
+            center = np.zeros(n_features)
         theta = np.zeros(n_outputs * (n_features + 1))
         if warm:
             packed = theta.reshape(n_outputs, n_features + 1)
             packed[:, :-1] = self.coef_
-            packed[:, -1] = self.intercept_
+            packed[:, -1] = self.intercept_ + self.coef_ @ center
         state = {
             "n_outputs": n_outputs,
+            "center": center,
             "theta": theta,
             "average": theta.copy(),
             "average_count": np.zeros(1, dtype=np.int64),
@@ -536,39 +553,41 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             # always covers the latest half of the run and forgets the transient.
             average[:] = theta
             state["average_count"][0] = 0
-        order = rng.permutation(n_rows) if self.shuffle else np.arange(n_rows)
         variance_reduced = snapshot is not None
         if not variance_reduced:
             snapshot = snapshot_grad = theta
         if not self.averaging and not variance_reduced:
             average = theta
-        loss = logistic_epoch(
-            X, y, weights, order, min(self.batch_size, n_rows), theta,
-            state["n_outputs"], self.fit_intercept, l2, l1,
-            RULE_CODES[self.optimizer],
-            self.learning_rate if learning_rate is None else learning_rate,
-            self.beta_1, self.beta_2, self.epsilon,
-            state["first_moment"], state["second_moment"],
-            state["max_second_moment"], state["step"],
-            average, state["average_count"], snapshot, snapshot_grad,
-            variance_reduced,
-        )
+        batch_size = min(self.batch_size, n_rows)
+        n_batches = -(-n_rows // batch_size)
+        n_passes = -(-_MIN_UPDATES // n_batches)
+        loss = 0.0
+        for _ in range(n_passes):
+            order = rng.permutation(n_rows) if self.shuffle else np.arange(n_rows)
+            loss += logistic_epoch(
+                X, state["center"], y, weights, order, batch_size, theta,
+                state["n_outputs"], self.fit_intercept, l2, l1,
+                RULE_CODES[self.optimizer],
+                self.learning_rate if learning_rate is None else learning_rate,
+                self.beta_1, self.beta_2, self.epsilon,
+                state["first_moment"], state["second_moment"],
+                state["max_second_moment"], state["step"],
+                average, state["average_count"], snapshot, snapshot_grad,
+                variance_reduced,
+            )
+        loss /= n_passes
         if not np.all(np.isfinite(theta)):
             raise FloatingPointError(
                 "The coefficients overflowed; lower learning_rate or scale X."
             )
         return loss
 
-    def _loss_gradient(self, X, y, weights, theta, gradient):
-        loss = logistic_loss_gradient(X, y, weights, theta, self._n_outputs(theta, X),
-                                      gradient)
+    def _loss_gradient(self, X, y, weights, theta, gradient, state):
+        loss = logistic_loss_gradient(X, state["center"], y, weights, theta,
+                                      state["n_outputs"], gradient)
         if not self.fit_intercept:
-            gradient.reshape(-1, X.shape[1] + 1)[:, -1] = 0.0
+            gradient.reshape(state["n_outputs"], -1)[:, -1] = 0.0
         return loss
-
-    @staticmethod
-    def _n_outputs(theta, X):
-        return theta.size // (X.shape[1] + 1)
 
     @staticmethod
     def _coefficients(theta, n_outputs):
@@ -578,8 +597,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         coef = self._coefficients(theta, n_outputs)
         return 0.5 * l2 * float(np.sum(coef**2)) + l1 * float(np.abs(coef).sum())
 
-    def _objective(self, X, y, weights, theta, l2, l1, n_outputs):
-        loss = logistic_loss(X, y, weights, theta, n_outputs)
+    def _objective(self, X, y, weights, theta, l2, l1, state):
+        n_outputs = state["n_outputs"]
+        loss = logistic_loss(X, state["center"], y, weights, theta, n_outputs)
         return float(loss) + self._penalty(theta, l2, l1, n_outputs)
 
     def _optimality(self, theta, loss_gradient, l2, l1, n_outputs):
@@ -607,10 +627,10 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 f"learning rate {rate:.3g}"
             )
 
-    def _store(self, theta, n_outputs):
-        packed = theta.reshape(n_outputs, -1)
+    def _store(self, theta, state):
+        packed = theta.reshape(state["n_outputs"], -1)
         self.coef_ = packed[:, :-1].copy()
-        self.intercept_ = packed[:, -1].copy()
+        self.intercept_ = packed[:, -1] - self.coef_ @ state["center"]
 
     # -------------------------------------------------------------- predicting
     def predict_proba(self, X):
