@@ -40,8 +40,8 @@ def _locate(data_home, relative):
     path = get_data_home(data_home) / relative
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} does not exist. Pass data_home=<folder holding {relative.parts[0]}/>"
-            " or set the STATOPT_DATA_HOME environment variable."
+            f"{path} does not exist. Pass data_home=<folder holding "
+            f"{relative.parts[0]}/> or set the STATOPT_DATA_HOME environment variable."
         )
     return path
 

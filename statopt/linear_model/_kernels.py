@@ -1,12 +1,15 @@
 """Numba kernels of AdamLogisticRegression: minibatch epochs and full-data loss.
 
-Parameters live in one flat vector ``theta`` of length ``n_outputs * (n_features + 1)``:
-row ``k`` holds the coefficients of output ``k`` followed by its intercept. Kernels see
-the columns of ``X`` minus ``center`` (their means when an intercept is fitted): an
-exact reparametrisation, since the intercept is not penalised, that removes the worst
-ill-conditioning of first-order methods (features far from zero) without copying X. A binary
-problem has one output (the logit of the positive class); a multinomial one has an
-output per class (softmax, symmetric parametrisation as in scikit-learn).
+Parameters live in one flat vector ``theta`` of length
+``n_outputs * (n_features + 1)``: row ``k`` holds the coefficients of output ``k``
+followed by its intercept. A binary problem has one output (the logit of the positive
+class); a multinomial one has an output per class (softmax, symmetric
+parametrisation as in scikit-learn).
+
+Kernels see the columns of ``X`` minus ``center`` (their means when an intercept is
+fitted). Since the intercept is not penalised this is an exact reparametrisation, and
+it removes the worst ill-conditioning of first-order methods (features far from zero)
+without copying X.
 """
 
 import numpy as np

@@ -109,7 +109,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     random_state : int, RandomState instance or None, default=None
         Seed of the shuffling and of the validation split.
     warm_start : bool, default=False
-        Start from the coefficients of the previous fit (the optimiser state restarts).
+        Start from the coefficients of the previous fit (the optimiser state
+        restarts); with ``variance_reduction='auto'`` the fit then goes straight to
+        the variance-reduced phase.
     verbose : int, default=0
         Print one line of progress per epoch when positive.
 
@@ -132,7 +134,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         Validation log-loss per epoch when ``early_stopping``, else None.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -279,19 +281,23 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         if self.early_stopping:
             self._fit_early_stopping(X, encoded, weights, l2, l1, state, rng)
         else:
-            self._fit_to_optimum(X, encoded, weights, l2, l1, state, rng)
+            self._fit_to_optimum(X, encoded, weights, l2, l1, state, rng, warm)
         return self
 
-    def _fit_to_optimum(self, X, y, weights, l2, l1, state, rng):
-        n_outputs = state["n_outputs"]
+    def _fit_to_optimum(self, X, y, weights, l2, l1, state, rng, warm):
         best = np.inf
         stalled = 0
         reduced = self.variance_reduction is True
+        # A warm start is already near the optimum: go straight to the exact phase.
+        skip_stochastic = warm and self.variance_reduction == "auto"
+        if skip_stochastic:
+            state["average"][:] = state["theta"]
+            reduced = True
         handover_tol = self.tol if self.variance_reduction is False else max(
             self.tol, _HANDOVER_TOL
         )
         converged = False
-        for epoch in range(self.max_iter):
+        for epoch in range(0 if skip_stochastic else self.max_iter):
             if reduced and epoch > 0:
                 break
             self._stochastic_epoch(X, y, weights, l2, l1, state, rng, epoch)
@@ -316,6 +322,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
                 f"before reaching tol={self.tol}; increase max_iter or tol.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
     def _variance_reduced_epochs(self, X, y, weights, l2, l1, state, rng):
@@ -394,6 +401,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
                 "before the validation loss stopped improving; increase max_iter.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
     @staticmethod

@@ -5,7 +5,7 @@ place, shared by every statopt estimator fitted by stochastic gradients. A sched
 a callable ``schedule(step) -> factor`` that scales the learning rate.
 """
 
-from ._first_order import SGD, SWATS, AMSGrad, Adam, Momentum, RMSprop
+from ._first_order import SGD, SWATS, Adam, AMSGrad, Momentum, RMSprop
 from ._schedules import ConstantSchedule, Cosine, InverseDecay, InverseSqrt, StepDecay
 
 __all__ = [

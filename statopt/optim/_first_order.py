@@ -11,7 +11,7 @@ training loop) can reuse it unchanged::
 """
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
@@ -29,7 +29,9 @@ def _check_real(name, value, low, high, *, closed_low=True, closed_high=False):
     if too_low or too_high or math.isnan(value):
         left = "[" if closed_low else "("
         right = "]" if closed_high else ")"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value!r}.")
+        raise ValueError(
+            f"{name} must be in {left}{low}, {high}{right}, got {value!r}."
+        )
     return float(value)
 
 

@@ -65,7 +65,7 @@ class InverseDecay:
     >>> from statopt.optim import InverseDecay
     >>> schedule = InverseDecay(total_steps=100, a=10.0, b=0.75)
     >>> schedule(0), round(schedule(100), 6)
-    (1.0, 0.165733)
+    (1.0, 0.16556)
     """
 
     def __init__(self, total_steps, a=10.0, b=0.75):

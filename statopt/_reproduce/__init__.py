@@ -1,0 +1,11 @@
+"""Reproductions of the published experiments behind statopt's estimators.
+
+Each experiment is a module with a ``DESCRIPTION`` and ``run(quick, data_home)`` that
+prints its tables; ``python -m statopt reproduce NAME`` runs it.
+"""
+
+from . import adam
+
+EXPERIMENTS = {"adam": adam}
+
+__all__ = ["EXPERIMENTS"]
