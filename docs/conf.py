@@ -39,8 +39,14 @@ intersphinx_mapping = {}
 nitpicky = False
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
-                    "auto_examples/*.zip", "auto_examples/*.md5", "sg_execution_times.rst"]
+exclude_patterns = [
+    "_build",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.zip",
+    "auto_examples/*.md5",
+    "sg_execution_times.rst",
+]
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"statopt {release}"

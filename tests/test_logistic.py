@@ -382,3 +382,14 @@ def test_bad_input_gets_clear_errors(binary_data):
         model.predict(X[:, :5])
     with pytest.raises(ValueError, match="NaN"):
         model.predict(X_nan)
+
+
+def test_pandas_input_keeps_feature_names(binary_data):
+    pd = pytest.importorskip("pandas")
+    X, y = binary_data
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    model = AdamLogisticRegression(random_state=0).fit(frame, pd.Series(y))
+    assert list(model.feature_names_in_) == list(frame.columns)
+    array_model = AdamLogisticRegression(random_state=0).fit(X, y)
+    assert_allclose(model.coef_, array_model.coef_)
+    assert_allclose(model.predict_proba(frame), array_model.predict_proba(X))

@@ -47,7 +47,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
     1. *stochastic phase*: minibatch epochs of the chosen rule with tail
        (Polyak-Ruppert) averaging of the iterates, until the objective of the averaged
-       iterate improves by less than ``tol`` for ``n_iter_no_change`` epochs;
+       iterate gains less than a share ``max(tol, 1e-3)`` of its value for
+       ``n_iter_no_change`` iterations (a share ``tol`` when the stochastic phase
+       is the whole fit, ``variance_reduction=False``);
     2. *variance-reduced phase* (``variance_reduction='auto'``): each epoch starts
        from a snapshot whose full gradient corrects every minibatch gradient (SVRG,
        Johnson & Zhang 2013), so the noise vanishes at the optimum and the rule
@@ -92,15 +94,19 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         ends when the stochastic phase stalls (the behaviour of scikit-learn's
         stochastic solvers).
     max_iter : int, default=2000
-        Maximum number of epochs (passes over the data).
+        Maximum number of iterations. An iteration is one pass over the data, or
+        several passes on small data so that it makes at least 50 updates.
     tol : float, default=1e-6
-        Tolerance of both stopping rules above, and of early stopping.
+        Largest entry of the gradient (minimum-norm subgradient for ``'l1'``) of the
+        penalised objective, scaled as a mean log-loss, at which the fit stops; with
+        ``variance_reduction=False`` or ``early_stopping``, the relative improvement
+        of the loss below which an iteration counts as no improvement.
     n_iter_no_change : int, default=5
-        Epochs without an improvement of ``tol`` that end the stochastic phase (or,
-        with ``early_stopping``, the fit).
+        Iterations without improvement that end the stochastic phase (or, with
+        ``early_stopping``, the fit).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified), stop when their
-        log-loss has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep
+        log-loss has not improved for ``n_iter_no_change`` iterations, and keep
         the best coefficients seen. The variance-reduced phase is not used then.
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping.
@@ -124,7 +130,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts (zeros when ``fit_intercept=False``).
     n_iter_ : int
-        Number of epochs run (all calls of :meth:`partial_fit` included).
+        Number of iterations run (each call of :meth:`partial_fit` counts one).
     loss_curve_ : list of float
         Penalised objective ``(sum_i s_i loss_i + penalty(w) / C) / sum_i s_i`` per
         epoch, at the averaged iterate (stochastic phase) or the snapshot
@@ -296,7 +302,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         handover_tol = self.tol if self.variance_reduction is False else max(
             self.tol, _HANDOVER_TOL
         )
-        converged = False
+        failure = (f"stopped at max_iter={self.max_iter} iterations before reaching "
+                   f"tol={self.tol}; increase max_iter or tol.")
         for epoch in range(0 if skip_stochastic else self.max_iter):
             if reduced and epoch > 0:
                 break
@@ -310,23 +317,21 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 stalled += 1
             if stalled >= self.n_iter_no_change:
                 if self.variance_reduction is False:
-                    converged = True
+                    failure = None
                     break
                 reduced = True
         if reduced and self.n_iter_ < self.max_iter:
-            converged = self._variance_reduced_epochs(X, y, weights, l2, l1, state,
-                                                      rng)
+            failure = self._variance_reduced_epochs(X, y, weights, l2, l1, state, rng)
         self._store(state["theta"] if reduced else self._iterate(state), state)
-        if not converged:
-            warnings.warn(
-                f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
-                f"before reaching tol={self.tol}; increase max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        if failure:
+            warnings.warn(f"AdamLogisticRegression {failure}", ConvergenceWarning,
+                          stacklevel=3)
 
     def _variance_reduced_epochs(self, X, y, weights, l2, l1, state, rng):
-        """SVRG epochs from the averaged iterate; True once the gradient is small."""
+        """SVRG epochs from the current estimate until the gradient is below tol.
+
+        Returns None on success, else why the fit stopped short.
+        """
         n_outputs = state["n_outputs"]
         theta = state["theta"]
         theta[:] = self._iterate(state)
@@ -340,10 +345,17 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         state["average_count"][0] = -1  # no averaging: the snapshot is the iterate
         self._reset_moments(state)
         while True:
-            if self._optimality(snapshot, snapshot_grad, l2, l1, n_outputs) <= self.tol:
-                return True
-            if self.n_iter_ >= self.max_iter or rejections > _MAX_REJECTIONS:
-                return False
+            optimality = self._optimality(snapshot, snapshot_grad, l2, l1, n_outputs)
+            if optimality <= self.tol:
+                return None
+            if self.n_iter_ >= self.max_iter:
+                return (f"stopped at max_iter={self.max_iter} iterations with a "
+                        f"gradient of {optimality:.2g} > tol={self.tol}; increase "
+                        "max_iter or tol.")
+            if rejections > _MAX_REJECTIONS:
+                return (f"could not lower the objective any further (gradient "
+                        f"{optimality:.2g} > tol={self.tol}): tol is below what "
+                        "floating point resolves for this problem; increase tol.")
             self._stochastic_epoch(X, y, weights, l2, l1, state, rng, None,
                                    learning_rate=learning_rate, snapshot=snapshot,
                                    snapshot_grad=snapshot_grad)
@@ -398,8 +410,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self._store(best_theta, state)
         if not converged:
             warnings.warn(
-                f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
-                "before the validation loss stopped improving; increase max_iter.",
+                f"AdamLogisticRegression stopped at max_iter={self.max_iter} "
+                "iterations before the validation loss stopped improving; increase "
+                "max_iter.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
