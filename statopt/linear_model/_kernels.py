@@ -69,6 +69,19 @@ def _row_loss_and_residuals(X, center, i, y_i, theta, n_outputs, residuals):
 
 
 @njit
+def _add_row_gradient(X, center, i, weight, residuals, gradient):
+    """Add ``weight`` times the gradient of row ``i``'s loss (from its residuals)."""
+    n_features = X.shape[1]
+    stride = n_features + 1
+    for k in range(residuals.shape[0]):
+        r = weight * residuals[k]
+        offset = k * stride
+        for j in range(n_features):
+            gradient[offset + j] += r * (X[i, j] - center[j])
+        gradient[offset + n_features] += r
+
+
+@njit
 def _soft_threshold(value, threshold):
     if value > threshold:
         return value - threshold
@@ -146,12 +159,7 @@ def logistic_epoch(
                 )
                 for k in range(n_outputs):
                     residuals[k] -= snapshot_residuals[k]
-            for k in range(n_outputs):
-                r = weight * residuals[k]
-                offset = k * stride
-                for j in range(n_features):
-                    grad[offset + j] += r * (X[i, j] - center[j])
-                grad[offset + n_features] += r
+            _add_row_gradient(X, center, i, weight, residuals, grad)
         inverse_size = 1.0 / (stop - start)
         for k in range(n_outputs):
             offset = k * stride
@@ -207,8 +215,7 @@ def logistic_loss(X, center, y, sample_weight, theta, n_outputs):
 @njit
 def logistic_loss_gradient(X, center, y, sample_weight, theta, n_outputs, gradient):
     """Weighted mean log-loss and its gradient (written to ``gradient``)."""
-    n_rows, n_features = X.shape
-    stride = n_features + 1
+    n_rows = X.shape[0]
     residuals = np.empty(n_outputs)
     gradient[:] = 0.0
     loss_sum = 0.0
@@ -217,11 +224,6 @@ def logistic_loss_gradient(X, center, y, sample_weight, theta, n_outputs, gradie
         loss_sum += weight * _row_loss_and_residuals(
             X, center, i, y[i], theta, n_outputs, residuals
         )
-        for k in range(n_outputs):
-            r = weight * residuals[k]
-            offset = k * stride
-            for j in range(n_features):
-                gradient[offset + j] += r * (X[i, j] - center[j])
-            gradient[offset + n_features] += r
+        _add_row_gradient(X, center, i, weight, residuals, gradient)
     gradient /= n_rows
     return loss_sum / n_rows
