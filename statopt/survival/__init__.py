@@ -1,0 +1,12 @@
+"""Survival helpers: the censored target, Kaplan-Meier and censoring weights."""
+
+from ._kaplan_meier import CensoringDistributionEstimator, censoring_weights, kaplan_meier
+from ._target import check_survival_target, make_survival_target
+
+__all__ = [
+    "CensoringDistributionEstimator",
+    "censoring_weights",
+    "check_survival_target",
+    "kaplan_meier",
+    "make_survival_target",
+]
