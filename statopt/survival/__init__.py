@@ -1,6 +1,10 @@
 """Survival helpers: the censored target, Kaplan-Meier and censoring weights."""
 
-from ._kaplan_meier import CensoringDistributionEstimator, censoring_weights, kaplan_meier
+from ._kaplan_meier import (
+    CensoringDistributionEstimator,
+    censoring_weights,
+    kaplan_meier,
+)
 from ._target import check_survival_target, make_survival_target
 
 __all__ = [

@@ -72,7 +72,8 @@ def kaplan_meier(time, event):
     Examples
     --------
     >>> from statopt.survival import kaplan_meier
-    >>> times, survival = kaplan_meier([1, 2, 2, 3, 4], [True, True, False, True, False])
+    >>> event = [True, True, False, True, False]
+    >>> times, survival = kaplan_meier([1, 2, 2, 3, 4], event)
     >>> times
     array([1., 2., 3., 4.])
     >>> survival.round(4)
@@ -146,7 +147,8 @@ class CensoringDistributionEstimator(BaseEstimator):
 
     Examples
     --------
-    >>> from statopt.survival import CensoringDistributionEstimator, make_survival_target
+    >>> from statopt.survival import CensoringDistributionEstimator
+    >>> from statopt.survival import make_survival_target
     >>> y = make_survival_target([True, False, True, True], [1, 2, 3, 4])
     >>> model = CensoringDistributionEstimator().fit(y)
     >>> model.predict_survival([0.5, 2.0, 2.5]).round(4)

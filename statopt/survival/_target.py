@@ -50,7 +50,9 @@ def make_survival_target(event, time, *, allow_negative=False):
         raise ValueError("event and time are empty: at least one sample is needed.")
     if event.dtype != bool:
         if not np.issubdtype(event.dtype, np.number):
-            raise TypeError(f"event must be bool or 0/1 numbers, got dtype {event.dtype}.")
+            raise TypeError(
+                f"event must be bool or 0/1 numbers, got dtype {event.dtype}."
+            )
         if not np.all(np.isin(event, (0, 1))):
             raise ValueError("event must hold only 0/1 (or True/False) values.")
         event = event.astype(bool)
@@ -58,7 +60,9 @@ def make_survival_target(event, time, *, allow_negative=False):
         raise TypeError(f"time must be numeric, got dtype {time.dtype}.")
     time = time.astype(np.float64)
     if not np.all(np.isfinite(time)):
-        raise ValueError("time holds NaN or infinite values; every time must be finite.")
+        raise ValueError(
+            "time holds NaN or infinite values; every time must be finite."
+        )
     if not allow_negative and np.any(time < 0):
         raise ValueError(
             "time holds negative values; pass allow_negative=True if the response is "
