@@ -5,9 +5,12 @@ from ._kaplan_meier import (
     censoring_weights,
     kaplan_meier,
 )
+from ._kernel_weights import bandwidth_rule, kernel_propensity
 from ._target import check_survival_target, make_survival_target
 
 __all__ = [
+    "bandwidth_rule",
+    "kernel_propensity",
     "CensoringDistributionEstimator",
     "censoring_weights",
     "check_survival_target",
