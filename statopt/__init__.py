@@ -2,6 +2,13 @@
 
 __version__ = "0.1.0.dev0"
 
-from .linear_model import AdamLogisticRegression  # noqa: E402
+from .linear_model import (  # noqa: E402
+    AdamLogisticRegression,
+    CensoredMissingQuantileRegressor,
+)
 
-__all__ = ["AdamLogisticRegression", "__version__"]
+__all__ = [
+    "AdamLogisticRegression",
+    "CensoredMissingQuantileRegressor",
+    "__version__",
+]

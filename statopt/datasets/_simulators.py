@@ -4,7 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 
 @validate_params(
@@ -62,3 +62,117 @@ def make_correlated_logistic(n_samples=1000, n_features=19, *, rho=0.3,
     logits = coef[0] + X @ coef[1:]
     y = (rng.uniform(size=n_samples) < 1.0 / (1.0 + np.exp(-logits))).astype(np.int64)
     return X, y, coef
+
+
+def _calibrate(rate, draws, make_indicator, low=-50.0, high=50.0):
+    """Shift ``s`` such that ``make_indicator(draws, s).mean() == rate`` (bisection)."""
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        if make_indicator(draws, middle).mean() > rate:
+            high = middle
+        else:
+            low = middle
+    return 0.5 * (low + high)
+
+
+def _published_model(rng, n_samples):
+    z1 = rng.standard_normal(n_samples)
+    z2 = rng.uniform(-3.0, 3.0, n_samples)
+    response = 4.5 * z1 - 2.0 * z2 + rng.standard_normal(n_samples)
+    return z1, z2, response
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "censoring_rate": [Interval(Real, 0, 1, closed="left")],
+        "missing_rate": [Interval(Real, 0, 1, closed="left")],
+        "censoring": [StrOptions({"random", "fixed_quantile"})],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_censored_quantile_data(n_samples=500, *, censoring_rate=0.25,
+                                missing_rate=0.3, censoring="random",
+                                random_state=None):
+    """Simulate the published censored, partly missing quantile regression model.
+
+    ``Y = 4.5 Z1 - 2 Z2 + r`` with ``Z1 ~ N(0, 1)``, ``Z2 ~ U(-3, 3)`` and
+    ``r ~ N(0, 1)``, so the conditional ``q``-quantile is
+    ``Phi^{-1}(q) + 4.5 Z1 - 2 Z2``. Then:
+
+    - right censoring at rate ``censoring_rate``: ``'random'`` draws an independent
+      censoring time ``C ~ N(mu, var(Y))`` (``mu`` set for the rate), under which
+      inverse censoring weights are consistent; ``'fixed_quantile'`` censors at the
+      ``1 - censoring_rate`` quantile of ``Y``, under which the quantiles of
+      ``Y`` above it are not identifiable;
+    - ``Z2`` missing at random with probability ``missing_rate`` on average, the
+      probability of being observed being logistic in the observed time and ``Z1``
+      (slopes 1 and 0.5 on standardised scales).
+
+    Parameters
+    ----------
+    n_samples : int, default=500
+        Number of rows.
+    censoring_rate : float, default=0.25
+        Share of censored responses, in [0, 1).
+    missing_rate : float, default=0.3
+        Share of rows with ``Z2`` missing, in [0, 1).
+    censoring : {'random', 'fixed_quantile'}, default='random'
+        Censoring mechanism.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the simulation. The constants that set the rates are calibrated
+        once on a fixed auxiliary sample, so they do not depend on it.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 2)
+        ``Z1`` and ``Z2``, NaN where ``Z2`` is missing.
+    y : structured ndarray of shape (n_samples,)
+        Censored target (fields ``event`` and ``time``); times may be negative.
+    coef : ndarray of shape (2,)
+        True slopes ``(4.5, -2)`` (the intercept of the ``q``-quantile is
+        ``scipy.stats.norm.ppf(q)``).
+
+    Examples
+    --------
+    >>> from statopt.datasets import make_censored_quantile_data
+    >>> X, y, coef = make_censored_quantile_data(4000, censoring_rate=0.25,
+    ...                                          missing_rate=0.3, random_state=0)
+    >>> censored = 1 - y["event"].mean()
+    >>> missing = np.isnan(X[:, 1]).mean()
+    >>> bool(abs(censored - 0.25) < 0.02), bool(abs(missing - 0.3) < 0.02)
+    (True, True)
+    """
+    from ..survival import make_survival_target
+
+    calibration = np.random.RandomState(20_140_923)
+    z1_draws, _, response_draws = _published_model(calibration, 200_000)
+    spread = response_draws.std()
+    censor_noise = calibration.standard_normal(200_000) * spread
+    if censoring == "random":
+        shift = _calibrate(1.0 - censoring_rate, (response_draws, censor_noise),
+                           lambda d, s: d[0] <= d[1] + s)
+    else:
+        limit = np.quantile(response_draws, 1.0 - censoring_rate)
+    time_draws = (np.minimum(response_draws, censor_noise + shift)
+                  if censoring == "random" else np.minimum(response_draws, limit))
+    center, scale = time_draws.mean(), time_draws.std()
+    uniform_draws = calibration.uniform(size=200_000)
+    score_draws = (time_draws - center) / scale + 0.5 * z1_draws
+    intercept = _calibrate(1.0 - missing_rate, (score_draws, uniform_draws),
+                           lambda d, s: d[1] < 1.0 / (1.0 + np.exp(-(d[0] + s))))
+
+    rng = check_random_state(random_state)
+    z1, z2, response = _published_model(rng, n_samples)
+    if censoring == "random":
+        censor = rng.standard_normal(n_samples) * spread + shift
+    else:
+        censor = np.full(n_samples, limit)
+    event = response <= censor
+    time = np.where(event, response, censor)
+    score = (time - center) / scale + 0.5 * z1
+    observed = rng.uniform(size=n_samples) < 1.0 / (1.0 + np.exp(-(score + intercept)))
+    X = np.column_stack([z1, np.where(observed, z2, np.nan)])
+    return X, make_survival_target(event, time, allow_negative=True), np.array(
+        [4.5, -2.0])

@@ -1,5 +1,6 @@
 """Linear models fitted by classic optimisation algorithms."""
 
+from ._censored_quantile import CensoredMissingQuantileRegressor
 from ._logistic import AdamLogisticRegression
 
-__all__ = ["AdamLogisticRegression"]
+__all__ = ["AdamLogisticRegression", "CensoredMissingQuantileRegressor"]

@@ -227,3 +227,87 @@ def logistic_loss_gradient(X, center, y, sample_weight, theta, n_outputs, gradie
         _add_row_gradient(X, center, i, weight, residuals, gradient)
     gradient /= n_rows
     return loss_sum / n_rows
+
+
+# --------------------------------------------------------------------------
+# Quantile regression by majorise-minimise (Hunter & Lange 2000)
+
+
+@njit
+def check_loss(X, y, weights, beta, quantile):
+    """Weighted check (pinball) loss ``sum_i w_i rho_q(y_i - x_i' beta)``."""
+    n, p = X.shape
+    total = 0.0
+    for i in range(n):
+        if weights[i] == 0.0:
+            continue
+        r = y[i]
+        for j in range(p):
+            r -= X[i, j] * beta[j]
+        total += weights[i] * (quantile * r if r >= 0.0 else (quantile - 1.0) * r)
+    return total
+
+
+@njit
+def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
+                        residuals):
+    """One pass of the MM algorithm: the majoriser's normal equations at ``beta``.
+
+    The perturbed check loss ``rho_q(r) - (epsilon / 2) log(epsilon + |r|)`` is
+    majorised at the current residuals ``r_k`` by the quadratic
+    ``r^2 / (4 (epsilon + |r_k|)) + (q - 1/2) r`` (up to a constant), so the next
+    iterate is ``beta + delta`` with ``gram @ delta = rhs``:
+    ``gram = sum_i v_i x_i x_i'``, ``rhs = sum_i x_i (v_i r_i + (2q - 1) w_i)``,
+    ``v_i = w_i / (epsilon + |r_i|)``. Writes the residuals and returns the
+    perturbed objective at ``beta`` (which MM decreases).
+
+    Rows go by blocks: the block's residuals and its share of ``gram`` are BLAS
+    products (measured twice as fast as a scalar triple loop at n=1e6, p=11), the
+    weights and the right-hand side are scalar loops.
+    """
+    n, p = X.shape
+    gram[:, :] = 0.0
+    rhs[:] = 0.0
+    perturbed = 0.0
+    tilt = 2.0 * quantile - 1.0
+    block = 2048
+    scaled = np.empty((block, p))
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        rows = stop - start
+        X_block = X[start:stop]
+        block_residuals = y[start:stop] - X_block @ beta
+        for i in range(rows):
+            r = block_residuals[i]
+            residuals[start + i] = r
+            w = weights[start + i]
+            magnitude = abs(r)
+            if w > 0.0:
+                loss = quantile * r if r >= 0.0 else (quantile - 1.0) * r
+                perturbed += w * (loss - 0.5 * epsilon * np.log(epsilon + magnitude))
+            v = w / (epsilon + magnitude)
+            target = v * r + tilt * w
+            for j in range(p):
+                scaled[i, j] = v * X_block[i, j]
+                rhs[j] += X_block[i, j] * target
+        gram += scaled[:rows].T @ X_block
+    return perturbed
+
+
+@njit
+def weighted_gram(X, weights):
+    """``sum_i w_i x_i x_i'`` in one pass, without a weighted copy of X."""
+    n, p = X.shape
+    gram = np.zeros((p, p))
+    for i in range(n):
+        w = weights[i]
+        if w == 0.0:
+            continue
+        for j in range(p):
+            wx = w * X[i, j]
+            for k in range(j + 1):
+                gram[j, k] += wx * X[i, k]
+    for j in range(p):
+        for k in range(j):
+            gram[k, j] = gram[j, k]
+    return gram

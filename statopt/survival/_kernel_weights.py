@@ -143,8 +143,8 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
         column for the compact Epanechnikov kernel. ``'auto'`` bins when there are
         at most 3 columns and more than 5,000 rows.
     min_probability : float, default=0.01
-        Floor of the estimate; estimates below it are raised to it with a warning
-        (their inverse would dominate the weights).
+        Floor of the estimate; a warning counts the complete rows whose estimate
+        was below it (their inverse would dominate the weights).
 
     Returns
     -------
@@ -219,13 +219,15 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
     # Binning can leave tiny negative FFT round-off; every row has itself as a
     # neighbour, so the denominator is positive for the exact sums.
     probability = np.clip(numerator / np.maximum(denominator, 1e-300), 0.0, 1.0)
-    low = probability < min_probability
-    if low.any():
+    # Only complete rows are weighted (by 1 / p), so only their floors matter.
+    floored = complete & (probability < min_probability)
+    if floored.any():
         warnings.warn(
-            f"{int(low.sum())} estimated completeness probabilities were below "
-            f"min_probability={min_probability} and were raised to it.",
+            f"{int(floored.sum())} complete rows had an estimated completeness "
+            f"probability below min_probability={min_probability}, which was used "
+            "instead (their weights are capped).",
             UserWarning,
             stacklevel=2,
         )
-        probability[low] = min_probability
+    probability = np.maximum(probability, min_probability)
     return probability

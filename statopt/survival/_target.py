@@ -121,7 +121,15 @@ def check_survival_target(y, *, allow_negative=True, allow_all_censored=False):
                 f"A structured target needs fields 'event' and 'time', got "
                 f"{values.dtype.names}; build it with make_survival_target."
             )
-        if values.dtype == object or not np.issubdtype(values.dtype, np.number):
+        if values.dtype == object:
+            try:
+                values = values.astype(np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    "y must be numbers or a survival target, got objects that are "
+                    "not numbers."
+                ) from None
+        if not np.issubdtype(values.dtype, np.number):
             raise TypeError(
                 f"y must be numbers or a survival target, got dtype {values.dtype}."
             )
