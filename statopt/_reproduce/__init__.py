@@ -4,8 +4,8 @@ Each experiment is a module with a ``DESCRIPTION`` and ``run(quick, data_home)``
 prints its tables; ``python -m statopt reproduce NAME`` runs it.
 """
 
-from . import adam
+from . import adam, quantile
 
-EXPERIMENTS = {"adam": adam}
+EXPERIMENTS = {"adam": adam, "quantile": quantile}
 
 __all__ = ["EXPERIMENTS"]

@@ -1,5 +1,6 @@
 """Simulators of the published experiments."""
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -82,6 +83,29 @@ def _published_model(rng, n_samples):
     return z1, z2, response
 
 
+@functools.lru_cache(maxsize=64)
+def _calibration(censoring_rate, missing_rate, censoring):
+    """Constants that give the requested rates, from a fixed auxiliary sample."""
+    calibration = np.random.RandomState(20_140_923)
+    z1_draws, _, response_draws = _published_model(calibration, 200_000)
+    spread = response_draws.std()
+    shift = limit = None
+    if censoring == "random":
+        censor_noise = calibration.standard_normal(200_000) * spread
+        shift = _calibrate(1.0 - censoring_rate, (response_draws, censor_noise),
+                           lambda d, s: d[0] <= d[1] + s)
+        time_draws = np.minimum(response_draws, censor_noise + shift)
+    else:
+        limit = np.quantile(response_draws, 1.0 - censoring_rate)
+        time_draws = np.minimum(response_draws, limit)
+    center, scale = time_draws.mean(), time_draws.std()
+    uniform_draws = calibration.uniform(size=200_000)
+    score_draws = (time_draws - center) / scale + 0.5 * z1_draws
+    intercept = _calibrate(1.0 - missing_rate, (score_draws, uniform_draws),
+                           lambda d, s: d[1] < 1.0 / (1.0 + np.exp(-(d[0] + s))))
+    return spread, shift, limit, center, scale, intercept
+
+
 @validate_params(
     {
         "n_samples": [Interval(Integral, 2, None, closed="left")],
@@ -146,23 +170,8 @@ def make_censored_quantile_data(n_samples=500, *, censoring_rate=0.25,
     """
     from ..survival import make_survival_target
 
-    calibration = np.random.RandomState(20_140_923)
-    z1_draws, _, response_draws = _published_model(calibration, 200_000)
-    spread = response_draws.std()
-    censor_noise = calibration.standard_normal(200_000) * spread
-    if censoring == "random":
-        shift = _calibrate(1.0 - censoring_rate, (response_draws, censor_noise),
-                           lambda d, s: d[0] <= d[1] + s)
-    else:
-        limit = np.quantile(response_draws, 1.0 - censoring_rate)
-    time_draws = (np.minimum(response_draws, censor_noise + shift)
-                  if censoring == "random" else np.minimum(response_draws, limit))
-    center, scale = time_draws.mean(), time_draws.std()
-    uniform_draws = calibration.uniform(size=200_000)
-    score_draws = (time_draws - center) / scale + 0.5 * z1_draws
-    intercept = _calibrate(1.0 - missing_rate, (score_draws, uniform_draws),
-                           lambda d, s: d[1] < 1.0 / (1.0 + np.exp(-(d[0] + s))))
-
+    spread, shift, limit, center, scale, intercept = _calibration(
+        censoring_rate, missing_rate, censoring)
     rng = check_random_state(random_state)
     z1, z2, response = _published_model(rng, n_samples)
     if censoring == "random":
