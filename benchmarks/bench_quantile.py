@@ -66,10 +66,30 @@ def objective(X, y, intercept, coef, q):
     return float(np.sum(np.where(r >= 0, q * r, (q - 1) * r)))
 
 
-def timed(function):
+def timed(function, *args):
     start = time.perf_counter()
-    result = function()
+    result = function(*args)
     return time.perf_counter() - start, result
+
+
+def fit_ours(X, y, q):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # propensity floor
+        return CensoredMissingQuantileRegressor(quantile=q, random_state=0).fit(X, y)
+
+
+def fit_statsmodels(X, y, q):
+    from statsmodels.regression.quantile_regression import QuantReg
+
+    fit = QuantReg(y, np.column_stack([np.ones(len(y)), X])).fit(q=q)
+    return fit.params[0], fit.params[1:]
+
+
+def fit_sklearn(X, y, q):
+    from sklearn.linear_model import QuantileRegressor
+
+    fit = QuantileRegressor(quantile=q, alpha=0, solver="highs").fit(X, y)
+    return fit.intercept_, fit.coef_
 
 
 def run_r(X, y, q, methods):
@@ -109,8 +129,6 @@ def main():
     parser.add_argument("--br-max-n", type=float, default=1e5,
                         help="largest n for R's rq.fit.br (simplex)")
     args = parser.parse_args()
-    from sklearn.linear_model import QuantileRegressor
-    from statsmodels.regression.quantile_regression import QuantReg
 
     with threadpool_limits(limits=1):
         pools = ", ".join(f"{p['internal_api']}={p['num_threads']}"
@@ -128,17 +146,14 @@ def main():
         for n in sizes:
             X, y = design(n, seed=1)
             for q in QUANTILES:
-                t_ours, ours = timed(lambda: CensoredMissingQuantileRegressor(
-                    quantile=q, random_state=0).fit(X, y))
+                t_ours, ours = timed(fit_ours, X, y, q)
                 f_ours = objective(X, y, ours.intercept_, ours.coef_, q)
                 peers = {}
-                t, fit = timed(lambda: QuantReg(y, np.column_stack(
-                    [np.ones(n), X])).fit(q=q))
-                peers["statsmodels"] = (t, fit.params[0], fit.params[1:])
+                t, fit = timed(fit_statsmodels, X, y, q)
+                peers["statsmodels"] = (t, *fit)
                 if n <= args.sklearn_max_n:
-                    t, fit = timed(lambda: QuantileRegressor(
-                        quantile=q, alpha=0, solver="highs").fit(X, y))
-                    peers["sklearn highs"] = (t, fit.intercept_, fit.coef_)
+                    t, fit = timed(fit_sklearn, X, y, q)
+                    peers["sklearn highs"] = (t, *fit)
                 methods = ["pfn"] + (["br"] if n <= args.br_max_n else [])
                 for name, values in (run_r(X, y, q, methods) or {}).items():
                     peers[f"R {name}"] = values
@@ -174,10 +189,7 @@ def main():
         X, y, _ = make_censored_quantile_data(100_000, censoring_rate=0.25,
                                               missing_rate=0.3, random_state=0)
         for q in QUANTILES:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # propensity floor
-                t, model = timed(lambda: CensoredMissingQuantileRegressor(
-                    quantile=q, random_state=0).fit(X, y))
+            t, model = timed(fit_ours, X, y, q)
             print(f"  q={q}: {t:.2f} s (KM weights + kernel propensity + exact fit), "
                   f"coef {np.round(model.coef_, 3)}, duality gap "
                   f"{model.duality_gap_:.1e} -> {'met' if t < 2 else 'MISSED'} "

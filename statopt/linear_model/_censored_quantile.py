@@ -246,11 +246,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 "No row keeps a positive weight (every row is censored, incomplete "
                 "or of zero sample_weight): there is nothing to fit."
             )
-        design = np.empty((X.shape[0], X.shape[1] + 1))
-        design[:, 0] = 1.0 if self.fit_intercept else 0.0
-        design[:, 1:] = np.where(complete[:, None], X, 0.0)
-        if not self.fit_intercept:
-            design = np.ascontiguousarray(design[:, 1:])
+        offset = int(self.fit_intercept)
+        design = np.empty((X.shape[0], X.shape[1] + offset))
+        design[:, 0] = 1.0
+        design[:, offset:] = X
+        if not complete.all():
+            design[~complete] = 0.0  # weight 0 rows: any finite values will do
         n_active = int(np.count_nonzero(weights))
         if n_active < design.shape[1]:
             raise ValueError(

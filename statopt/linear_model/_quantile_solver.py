@@ -25,6 +25,14 @@ SUBSAMPLE_SIZE = 20_000
 # MM stops once a step changes no coefficient by more than this share of the
 # residual scale: the exact finish only needs the signs of most residuals right.
 MM_STEP_TOL = 1e-4
+# Pseudo-response of the aggregated rows, relative to max |y|: large enough that
+# the LP keeps them on their side when it can, small enough for HiGHS to stay
+# well conditioned (1e6 made it fail with "solve error").
+BIG_FACTOR = 1e6
+# Rows in the band of the reduced LP, times sqrt(n p); more MM iterations when the
+# band cannot balance the rest.
+BAND_FACTOR = 1.5
+REFINE_ITER = 5
 
 
 def weighted_quantile(values, weights, quantile):
@@ -73,9 +81,10 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big):
     lower = [(quantile - 1.0) * weights[band]]
     upper = [quantile * weights[band]]
     for rows, sign in ((above, 1.0), (below, -1.0)):
-        total = weights[rows].sum()
+        row_weights = np.where(rows, weights, 0.0)  # one product, no copy of X
+        total = row_weights.sum()
         if total > 0:
-            columns.append((weights[rows] @ X[rows] / total)[None, :])
+            columns.append((row_weights @ X / total)[None, :])
             values.append(np.array([sign * big]))
             lower.append(np.array([(quantile - 1.0) * total]))
             upper.append(np.array([quantile * total]))
@@ -86,6 +95,8 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big):
         b_eq=np.zeros(X.shape[1]),
         bounds=np.column_stack([np.concatenate(lower), np.concatenate(upper)]),
         method="highs-ds",
+        # Presolve costs more than it saves on this dense, tiny-row-count LP.
+        options={"presolve": False},
     )
     if result.status != 0:
         return None
@@ -94,8 +105,12 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big):
     return -result.eqlin.marginals
 
 
-def exact_finish(X, y, weights, quantile, beta, band_size, max_rounds=30):
+def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30):
     """Exact LP solution from an approximate one.
+
+    ``refine(beta)`` returns a better approximation (more MM iterations); it is
+    called when the band cannot balance the aggregated rows, a sign that
+    ``beta`` is still too far from the optimum for a band of this size.
 
     Returns
     -------
@@ -109,15 +124,21 @@ def exact_finish(X, y, weights, quantile, beta, band_size, max_rounds=30):
     n = X.shape[0]
     active = weights > 0
     n_active = int(active.sum())
-    residuals = y - X @ beta
-    # Centre the band: an error in the intercept would put too many rows on one
-    # side for the band to balance. A subsample's quantile is close enough.
+    scale = max(np.abs(y[active]).max(), 1.0)
+    big = BIG_FACTOR * scale
+    tolerance = 1e-9 * scale
     sample = np.flatnonzero(active)
     if sample.size > SUBSAMPLE_SIZE:
         sample = np.random.default_rng(0).choice(sample, SUBSAMPLE_SIZE, replace=False)
-    residuals -= weighted_quantile(residuals[sample], weights[sample], quantile)
-    scale = max(np.abs(y[active]).max(), 1.0)
-    big = 1e6 * scale
+
+    def centred_residuals(beta):
+        # Centre the band: an error in the intercept would put too many rows on
+        # one side for the band to balance. A subsample's quantile is enough.
+        residuals = y - X @ beta
+        return residuals - weighted_quantile(residuals[sample], weights[sample],
+                                             quantile)
+
+    residuals = centred_residuals(beta)
     size = min(n_active, band_size)
     forced = np.zeros(n, dtype=bool)
     for rounds in range(1, max_rounds + 1):
@@ -132,24 +153,30 @@ def exact_finish(X, y, weights, quantile, beta, band_size, max_rounds=30):
         below = active & ~band & ~(residuals > 0)
         solution = _reduced_dual(X, y, weights, quantile, np.flatnonzero(band),
                                  above, below, big)
-        if solution is None:  # no balance possible with this band: widen it
-            size = min(n_active, 2 * size)
+        wrong = None
+        if solution is not None:
+            new_residuals = y - X @ solution
+            wrong = (above & (new_residuals < -tolerance)) | (
+                below & (new_residuals > tolerance))
+            if not wrong.any():
+                return solution, rounds, _duality_gap(X, y, weights, quantile,
+                                                      solution)
+        if wrong is None or wrong.sum() > size:
+            # The band could not balance the aggregated rows (the LP failed or
+            # pushed them across): improve the start rather than only widen.
+            beta = refine(beta)
+            residuals = centred_residuals(beta)
+            size = min(n_active, int(1.5 * size))
             forced[:] = False
-            continue
-        new_residuals = y - X @ solution
-        tolerance = 1e-9 * scale
-        wrong = (above & (new_residuals < -tolerance)) | (
-            below & (new_residuals > tolerance))
-        if not wrong.any():
-            return solution, rounds, _duality_gap(X, y, weights, quantile, solution)
-        if wrong.sum() <= 0.1 * size:
+        elif wrong.sum() <= 0.1 * size:
             forced = band | wrong  # a few rows crossed: add them and solve again
         else:
             residuals = new_residuals  # recentre the band on the better solution
             size = min(n_active, 2 * size)
             forced[:] = False
     raise RuntimeError(
-        "The exact finish did not settle; please report this data set."
+        "The exact finish did not settle; use solver='mm' and please report this "
+        "data set."
     )
 
 
@@ -218,8 +245,15 @@ def solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
     info = {"n_iter": n_iter, "mm_converged": converged, "rounds": 0,
             "duality_gap": np.nan, "epsilon": eps}
     if exact:
-        band_size = int(max(50 * p, 3 * np.sqrt(n_active * p)))
-        beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size)
+        band_size = int(max(50 * p, BAND_FACTOR * np.sqrt(n_active * p)))
+
+        def refine(beta):
+            info["n_iter"] += REFINE_ITER
+            return mm_iterations(X, y, weights, quantile, beta, eps, REFINE_ITER,
+                                 step_tol)[0]
+
+        beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size,
+                                         refine)
         info.update(rounds=rounds, duality_gap=gap)
         if verbose:
             print(f"exact finish: {rounds} reduced LP(s), duality gap {gap:.2g}")
