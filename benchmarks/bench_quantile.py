@@ -66,10 +66,16 @@ def objective(X, y, intercept, coef, q):
     return float(np.sum(np.where(r >= 0, q * r, (q - 1) * r)))
 
 
-def timed(function, *args):
-    start = time.perf_counter()
-    result = function(*args)
-    return time.perf_counter() - start, result
+def timed(function, *args, repeat=1):
+    """Best wall time of ``repeat`` calls (one call if the first takes over 2 s)."""
+    best, result = np.inf, None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function(*args)
+        best = min(best, time.perf_counter() - start)
+        if best > 2.0:
+            break
+    return best, result
 
 
 def fit_ours(X, y, q):
@@ -146,13 +152,13 @@ def main():
         for n in sizes:
             X, y = design(n, seed=1)
             for q in QUANTILES:
-                t_ours, ours = timed(fit_ours, X, y, q)
+                t_ours, ours = timed(fit_ours, X, y, q, repeat=3)
                 f_ours = objective(X, y, ours.intercept_, ours.coef_, q)
                 peers = {}
-                t, fit = timed(fit_statsmodels, X, y, q)
+                t, fit = timed(fit_statsmodels, X, y, q, repeat=3)
                 peers["statsmodels"] = (t, *fit)
                 if n <= args.sklearn_max_n:
-                    t, fit = timed(fit_sklearn, X, y, q)
+                    t, fit = timed(fit_sklearn, X, y, q, repeat=3)
                     peers["sklearn highs"] = (t, *fit)
                 methods = ["pfn"] + (["br"] if n <= args.br_max_n else [])
                 for name, values in (run_r(X, y, q, methods) or {}).items():
@@ -189,11 +195,33 @@ def main():
         X, y, _ = make_censored_quantile_data(100_000, censoring_rate=0.25,
                                               missing_rate=0.3, random_state=0)
         for q in QUANTILES:
-            t, model = timed(fit_ours, X, y, q)
+            t, model = timed(fit_ours, X, y, q, repeat=3)
             print(f"  q={q}: {t:.2f} s (KM weights + kernel propensity + exact fit), "
                   f"coef {np.round(model.coef_, 3)}, duality gap "
                   f"{model.duality_gap_:.1e} -> {'met' if t < 2 else 'MISSED'} "
                   "(target < 2 s)")
+        propensity_timing()
+
+
+def _propensity(complete, Z, kernel):
+    from statopt.survival import kernel_propensity
+
+    return kernel_propensity(complete, Z, kernel=kernel)
+
+
+def propensity_timing():
+    """kernel_propensity alone at n=1e5 (target: under 3 s)."""
+    rng = np.random.RandomState(0)
+    print("\nkernel_propensity, n=1e5 (binned; target < 3 s)")
+    for d in (1, 2, 3):
+        Z = rng.standard_normal((100_000, d))
+        complete = rng.uniform(size=100_000) < 1 / (1 + np.exp(-Z[:, 0]))
+        for kernel in ("gaussian", "epanechnikov"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                t, _ = timed(_propensity, complete, Z, kernel, repeat=3)
+            print(f"  d={d} {kernel:12s} {t:.3f} s -> "
+                  f"{'met' if t < 3 else 'MISSED'}")
 
 
 if __name__ == "__main__":
