@@ -18,6 +18,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import linprog
 
+from .._utils import weighted_quantile
 from ._kernels import check_loss, mm_normal_equations, weighted_gram
 
 # Rows of the subsample that warm-starts MM on large data.
@@ -33,14 +34,6 @@ BIG_FACTOR = 1e6
 # band cannot balance the rest.
 BAND_FACTOR = 1.5
 REFINE_ITER = 5
-
-
-def weighted_quantile(values, weights, quantile):
-    """Lower weighted ``quantile`` of ``values`` (weights >= 0, positive sum)."""
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    index = np.searchsorted(cumulative, quantile * cumulative[-1], side="left")
-    return values[order[min(index, values.size - 1)]]
 
 
 def check_full_rank(gram, n_features):

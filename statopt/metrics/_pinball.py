@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._utils import weighted_quantile
 from ..survival._kaplan_meier import CensoringDistributionEstimator
 from ..survival._target import check_survival_target
 
@@ -108,10 +109,7 @@ def d2_ipcw_pinball_score(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     time, weights = _ipcw(y_true, sample_weight)
     loss = ipcw_pinball_loss(y_true, y_pred, quantile=quantile,
                              sample_weight=sample_weight)
-    order = np.argsort(time, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    index = np.searchsorted(cumulative, quantile * cumulative[-1], side="left")
-    constant = time[order[min(index, time.size - 1)]]
+    constant = weighted_quantile(time, weights, quantile)
     baseline = float(weights @ _pinball(time - constant, quantile) / weights.sum())
     if baseline == 0:
         return 1.0 if loss == 0 else 0.0
