@@ -10,8 +10,10 @@
    remaining band of rows is solved in its dual form (p equality constraints, one
    bounded variable per row) by HiGHS. If every globbed row keeps its sign at the
    solution, the solution is optimal for the whole problem (the check loss is at
-   least its linear part on each side); otherwise the band grows and the LP is
-   solved again. The duality gap of the full problem is returned as a certificate.
+   least its linear part on each side). Otherwise a few crossing rows join the
+   band, or the band is recentred on the new solution and grown, or, when the band
+   cannot balance the aggregated rows at all, MM runs a few more iterations first.
+   The duality gap of the full problem is returned as a certificate.
 """
 
 import numpy as np
@@ -27,8 +29,9 @@ SUBSAMPLE_SIZE = 20_000
 # residual scale: the exact finish only needs the signs of most residuals right.
 MM_STEP_TOL = 1e-4
 # Pseudo-response of the aggregated rows, relative to max |y|: large enough that
-# the LP keeps them on their side when it can, small enough for HiGHS to stay
-# well conditioned (1e6 made it fail with "solve error").
+# the LP keeps them on their side whenever it can (1e3 to 1e5 let them cross).
+# When the band cannot balance them HiGHS may stop with a solve error; that is
+# handled like any unbalanced band.
 BIG_FACTOR = 1e6
 # Rows in the band of the reduced LP, times sqrt(n p); more MM iterations when the
 # band cannot balance the rest.
