@@ -282,3 +282,17 @@ def test_kernels_run_as_plain_python():
                                 capture_output=True, text=True, check=True)
         outputs.append(np.array(eval(result.stdout)))
     assert_allclose(outputs[0], outputs[1], rtol=1e-9)
+
+
+def test_rare_dummy_column_does_not_break_the_subsample_start():
+    # On 60,000 rows MM starts from a 20,000-row subsample, which here will often
+    # miss the 3 rows where the dummy is 1: the fit must still use and certify it.
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((60_000, 3))
+    X[:, 2] = 0.0
+    X[:3, 2] = 1.0
+    y = X @ [1.0, 2.0, 3.0] + rng.standard_normal(60_000)
+    for seed in range(3):
+        model = CensoredMissingQuantileRegressor(random_state=seed).fit(X, y)
+        assert model.duality_gap_ < 1e-10
+        assert_allclose(model.coef_[:2], [1.0, 2.0], atol=0.05)

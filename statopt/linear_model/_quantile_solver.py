@@ -39,10 +39,14 @@ BAND_FACTOR = 1.5
 REFINE_ITER = 5
 
 
+def _is_full_rank(gram):
+    eigenvalues = np.linalg.eigvalsh(gram)
+    return eigenvalues[0] > max(eigenvalues[-1], 1e-300) * 1e-12
+
+
 def check_full_rank(gram, n_features):
     """Raise a clear error when the weighted design is (numerically) singular."""
-    eigenvalues = np.linalg.eigvalsh(gram)
-    if eigenvalues[0] <= max(eigenvalues[-1], 1e-300) * 1e-12:
+    if not _is_full_rank(gram):
         raise ValueError(
             f"The design is rank deficient: among the {n_features} columns (with the "
             "intercept) of the rows with positive weight, some are linear "
@@ -218,10 +222,17 @@ def solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
     active = np.flatnonzero(weights > 0)
     n_active = active.size
     p = X.shape[1]
-    check_full_rank(weighted_gram(X, weights), p)
     start = active
     if n_active > 2 * SUBSAMPLE_SIZE:
         start = np.sort(rng.choice(active, SUBSAMPLE_SIZE, replace=False))
+        # Adding rows only adds to the Gram matrix, so a full-rank subsample
+        # settles the rank of the design; a rank-deficient one (a rare dummy, say)
+        # cannot warm-start MM, and the full data decide.
+        sub_gram = weighted_gram(np.ascontiguousarray(X[start]), weights[start])
+        if not _is_full_rank(sub_gram):
+            start = active
+    if start is active:
+        check_full_rank(weighted_gram(X, weights), p)
     # Least squares on the start rows, then the residual scale sets epsilon.
     root = np.sqrt(weights[start])
     beta = np.linalg.lstsq(X[start] * root[:, None], y[start] * root, rcond=None)[0]
