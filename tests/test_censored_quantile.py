@@ -261,29 +261,6 @@ def test_bad_input_gets_clear_errors():
         CensoredMissingQuantileRegressor(propensity_features=[0]).fit(X_partly, y)
 
 
-def test_kernels_run_as_plain_python():
-    # NUMBA_DISABLE_JIT=1 runs the MM and propensity kernels as Python: same fit.
-    import os
-    import subprocess
-    import sys
-
-    script = (
-        "import warnings; warnings.simplefilter('ignore')\n"
-        "from statopt import CensoredMissingQuantileRegressor\n"
-        "from statopt.datasets import make_censored_quantile_data\n"
-        "X, y, _ = make_censored_quantile_data(300, random_state=0)\n"
-        "m = CensoredMissingQuantileRegressor(kernel='epanechnikov').fit(X, y)\n"
-        "print(repr([m.intercept_, *m.coef_.tolist()]))\n"
-    )
-    outputs = []
-    for disable in ("1", "0"):
-        env = dict(os.environ, NUMBA_DISABLE_JIT=disable)
-        result = subprocess.run([sys.executable, "-c", script], env=env,
-                                capture_output=True, text=True, check=True)
-        outputs.append(np.array(eval(result.stdout)))
-    assert_allclose(outputs[0], outputs[1], rtol=1e-9)
-
-
 def test_rare_dummy_column_does_not_break_the_subsample_start():
     # On 60,000 rows MM starts from a 20,000-row subsample, which here will often
     # miss the 3 rows where the dummy is 1: the fit must still use and certify it.

@@ -1,10 +1,6 @@
 """AdamLogisticRegression against scikit-learn's LogisticRegression and by design."""
 
-import os
 import pickle
-import subprocess
-import sys
-import textwrap
 import warnings
 
 import numpy as np
@@ -221,28 +217,6 @@ def test_kernel_epoch_takes_the_same_step_as_the_adam_class():
                        l2, 0.0, RULE_CODES["adam"], 0.05, 0.9, 0.999, 1e-8,
                        *moments, step, theta, no_average, theta, theta, False)
     assert_allclose(theta, twin, rtol=1e-12)
-
-
-def test_kernels_run_as_plain_python():
-    # NUMBA_DISABLE_JIT=1 runs the kernels as Python: same numbers, so that the
-    # kernels can be debugged and covered.
-    script = textwrap.dedent("""
-        import numpy as np
-        from statopt import AdamLogisticRegression
-        from statopt.datasets import make_correlated_logistic
-        X, y, _ = make_correlated_logistic(200, 3, random_state=0)
-        model = AdamLogisticRegression(random_state=0, max_iter=5,
-                                       variance_reduction=True)
-        import warnings; warnings.simplefilter("ignore")
-        print(repr(model.fit(X, y).coef_.tolist()))
-    """)
-    outputs = []
-    for disable in ("1", "0"):
-        env = dict(os.environ, NUMBA_DISABLE_JIT=disable)
-        result = subprocess.run([sys.executable, "-c", script], env=env,
-                                capture_output=True, text=True, check=True)
-        outputs.append(np.array(eval(result.stdout)))
-    assert_allclose(outputs[0], outputs[1], rtol=1e-10)
 
 
 # ------------------------------------------------------------ training API
