@@ -228,23 +228,24 @@ def solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
         # Adding rows only adds to the Gram matrix, so a full-rank subsample
         # settles the rank of the design; a rank-deficient one (a rare dummy, say)
         # cannot warm-start MM, and the full data decide.
-        sub_gram = weighted_gram(np.ascontiguousarray(X[start]), weights[start])
-        if not _is_full_rank(sub_gram):
+        if not _is_full_rank(weighted_gram(np.ascontiguousarray(X[start]),
+                                           weights[start])):
             start = active
-    if start is active:
+    subsampled = start.size < n_active
+    if not subsampled:
         check_full_rank(weighted_gram(X, weights), p)
+    X_start = np.ascontiguousarray(X[start]) if start.size < X.shape[0] else X
+    y_start, w_start = y[start], weights[start]
     # Least squares on the start rows, then the residual scale sets epsilon.
-    root = np.sqrt(weights[start])
-    beta = np.linalg.lstsq(X[start] * root[:, None], y[start] * root, rcond=None)[0]
-    scale = float(np.average(np.abs(y[start] - X[start] @ beta),
-                             weights=weights[start]))
-    scale = max(scale, 1e-12 * max(np.abs(y[start]).max(), 1.0))
+    root = np.sqrt(w_start)
+    beta = np.linalg.lstsq(X_start * root[:, None], y_start * root, rcond=None)[0]
+    scale = float(np.average(np.abs(y_start - X_start @ beta), weights=w_start))
+    scale = max(scale, 1e-12 * max(np.abs(y_start).max(), 1.0))
     eps = epsilon * scale
     step_tol = (MM_STEP_TOL if step_tol is None else step_tol) * scale
-    if start.size < n_active:
-        beta, _, _ = mm_iterations(np.ascontiguousarray(X[start]), y[start],
-                                   weights[start], quantile, beta, eps, max_iter,
-                                   step_tol)
+    if subsampled:
+        beta, _, _ = mm_iterations(X_start, y_start, w_start, quantile, beta, eps,
+                                   max_iter, step_tol)
     beta, n_iter, converged = mm_iterations(X, y, weights, quantile, beta, eps,
                                             max_iter, step_tol)
     if verbose:
