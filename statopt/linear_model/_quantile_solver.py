@@ -162,6 +162,8 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
     tolerance = 1e-9 * scale
     sample = np.flatnonzero(active)
     if sample.size > SUBSAMPLE_SIZE:
+        # Measured: 20,000 rows centre the band well; 5,000 often needed extra
+        # rounds, and all 1e5 rows cost more in sorting than they saved.
         sample = np.random.default_rng(0).choice(sample, SUBSAMPLE_SIZE, replace=False)
 
     def centred_residuals(beta):
@@ -258,20 +260,20 @@ def solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
     start = active
     if n_active > 2 * SUBSAMPLE_SIZE:
         start = np.sort(rng.choice(active, SUBSAMPLE_SIZE, replace=False))
+    X_start = np.ascontiguousarray(X[start]) if start.size < X.shape[0] else X
+    y_start, w_start = y[start], weights[start]
+    gram = weighted_gram(X_start, w_start)
+    if start.size < n_active and not _is_full_rank(gram):
         # Adding rows only adds to the Gram matrix, so a full-rank subsample
         # settles the rank of the design; a rank-deficient one (a rare dummy, say)
         # cannot warm-start MM, and the full data decide.
-        if not _is_full_rank(weighted_gram(np.ascontiguousarray(X[start]),
-                                           weights[start])):
-            start = active
+        start, X_start, y_start, w_start = active, X, y, weights
+        gram = weighted_gram(X, weights)
+    check_full_rank(gram, p)
     subsampled = start.size < n_active
-    if not subsampled:
-        check_full_rank(weighted_gram(X, weights), p)
-    X_start = np.ascontiguousarray(X[start]) if start.size < X.shape[0] else X
-    y_start, w_start = y[start], weights[start]
-    # Least squares on the start rows, then the residual scale sets epsilon.
-    root = np.sqrt(w_start)
-    beta = np.linalg.lstsq(X_start * root[:, None], y_start * root, rcond=None)[0]
+    # Weighted least squares on the start rows (the Gram matrix is at hand), then
+    # the residual scale sets epsilon.
+    beta = cho_solve(cho_factor(gram), X_start.T @ (w_start * y_start))
     scale = float(np.average(np.abs(y_start - X_start @ beta), weights=w_start))
     scale = max(scale, 1e-12 * max(np.abs(y_start).max(), 1.0))
     eps = epsilon * scale
