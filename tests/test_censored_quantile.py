@@ -273,3 +273,16 @@ def test_rare_dummy_column_does_not_break_the_subsample_start():
         model = CensoredMissingQuantileRegressor(random_state=seed).fit(X, y)
         assert model.duality_gap_ < 1e-10
         assert_allclose(model.coef_[:2], [1.0, 2.0], atol=0.05)
+
+
+def test_certificate_holds_with_a_huge_outlier():
+    # The duality gap must not mistake small residuals for zeros when another
+    # residual is huge (heavy tails, an outlier).
+    X, y = heteroscedastic(2000, p=3, seed=7)
+    y[0] = 1e9
+    weights = np.exp(np.random.RandomState(8).uniform(-6, 6, 2000))
+    model = CensoredMissingQuantileRegressor(quantile=0.3).fit(X, y,
+                                                               sample_weight=weights)
+    _, optimum = lp_quantile(X, y, 0.3, weights)
+    assert abs(check_objective(model, X, y, 0.3, weights) - optimum) <= 1e-9 * optimum
+    assert model.duality_gap_ < 1e-10
