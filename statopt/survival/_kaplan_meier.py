@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._target import check_survival_target
+from ._target import check_survival_target, make_survival_target
 
 
 def _product_limit(time, event, *, censoring=False):
@@ -79,15 +79,8 @@ def kaplan_meier(time, event):
     >>> survival.round(4)
     array([0.8, 0.6, 0.3, 0.3])
     """
-    event, time, _ = check_survival_target(_as_target(time, event),
-                                           allow_all_censored=True)
-    return _product_limit(time, event)
-
-
-def _as_target(time, event):
-    from ._target import make_survival_target
-
-    return make_survival_target(event, time, allow_negative=True)
+    target = make_survival_target(event, time, allow_negative=True)
+    return _product_limit(target["time"], target["event"])
 
 
 def _step_function(times, values, at, left_limit):
@@ -125,7 +118,8 @@ def censoring_weights(time, event):
     >>> censoring_weights([1, 2, 3, 4], [True, False, True, True]).round(4)
     array([1. , 0. , 1.5, 1.5])
     """
-    event, time, _ = check_survival_target(_as_target(time, event))
+    event, time, _ = check_survival_target(
+        make_survival_target(event, time, allow_negative=True))
     times, survival = _product_limit(time, event, censoring=True)
     before = _step_function(times, survival, time, left_limit=True)
     return np.where(event, 1.0 / before, 0.0)
