@@ -25,6 +25,16 @@ def _ipcw(y_true, sample_weight):
     return time, weights
 
 
+def _weighted_loss(time, weights, y_pred, quantile):
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if y_pred.shape != time.shape:
+        raise ValueError(f"y_pred has shape {y_pred.shape}, expected {time.shape}.")
+    total = weights.sum()
+    if not total > 0:
+        raise ValueError("No row has a positive weight: the loss is undefined.")
+    return float(weights @ _pinball(time - y_pred, quantile) / total)
+
+
 def _check_quantile(quantile):
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be in (0, 1), got {quantile!r}.")
@@ -67,13 +77,7 @@ def ipcw_pinball_loss(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     """
     _check_quantile(quantile)
     time, weights = _ipcw(y_true, sample_weight)
-    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
-    if y_pred.shape != time.shape:
-        raise ValueError(f"y_pred has shape {y_pred.shape}, expected {time.shape}.")
-    total = weights.sum()
-    if not total > 0:
-        raise ValueError("No row has a positive weight: the loss is undefined.")
-    return float(weights @ _pinball(time - y_pred, quantile) / total)
+    return _weighted_loss(time, weights, y_pred, quantile)
 
 
 def d2_ipcw_pinball_score(y_true, y_pred, *, quantile=0.5, sample_weight=None):
@@ -107,10 +111,9 @@ def d2_ipcw_pinball_score(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     """
     _check_quantile(quantile)
     time, weights = _ipcw(y_true, sample_weight)
-    loss = ipcw_pinball_loss(y_true, y_pred, quantile=quantile,
-                             sample_weight=sample_weight)
+    loss = _weighted_loss(time, weights, y_pred, quantile)
     constant = weighted_quantile(time, weights, quantile)
-    baseline = float(weights @ _pinball(time - constant, quantile) / weights.sum())
+    baseline = _weighted_loss(time, weights, np.full(time.size, constant), quantile)
     if baseline == 0:
         return 1.0 if loss == 0 else 0.0
     return 1.0 - loss / baseline
