@@ -245,8 +245,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         weights = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                        ensure_non_negative=True)
         weights = weights * self._censoring_weights(y, event, censored)
-        complete = ~np.isnan(X).any(axis=1)
-        weights = weights * self._missing_weights(X, time, complete)
+        missing = np.isnan(X)
+        complete = ~missing.any(axis=1)
+        weights = weights * self._missing_weights(X, time, complete, missing)
         if not weights.any():
             raise ValueError(
                 "No row keeps a positive weight (every row is censored, incomplete "
@@ -298,7 +299,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         self.censoring_distribution_ = CensoringDistributionEstimator().fit(y)
         return self.censoring_distribution_.predict_ipcw(y)
 
-    def _missing_weights(self, X, time, complete):
+    def _missing_weights(self, X, time, complete, missing):
         self.propensity_ = None
         if complete.all():
             return np.ones(X.shape[0])
@@ -309,7 +310,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             )
         if self.missing == "drop":
             return complete.astype(np.float64)
-        observed = ~np.isnan(X).any(axis=0)
+        observed = ~missing.any(axis=0)
         if self.propensity_features is None:
             columns = np.flatnonzero(observed)
         else:
