@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0.dev0"
 
+from .decomposition import FITSSVD  # noqa: E402
 from .linear_model import (  # noqa: E402
     AdamLogisticRegression,
     CensoredMissingQuantileRegressor,
@@ -10,5 +11,6 @@ from .linear_model import (  # noqa: E402
 __all__ = [
     "AdamLogisticRegression",
     "CensoredMissingQuantileRegressor",
+    "FITSSVD",
     "__version__",
 ]

@@ -1,13 +1,15 @@
 """scikit-learn's estimator checks over every public statopt estimator."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from statopt import AdamLogisticRegression, CensoredMissingQuantileRegressor
+from statopt import FITSSVD, AdamLogisticRegression, CensoredMissingQuantileRegressor
 
 # Small budgets keep the checks fast; each setting still lets the fit finish.
 ESTIMATORS = [
     AdamLogisticRegression(max_iter=300, random_state=0),
     CensoredMissingQuantileRegressor(random_state=0),
+    FITSSVD(random_state=0),
 ]
 
 # Checks expected to fail, with the reason.
@@ -34,6 +36,8 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
 
 
+# The checks' data (Gaussian blobs) have no sparse structure: FITSSVD says so.
+@pytest.mark.filterwarnings("ignore:Component.*no entry above the noise threshold")
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

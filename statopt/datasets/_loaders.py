@@ -89,3 +89,53 @@ def load_mnist_0_vs_6(data_home=None, *, scale=True):
     if scale:
         X /= 255.0
     return X, labels[keep]
+
+
+_LUNG_FILE = Path("lung200") / "lung200.csv"
+
+
+def load_lung200(data_home=None):
+    """Load the lung cancer gene-expression matrix: 200 genes x 56 patients.
+
+    The 200 highest-variance probes of the 12,625-probe data of Bhattacharjee et
+    al. (2001), as used in the sparse SVD literature (Lee, Shen, Huang & Marron
+    2010; Yang, Ma & Buja 2014) and shipped in the R package s4vd. The file is
+    ``lung200/lung200.csv`` under ``data_home``; rows (genes) are centred.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Folder holding ``lung200/``; see :func:`get_data_home`.
+
+    Returns
+    -------
+    X : ndarray of shape (200, 56)
+        Expression values, genes as rows and patients as columns.
+    genes : ndarray of shape (200,)
+        Probe identifiers.
+    tumour_types : ndarray of shape (56,)
+        The patients' groups, from the file's header: 20 Carcinoid, 13 Colon,
+        17 Normal and 6 SmallCell, in this order.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is not under ``data_home``.
+
+    Examples
+    --------
+    >>> from statopt.datasets import load_lung200
+    >>> X, genes, tumour_types = load_lung200()  # doctest: +SKIP
+    >>> X.shape, tumour_types[:2]  # doctest: +SKIP
+    ((200, 56), array(['Carcinoid', 'Carcinoid'], dtype='<U9'))
+    """
+    path = _locate(data_home, _LUNG_FILE)
+    with open(path) as handle:
+        header = handle.readline().rstrip("\n").split(",")
+        rows = [line.rstrip("\n").split(",") for line in handle if line.strip()]
+    if len(header) != 57 or len(rows) != 200 or any(len(r) != 57 for r in rows):
+        raise ValueError(f"{path} should hold a header and 200 rows of a probe id "
+                         "and 56 values.")
+    X = np.array([[float(value) for value in row[1:]] for row in rows])
+    genes = np.array([row[0] for row in rows])
+    return X, genes, np.array(header[1:])

@@ -185,3 +185,151 @@ def make_censored_quantile_data(n_samples=500, *, censoring_rate=0.25,
     X = np.column_stack([z1, np.where(observed, z2, np.nan)])
     return X, make_survival_target(event, time, allow_negative=True), np.array(
         [4.5, -2.0])
+
+
+# Lee, Shen, Huang & Marron (2010), rank one: u and v before normalisation, d = 50.
+_LSHM_LEFT = np.r_[np.arange(10, 2, -1), np.full(17, 2.0), np.zeros(75)]
+_LSHM_RIGHT = np.r_[10, -10, 8, -8, 5, -5, np.full(5, 3.0), np.full(5, -3.0),
+                    np.zeros(34)]
+# The lung-sized model: 12,625 genes x 56 samples, rank 3, 50 genes per component;
+# the right vectors load on blocks of 20, 13 and 17 samples, the sizes of three of
+# the four tumour groups of the lung data (the 6 small-cell samples carry none).
+_LUNG_SHAPE = (12625, 56)
+_LUNG_SINGULAR_VALUES = (200.0, 150.0, 100.0)
+_LUNG_RIGHT_BLOCKS = (20, 13, 17)
+_LUNG_LEFT_SIZE = 50
+
+
+def _decaying_vector(length, positions, rng, *, low, signs):
+    """Unit vector with magnitudes decaying from 1 to ``low`` on ``positions``."""
+    vector = np.zeros(length)
+    values = np.linspace(1.0, low, len(positions))
+    if signs:
+        values *= rng.choice([-1.0, 1.0], size=len(positions))
+    vector[positions] = values
+    return vector / np.linalg.norm(vector)
+
+
+@validate_params(
+    {
+        "model": [StrOptions({"random", "lshm", "lung"})],
+        "n_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "n_features": [Interval(Integral, 2, None, closed="left"), None],
+        "singular_values": ["array-like", None],
+        "n_nonzero_left": [Interval(Integral, 1, None, closed="left"), None],
+        "n_nonzero_right": [Interval(Integral, 1, None, closed="left"), None],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_sparse_svd_data(model="random", *, n_samples=None, n_features=None,
+                         singular_values=None, n_nonzero_left=None,
+                         n_nonzero_right=None, noise=1.0, random_state=None):
+    """Simulate X = U diag(d) V' + noise with sparse orthonormal U and V.
+
+    Three models:
+
+    - ``'lshm'``: the rank-one 100 x 50 case of Lee, Shen, Huang & Marron (2010):
+      u proportional to (10, 9, ..., 3, 2 (17 times), 0 (75 times)), v proportional to
+      (10, -10, 8, -8, 5, -5, 3 (5 times), -3 (5 times), 0 (34 times)), d = 50.
+    - ``'lung'``: the size of the lung cancer data, 12,625 x 56, rank 3 with
+      d = (200, 150, 100); each left vector has 50 nonzero entries at random rows
+      (magnitudes decaying from 1 to 0.2, random signs), the right vectors load
+      on the disjoint column blocks 0-19, 20-32 and 33-49 (magnitudes decaying from
+      1 to 0.5). Plain truncated SVD recovers U poorly here (squared sine about
+      0.55), because 12,625 noise rows drown the third component.
+    - ``'random'``: your sizes; the supports are disjoint random rows and columns,
+      magnitudes decay from 1 to 0.2 with random signs.
+
+    Parameters
+    ----------
+    model : {'random', 'lshm', 'lung'}, default='random'
+        Which model; the size parameters below apply to ``'random'`` only.
+    n_samples : int, default=None
+        Rows (``'random'``; default 200).
+    n_features : int, default=None
+        Columns (``'random'``; default 100).
+    singular_values : array-like of shape (n_components,), default=None
+        Signal strengths; defaults: (50,) for ``'lshm'``, (200, 150, 100) for
+        ``'lung'``, (20,) for ``'random'``.
+    n_nonzero_left : int, default=None
+        Nonzero entries of each left vector (``'random'``; default 20).
+    n_nonzero_right : int, default=None
+        Nonzero entries of each right vector (``'random'``; default 10).
+    noise : float, default=1.0
+        Standard deviation of the iid Gaussian noise.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the simulation.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        The noisy matrix.
+    U : ndarray of shape (n_samples, n_components)
+        True left singular vectors (orthonormal columns).
+    singular_values : ndarray of shape (n_components,)
+        True singular values.
+    V : ndarray of shape (n_features, n_components)
+        True right singular vectors (orthonormal columns).
+
+    Examples
+    --------
+    >>> from statopt.datasets import make_sparse_svd_data
+    >>> X, U, d, V = make_sparse_svd_data("lshm", random_state=0)
+    >>> X.shape, int((U != 0).sum()), int((V != 0).sum()), d
+    ((100, 50), 25, 16, array([50.]))
+    """
+    rng = check_random_state(random_state)
+    if model != "random" and any(value is not None for value in (
+            n_samples, n_features, n_nonzero_left, n_nonzero_right)):
+        raise ValueError(f"model={model!r} has a fixed shape and supports; pass "
+                         "the size parameters with model='random' only.")
+    if model == "lshm":
+        d = np.asarray(singular_values if singular_values is not None else (50.0,),
+                       dtype=np.float64)
+        U = (_LSHM_LEFT / np.linalg.norm(_LSHM_LEFT))[:, None]
+        V = (_LSHM_RIGHT / np.linalg.norm(_LSHM_RIGHT))[:, None]
+    else:
+        if model == "lung":
+            n_samples, n_features = _LUNG_SHAPE
+            default_d = _LUNG_SINGULAR_VALUES
+            left_sizes = (_LUNG_LEFT_SIZE,) * 3
+            right_blocks = np.split(np.arange(sum(_LUNG_RIGHT_BLOCKS)),
+                                    np.cumsum(_LUNG_RIGHT_BLOCKS)[:-1])
+        else:
+            n_samples = 200 if n_samples is None else n_samples
+            n_features = 100 if n_features is None else n_features
+            default_d = (20.0,)
+        d = np.asarray(singular_values if singular_values is not None else default_d,
+                       dtype=np.float64)
+        if d.ndim != 1 or d.size == 0 or np.any(d <= 0):
+            raise ValueError("singular_values should be a non-empty 1d sequence of "
+                             f"positive numbers, got {singular_values!r}.")
+        n_components = d.size
+        if model == "lung":
+            if n_components != 3:
+                raise ValueError("model='lung' has rank 3: pass 3 singular values.")
+            right_low = 0.5
+        else:
+            left_size = 20 if n_nonzero_left is None else n_nonzero_left
+            right_size = 10 if n_nonzero_right is None else n_nonzero_right
+            if left_size * n_components > n_samples or (
+                    right_size * n_components > n_features):
+                raise ValueError(
+                    f"{n_components} disjoint supports of {left_size} rows and "
+                    f"{right_size} columns do not fit in a {n_samples} x {n_features} "
+                    "matrix; ask for smaller supports or fewer components.")
+            left_sizes = (left_size,) * n_components
+            right_blocks = np.split(
+                rng.permutation(n_features)[:right_size * n_components], n_components)
+            right_low = 0.2
+        left_rows = np.split(rng.permutation(n_samples)[:sum(left_sizes)],
+                             np.cumsum(left_sizes)[:-1])
+        U = np.column_stack([_decaying_vector(n_samples, rows, rng, low=0.2,
+                                              signs=True) for rows in left_rows])
+        V = np.column_stack([
+            _decaying_vector(n_features, columns, rng, low=right_low,
+                             signs=model == "random") for columns in right_blocks])
+    X = (U * d) @ V.T + noise * rng.standard_normal((U.shape[0], V.shape[0]))
+    return X, U, d, V

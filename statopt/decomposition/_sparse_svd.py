@@ -1,0 +1,326 @@
+"""The FIT-SSVD algorithm of Yang, Ma & Buja (2014): the solver behind FITSSVD.
+
+Model: X = U D V' + sigma Z with sparse orthonormal U and V and iid noise Z. After
+dividing X by the noise level, every product of a noise row with a unit vector is
+(close to) standard normal, so one threshold scale serves both sides:
+
+1. screen rows and columns whose squared norms stand out from the noise and take
+   the SVD of the selected block (diagonal thresholding, the initial subspaces);
+2. alternate U <- QR(threshold(X V)) and V <- QR(threshold(X' U)) until neither
+   subspace moves by more than ``tol`` (squared sine of the largest angle);
+3. read the singular values off diag(U' X V).
+"""
+
+import math
+import warnings
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+from scipy.stats import chi2, norm
+from sklearn.exceptions import ConvergenceWarning
+
+from ._kernels import capped_square_sums, median_absolute_deviation
+
+# Initial screening: squared row norm / (sigma^2 n_columns) > 1 + ALPHA sqrt(log m / n),
+# the chi-square tail bound of the reference implementation (alpha.theory = 1.5).
+THEORY_SCREEN_ALPHA = 1.5
+# Holm screening: level of the step-down test, and the chi-square(1) quantile at
+# which squared entries are capped (Huberised) so one gross outlier cannot select
+# a row on its own (the reference's alpha.method = 0.05, huber.beta = 0.95).
+HOLM_LEVEL = 0.05
+HUBER_QUANTILE = 0.95
+# Random placements of a vector's weights used to enlarge the bootstrap noise pool.
+MAX_PLACEMENTS = 32
+
+
+def mad_noise_level(X):
+    """Normal-consistent median absolute deviation of all entries of ``X``."""
+    return float(median_absolute_deviation(X.ravel())) / ndtri(0.75)
+
+
+def theory_threshold(length):
+    """sqrt(2 log m): the size of the largest of m standard normal entries."""
+    return math.sqrt(2.0 * math.log(max(length, 2)))
+
+
+def _huber_moments(cap):
+    """Mean and variance of min(Z^2, cap) for a standard normal Z."""
+    a = math.sqrt(cap)
+    inside = 1.0 - 2.0 * ndtr(-a)  # P(|Z| <= a)
+    density = norm.pdf(a)
+    second = inside - 2.0 * a * density  # E[Z^2; |Z| <= a]
+    fourth = 3.0 * inside - 2.0 * (a**3 + 3.0 * a) * density  # E[Z^4; |Z| <= a]
+    mean = second + cap * (1.0 - inside)
+    return mean, fourth + cap**2 * (1.0 - inside) - mean**2
+
+
+def _holm_select(statistics, length, mean, variance):
+    """Indices rejected by Holm's step-down test of the standardised sums."""
+    z_scores = (statistics - length * mean) / math.sqrt(length * variance)
+    p_values = ndtr(-z_scores)
+    order = np.argsort(p_values)
+    levels = HOLM_LEVEL / (len(p_values) - np.arange(len(p_values)))
+    failed = np.flatnonzero(p_values[order] > levels)
+    n_rejected = failed[0] if failed.size else len(order)
+    return np.sort(order[:n_rejected])
+
+
+def _select(statistics, selected, n_components):
+    """Selected indices, topped up with the largest statistics to n_components.
+
+    Without the top-up a screen that keeps fewer rows (columns) than components
+    loses a component for good: the iteration cannot leave the initial subspace's
+    rank.
+    """
+    if selected.size >= n_components:
+        return selected
+    ranked = np.argsort(-statistics, kind="stable")
+    extra = ranked[~np.isin(ranked, selected)][: n_components - selected.size]
+    return np.sort(np.concatenate([selected, extra]))
+
+
+def _screen(block, init, noise_level, log_size):
+    """Rows and columns of ``block`` whose squared norms stand out from the noise.
+
+    Returns
+    -------
+    row_statistics, column_statistics : ndarray
+        Sums of the (Huber-capped, for ``init='holm'``) squared scaled entries.
+    rows, columns : ndarray of int
+        The selected indices.
+    """
+    n_rows, n_columns = block.shape
+    cap = chi2.ppf(HUBER_QUANTILE, 1) if init == "holm" else np.inf
+    sums = capped_square_sums(np.ascontiguousarray(block), noise_level or 1.0, cap)
+    if noise_level == 0:  # noise-free: every nonzero row or column is signal
+        return (*sums, np.flatnonzero(sums[0]), np.flatnonzero(sums[1]))
+    if init == "holm":
+        # Null moments from the noise model, not from the other rows: when most
+        # columns carry signal, moments estimated from the data would call the
+        # signal "typical" and select too few of them.
+        mean, variance = _huber_moments(cap)
+        selected = [_holm_select(statistics, length, mean, variance)
+                    for statistics, length in zip(sums, (n_columns, n_rows))]
+    else:
+        selected = [np.flatnonzero(statistics / length > 1 + THEORY_SCREEN_ALPHA
+                                   * math.sqrt(log_size / length))
+                    for statistics, length in zip(sums, (n_columns, n_rows))]
+    return (*sums, *selected)
+
+
+def initial_subspaces(X, n_components, init, noise_level):
+    """Diagonal-thresholding start: SVD of the screened block, padded with zeros.
+
+    Rows are screened over all columns and columns over all rows, as in the
+    reference; then each side is screened again within the other side's selection.
+    The second pass matters for the long side: a column of 12,625 entries carries
+    the signal of a few dozen rows diluted in 12,625 noise terms, which the first
+    screen misses, while the same column restricted to the selected rows does not.
+    """
+    log_size = math.log(max(X.shape))
+    row_statistics, column_statistics, rows, columns = _screen(
+        X, init, noise_level, log_size)
+    if rows.size:
+        columns = np.union1d(columns, _screen(X[rows], init, noise_level,
+                                              log_size)[3])
+    if columns.size:
+        rows = np.union1d(rows, _screen(X[:, columns], init, noise_level,
+                                        log_size)[2])
+    rows = _select(row_statistics, rows, n_components)
+    columns = _select(column_statistics, columns, n_components)
+    left, _, right_t = np.linalg.svd(X[np.ix_(rows, columns)], full_matrices=False)
+    U = np.zeros((X.shape[0], n_components))
+    V = np.zeros((X.shape[1], n_components))
+    U[rows] = left[:, :n_components]
+    V[columns] = right_t[:n_components].T
+    return U, V
+
+
+def _bootstrap_max_median(pool, n_draws, uniforms):
+    """Median over resamples of the largest of ``n_draws`` draws from ``pool``.
+
+    The largest of n draws with replacement from m sorted values is the k-th with
+    k = ceil(m u^(1/n)), u uniform (inversion of P(max <= s_(k)) = (k/m)^n), so each
+    resample costs O(1) after one partial sort of the top of the pool.
+    """
+    ranks = np.ceil(pool.size * uniforms ** (1.0 / n_draws)).astype(np.intp)
+    ranks = np.clip(ranks, 1, pool.size) - 1
+    lowest = ranks.min()
+    top = np.partition(pool, lowest)[lowest:]
+    top.sort()
+    return float(np.median(top[ranks - lowest]))
+
+
+def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation):
+    """Threshold of each column of ``products = X @ basis`` from pure-noise replicates.
+
+    Rows of X outside the current support (``noise_rows``) should hold only noise.
+    The reference takes their entries of ``products`` as the noise replicates of
+    z'b (b a column of ``basis``); that pool is small when most rows carry signal
+    (the reference then falls back to the theory threshold), and a signal row the
+    current support missed puts a signal-sized value into it, which raises the
+    threshold and keeps the row out for good. Here the nonzero weights of b are
+    placed on random subsets of the columns instead (consecutive blocks of one
+    random ``permutation`` of the columns, so the placements use disjoint cells
+    while there are enough columns), and each noise row gives one replicate per
+    placement: a missed signal row then contributes a random-sign mix of its
+    entries, not its signal. Placements are added until the pool holds twice as
+    many values as ``products`` has rows (at most ``MAX_PLACEMENTS``).
+    The threshold is the bootstrap median of the largest of ``len(products)``
+    absolute replicates. Only without noise rows, or with a pool under half the
+    rows, is the theory threshold used, counted as a fallback.
+
+    The random draws (``uniforms`` of the resamples, the column ``permutation`` of
+    the placements) are fixed for the whole fit, so the thresholds are a deterministic
+    function of the iterate and the iteration can settle on a fixed point.
+
+    Returns
+    -------
+    thresholds : ndarray of shape (n_components,)
+    n_fallbacks : int
+    """
+    n_targets, n_components = products.shape
+    noise_rows = np.flatnonzero(noise_rows)
+    thresholds = np.full(n_components, theory_threshold(n_targets))
+    if noise_rows.size == 0:
+        return thresholds, n_components
+    n_placements = min(MAX_PLACEMENTS, -(-2 * n_targets // noise_rows.size))
+    placements = np.zeros((X.shape[1], n_components * n_placements))
+    for j in range(n_components):
+        weights = basis[basis[:, j] != 0, j]
+        for b in range(n_placements):
+            block = np.arange(b * weights.size, (b + 1) * weights.size) % X.shape[1]
+            placements[permutation[block], j * n_placements + b] = weights
+    replicates = X[noise_rows] @ placements
+    n_fallbacks = 0
+    for j in range(n_components):
+        pool = replicates[:, j * n_placements:(j + 1) * n_placements].ravel()
+        if 2 * pool.size < n_targets:
+            n_fallbacks += 1
+            continue
+        thresholds[j] = _bootstrap_max_median(np.abs(pool), n_targets, uniforms)
+    return thresholds, n_fallbacks
+
+
+def threshold_columns(products, thresholds, thresholding):
+    """Hard or soft thresholding of each column at its own level.
+
+    A column with no entry above its threshold keeps its largest entry, so the
+    basis keeps its rank; such columns are reported by index.
+    """
+    magnitude = np.abs(products)
+    keep = magnitude > thresholds
+    empty = np.flatnonzero(~keep.any(axis=0))
+    keep[magnitude[:, empty].argmax(axis=0), empty] = True
+    if thresholding == "hard":
+        return np.where(keep, products, 0.0), empty
+    shrunk = np.maximum(magnitude - thresholds, 0.0)
+    # The kept largest entry of an empty column would shrink to 0: keep it whole.
+    shrunk[:, empty] = np.where(keep[:, empty], magnitude[:, empty], 0.0)
+    return np.sign(products) * shrunk, empty
+
+
+def orthonormal_basis(matrix):
+    """Q factor of the thin QR decomposition (the columns span ``matrix``)."""
+    return np.linalg.qr(matrix)[0]
+
+
+def subspace_sine_squared(A, B):
+    """Squared sine of the largest principal angle between orthonormal bases."""
+    cosines = np.linalg.svd(A.T @ B, compute_uv=False)
+    return float(max(1.0 - cosines.min() ** 2, 0.0)) if cosines.size else 0.0
+
+
+def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_level,
+                   n_bootstrap, max_iter, tol, rng):
+    """Run FIT-SSVD on validated float64 ``X``.
+
+    Returns
+    -------
+    result : dict
+        ``U``, ``singular_values``, ``V`` (columns are the singular vectors, sorted by
+        decreasing singular value, sign fixed so the largest entry of each left
+        vector is positive), ``noise_level``, ``n_iter``, ``n_fallbacks`` and
+        ``unthresholded`` (indices of components with no entry above the threshold
+        in the last step, which kept only their largest entry).
+    """
+    if noise_level is None:
+        noise_level = mad_noise_level(X)
+        if noise_level == 0:
+            raise ValueError(
+                "The noise level estimated by the median absolute deviation of X is 0 "
+                "(more than half of the entries are equal, e.g. a constant matrix). "
+                "Pass noise_level explicitly; noise_level=0 computes the plain "
+                "truncated SVD of noise-free data.")
+    scaled = X / noise_level if noise_level > 0 else X
+    n_rows, n_columns = X.shape
+    U, V = initial_subspaces(scaled, n_components, init, noise_level)
+    if threshold == "bootstrap":
+        uniforms = rng.uniform(size=n_bootstrap)
+        permutations = {size: rng.permutation(size) for size in (n_columns, n_rows)}
+
+    def levels(products, basis, previous, other):
+        if noise_level == 0:
+            return np.zeros(n_components), 0
+        if threshold == "theory":
+            return np.full(n_components, theory_threshold(products.shape[0])), 0
+        if threshold == "bootstrap":
+            noise_rows = ~np.any(previous != 0, axis=1)
+            return bootstrap_thresholds(other, products, basis, noise_rows, uniforms,
+                                        permutations[other.shape[1]])
+        return np.full(n_components, float(threshold)), 0
+
+    n_fallbacks = 0
+    converged = False
+    frozen = None  # (left, right) thresholds once a support cycle is detected
+    seen_supports = set()
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned below)
+        products = scaled @ V
+        if frozen is None:
+            left_levels, fallbacks = levels(products, V, U, scaled)
+            n_fallbacks += fallbacks
+        thresholded, dense_left = threshold_columns(
+            products, frozen[0] if frozen else left_levels, thresholding)
+        U_new = orthonormal_basis(thresholded)
+        products = scaled.T @ U_new
+        if frozen is None:
+            right_levels, fallbacks = levels(products, U_new, V, scaled.T)
+            n_fallbacks += fallbacks
+        thresholded, dense_right = threshold_columns(
+            products, frozen[1] if frozen else right_levels, thresholding)
+        V_new = orthonormal_basis(thresholded)
+        change = max(subspace_sine_squared(U, U_new), subspace_sine_squared(V, V_new))
+        U, V = U_new, V_new
+        if change <= tol:
+            converged = True
+            break
+        if threshold == "bootstrap" and frozen is None:
+            # Thresholds that depend on the support can make the supports cycle; on
+            # the first repeat the thresholds are frozen and the iteration becomes
+            # the fixed-threshold one, which settles.
+            supports = (U != 0).tobytes() + (V != 0).tobytes()
+            if supports in seen_supports:
+                frozen = (left_levels, right_levels)
+            seen_supports.add(supports)
+    if not converged:
+        warnings.warn(
+            f"FIT-SSVD did not converge in {max_iter} iterations (last subspace change "
+            f"{change:.2e} > tol={tol:g}); increase max_iter or tol.",
+            ConvergenceWarning, stacklevel=3)
+    singular_values = np.einsum("ij,ij->j", U, scaled @ V)
+    # Positive singular values, then the largest entry of each left vector positive.
+    V *= np.where(singular_values < 0, -1.0, 1.0)
+    singular_values = np.abs(singular_values)
+    largest = np.abs(U).argmax(axis=0)
+    signs = np.where(U[largest, np.arange(n_components)] < 0, -1.0, 1.0)
+    U *= signs
+    V *= signs
+    order = np.argsort(-singular_values, kind="stable")
+    scale = noise_level if noise_level > 0 else 1.0
+    return {
+        "U": U[:, order], "singular_values": singular_values[order] * scale,
+        "V": V[:, order], "noise_level": float(noise_level), "n_iter": n_iter,
+        "n_fallbacks": n_fallbacks,
+        "unthresholded": np.sort(np.argsort(order)[np.union1d(dense_left,
+                                                             dense_right)]),
+    }
