@@ -228,6 +228,7 @@ def test_auto_rank_finds_the_three_components_of_the_lung_model(lung_model):
     assert svd.bcv_errors_[3] < svd.bcv_errors_[0]
 
 
+@pytest.mark.filterwarnings("ignore:Component")  # said when rank 2 is picked
 def test_auto_rank_for_the_rank_one_lshm_case():
     ranks = [FITSSVD("auto", threshold="theory", random_state=0).fit(
         make_sparse_svd_data("lshm", random_state=seed)[0]).n_components_

@@ -4,8 +4,8 @@ Each experiment is a module with a ``DESCRIPTION`` and ``run(quick, data_home)``
 prints its tables; ``python -m statopt reproduce NAME`` runs it.
 """
 
-from . import adam, quantile
+from . import adam, fitssvd, quantile
 
-EXPERIMENTS = {"adam": adam, "quantile": quantile}
+EXPERIMENTS = {"adam": adam, "quantile": quantile, "fitssvd": fitssvd}
 
 __all__ = ["EXPERIMENTS"]

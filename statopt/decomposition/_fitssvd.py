@@ -22,6 +22,9 @@ MAX_AUTO_COMPONENTS = 10
 # the four blocks is held out in turn (Owen & Perry 2009), over this many random
 # splits.
 BCV_REPEATS = 3
+# A rank is added while it lowers the bi-cross-validation error by more than this
+# many standard errors (one-sided, about 2.5%).
+BCV_Z = 2.0
 
 _PARAMETERS = {
     "threshold": [StrOptions({"bootstrap", "theory"}),
@@ -107,10 +110,11 @@ def _select_rank(X, params, random_state):
     """Rank chosen by bi-cross-validation, and the mean error of each rank.
 
     Past the true rank, extra sparse components are thresholded to almost nothing
-    and the error curve stays flat, so its minimum falls anywhere on the plateau.
-    The smallest rank whose error is within one standard error of the best rank's
-    is kept, the standard error being that of the paired differences over the
-    held-out blocks (pairing removes the block-to-block spread both ranks share).
+    and the error curve is flat up to noise, so its minimum falls anywhere on the
+    plateau. Ranks are therefore added one at a time while the next one lowers the
+    error significantly: by more than ``BCV_Z`` standard errors of the paired
+    differences over the held-out blocks (pairing removes the block-to-block
+    spread both ranks share).
     """
     max_components = min(MAX_AUTO_COMPONENTS, min(X.shape) // 2 - 1)
     if max_components < 1:
@@ -124,10 +128,10 @@ def _select_rank(X, params, random_state):
         warnings.simplefilter("ignore")
         errors = _bcv_errors(X, max_components, params, random_state)
     mean = errors.mean(axis=0)
-    best = int(np.argmin(mean))
-    differences = errors - errors[:, [best]]
-    standard_errors = differences.std(axis=0, ddof=1) / np.sqrt(len(errors))
-    rank = int(np.flatnonzero(differences.mean(axis=0) <= standard_errors)[0])
+    gains = errors[:, :-1] - errors[:, 1:]  # what rank k+1 saves over rank k
+    standard_errors = gains.std(axis=0, ddof=1) / np.sqrt(len(errors))
+    significant = gains.mean(axis=0) > BCV_Z * standard_errors
+    rank = int(np.argmin(significant)) if not significant.all() else len(gains)
     if rank == 0:
         warnings.warn(
             "Bi-cross-validation finds no component that predicts held-out entries "
@@ -156,8 +160,9 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Number of sparse singular triplets. ``'auto'`` selects it by
         bi-cross-validation (Owen & Perry 2009): each of the four blocks of a 2 x 2
         split of the rows and columns is predicted from the sparse SVD of the
-        opposite block, for ranks 1 to 10, over 3 random splits, and the rank with
-        the smallest error is kept (see ``bcv_errors_``).
+        opposite block (its held-out factors thresholded like FIT-SSVD's), for ranks
+        1 to 10, over 3 random splits, and ranks are added while the next one
+        lowers the error by more than two standard errors (see ``bcv_errors_``).
     threshold : {'bootstrap', 'theory'} or float, default='bootstrap'
         Thresholds, in units of the noise level, for the entries of X V and X' U.
         ``'theory'``: sqrt(2 log m) for vectors of length m, the size of the largest

@@ -1,8 +1,9 @@
 """The FIT-SSVD algorithm of Yang, Ma & Buja (2014): the solver behind FITSSVD.
 
-Model: X = U D V' + sigma Z with sparse orthonormal U and V and iid noise Z. After
-dividing X by the noise level, every product of a noise row with a unit vector is
-(close to) standard normal, so one threshold scale serves both sides:
+Model: X = U D V' + sigma Z with sparse orthonormal U and V and iid noise Z. The
+product of a noise row with a unit vector is (close to) N(0, sigma^2), so one
+threshold scale, in units of sigma, serves both sides (X itself is never rescaled;
+the thresholds are):
 
 1. screen rows and columns whose squared norms stand out from the noise and take
    the SVD of the selected block (diagonal thresholding, the initial subspaces);
@@ -151,7 +152,8 @@ def _bootstrap_max_median(pool, n_draws, uniforms):
     return float(np.median(top[ranks - lowest]))
 
 
-def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation):
+def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation,
+                         noise_level=1.0):
     """Threshold of each column of ``products = X @ basis`` from pure-noise replicates.
 
     Rows of X outside the current support (``noise_rows``) should hold only noise.
@@ -174,6 +176,8 @@ def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation):
     the placements) are fixed for the whole fit, so the thresholds are a deterministic
     function of the iterate and the iteration can settle on a fixed point.
 
+    Thresholds are in the units of X; ``noise_level`` scales the theory fallback.
+
     Returns
     -------
     thresholds : ndarray of shape (n_components,)
@@ -181,7 +185,7 @@ def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation):
     """
     n_targets, n_components = products.shape
     noise_rows = np.flatnonzero(noise_rows)
-    thresholds = np.full(n_components, theory_threshold(n_targets))
+    thresholds = np.full(n_components, noise_level * theory_threshold(n_targets))
     if noise_rows.size == 0:
         return thresholds, n_components
     n_placements = min(MAX_PLACEMENTS, -(-2 * n_targets // noise_rows.size))
@@ -252,39 +256,42 @@ def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_leve
                 "(more than half of the entries are equal, e.g. a constant matrix). "
                 "Pass noise_level explicitly; noise_level=0 computes the plain "
                 "truncated SVD of noise-free data.")
-    scaled = X / noise_level if noise_level > 0 else X
     n_rows, n_columns = X.shape
-    U, V = initial_subspaces(scaled, n_components, init, noise_level)
+    U, V = initial_subspaces(X, n_components, init, noise_level)
     if threshold == "bootstrap":
         uniforms = rng.uniform(size=n_bootstrap)
         permutations = {size: rng.permutation(size) for size in (n_columns, n_rows)}
 
     def levels(products, basis, previous, other):
+        """Thresholds in the units of X (noise units times the noise level)."""
         if noise_level == 0:
             return np.zeros(n_components), 0
         if threshold == "theory":
-            return np.full(n_components, theory_threshold(products.shape[0])), 0
-        if threshold == "bootstrap":
+            level = theory_threshold(products.shape[0])
+        elif threshold == "bootstrap":
+            # The pool is drawn from X itself, so it is in the units of X already.
             noise_rows = ~np.any(previous != 0, axis=1)
             return bootstrap_thresholds(other, products, basis, noise_rows, uniforms,
-                                        permutations[other.shape[1]])
-        return np.full(n_components, float(threshold)), 0
+                                        permutations[other.shape[1]], noise_level)
+        else:
+            level = float(threshold)
+        return np.full(n_components, noise_level * level), 0
 
     n_fallbacks = 0
     converged = False
     frozen = None  # (left, right) thresholds once a support cycle is detected
     seen_supports = set()
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned below)
-        products = scaled @ V
+        products = X @ V
         if frozen is None:
-            left_levels, fallbacks = levels(products, V, U, scaled)
+            left_levels, fallbacks = levels(products, V, U, X)
             n_fallbacks += fallbacks
         thresholded, dense_left = threshold_columns(
             products, frozen[0] if frozen else left_levels, thresholding)
         U_new = orthonormal_basis(thresholded)
-        products = scaled.T @ U_new
+        products = X.T @ U_new
         if frozen is None:
-            right_levels, fallbacks = levels(products, U_new, V, scaled.T)
+            right_levels, fallbacks = levels(products, U_new, V, X.T)
             n_fallbacks += fallbacks
         thresholded, dense_right = threshold_columns(
             products, frozen[1] if frozen else right_levels, thresholding)
@@ -307,7 +314,7 @@ def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_leve
             f"FIT-SSVD did not converge in {max_iter} iterations (last subspace change "
             f"{change:.2e} > tol={tol:g}); increase max_iter or tol.",
             ConvergenceWarning, stacklevel=3)
-    singular_values = np.einsum("ij,ij->j", U, scaled @ V)
+    singular_values = np.einsum("ij,ij->j", U, X @ V)
     # Positive singular values, then the largest entry of each left vector positive.
     V *= np.where(singular_values < 0, -1.0, 1.0)
     singular_values = np.abs(singular_values)
@@ -316,9 +323,8 @@ def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_leve
     U *= signs
     V *= signs
     order = np.argsort(-singular_values, kind="stable")
-    scale = noise_level if noise_level > 0 else 1.0
     return {
-        "U": U[:, order], "singular_values": singular_values[order] * scale,
+        "U": U[:, order], "singular_values": singular_values[order],
         "V": V[:, order], "noise_level": float(noise_level), "n_iter": n_iter,
         "n_fallbacks": n_fallbacks,
         "unthresholded": np.sort(np.argsort(order)[np.union1d(dense_left,
