@@ -195,11 +195,11 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features)
+    components_ : ndarray of shape (`n_components_`, n_features)
         The sparse right singular vectors, as rows, by decreasing singular value.
-    singular_values_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (`n_components_`,)
         diag(U' X V), in the units of X.
-    left_singular_vectors_ : ndarray of shape (n_samples, n_components_)
+    left_singular_vectors_ : ndarray of shape (n_samples, `n_components_`)
         The sparse left singular vectors of the training data, as columns.
     noise_level_ : float
         The noise standard deviation used (given or estimated).
@@ -215,7 +215,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         rows or columns were outside the support to form a noise pool.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also
@@ -335,7 +335,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components_)
+        X_new : ndarray of shape (n_samples, `n_components_`)
             ``X @ components_.T``.
         """
         return self.fit(X).transform(X)
@@ -350,7 +350,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components_)
+        X_new : ndarray of shape (n_samples, `n_components_`)
             ``X @ components_.T``.
         """
         check_is_fitted(self)
@@ -362,7 +362,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components_)
+        X : array-like of shape (n_samples, `n_components_`)
             Projections, e.g. from :meth:`transform`.
 
         Returns
