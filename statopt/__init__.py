@@ -7,10 +7,12 @@ from .linear_model import (  # noqa: E402
     AdamLogisticRegression,
     CensoredMissingQuantileRegressor,
 )
+from .multimodal import TensorCrossModalRegressor  # noqa: E402
 
 __all__ = [
     "AdamLogisticRegression",
     "CensoredMissingQuantileRegressor",
     "FITSSVD",
+    "TensorCrossModalRegressor",
     "__version__",
 ]

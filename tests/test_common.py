@@ -3,13 +3,19 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from statopt import FITSSVD, AdamLogisticRegression, CensoredMissingQuantileRegressor
+from statopt import (
+    FITSSVD,
+    AdamLogisticRegression,
+    CensoredMissingQuantileRegressor,
+    TensorCrossModalRegressor,
+)
 
 # Small budgets keep the checks fast; each setting still lets the fit finish.
 ESTIMATORS = [
     AdamLogisticRegression(max_iter=300, random_state=0),
     CensoredMissingQuantileRegressor(random_state=0),
     FITSSVD(random_state=0),
+    TensorCrossModalRegressor(random_state=0),
 ]
 
 # Checks expected to fail, with the reason.

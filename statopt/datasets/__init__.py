@@ -4,14 +4,18 @@ from ._loaders import get_data_home, load_lung200, load_mnist_0_vs_6
 from ._simulators import (
     make_censored_quantile_data,
     make_correlated_logistic,
+    make_cross_modal_data,
     make_sparse_svd_data,
 )
+from ._wikipedia import load_wikipedia_crossmodal
 
 __all__ = [
     "get_data_home",
     "load_lung200",
     "load_mnist_0_vs_6",
+    "load_wikipedia_crossmodal",
     "make_censored_quantile_data",
     "make_correlated_logistic",
+    "make_cross_modal_data",
     "make_sparse_svd_data",
 ]

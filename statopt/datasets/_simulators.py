@@ -333,3 +333,81 @@ def make_sparse_svd_data(model="random", *, n_samples=None, n_features=None,
                              signs=model == "random") for columns in right_blocks])
     X = (U * d) @ V.T + noise * rng.standard_normal((U.shape[0], V.shape[0]))
     return X, U, d, V
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_topics": [Interval(Integral, 2, None, closed="left")],
+        "n_views": ["array-like"],
+        "n_features_per_view": [Interval(Integral, 1, None, closed="left")],
+        "separation": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
+                          n_features_per_view=10, separation=3.0,
+                          random_state=None):
+    """Simulate paired image-text items whose topic lives in cross-view products.
+
+    Each item has a topic c (uniform over ``n_topics``) and, per modality, a hidden
+    sign s = +-1 (independent between modalities). View v of the modality is
+    ``x_v = s mu_{v,c} + N(0, I)``, with topic means mu of norm ``separation``.
+    Within a modality the sign flips every view together, so any linear function
+    of the views averages the topic out, while the product of two views'
+    projections carries s^2 = 1 and reveals it: the multiplicative model sees the
+    topics and linear methods such as CCA and PLS cannot.
+
+    Parameters
+    ----------
+    n_samples : int, default=500
+        Number of items.
+    n_topics : int, default=4
+        Number of topics (labels).
+    n_views : tuple of two int, default=(2, 2)
+        Views of the image and the text modality; at least 2 each for the
+        interaction to matter.
+    n_features_per_view : int, default=10
+        Columns of each view.
+    separation : float, default=3.0
+        Norm of the topic means (the noise has unit variance per column).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the simulation.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, sum(n_views) * n_features_per_view)
+        The views side by side: the image views, then the text views.
+    y : ndarray of shape (n_samples,)
+        Topics, 0 to ``n_topics - 1``.
+    views : list of ndarray
+        Column indices of each view.
+    modalities : list of str
+        'image' or 'text' for each view.
+
+    Examples
+    --------
+    >>> from statopt.datasets import make_cross_modal_data
+    >>> X, y, views, modalities = make_cross_modal_data(100, random_state=0)
+    >>> X.shape, modalities
+    ((100, 40), ['image', 'image', 'text', 'text'])
+    """
+    n_views = tuple(int(v) for v in np.ravel(n_views))
+    if len(n_views) != 2 or min(n_views) < 1:
+        raise ValueError("n_views should give the number of image and of text views, "
+                         f"each at least 1; got {n_views}.")
+    rng = check_random_state(random_state)
+    topics = rng.randint(n_topics, size=n_samples)
+    blocks, modalities = [], []
+    for modality, count in zip(("image", "text"), n_views):
+        signs = rng.choice([-1.0, 1.0], size=n_samples)
+        for _ in range(count):
+            means = rng.standard_normal((n_topics, n_features_per_view))
+            means *= separation / np.linalg.norm(means, axis=1, keepdims=True)
+            blocks.append(signs[:, None] * means[topics]
+                          + rng.standard_normal((n_samples, n_features_per_view)))
+            modalities.append(modality)
+    X = np.hstack(blocks)
+    views = np.split(np.arange(X.shape[1]), len(blocks))
+    return X, topics, views, modalities

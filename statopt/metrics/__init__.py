@@ -1,6 +1,18 @@
-"""Metrics: censoring-aware pinball loss and its D^2 score; subspace distance."""
+"""Metrics: censoring-aware pinball loss, subspace distance, retrieval precision."""
 
 from ._pinball import d2_ipcw_pinball_score, ipcw_pinball_loss
+from ._retrieval import (
+    cross_modal_map_scorer,
+    mean_average_precision,
+    retrieval_average_precision,
+)
 from ._subspace import subspace_distance
 
-__all__ = ["d2_ipcw_pinball_score", "ipcw_pinball_loss", "subspace_distance"]
+__all__ = [
+    "cross_modal_map_scorer",
+    "d2_ipcw_pinball_score",
+    "ipcw_pinball_loss",
+    "mean_average_precision",
+    "retrieval_average_precision",
+    "subspace_distance",
+]

@@ -1,0 +1,286 @@
+"""Block coordinate descent for the multi-view tensor model.
+
+Notation. View v has data Z_v = [1, X_v] (n x (d_v + 1)) and factor Theta_v
+((d_v + 1) x R); A_v = Z_v Theta_v. Modality M (image or text) has the R-vector
+m_M = prod over its views of A_v (elementwise) and topic scores f_M = m_M phi_M
+(n x P). The objective sums, over terms t, the loss of Y against
+s_t,I * f_I + s_t,T * f_T (per-topic scales: (a, 1 - a) for the fused score,
+(1, 0) and (0, 1) for the per-modality terms), plus alpha/2 times the squared
+Frobenius norms of every Theta_v and phi_M.
+
+Every block update minimises a quadratic model of the objective in that block,
+with the others fixed: the objective itself for the squared loss, a majoriser for
+the logistic loss (curvature bound I/4) and the multinomial loss (Boehning's bound
+(I - 1 1'/P) / 2 on the softmax Hessian). Either way the objective cannot rise.
+"""
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse.linalg import LinearOperator, cg
+
+from ._kernels import (
+    LOGISTIC,
+    MULTINOMIAL,
+    SQUARED,
+    best_blend,
+    best_blend_multinomial,
+    loss_and_derivative,
+)
+
+MODALITIES = ("image", "text")
+# Blocks with at most this many parameters are solved through their explicit
+# Hessian (Cholesky); larger ones by conjugate gradients on the Hessian operator.
+DIRECT_MAX_SIZE = 400
+CG_RTOL = 1e-6
+LOGISTIC_BLEND_STEPS = 50
+
+
+class TensorState:
+    """Parameters and the data-dependent quantities of one fit.
+
+    Parameters
+    ----------
+    designs : list of ndarray
+        Z_v = [1, X_v] per view.
+    view_modality : list of str
+        Modality of each view.
+    targets : ndarray of shape (n_samples, n_topics)
+    loss : {'squared', 'logistic'}
+    objective : {'fused', 'per_modality'}
+    alpha : float
+    thetas, phi, blend : initial parameters
+    """
+
+    def __init__(self, designs, view_modality, targets, loss, objective, alpha,
+                 thetas, phi, blend):
+        self.designs = designs
+        self.view_modality = view_modality
+        self.targets = targets
+        self.loss = {"squared": SQUARED, "logistic": LOGISTIC,
+                     "multinomial": MULTINOMIAL}[loss]
+        n_topics = targets.shape[1]
+        # Bound on the loss Hessian across the topics of one row.
+        if loss == "multinomial":
+            self.curvature = 0.5 * (np.eye(n_topics) - 1.0 / n_topics)
+        else:
+            self.curvature = (1.0 if loss == "squared" else 0.25) * np.eye(n_topics)
+        self.objective_kind = objective
+        self.alpha = alpha
+        self.thetas = thetas
+        self.phi = phi
+        self.blend = blend
+        self._eigen = {}
+        self.refresh()
+
+    # --- forward pass ------------------------------------------------------------
+
+    def refresh(self):
+        """Recompute the view factors, modality factors and topic scores."""
+        self.factors = [Z @ theta for Z, theta in zip(self.designs, self.thetas)]
+        self.modality_factors = {}
+        for modality in MODALITIES:
+            product = None
+            for factor, owner in zip(self.factors, self.view_modality):
+                if owner == modality:
+                    product = factor.copy() if product is None else product * factor
+            self.modality_factors[modality] = product
+        self.topic_scores = {m: self.modality_factors[m] @ self.phi[m]
+                             for m in MODALITIES}
+
+    def term_scales(self):
+        """Per-topic scales (image, text) of each term of the objective."""
+        ones, zeros = np.ones_like(self.blend), np.zeros_like(self.blend)
+        terms = [(self.blend, 1.0 - self.blend)]
+        if self.objective_kind == "per_modality":
+            terms += [(ones, zeros), (zeros, ones)]
+        return terms
+
+    def term_scores(self):
+        return [scale_image * self.topic_scores["image"]
+                + scale_text * self.topic_scores["text"]
+                for scale_image, scale_text in self.term_scales()]
+
+    def objective(self):
+        """Summed loss of every term plus the ridge penalty."""
+        total = sum(loss_and_derivative(scores, self.targets, self.loss)[0]
+                    for scores in self.term_scores())
+        penalty = sum(np.sum(theta**2) for theta in self.thetas)
+        penalty += sum(np.sum(self.phi[m] ** 2) for m in MODALITIES)
+        return total + 0.5 * self.alpha * penalty
+
+    def derivatives(self):
+        """Derivative of the loss with respect to each term's scores."""
+        return [loss_and_derivative(scores, self.targets, self.loss)[1]
+                for scores in self.term_scores()]
+
+    # --- block updates -----------------------------------------------------------
+
+    def update_phi(self):
+        """Topic factors of both modalities, jointly.
+
+        The scores are linear in beta = [phi_I; phi_T]; the quadratic model's
+        Hessian has blocks W^(M,M')_pq G^(M,M')_rr', with G the Gram matrices of the
+        modality factors and W = sum_t diag(s_t,M) B diag(s_t,M'), B the curvature
+        bound across topics. With a diagonal B (squared, logistic) the topics
+        decouple into P systems of size 2R; the multinomial bound couples them.
+        """
+        rank = self.modality_factors["image"].shape[1]
+        n_topics = self.targets.shape[1]
+        grams = {(a, b): self.modality_factors[a].T @ self.modality_factors[b]
+                 for a in MODALITIES for b in MODALITIES}
+        scales = self.term_scales()
+        derivatives = self.derivatives()
+        weighted = {m: sum(scale[k] * derivative for scale, derivative
+                           in zip(scales, derivatives))
+                    for k, m in enumerate(MODALITIES)}
+        gradient = np.vstack([self.modality_factors[m].T @ weighted[m]
+                              for m in MODALITIES])  # (2R, P)
+        current = np.vstack([self.phi[m] for m in MODALITIES])
+        topic_weights = {
+            (a, b): sum(np.outer(scale[i], scale[j]) * self.curvature
+                        for scale in scales)
+            for i, a in enumerate(MODALITIES) for j, b in enumerate(MODALITIES)}
+        if np.count_nonzero(self.curvature - np.diag(np.diag(self.curvature))) == 0:
+            updated = np.empty_like(current)
+            for p in range(n_topics):
+                hessian = np.block([[topic_weights[a, b][p, p] * grams[a, b]
+                                     for b in MODALITIES] for a in MODALITIES])
+                system = hessian + self.alpha * np.eye(2 * rank)
+                right = hessian @ current[:, p] - gradient[:, p]
+                updated[:, p] = _solve_spd(system, right)
+        else:
+            # Unknowns ordered (modality, r, p): kron(G, W) per modality pair.
+            hessian = np.block([[np.kron(grams[a, b], topic_weights[a, b])
+                                 for b in MODALITIES] for a in MODALITIES])
+            system = hessian + self.alpha * np.eye(hessian.shape[0])
+            right = hessian @ current.ravel() - gradient.ravel()
+            updated = _solve_spd(system, right).reshape(current.shape)
+        self.phi = {"image": updated[:rank], "text": updated[rank:]}
+        self.topic_scores = {m: self.modality_factors[m] @ self.phi[m]
+                             for m in MODALITIES}
+
+    def update_blend(self):
+        """Per-topic blend weights a_p in [0, 1] (the fused term only)."""
+        if self.loss == MULTINOMIAL:
+            self.blend = best_blend_multinomial(
+                self.topic_scores["image"], self.topic_scores["text"], self.targets,
+                self.blend, LOGISTIC_BLEND_STEPS)
+        else:
+            self.blend = best_blend(
+                self.topic_scores["image"], self.topic_scores["text"], self.targets,
+                self.blend, self.loss, LOGISTIC_BLEND_STEPS)
+
+    def update_theta(self, view):
+        """Factor of one view: minimise the quadratic model in Theta_v.
+
+        With the other blocks fixed, the modality factor is m = (Z Theta) * C, C the
+        product of the modality's other view factors, so every score is linear in
+        Theta. The model's Hessian acts as
+        Delta -> Z' (((Z Delta) * C) Phi_w * C) + alpha Delta, with
+        Phi_w = phi (sum_t diag(s_t) B diag(s_t)) phi' (R x R), B the curvature
+        bound across topics.
+        """
+        modality = self.view_modality[view]
+        k = MODALITIES.index(modality)
+        Z, theta = self.designs[view], self.thetas[view]
+        others = np.ones_like(self.factors[view])
+        for index, (factor, owner) in enumerate(zip(self.factors,
+                                                    self.view_modality)):
+            if owner == modality and index != view:
+                others = others * factor
+        phi = self.phi[modality]
+        scales = [scale[k] for scale in self.term_scales()]
+        weighted = sum(s * d for s, d in zip(scales, self.derivatives()))
+        gradient = Z.T @ ((weighted @ phi.T) * others) + self.alpha * theta
+        topic_weights = sum(np.outer(s, s) * self.curvature for s in scales)
+        phi_w = phi @ topic_weights @ phi.T
+        size = theta.size
+        if sum(owner == modality for owner in self.view_modality) == 1:
+            # A modality's only view has C = 1 and the Hessian is the Kronecker
+            # product (Z'Z) kron Phi_w + alpha I: solved exactly in the eigenbases of
+            # Z'Z (computed once per fit) and Phi_w (R x R).
+            values, vectors = self._gram_eigen(view)
+            weights, bases = np.linalg.eigh(phi_w)
+            rotated = vectors.T @ gradient @ bases
+            step = -(vectors @ (rotated / (np.outer(values, weights) + self.alpha))
+                     @ bases.T)
+        elif size <= DIRECT_MAX_SIZE:
+            # Q[i, (j, r)] = z_ij c_ir; H = (Q'Q) * (1 1' kron Phi_w) + alpha I.
+            Q = (Z[:, :, None] * others[:, None, :]).reshape(Z.shape[0], size)
+            hessian = (Q.T @ Q) * np.tile(phi_w, (Z.shape[1], Z.shape[1]))
+            step = _solve_spd(hessian + self.alpha * np.eye(size), -gradient.ravel())
+        else:
+            def hessian_product(direction):
+                direction = direction.reshape(theta.shape)
+                inner = ((Z @ direction) * others) @ phi_w
+                return (Z.T @ (inner * others) + self.alpha * direction).ravel()
+
+            operator = LinearOperator((size, size), matvec=hessian_product,
+                                      dtype=np.float64)
+            # Jacobi preconditioner: H[(j,r), (j,r)] = Phi_w[r,r] sum_i (z_ij c_ir)^2.
+            diagonal = ((Z**2).T @ others**2) * np.diag(phi_w) + self.alpha
+            preconditioner = LinearOperator(
+                (size, size), matvec=lambda v: v / diagonal.ravel(), dtype=np.float64)
+            # CG from zero lowers the quadratic model at every iterate, so even an
+            # early stop keeps the objective from rising.
+            step, _ = cg(operator, -gradient.ravel(), rtol=CG_RTOL, atol=0.0,
+                         maxiter=10 * size, M=preconditioner)
+        self.thetas[view] = theta + step.reshape(theta.shape)
+        self.refresh()
+
+    def _gram_eigen(self, view):
+        """Eigenvalues and eigenvectors of Z_v' Z_v, cached."""
+        if view not in self._eigen:
+            Z = self.designs[view]
+            values, vectors = np.linalg.eigh(Z.T @ Z)
+            self._eigen[view] = (np.maximum(values, 0.0), vectors)
+        return self._eigen[view]
+
+    def sweep(self):
+        """One cycle over the blocks: phi, the blend, then each view's factor."""
+        self.update_phi()
+        self.update_blend()
+        for view in range(len(self.designs)):
+            self.update_theta(view)
+
+    def parameters(self):
+        return ([theta.copy() for theta in self.thetas],
+                {m: self.phi[m].copy() for m in MODALITIES}, self.blend.copy())
+
+    def set_parameters(self, parameters):
+        self.thetas, self.phi, self.blend = parameters
+        self.refresh()
+
+
+def extrapolate(state, previous, objective, step):
+    """Try the point ``step`` times further along the last sweep's move.
+
+    Alternating block updates of a CP model crawl along shallow valleys; moving
+    every block along the direction of the last sweep (Bro's line search for ALS,
+    and the extrapolation of Xu & Yin 2013) skips many sweeps. The move is kept only
+    when it lowers the objective, so the objective still never rises.
+
+    Returns
+    -------
+    objective : float
+        The objective after the attempt (lower if accepted).
+    accepted : bool
+    """
+    current = state.parameters()
+    thetas = [now + step * (now - before)
+              for now, before in zip(current[0], previous[0])]
+    phi = {m: current[1][m] + step * (current[1][m] - previous[1][m])
+           for m in MODALITIES}
+    blend = np.clip(current[2] + step * (current[2] - previous[2]), 0.0, 1.0)
+    state.set_parameters((thetas, phi, blend))
+    trial = state.objective()
+    if trial < objective:
+        return trial, True
+    state.set_parameters(current)
+    return objective, False
+
+
+def _solve_spd(matrix, right):
+    """Solve a symmetric positive definite system by Cholesky."""
+    return cho_solve(cho_factor(matrix, check_finite=False), right,
+                     check_finite=False)
