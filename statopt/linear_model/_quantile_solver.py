@@ -20,6 +20,11 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import linprog
 
+try:  # HiGHS without linprog's per-call conversions, and with a starting basis
+    from scipy.optimize._highspy import _core as _highs
+except ImportError:  # pragma: no cover - scipy without its private HiGHS bindings
+    _highs = None
+
 from .._utils import weighted_quantile
 from ._kernels import check_loss, mm_normal_equations, weighted_gram
 
@@ -107,12 +112,16 @@ def mm_iterations(X, y, weights, quantile, beta, epsilon, max_iter, step_tol,
     return beta, max_iter, False
 
 
-def _reduced_dual(X, y, weights, quantile, band, above, below, big):
-    """Solve the dual LP on ``band`` with the globbed rows as two pseudo-rows."""
+def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals):
+    """Solve the dual LP on ``band`` with the globbed rows as two pseudo-rows.
+
+    ``residuals`` (of the approximate fit, on all rows) choose the starting basis.
+    """
     columns = [X[band]]
     values = [y[band]]
     lower = [(quantile - 1.0) * weights[band]]
     upper = [quantile * weights[band]]
+    signs = [residuals[band]]
     for rows, sign in ((above, 1.0), (below, -1.0)):
         row_weights = np.where(rows, weights, 0.0)  # one product, no copy of X
         total = row_weights.sum()
@@ -121,21 +130,90 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big):
             values.append(np.array([sign * big]))
             lower.append(np.array([(quantile - 1.0) * total]))
             upper.append(np.array([quantile * total]))
+            signs.append(np.array([sign]))
     design = np.concatenate(columns)
-    result = linprog(
-        -np.concatenate(values),
+    values = np.concatenate(values)
+    lower = np.concatenate(lower)
+    upper = np.concatenate(upper)
+    if _highs is not None:
+        return _solve_dual_highs(design, values, lower, upper, np.concatenate(signs))
+    result = linprog(  # pragma: no cover - scipy without its HiGHS bindings
+        -values,
         A_eq=design.T,
         b_eq=np.zeros(X.shape[1]),
-        bounds=np.column_stack([np.concatenate(lower), np.concatenate(upper)]),
+        bounds=np.column_stack([lower, upper]),
         method="highs-ds",
         # Presolve costs more than it saves on this dense, tiny-row-count LP.
         options={"presolve": False},
     )
-    if result.status != 0:
+    if result.status != 0:  # pragma: no cover
         return None
     # The equality constraints' multipliers are the coefficients (sign: HiGHS
     # minimises -y'd).
-    return -result.eqlin.marginals
+    return -result.eqlin.marginals  # pragma: no cover
+
+
+def _solve_dual_highs(design, values, lower, upper, residuals):
+    """``max values'd`` s.t. ``design' d = 0``, ``lower <= d <= upper``, by HiGHS.
+
+    Called directly rather than through ``linprog``, whose wrapper costs as much
+    as the solve here (a Python loop over the columns, option checks), and started
+    from the basis the approximate fit suggests: each row at the bound of its
+    residual's sign, the ``p`` rows nearest the fit basic. Measured at n=1e5,
+    p=11: half the simplex iterations, 2.7 ms instead of 8.6 ms. Returns the
+    coefficients (the multipliers of the equality constraints), or None when HiGHS
+    finds no optimum.
+    """
+    m, p = design.shape
+    # Costs of order one, so that the reduced-cost tolerance below is relative.
+    # A loose one (HiGHS' default 1e-7) can stop at a vertex that misses a row
+    # 1e-8 from the fit: optimal to 1e-12, but the duality gap then cannot
+    # certify it (seen on 2 of 16 data sets of bench_quantile at n=1e5).
+    cost_scale = float(np.median(np.abs(values)))
+    if not cost_scale > 0:
+        cost_scale = 1.0
+    lp = _highs.HighsLp()
+    lp.num_col_ = m
+    lp.num_row_ = p
+    lp.col_cost_ = -values / cost_scale  # HiGHS minimises
+    lp.col_lower_ = lower
+    lp.col_upper_ = upper
+    lp.row_lower_ = np.zeros(p)
+    lp.row_upper_ = np.zeros(p)
+    matrix = lp.a_matrix_
+    matrix.format_ = _highs.MatrixFormat.kColwise
+    matrix.num_col_ = m
+    matrix.num_row_ = p
+    # Column i of the constraint matrix is row i of the design: dense, p entries.
+    matrix.start_ = np.arange(0, m * p + 1, p, dtype=np.int32)
+    matrix.index_ = np.tile(np.arange(p, dtype=np.int32), m)
+    matrix.value_ = np.ascontiguousarray(design).ravel()
+    solver = _highs._Highs()
+    for option, value in (("output_flag", False), ("presolve", "off"),
+                          ("solver", "simplex"), ("simplex_strategy", 1),
+                          # The design is well scaled; scaling only costs here.
+                          ("simplex_scale_strategy", 0),
+                          # The least HiGHS accepts.
+                          ("dual_feasibility_tolerance", 1e-10)):
+        solver.setOptionValue(option, value)
+    if solver.passModel(lp) == _highs.HighsStatus.kError:
+        return None
+    status = _highs.HighsBasisStatus
+    column_status = np.where(residuals > 0, 2, 0)
+    if m > p:
+        column_status[np.argpartition(np.abs(residuals), p - 1)[:p]] = 1
+        codes = (status.kLower, status.kBasic, status.kUpper)
+        basis = _highs.HighsBasis()
+        basis.col_status = [codes[code] for code in column_status.tolist()]
+        basis.row_status = [status.kLower] * p
+        basis.valid = True
+        solver.setBasis(basis)  # a rejected basis leaves HiGHS its own start
+    if (solver.run() == _highs.HighsStatus.kError
+            or solver.getModelStatus() != _highs.HighsModelStatus.kOptimal):
+        return None
+    # The equality constraints' multipliers are the coefficients (sign: HiGHS
+    # minimises -y'd).
+    return -cost_scale * np.array(solver.getSolution().row_dual)
 
 
 def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30):
@@ -187,7 +265,7 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         above = active & ~band & (residuals > 0)
         below = active & ~band & ~(residuals > 0)
         solution = _reduced_dual(X, y, weights, quantile, np.flatnonzero(band),
-                                 above, below, big)
+                                 above, below, big, residuals)
         wrong = None
         if solution is not None:
             new_residuals = y - X @ solution
