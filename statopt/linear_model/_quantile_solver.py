@@ -344,8 +344,14 @@ def solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
     p = X.shape[1]
     start = active
     if n_active > 2 * SUBSAMPLE_SIZE:
-        start = np.sort(rng.choice(active, SUBSAMPLE_SIZE, replace=False))
-    X_start = np.ascontiguousarray(X[start]) if start.size < X.shape[0] else X
+        # RandomState.choice permutes all the rows (2.6 ms at n=1e5); a Generator
+        # seeded from it draws the subsample in 0.2 ms, and a mask keeps it sorted.
+        seed = rng.randint(np.iinfo(np.int32).max)
+        chosen = np.zeros(n_active, dtype=bool)
+        chosen[np.random.default_rng(seed).choice(n_active, SUBSAMPLE_SIZE,
+                                                   replace=False)] = True
+        start = active[chosen]
+    X_start = np.take(X, start, axis=0) if start.size < X.shape[0] else X
     y_start, w_start = y[start], weights[start]
     gram = weighted_gram(X_start, w_start)
     if start.size < n_active and not _is_full_rank(gram):
