@@ -126,11 +126,15 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals):
     lower = [(quantile - 1.0) * weights[band]]
     upper = [quantile * weights[band]]
     signs = [residuals[band]]
-    for rows, sign in ((above, 1.0), (below, -1.0)):
-        row_weights = np.where(rows, weights, 0.0)  # one product, no copy of X
-        total = row_weights.sum()
+    # Both sides' weighted sums in one product, no copy of X.
+    side_weights = np.stack([np.where(above, weights, 0.0),
+                             np.where(below, weights, 0.0)])
+    totals = side_weights.sum(axis=1)
+    sums = side_weights @ X
+    for side, sign in ((0, 1.0), (1, -1.0)):
+        total = totals[side]
         if total > 0:
-            columns.append((row_weights @ X / total)[None, :])
+            columns.append((sums[side] / total)[None, :])
             values.append(np.array([sign * big]))
             lower.append(np.array([(quantile - 1.0) * total]))
             upper.append(np.array([quantile * total]))
@@ -248,21 +252,29 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         # rounds, and all 1e5 rows cost more in sorting than they saved.
         sample = np.random.default_rng(0).choice(sample, SUBSAMPLE_SIZE, replace=False)
 
+    sample_weights = weights[sample]
+    uniform = bool((sample_weights == sample_weights[0]).all())
+
     def centred_residuals(beta):
         # Centre the band: an error in the intercept would put too many rows on
         # one side for the band to balance. A subsample's quantile is enough.
         residuals = y - X @ beta
-        return residuals - weighted_quantile(residuals[sample], weights[sample],
-                                             quantile)
+        values = residuals[sample]
+        if uniform:  # the same lower quantile, by selection rather than a sort
+            k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
+            residuals -= np.partition(values, k)[k]
+        else:
+            residuals -= weighted_quantile(values, sample_weights, quantile)
+        return residuals
 
     residuals = centred_residuals(beta)
     size = min(n_active, band_size)
     forced = np.zeros(n, dtype=bool)
     for rounds in range(1, max_rounds + 1):
-        distance = np.where(active, np.abs(residuals), np.inf)
         band = forced.copy()
         if size < n_active:
-            band[np.argpartition(distance, size - 1)[:size]] = True
+            band[_nearest(np.where(active, np.abs(residuals), np.inf), size,
+                          sample)] = True
         else:
             band |= active
         band &= active
@@ -295,6 +307,21 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         "The exact finish did not settle; use solver='mm' and please report this "
         "data set."
     )
+
+
+def _nearest(distance, size, sample):
+    """Indices of the ``size`` smallest ``distance`` (as ``np.argpartition``).
+
+    The ``sample`` rows set a threshold a little above the ``size``-th smallest,
+    so that only the few rows below it are partitioned (1.2 -> 0.3 ms at n=1e5).
+    """
+    k = int(np.ceil(1.25 * size * sample.size / distance.size)) + 10
+    if k < sample.size:
+        threshold = np.partition(distance[sample], k)[k]
+        candidates = np.flatnonzero(distance <= threshold)
+        if candidates.size >= size:
+            return candidates[np.argpartition(distance[candidates], size - 1)[:size]]
+    return np.argpartition(distance, size - 1)[:size]
 
 
 def _duality_gap(X, y, weights, quantile, beta):
