@@ -250,7 +250,7 @@ def check_loss(X, y, weights, beta, quantile):
 
 @njit
 def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
-                        residuals):
+                        residuals, with_objective=True):
     """One pass of the MM algorithm: the majoriser's normal equations at ``beta``.
 
     The perturbed check loss ``rho_q(r) - (epsilon / 2) log(epsilon + |r|)`` is
@@ -259,39 +259,43 @@ def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
     iterate is ``beta + delta`` with ``gram @ delta = rhs``:
     ``gram = sum_i v_i x_i x_i'``, ``rhs = sum_i x_i (v_i r_i + (2q - 1) w_i)``,
     ``v_i = w_i / (epsilon + |r_i|)``. Writes the residuals and returns the
-    perturbed objective at ``beta`` (which MM decreases).
+    check loss at ``beta`` (SQUAREM's merit), or 0.0 without ``with_objective``.
 
-    Rows go by blocks: the block's residuals and its share of ``gram`` are BLAS
-    products (measured twice as fast as a scalar triple loop at n=1e6, p=11), the
-    weights and the right-hand side are scalar loops.
+    Rows go by blocks: the block's residuals, its share of ``rhs`` and of ``gram``
+    are BLAS products (measured twice as fast as a scalar triple loop at n=1e6,
+    p=11), the weights are a scalar loop.
     """
     n, p = X.shape
     gram[:, :] = 0.0
     rhs[:] = 0.0
-    perturbed = 0.0
+    loss = 0.0
     tilt = 2.0 * quantile - 1.0
-    block = 2048
+    block = 1024  # measured: 0.3 ms faster per pass than 2048 at n=1e5, p=11
     scaled = np.empty((block, p))
+    target = np.empty(block)
     for start in range(0, n, block):
         stop = min(start + block, n)
         rows = stop - start
         X_block = X[start:stop]
-        block_residuals = y[start:stop] - X_block @ beta
+        block_residuals = residuals[start:stop]
+        np.dot(X_block, beta, block_residuals)
         for i in range(rows):
-            r = block_residuals[i]
-            residuals[start + i] = r
+            r = y[start + i] - block_residuals[i]
+            block_residuals[i] = r
             w = weights[start + i]
-            magnitude = abs(r)
-            if w > 0.0:
-                loss = quantile * r if r >= 0.0 else (quantile - 1.0) * r
-                perturbed += w * (loss - 0.5 * epsilon * np.log(epsilon + magnitude))
-            v = w / (epsilon + magnitude)
-            target = v * r + tilt * w
+            v = w / (epsilon + abs(r))
+            target[i] = v * r + tilt * w
             for j in range(p):
                 scaled[i, j] = v * X_block[i, j]
-                rhs[j] += X_block[i, j] * target
+        if with_objective:
+            for i in range(rows):
+                w = weights[start + i]
+                if w > 0.0:
+                    r = block_residuals[i]
+                    loss += w * (quantile * r if r >= 0.0 else (quantile - 1.0) * r)
+        rhs += X_block.T @ target[:rows]
         gram += scaled[:rows].T @ X_block
-    return perturbed
+    return loss
 
 
 @njit
@@ -311,3 +315,42 @@ def weighted_gram(X, weights):
         for k in range(j):
             gram[k, j] = gram[j, k]
     return gram
+
+
+@njit
+def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
+    """One pass for the duality gap at ``beta``: the check loss and the sign dual.
+
+    The dual variable of a row is ``q w`` above the fit, ``(q - 1) w`` below, and
+    0 (left to the caller) on the fit: ``|r| <= on_fit_tol * (|y| + sum_j |x_j
+    b_j|)``, rounding error of the row's own terms. Marks those rows in
+    ``on_fit``, writes ``X' d`` to ``balance`` and returns the check loss and
+    ``d' y``.
+    """
+    n, p = X.shape
+    balance[:] = 0.0
+    primal = 0.0
+    dual_objective = 0.0
+    for i in range(n):
+        w = weights[i]
+        on_fit[i] = False
+        if w == 0.0:
+            continue
+        r = y[i]
+        magnitude = abs(r)
+        for j in range(p):
+            term = X[i, j] * beta[j]
+            r -= term
+            magnitude += abs(term)
+        if r >= 0.0:
+            primal += w * quantile * r
+        else:
+            primal += w * (quantile - 1.0) * r
+        if abs(r) <= on_fit_tol * magnitude + 1e-300:
+            on_fit[i] = True
+            continue
+        d = quantile * w if r > 0.0 else (quantile - 1.0) * w
+        dual_objective += d * y[i]
+        for j in range(p):
+            balance[j] += d * X[i, j]
+    return primal, dual_objective
