@@ -30,7 +30,8 @@ autosummary_generate = True
 autodoc_default_options = {
     "members": True,
     "exclude-members": "score, set_fit_request, set_partial_fit_request, "
-    "set_score_request, set_params, get_params, get_metadata_routing",
+    "set_score_request, set_transform_request, set_predict_request, set_params, "
+    "get_params, get_metadata_routing",
 }
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()

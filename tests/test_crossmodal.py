@@ -152,8 +152,7 @@ def _map(similarity, labels):
 def test_multiplicative_model_beats_linear_methods_on_simulated_views():
     X, y, views, modalities = make_cross_modal_data(1200, random_state=0)
     train, test = slice(0, 600), slice(600, None)
-    # The loss is summed over rows: 600 rows call for a lighter penalty.
-    model = TensorCrossModalRegressor(views=views, modalities=modalities, alpha=10.0,
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
                                       random_state=0).fit(X[train], y[train])
     similarity = model.cross_modal_similarity(X[test], X[test])
     ours = _map(similarity, y[test]), _map(similarity.T, y[test])
@@ -217,7 +216,7 @@ def test_pipeline_and_grid_search_with_retrieval_scorer():
     search = GridSearchCV(
         make_pipeline(TensorCrossModalRegressor(views=views, modalities=modalities,
                                                 random_state=0)),
-        {"tensorcrossmodalregressor__alpha": [10.0, 50.0]}, cv=2,
+        {"tensorcrossmodalregressor__alpha": [0.01, 0.05]}, cv=2,
         scoring=lambda estimator, X, y: cross_modal_map_scorer(estimator[-1], X, y))
     search.fit(X, y)
     assert search.best_score_ > 0.6
@@ -267,3 +266,10 @@ def test_wikipedia_retrieval_beats_the_baselines():
     # The best baseline measured on this split (logistic-regression class
     # probabilities, cosine): 0.278 and 0.212.
     assert image_to_text >= 0.28 and text_to_image >= 0.22
+
+
+def test_too_strong_a_penalty_says_the_factors_vanished():
+    X, y, views, modalities = make_cross_modal_data(200, random_state=0)
+    with pytest.warns(UserWarning, match="shrank to zero"):
+        TensorCrossModalRegressor(views=views, modalities=modalities, alpha=1.0,
+                                  random_state=0).fit(X, y)

@@ -4,8 +4,13 @@ Each experiment is a module with a ``DESCRIPTION`` and ``run(quick, data_home)``
 prints its tables; ``python -m statopt reproduce NAME`` runs it.
 """
 
-from . import adam, fitssvd, quantile
+from . import adam, crossmodal, fitssvd, quantile
 
-EXPERIMENTS = {"adam": adam, "quantile": quantile, "fitssvd": fitssvd}
+EXPERIMENTS = {
+    "adam": adam,
+    "quantile": quantile,
+    "fitssvd": fitssvd,
+    "crossmodal": crossmodal,
+}
 
 __all__ = ["EXPERIMENTS"]

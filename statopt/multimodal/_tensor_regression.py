@@ -96,12 +96,12 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
     f_p(x) = m(x)' phi_p. The fused score blends the modalities per topic,
     F_p = a_p f_image,p + (1 - a_p) f_text,p with a_p in [0, 1].
 
-    The fit minimises a squared or logistic loss of the topic targets plus
-    ``alpha / 2`` times the squared norms of all factors, by block coordinate
-    descent over the view factors Theta_v, the topic factors and the blend
-    weights (Xu & Yin 2013). Each block update minimises the objective (squared
-    loss) or a majoriser of it (logistic loss) exactly in that block, so the
-    objective never rises.
+    The fit minimises the mean loss of the topic targets (multinomial, logistic or
+    squared) plus ``alpha / 2`` times the squared norms of all factors, by block
+    coordinate descent over the view factors Theta_v, the topic factors and the
+    blend weights (Xu & Yin 2013). Each block update minimises the objective
+    (squared loss) or a majoriser of it (logistic, multinomial) exactly in that
+    block, so the objective never rises.
 
     Read more in the :ref:`User Guide <crossmodal>`.
 
@@ -126,11 +126,12 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         'per_modality' adds the loss of each modality's own scores, which ties
         each modality's embedding to the topics and retrieves better across
         modalities (on the Wikipedia benchmark, see the User Guide).
-    alpha : float, default=50.0
-        Strength of the ridge penalty on all factors. The loss is summed over rows,
-        as in :class:`sklearn.linear_model.Ridge`, so the same alpha regularises
-        less as the data grow. Tune it by cross-validation, e.g. with
-        :func:`statopt.metrics.cross_modal_map_scorer`.
+    alpha : float, default=0.02
+        Strength of the ridge penalty on all factors, against the loss averaged
+        over rows (the convention of :class:`sklearn.linear_model.ElasticNet`), so
+        that one value suits data sets of different sizes. Too large a value
+        shrinks every factor to zero (a warning says so). Tune it by
+        cross-validation, e.g. with :func:`statopt.metrics.cross_modal_map_scorer`.
     standardize : bool, default=True
         Centre and scale each column with the training mean and standard deviation
         before the fit (and in every prediction).
@@ -156,7 +157,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
     classes_ : ndarray or None
         The labels, when y was a label vector (each becomes a topic); else None.
     objective_curve_ : list of float
-        The objective after each sweep (non-increasing).
+        The objective (mean loss plus penalty) after each sweep, non-increasing.
     n_iter_ : int
         Number of sweeps run.
     n_features_in_ : int
@@ -222,7 +223,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         modalities=None,
         loss="auto",
         objective="per_modality",
-        alpha=50.0,
+        alpha=0.02,
         standardize=True,
         max_iter=200,
         tol=1e-4,
@@ -319,7 +320,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         n_topics = targets.shape[1]
         phi = {m: np.zeros((self.n_factors, n_topics)) for m in MODALITIES}
         state = TensorState(designs, self._view_modality, targets, self.loss_,
-                            self.objective, self.alpha, thetas, phi,
+                            self.objective, self.alpha * X.shape[0], thetas, phi,
                             np.full(n_topics, 0.5))
         curve = [state.objective()]
         converged = False
@@ -349,7 +350,13 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         self.view_factors_ = state.thetas
         self.topic_factors_ = state.phi
         self.blend_weights_ = state.blend
-        self.objective_curve_ = curve[1:]
+        # The state sums the loss over rows (with alpha scaled to match).
+        self.objective_curve_ = [value / X.shape[0] for value in curve[1:]]
+        if max(np.abs(state.topic_scores[m]).max() for m in MODALITIES) < 1e-8:
+            warnings.warn(
+                f"Every factor shrank to zero: alpha={self.alpha:g} is too strong "
+                "for this data (zero is a local minimum of a penalised product "
+                "model). Lower alpha.", UserWarning, stacklevel=2)
         self.n_iter_ = n_iter
         return self
 
