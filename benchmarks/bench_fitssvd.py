@@ -66,13 +66,15 @@ def main():
                    and sine_v <= 0.05)
             print(f"target {threshold}: < {limits[threshold]} s and sin2 <= 0.05: "
                   f"{'met' if met else 'NOT met'}")
-        dense = {name: row[0] for name, *row in rows if "Truncated" in name}
-        fastest_dense = min(dense.values())
+        dense = {name.split()[1]: row[0] for name, *row in rows
+                 if "Truncated" in name}
         for threshold, (seconds, *_) in ours.items():
-            ratio = seconds / fastest_dense
-            print(f"{threshold}: {ratio:.1f}x the fastest TruncatedSVD "
-                  f"({min(dense, key=dense.get)}); target <= 3x: "
-                  f"{'met' if ratio <= 3 else 'NOT met'}")
+            verdicts = ", ".join(
+                f"{seconds / dense[algorithm]:.1f}x {algorithm} "
+                f"({'met' if seconds <= 3 * dense[algorithm] else 'NOT met'})"
+                for algorithm in ("randomized", "arpack"))
+            print(f"{threshold}: time against TruncatedSVD, target <= 3x: {verdicts}"
+                  " (randomized is TruncatedSVD's default)")
 
         print("\n[2] SparsePCA(3, alpha) fitted on X' (56 samples, 12,625 features)")
         X, U, _, _ = make_sparse_svd_data("lung", random_state=0)

@@ -32,6 +32,9 @@ HOLM_LEVEL = 0.05
 HUBER_QUANTILE = 0.95
 # Random placements of a vector's weights used to enlarge the bootstrap noise pool.
 MAX_PLACEMENTS = 32
+# Largest dense placement matrix (entries) built for one product; above it the
+# cells of each placement are gathered instead.
+DENSE_PLACEMENT_SIZE = 100_000
 
 
 def mad_noise_level(X):
@@ -189,13 +192,26 @@ def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation,
     if noise_rows.size == 0:
         return thresholds, n_components
     n_placements = min(MAX_PLACEMENTS, -(-2 * n_targets // noise_rows.size))
-    placements = np.zeros((X.shape[1], n_components * n_placements))
+    blocks = []  # (column, weights) of each placement, column-major in j then b
     for j in range(n_components):
         weights = basis[basis[:, j] != 0, j]
         for b in range(n_placements):
             block = np.arange(b * weights.size, (b + 1) * weights.size) % X.shape[1]
-            placements[permutation[block], j * n_placements + b] = weights
-    replicates = X[noise_rows] @ placements
+            blocks.append((permutation[block], weights))
+    if X.shape[1] * len(blocks) <= DENSE_PLACEMENT_SIZE:
+        # Few columns: one product with the dense placement matrix.
+        placements = np.zeros((X.shape[1], len(blocks)))
+        for k, (rows, weights) in enumerate(blocks):
+            placements[rows, k] = weights
+        if 2 * noise_rows.size > X.shape[0]:  # skip copying most of X
+            replicates = (X @ placements)[noise_rows]
+        else:
+            replicates = X[noise_rows] @ placements
+    else:
+        # Many columns (and then few noise rows): gather each placement's cells.
+        noise = X[noise_rows]
+        replicates = np.column_stack([noise[:, rows] @ weights
+                                      for rows, weights in blocks])
     n_fallbacks = 0
     for j in range(n_components):
         pool = replicates[:, j * n_placements:(j + 1) * n_placements].ravel()
