@@ -286,3 +286,14 @@ def test_certificate_holds_with_a_huge_outlier():
     _, optimum = lp_quantile(X, y, 0.3, weights)
     assert abs(check_objective(model, X, y, 0.3, weights) - optimum) <= 1e-9 * optimum
     assert model.duality_gap_ < 1e-10
+
+
+def test_score_leaves_out_rows_with_missing_covariates():
+    X, y, _ = make_censored_quantile_data(600, censoring_rate=0.25, missing_rate=0.3,
+                                          random_state=5)
+    model = CensoredMissingQuantileRegressor().fit(X, y)
+    complete = ~np.isnan(X).any(axis=1)
+    assert model.score(X, y) == pytest.approx(model.score(X[complete], y[complete]),
+                                              rel=1e-12)
+    with pytest.raises(ValueError, match="Every row of X has a missing"):
+        model.score(np.full_like(X, np.nan), y)

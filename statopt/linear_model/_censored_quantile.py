@@ -358,12 +358,15 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
         The censoring weights come from the Kaplan-Meier estimate of the censoring
         distribution of ``y`` itself, so held-out folds score on their own, as
-        ``cross_val_score`` and ``GridSearchCV`` need.
+        ``cross_val_score`` and ``GridSearchCV`` need. Rows with a missing
+        covariate (NaN) cannot be predicted and are left out: the score is that of
+        the complete rows, which under missingness at random may differ from the
+        score of all rows.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Complete covariates.
+            Covariates; rows holding NaN are left out.
         y : array-like of shape (n_samples,) or structured array
             Responses or censored target.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -374,7 +377,19 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         score : float
             See :func:`statopt.metrics.d2_ipcw_pinball_score`.
         """
-        return d2_ipcw_pinball_score(y, self.predict(X), quantile=self.quantile,
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False,
+                          ensure_all_finite="allow-nan")
+        complete = ~np.isnan(X).any(axis=1)
+        if not complete.any():
+            raise ValueError("Every row of X has a missing covariate; score needs "
+                             "complete rows to predict.")
+        if not complete.all():
+            y = np.asarray(y)[complete]
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight)[complete]
+        return d2_ipcw_pinball_score(y, self.predict(X[complete]),
+                                     quantile=self.quantile,
                                      sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
