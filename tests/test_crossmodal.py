@@ -273,3 +273,18 @@ def test_too_strong_a_penalty_says_the_factors_vanished():
     with pytest.warns(UserWarning, match="shrank to zero"):
         TensorCrossModalRegressor(views=views, modalities=modalities, alpha=1.0,
                                   random_state=0).fit(X, y)
+
+
+def test_pandas_input_and_output():
+    pd = pytest.importorskip("pandas")
+    X, y, views, modalities = make_cross_modal_data(200, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    labels = np.array(list("abcd"))[y]
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0).fit(frame, labels)
+    assert list(model.feature_names_in_) == list(frame.columns)
+    scores = model.set_output(transform="pandas").transform(frame, modality="text")
+    assert list(scores.columns) == list("abcd")
+    np.testing.assert_allclose(scores.to_numpy(),
+                               model.set_output(transform="default").transform(
+                                   frame, modality="text"))

@@ -110,12 +110,12 @@ def load_wikipedia_crossmodal(data_home=None):
 
     Examples
     --------
-    >>> from statopt.datasets._wikipedia import load_wikipedia_crossmodal
-    >>> data = load_wikipedia_crossmodal()  # doctest: +SKIP
-    >>> data.X_train.shape, data.X_test.shape  # doctest: +SKIP
+    >>> from statopt.datasets import load_wikipedia_crossmodal
+    >>> data = load_wikipedia_crossmodal()
+    >>> data.X_train.shape, data.X_test.shape
     ((2173, 138), (693, 138))
-    >>> image, text = (data.X_test[:, view] for view in data.views)  # doctest: +SKIP
-    >>> data.categories[data.y_test[0]]  # doctest: +SKIP
+    >>> image, text = (data.X_test[:, view] for view in data.views)
+    >>> data.categories[data.y_test[0]]
     'biology'
     """
     folder = get_data_home(data_home) / _FOLDER

@@ -473,6 +473,25 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                 raise ValueError(f"The {modality} columns of X hold NaN or infinity.")
         return self._modality_scores(X, modality)
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of the topic scores returned by :meth:`transform`.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored; the outputs are the topics, not the inputs.
+
+        Returns
+        -------
+        names : ndarray of str, shape (n_topics,)
+            The labels when y was a label vector, else ``topic0``, ``topic1``, ...
+        """
+        check_is_fitted(self)
+        if self.classes_ is not None:
+            return np.asarray([str(label) for label in self.classes_], dtype=object)
+        n_topics = self.topic_factors_["image"].shape[1]
+        return np.asarray([f"topic{p}" for p in range(n_topics)], dtype=object)
+
     def cross_modal_similarity(self, X_query, X_items, query_modality="image",
                                modality_only=False):
         """Similarity of queries from one modality to items of the other.
