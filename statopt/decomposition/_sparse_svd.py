@@ -169,7 +169,7 @@ def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation,
     random ``permutation`` of the columns, so the placements use disjoint cells
     while there are enough columns), and each noise row gives one replicate per
     placement: a missed signal row then contributes a random-sign mix of its
-    entries, not its signal. Placements are added until the pool holds twice as
+    entries, not its signal. Placements are added until the pool holds as
     many values as ``products`` has rows (at most ``MAX_PLACEMENTS``).
     The threshold is the bootstrap median of the largest of ``len(products)``
     absolute replicates. Only without noise rows, or with a pool under half the
@@ -191,7 +191,7 @@ def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation,
     thresholds = np.full(n_components, noise_level * theory_threshold(n_targets))
     if noise_rows.size == 0:
         return thresholds, n_components
-    n_placements = min(MAX_PLACEMENTS, -(-2 * n_targets // noise_rows.size))
+    n_placements = min(MAX_PLACEMENTS, -(-n_targets // noise_rows.size))
     blocks = []  # (column, weights) of each placement, column-major in j then b
     for j in range(n_components):
         weights = basis[basis[:, j] != 0, j]
