@@ -288,3 +288,15 @@ def test_pandas_input_and_output():
     np.testing.assert_allclose(scores.to_numpy(),
                                model.set_output(transform="default").transform(
                                    frame, modality="text"))
+
+
+def test_caller_arrays_are_not_modified():
+    X, y, views, modalities = make_cross_modal_data(120, random_state=0)
+    X_before, y_before = X.copy(), y.copy()
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0).fit(X, y)
+    model.predict(X)
+    model.transform(X, modality="text")
+    model.cross_modal_similarity(X, X)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(y, y_before)
