@@ -15,7 +15,6 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.metrics.pairwise import cosine_similarity
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
@@ -255,8 +254,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         kind = type_of_target(y, input_name="y")
         self.classes_ = None
         if kind in ("binary", "multiclass"):
-            binarizer = LabelBinarizer().fit(y)
-            self.classes_ = binarizer.classes_
+            self.classes_ = np.unique(y)
             targets = (y[:, None] == self.classes_[None, :]).astype(np.float64)
             return targets, False
         if y.ndim == 1:
