@@ -140,7 +140,7 @@ class TensorState:
             (a, b): sum(np.outer(scale[i], scale[j]) * self.curvature
                         for scale in scales)
             for i, a in enumerate(MODALITIES) for j, b in enumerate(MODALITIES)}
-        if np.count_nonzero(self.curvature - np.diag(np.diag(self.curvature))) == 0:
+        if self.loss != MULTINOMIAL:  # diagonal curvature bound: topics decouple
             updated = np.empty_like(current)
             for p in range(n_topics):
                 hessian = np.block([[topic_weights[a, b][p, p] * grams[a, b]
