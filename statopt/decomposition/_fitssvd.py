@@ -107,7 +107,8 @@ def _bcv_errors(X, max_components, params, random_state):
 
 
 def _select_rank(X, params, random_state):
-    """Rank chosen by bi-cross-validation, and the mean error of each rank.
+    """Rank chosen by bi-cross-validation, the mean error of each rank, and the
+    solver parameters with the noise level filled in (for the final fit).
 
     Past the true rank, extra sparse components are thresholded to almost nothing
     and the error curve is flat up to noise, so its minimum falls anywhere on the
@@ -136,7 +137,7 @@ def _select_rank(X, params, random_state):
         warnings.warn(
             "Bi-cross-validation finds no component that predicts held-out entries "
             "better than zero; keeping one component.", UserWarning, stacklevel=3)
-    return max(rank, 1), mean
+    return max(rank, 1), mean, params
 
 
 class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -308,8 +309,9 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.bcv_errors_ = None
         if self.n_components == "auto":
             _check_matrix(X, 1)
-            n_components, self.bcv_errors_ = _select_rank(X, params,
-                                                          self.random_state)
+            # The final fit reuses the noise level estimated for the selection.
+            n_components, self.bcv_errors_, params = _select_rank(
+                X, params, self.random_state)
         else:
             n_components = self.n_components
         result = _fit(X, n_components, params, self.random_state)

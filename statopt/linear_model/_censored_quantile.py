@@ -350,7 +350,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             ``intercept_ + X @ coef_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._predict(validate_data(self, X, dtype=np.float64, reset=False))
+
+    def _predict(self, X):
         return X @ self.coef_ + self.intercept_
 
     def score(self, X, y, sample_weight=None):
@@ -388,7 +390,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             y = np.asarray(y)[complete]
             if sample_weight is not None:
                 sample_weight = np.asarray(sample_weight)[complete]
-        return d2_ipcw_pinball_score(y, self.predict(X[complete]),
+        return d2_ipcw_pinball_score(y, self._predict(X[complete]),
                                      quantile=self.quantile,
                                      sample_weight=sample_weight)
 

@@ -105,7 +105,7 @@ def retrieval_average_precision(similarity, query_labels, item_labels):
     Examples
     --------
     >>> import numpy as np
-    >>> from statopt.metrics._retrieval import retrieval_average_precision
+    >>> from statopt.metrics import retrieval_average_precision
     >>> similarity = [[0.9, 0.8, 0.1], [0.2, 0.7, 0.7], [0.5, 0.4, 0.3]]
     >>> # Query "b" ties its one relevant item with an irrelevant one: AP 1/2.
     >>> retrieval_average_precision(similarity, ["a", "b", "c"], ["a", "b", "a"])
@@ -173,7 +173,7 @@ def mean_average_precision(similarity, query_labels, item_labels):
 
     Examples
     --------
-    >>> from statopt.metrics._retrieval import mean_average_precision
+    >>> from statopt.metrics import mean_average_precision
     >>> similarity = [[0.9, 0.8, 0.1], [0.2, 0.7, 0.7]]
     >>> mean_average_precision(similarity, [0, 1], [0, 1, 0])
     0.6666...

@@ -35,6 +35,14 @@ CG_RTOL = 1e-6
 LOGISTIC_BLEND_STEPS = 50
 
 
+def view_product(factors):
+    """Elementwise product of a modality's view factors Z_v Theta_v (n x R)."""
+    product = factors[0].copy()
+    for factor in factors[1:]:
+        product *= factor
+    return product
+
+
 class TensorState:
     """Parameters and the data-dependent quantities of one fit.
 
@@ -77,13 +85,11 @@ class TensorState:
     def refresh(self):
         """Recompute the view factors, modality factors and topic scores."""
         self.factors = [Z @ theta for Z, theta in zip(self.designs, self.thetas)]
-        self.modality_factors = {}
-        for modality in MODALITIES:
-            product = None
-            for factor, owner in zip(self.factors, self.view_modality):
-                if owner == modality:
-                    product = factor.copy() if product is None else product * factor
-            self.modality_factors[modality] = product
+        self.modality_factors = {
+            modality: view_product([factor for factor, owner
+                                    in zip(self.factors, self.view_modality)
+                                    if owner == modality])
+            for modality in MODALITIES}
         self.topic_scores = {m: self.modality_factors[m] @ self.phi[m]
                              for m in MODALITIES}
 
@@ -183,11 +189,11 @@ class TensorState:
         modality = self.view_modality[view]
         k = MODALITIES.index(modality)
         Z, theta = self.designs[view], self.thetas[view]
-        others = np.ones_like(self.factors[view])
-        for index, (factor, owner) in enumerate(zip(self.factors,
-                                                    self.view_modality)):
-            if owner == modality and index != view:
-                others = others * factor
+        others = view_product(
+            [np.ones_like(self.factors[view])]
+            + [factor for index, (factor, owner)
+               in enumerate(zip(self.factors, self.view_modality))
+               if owner == modality and index != view])
         phi = self.phi[modality]
         scales = [scale[k] for scale in self.term_scales()]
         weighted = sum(s * d for s, d in zip(scales, self.derivatives()))

@@ -21,7 +21,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from ._bcd import MODALITIES, TensorState, extrapolate
+from ._bcd import MODALITIES, TensorState, extrapolate, view_product
 
 # Extrapolation factor along the last sweep's move: start, and cap.
 INITIAL_EXTRAPOLATION = 1.0
@@ -384,11 +384,9 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
 
     def _modality_scores(self, X, modality):
         views = [v for v, m in enumerate(self._view_modality) if m == modality]
-        product = None
-        for v, Z in zip(views, self._designs(X, views)):
-            factor = Z @ self.view_factors_[v]
-            product = factor if product is None else product * factor
-        return product @ self.topic_factors_[modality]
+        factors = [Z @ self.view_factors_[v]
+                   for v, Z in zip(views, self._designs(X, views))]
+        return view_product(factors) @ self.topic_factors_[modality]
 
     def _modality_columns(self, modality):
         return np.concatenate([c for c, m in zip(self._view_columns,
