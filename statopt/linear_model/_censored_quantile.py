@@ -4,10 +4,10 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
 
 from ..metrics import d2_ipcw_pinball_score
 from ..survival import CensoringDistributionEstimator, kernel_propensity
+from ..survival._kernel_weights import _floor_probability
 from ..survival._target import check_survival_target, is_survival_target
 from ._quantile_solver import solve_quantile
 
@@ -70,11 +71,19 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         Product kernel of the completeness probability.
     bandwidth : {'scott', 'silverman'} or float, default='scott'
         Bandwidth rule or value (in standard deviations) of that kernel.
-    propensity_features : array-like of int or None, default=None
+    propensity_features : array-like of int or str, or None, default=None
         Columns of ``X`` (never missing) that, with the response, predict
-        completeness; None uses every column without NaN. Kernel smoothing needs few
-        of them: with more than 3 conditioning variables the estimate is computed
-        by exact O(n^2) sums.
+        completeness: indices, or column names when ``X`` is a pandas DataFrame;
+        None uses every column without NaN. The kernel estimate is exact while
+        that is cheap, binned in up to 3 conditioning variables, and on 2 leading
+        directions beyond (see :func:`statopt.survival.kernel_propensity`,
+        ``method='auto'``).
+    propensity_model : classifier or None, default=None
+        A scikit-learn classifier with ``predict_proba`` (for instance
+        ``HistGradientBoostingClassifier``) fitted, as a clone, on the response and
+        the ``propensity_features`` to predict whether a row is complete; its
+        probabilities replace the kernel estimate (``kernel`` and ``bandwidth``
+        are then unused). None uses the kernel estimate.
     min_propensity : float, default=0.01
         Floor of the completeness probabilities (a warning says when it is used).
     solver : {'exact', 'mm'}, default='exact'
@@ -115,6 +124,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         ``survival_``), when inverse censoring weights were used.
     propensity_ : ndarray of shape (n_samples,) or None
         Estimated completeness probabilities, when missing values were weighted.
+    propensity_model_ : classifier or None
+        The fitted clone of ``propensity_model``, when it estimated
+        ``propensity_``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -161,6 +173,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         "bandwidth": [StrOptions({"scott", "silverman"}),
                       Interval(Real, 0, None, closed="neither")],
         "propensity_features": ["array-like", None],
+        "propensity_model": [HasMethods(["fit", "predict_proba"]), None],
         "min_propensity": [Interval(Real, 0, 1, closed="neither")],
         "solver": [StrOptions({"exact", "mm"})],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
@@ -180,6 +193,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         kernel="gaussian",
         bandwidth="scott",
         propensity_features=None,
+        propensity_model=None,
         min_propensity=0.01,
         solver="exact",
         epsilon=1e-2,
@@ -195,6 +209,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.propensity_features = propensity_features
+        self.propensity_model = propensity_model
         self.min_propensity = min_propensity
         self.solver = solver
         self.epsilon = epsilon
@@ -305,6 +320,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def _missing_weights(self, X, time, complete, missing):
         self.propensity_ = None
+        self.propensity_model_ = None
         if complete.all():
             return np.ones(X.shape[0])
         if not complete.any():
@@ -318,23 +334,70 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         if self.propensity_features is None:
             columns = np.flatnonzero(observed)
         else:
-            columns = np.asarray(self.propensity_features, dtype=np.int64).ravel()
-            if columns.size and (columns.min() < 0 or columns.max() >= X.shape[1]):
-                raise ValueError(
-                    f"propensity_features must index the {X.shape[1]} columns of X, "
-                    f"got {columns.tolist()}."
-                )
+            columns = self._propensity_columns(X.shape[1])
             if not observed[columns].all():
                 raise ValueError(
                     "propensity_features must name columns without NaN; columns "
                     f"{columns[~observed[columns]].tolist()} have missing values."
                 )
         conditioning = np.column_stack([time, X[:, columns]])
-        self.propensity_ = kernel_propensity(
-            complete, conditioning, kernel=self.kernel, bandwidth=self.bandwidth,
-            min_probability=self.min_propensity,
-        )
+        if self.propensity_model is None:
+            self.propensity_ = kernel_propensity(
+                complete, conditioning, kernel=self.kernel, bandwidth=self.bandwidth,
+                min_probability=self.min_propensity,
+            )
+        else:
+            self.propensity_ = self._model_propensity(conditioning, complete)
         return complete / self.propensity_
+
+    def _propensity_columns(self, n_features):
+        """``propensity_features`` as column indices, names resolved."""
+        features = np.asarray(self.propensity_features).ravel()
+        if features.dtype == object and all(isinstance(f, str) for f in features):
+            features = features.astype(str)
+        if features.dtype.kind == "U":
+            names = getattr(self, "feature_names_in_", None)
+            if names is None:
+                raise TypeError(
+                    "propensity_features holds column names, but X has none (fit "
+                    "on a pandas DataFrame to use names); pass column indices."
+                )
+            unknown = sorted(set(features) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"propensity_features names columns {unknown} that X does not "
+                    f"have; its columns are {list(names)}."
+                )
+            position = {name: i for i, name in enumerate(names)}
+            return np.array([position[f] for f in features], dtype=np.int64)
+        if features.size and features.dtype.kind not in "iu":
+            raise TypeError(
+                "propensity_features must be column indices (int) or column names "
+                f"(str), got {self.propensity_features!r}."
+            )
+        columns = features.astype(np.int64)
+        if columns.size and (columns.min() < 0 or columns.max() >= n_features):
+            raise ValueError(
+                f"propensity_features must index the {n_features} columns of X, "
+                f"got {columns.tolist()}."
+            )
+        return columns
+
+    def _model_propensity(self, conditioning, complete):
+        """Completeness probabilities from a clone of ``propensity_model``."""
+        model = clone(self.propensity_model).fit(conditioning, complete)
+        classes = np.asarray(model.classes_)
+        probability = np.asarray(model.predict_proba(conditioning), dtype=np.float64)
+        if (probability.shape != (complete.size, classes.size)
+                or True not in classes or not np.isfinite(probability).all()):
+            raise ValueError(
+                "propensity_model must predict finite probabilities of the classes "
+                f"False and True of completeness; {type(model).__name__} returned "
+                f"shape {probability.shape} for classes {classes.tolist()}."
+            )
+        self.propensity_model_ = model
+        return _floor_probability(probability[:, list(classes).index(True)],
+                                  complete, self.min_propensity, stacklevel=4)
 
     def predict(self, X):
         """Predict the conditional quantile.

@@ -1,32 +1,67 @@
-"""Kernel (Nadaraya-Watson) estimate of the probability that a row is complete."""
+"""Kernel (Nadaraya-Watson) estimate of the probability that a row is complete.
+
+Three ways to the sums ``sum_j K_h(Z_i - Z_j) (complete_j, 1)``:
+
+- ``exact``: the sums themselves over a window sorted on one column (the column
+  with the fewest pairs within the kernel's reach); pairs outside the window have
+  a kernel of exactly 0 in float64, so pruning them changes nothing. O(n^2 d) for
+  wide kernels, about O(n log n) for narrow ones.
+- ``binned``: linear binning on a grid, FFT convolution with the kernel and
+  multilinear interpolation back; O(n + grid), at most 3 columns.
+- ``projected``: the kernel estimate on 2 directions of a sufficient dimension
+  reduction of ``Z`` for ``complete``: the class-mean difference (sliced inverse
+  regression) and the leading direction of sliced average variance estimation
+  orthogonal to it, which sees differences of spread; binned or exact as above.
+"""
 
 import math
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.signal import fftconvolve
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._kernels import EPANECHNIKOV, GAUSSIAN, compact_kernel_sums, exact_kernel_sums
+from ._kernels import EPANECHNIKOV, GAUSSIAN, GAUSSIAN_UNDERFLOW, window_kernel_sums
 
 KERNELS = {"gaussian": GAUSSIAN, "epanechnikov": EPANECHNIKOV}
+# Reach of each kernel in bandwidths: beyond it the kernel is exactly 0.
+_REACH = {GAUSSIAN: math.sqrt(GAUSSIAN_UNDERFLOW), EPANECHNIKOV: 1.0}
 # Gaussian kernels are cut at this many bandwidths on the grid (tail < 6e-7).
 _GAUSSIAN_CUTOFF = 5.0
-# Largest grid of the binned estimate, and its spacing in bandwidths: finer for the
-# Epanechnikov kernel, whose kink at the edge of its support binning blurs more.
+# Largest grid of the binned estimate, its spacing in bandwidths (finer for the
+# Epanechnikov kernel, whose kink at the edge of its support binning blurs more),
+# and the coarsest spacing 'auto' still bins with.
 _MAX_GRID_CELLS = 2**22
 _SPACING = {GAUSSIAN: 0.1, EPANECHNIKOV: 0.05}
+_AUTO_MAX_SPACING = {GAUSSIAN: 0.5, EPANECHNIKOV: 0.25}
+# 'auto' computes exact sums below this many kernel evaluations (pairs times
+# columns, about a second here) and otherwise bins or projects.
+_EXACT_BUDGET = 2e9
+_N_DIRECTIONS = 2
+_PAIR_SAMPLE = 20_000
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_dims": [Interval(Integral, 1, None, closed="left")],
+        "rule": [StrOptions({"scott", "silverman"})],
+        "kernel": [StrOptions(set(KERNELS))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def bandwidth_rule(n_samples, n_dims, rule="scott", kernel="gaussian"):
     """Rule-of-thumb bandwidth for standardised data.
 
     Parameters
     ----------
     n_samples : int
-        Number of rows.
+        Number of rows, at least 1.
     n_dims : int
-        Number of conditioning variables.
+        Number of conditioning variables, at least 1.
     rule : {'scott', 'silverman'}, default='scott'
         ``'scott'``: ``n^(-1/(d+4))``; ``'silverman'``:
         ``(4 / (d + 2))^(1/(d+4)) n^(-1/(d+4))``.
@@ -46,30 +81,42 @@ def bandwidth_rule(n_samples, n_dims, rule="scott", kernel="gaussian"):
     >>> round(bandwidth_rule(10_000, 2), 4)
     0.2154
     """
-    if rule == "scott":
-        factor = n_samples ** (-1.0 / (n_dims + 4))
-    elif rule == "silverman":
-        factor = (4.0 / (n_dims + 2)) ** (1.0 / (n_dims + 4)) * n_samples ** (
-            -1.0 / (n_dims + 4)
-        )
-    else:
-        raise ValueError(f"rule must be 'scott' or 'silverman', got {rule!r}.")
-    return factor * (math.sqrt(5.0) if kernel == "epanechnikov" else 1.0)
+    n_samples, n_dims = int(n_samples), int(n_dims)
+    # Through logarithms: integers of any size, no overflow to float.
+    exponent = -math.log(n_samples) / (n_dims + 4)
+    if rule == "silverman":
+        exponent += math.log(4.0 / (n_dims + 2)) / (n_dims + 4)
+    return math.exp(exponent) * (math.sqrt(5.0) if kernel == "epanechnikov" else 1.0)
 
 
-def _binned_sums(Z, complete, kernel):
-    """Linear binning on a grid, FFT convolution, multilinear interpolation back."""
-    n, d = Z.shape
+def _grid(Z, kernel):
+    """Grid sizes and spacing (in bandwidths) of the binned estimate."""
+    d = Z.shape[1]
     cutoff = _GAUSSIAN_CUTOFF if kernel == GAUSSIAN else 1.0
     low = Z.min(axis=0) - cutoff
     span = Z.max(axis=0) + cutoff - low
-    sizes = np.maximum(np.ceil(span / _SPACING[kernel]).astype(int) + 1, 2)
+    # Cell counts in logarithms: a tiny bandwidth asks for more cells than an
+    # integer holds.
+    log_sizes = np.log(span / _SPACING[kernel])
+    for _ in range(d):
+        excess = (log_sizes.sum() - math.log(_MAX_GRID_CELLS)) / d
+        if excess <= 0:
+            break
+        log_sizes = np.maximum(log_sizes - excess, math.log(2.0))
+    sizes = np.maximum(np.ceil(np.exp(log_sizes) - 1e-9).astype(np.int64) + 1, 2)
     while np.prod(sizes.astype(float)) > _MAX_GRID_CELLS:
-        sizes = np.maximum((sizes * 0.8).astype(int), 2)
-    spacing = span / (sizes - 1)
+        sizes = np.maximum(sizes - 1, 2)
+    return low, span / (sizes - 1), sizes
+
+
+def _binned_sums(Z, complete, kernel, grid):
+    """Linear binning on a grid, FFT convolution, multilinear interpolation back."""
+    n, d = Z.shape
+    low, spacing, sizes = grid
+    cutoff = _GAUSSIAN_CUTOFF if kernel == GAUSSIAN else 1.0
     position = (Z - low) / spacing
-    base = np.minimum(np.floor(position).astype(np.int64), sizes - 2)
-    fraction = position - base
+    base = np.clip(np.floor(position), 0, sizes - 2).astype(np.int64)
+    fraction = np.clip(position - base, 0.0, 1.0)
     strides = np.r_[np.cumprod(sizes[::-1])[::-1][1:], 1]
     corners, corner_weights = [], []
     for corner in np.ndindex(*(2,) * d):
@@ -87,7 +134,7 @@ def _binned_sums(Z, complete, kernel):
     # The product kernel sampled on the grid offsets.
     kernel_grid = np.ones(())
     for k in range(d):
-        half = int(np.ceil(cutoff / spacing[k]))
+        half = min(int(np.ceil(cutoff / spacing[k])), int(sizes[k]))
         u = np.arange(-half, half + 1) * spacing[k]
         if kernel == GAUSSIAN:
             values = np.exp(-0.5 * u**2)
@@ -103,16 +150,179 @@ def _binned_sums(Z, complete, kernel):
     return numerator, denominator
 
 
-def _compact_sums(Z, complete):
-    cells = np.floor(Z[:, 0] - Z[:, 0].min()).astype(np.int64)
-    order = np.argsort(cells, kind="stable")
-    sorted_cells = cells[order]
-    n_cells = int(sorted_cells[-1]) + 1
-    cell_start = np.searchsorted(sorted_cells, np.arange(n_cells + 1))
-    return compact_kernel_sums(Z, complete.astype(np.float64), order,
-                               cell_start.astype(np.int64), sorted_cells, n_cells)
+def _sort_column(Z, reach):
+    """Column whose windows hold the fewest pairs, and that number of pairs.
+
+    On more than ``_PAIR_SAMPLE`` rows the pairs are counted on a fixed subsample
+    and scaled up: the count only decides between methods and columns.
+    """
+    n = Z.shape[0]
+    rows = np.arange(n)
+    if n > _PAIR_SAMPLE:
+        rows = np.sort(np.random.RandomState(0).choice(n, _PAIR_SAMPLE, replace=False))
+    scale = (n / rows.size) ** 2
+    best = (math.inf, 0)
+    for k in range(Z.shape[1]):
+        column = np.sort(Z[rows, k])
+        end = np.searchsorted(column, column + reach, side="right")
+        pairs = float((end - np.arange(1, rows.size + 1)).sum()) * scale
+        best = min(best, (pairs, k))
+    return best
 
 
+def _exact_sums(Z, complete, kernel, bandwidth, k):
+    order = np.argsort(Z[:, k], kind="stable")
+    columns = np.r_[k, np.delete(np.arange(Z.shape[1]), k)]
+    Z_sorted = np.ascontiguousarray(Z[order][:, columns])
+    first = Z_sorted[:, 0]
+    end = np.searchsorted(first, first + _REACH[kernel] * bandwidth, side="right")
+    numerator, denominator = window_kernel_sums(
+        Z_sorted, complete[order].astype(np.float64), end.astype(np.int64), kernel,
+        float(bandwidth),
+    )
+    unsorted = np.empty((2, Z.shape[0]))
+    unsorted[0, order] = numerator
+    unsorted[1, order] = denominator
+    return unsorted[0], unsorted[1]
+
+
+def _standardise(Z):
+    """Columns scaled to mean 0 and variance 1; constant columns dropped.
+
+    Dividing by the largest magnitude first keeps the mean and variance of huge
+    (near the float64 maximum) or subnormal columns finite and exact enough.
+    """
+    magnitude = np.abs(Z).max(axis=0)
+    keep = magnitude > 0
+    Z = Z[:, keep] / magnitude[keep]
+    scale = Z.std(axis=0)
+    keep = scale > 0
+    return (Z[:, keep] - Z[:, keep].mean(axis=0)) / scale[keep]
+
+
+def _leading_directions(Z, complete, n_directions):
+    """Projection of standardised ``Z`` on its leading directions for ``complete``.
+
+    In whitened coordinates ``X``: first the direction of sliced inverse
+    regression, the difference of the class means (the only one it has with two
+    classes); then the leading eigenvectors, orthogonal to it, of the kernel of
+    sliced average variance estimation, ``sum_c f_c (I - C_c)^2`` (``C_c`` the
+    class covariances, ``f_c`` the class fractions), which sees differences of
+    spread. The mean difference comes first because, in many columns, the
+    sampling noise of the covariances outweighs a moderate shift of the means.
+    When the completeness probability depends on ``Z`` only through a few linear
+    combinations (and ``Z`` is roughly elliptical), these span them.
+    """
+    n = Z.shape[0]
+    values, vectors = np.linalg.eigh(Z.T @ Z / n)
+    keep = values > values.max() * 1e-10
+    whitening = vectors[:, keep] / np.sqrt(values[keep])
+    X = Z @ whitening
+    r = X.shape[1]
+    save = np.zeros((r, r))
+    for rows in (complete, ~complete):
+        centred = X[rows] - X[rows].mean(axis=0)
+        spread = np.eye(r) - centred.T @ centred / rows.sum()
+        save += rows.mean() * spread @ spread
+    shift = X[complete].mean(axis=0) - X[~complete].mean(axis=0)
+    norm = np.linalg.norm(shift)
+    directions = np.zeros((r, 0))
+    if norm > 1e-12:
+        directions = (shift / norm)[:, None]
+        # SAVE restricted to the complement of the mean difference.
+        complement = np.eye(r) - directions @ directions.T
+        save = complement @ save @ complement
+    _, vectors = np.linalg.eigh(save)
+    wanted = min(n_directions, r) - directions.shape[1]
+    directions = np.column_stack([directions, vectors[:, ::-1][:, :wanted]])
+    return Z @ (whitening @ directions)
+
+
+def _floor_probability(probability, complete, min_probability, stacklevel=3):
+    """Clip to [min_probability, 1], warning about the complete rows floored.
+
+    Only complete rows are weighted (by ``1 / p``), so only their floors matter.
+    """
+    probability = np.clip(probability, 0.0, 1.0)
+    floored = complete & (probability < min_probability)
+    if floored.any():
+        warnings.warn(
+            f"{int(floored.sum())} complete rows had an estimated completeness "
+            f"probability below min_probability={min_probability}, which was used "
+            "instead (their weights are capped).",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+    return np.maximum(probability, min_probability)
+
+
+def _check_complete(complete):
+    if sp.issparse(complete):
+        raise TypeError(
+            "complete must be a dense 1-D array of booleans; got a sparse matrix "
+            "(convert it with .toarray().ravel())."
+        )
+    complete = np.asarray(complete)
+    if complete.ndim != 1:
+        raise ValueError(
+            f"complete must be 1-D of shape (n_samples,), got shape {complete.shape}."
+        )
+    if complete.size == 0:
+        raise ValueError("complete is empty: at least one row is needed.")
+    if complete.dtype != bool:
+        if not np.issubdtype(complete.dtype, np.number) or np.iscomplexobj(complete):
+            raise TypeError(
+                f"complete must hold booleans (or 0/1), got dtype {complete.dtype}."
+            )
+        if not np.all(np.isin(complete, (0, 1))):
+            raise ValueError("complete must hold booleans (or 0/1).")
+        complete = complete.astype(bool)
+    return complete
+
+
+def _choose(method, Z, kernel, bandwidth, n_rows):
+    """The method, and its plan (grid or sort column), ``'auto'`` resolved."""
+    d = Z.shape[1]
+    grid = _grid(Z / bandwidth, kernel) if d <= 3 else None
+    if method == "binned":
+        if grid is None:
+            raise ValueError(
+                f"method='binned' handles at most 3 columns, got {d}; use method="
+                "'exact', 'projected' or fewer conditioning variables."
+            )
+        if grid[1].max() > 1.0:
+            raise ValueError(
+                f"bandwidth={bandwidth:.3g} is too small for method='binned': a "
+                f"grid of at most {_MAX_GRID_CELLS} cells over the data's range "
+                f"has cells {grid[1].max():.3g} bandwidths wide; use method='exact'."
+            )
+        return "binned", grid
+    fine = grid is not None and grid[1].max() <= _AUTO_MAX_SPACING[kernel]
+    if method == "auto" and fine and n_rows > 5000:
+        return "binned", grid
+    pairs, column = _sort_column(Z, _REACH[kernel] * bandwidth)
+    if method == "exact" or pairs * d <= _EXACT_BUDGET:
+        return "exact", column
+    # Expensive exact sums: a coarser grid, else fewer dimensions, else exact.
+    if grid is not None and grid[1].max() <= 1.0:
+        return "binned", grid
+    if d > _N_DIRECTIONS:
+        return "projected", None
+    return "exact", column
+
+
+@validate_params(
+    {
+        "complete": ["array-like", "sparse matrix"],
+        "Z": ["array-like", "sparse matrix"],
+        "kernel": [StrOptions(set(KERNELS))],
+        "bandwidth": [StrOptions({"scott", "silverman"}),
+                      Interval(Real, 0, None, closed="neither")],
+        "method": [StrOptions({"auto", "binned", "exact", "projected"})],
+        "min_probability": [Interval(Real, 0, 1, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
                       method="auto", min_probability=0.01):
     """Nadaraya-Watson estimate of the probability that each row is complete.
@@ -133,15 +343,28 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
         ``(1 - u^2)_+``.
     bandwidth : {'scott', 'silverman'} or float, default='scott'
         Rule of thumb (see :func:`bandwidth_rule`) or a bandwidth in standard
-        deviations, the same for every column.
-    method : {'auto', 'binned', 'exact'}, default='auto'
-        ``'binned'``: linear binning on a grid of spacing 0.1 bandwidth (0.05 for
-        the Epanechnikov kernel; coarser if the grid would pass 4 million cells), FFT
-        convolution and multilinear interpolation, O(n + grid) (at most 3 columns;
-        agrees with the exact sums to about 1e-3). ``'exact'``: the sums
-        themselves; O(n^2) for the Gaussian kernel, a cell list over the first
-        column for the compact Epanechnikov kernel. ``'auto'`` bins when there are
-        at most 3 columns and more than 5,000 rows.
+        deviations, the same for every column. Any positive value is safe: a tiny
+        bandwidth makes each row its own (and its exact duplicates') only
+        neighbour.
+    method : {'auto', 'exact', 'binned', 'projected'}, default='auto'
+        ``'exact'``: the sums themselves, over windows sorted on one column (pairs
+        beyond the kernel's reach, where it is exactly 0 in float64, are skipped):
+        O(n^2 d) for wide kernels. ``'binned'``: linear binning on a grid of
+        spacing 0.1 bandwidth (0.05 for the Epanechnikov kernel; coarser if the
+        grid would pass 4 million cells), FFT convolution and multilinear
+        interpolation, O(n + grid), at most 3 columns; agrees with the exact sums
+        to about 1e-3 in one or two columns, 1e-2 in three. ``'projected'``: the
+        estimate (binned or exact) on ``Z`` projected on its 2 leading directions
+        for ``complete`` (sliced inverse regression and sliced average variance
+        estimation), with the bandwidth rule of 2 columns: O(n d^2); consistent
+        when the probability depends on ``Z`` through 2 linear combinations,
+        biased otherwise. ``'auto'``: exact while that takes at most 2e9 kernel
+        evaluations (and always with at most 5,000 rows in up to 3 columns);
+        beyond, binned in up to 3 columns when the grid is fine enough (cells of
+        at most 0.5 bandwidth, 0.25 for the Epanechnikov kernel), else projected.
+        In hundreds of columns the product kernel of the exact method is
+        degenerate (each row's own term dominates, so ``p_i`` is close to
+        ``complete_i``): 'auto' projects there as soon as the data are not small.
     min_probability : float, default=0.01
         Floor of the estimate; a warning counts the complete rows whose estimate
         was below it (their inverse would dominate the weights).
@@ -164,70 +387,45 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
     >>> bool(np.abs(p - truth).mean() < 0.05)
     True
     """
-    complete = np.asarray(complete)
-    if complete.dtype != bool:
-        if not np.all(np.isin(complete, (0, 1))):
-            raise ValueError("complete must hold booleans (or 0/1).")
-        complete = complete.astype(bool)
-    Z = np.asarray(Z, dtype=np.float64)
+    complete = _check_complete(complete)
+    Z = check_array(Z, accept_sparse=False, dtype=np.float64, ensure_2d=False,
+                    input_name="Z")
     if Z.ndim == 1:
         Z = Z[:, None]
-    if Z.ndim != 2 or Z.shape[0] != complete.shape[0]:
+    if Z.shape[0] != complete.shape[0]:
         raise ValueError(
             f"Z must have shape (n_samples, n_dims) with n_samples={complete.size}, "
             f"got {Z.shape}."
         )
-    if not np.all(np.isfinite(Z)):
-        raise ValueError("Z holds NaN or infinite values; use always-observed columns.")
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}.")
-    if method not in ("auto", "binned", "exact"):
-        raise ValueError(f"method must be 'auto', 'binned' or 'exact', got {method!r}.")
-    if not isinstance(min_probability, Real) or not 0 < min_probability < 1:
-        raise ValueError(f"min_probability must be in (0, 1), got {min_probability!r}.")
     if not complete.any():
         raise ValueError("No row is complete: the propensity cannot be estimated.")
     n = Z.shape[0]
-    scale = Z.std(axis=0)
-    Z = (Z[:, scale > 0] - Z.mean(axis=0)[scale > 0]) / scale[scale > 0]
+    Z = _standardise(Z)
     if Z.shape[1] == 0 or complete.all():
         return np.full(n, float(complete.mean()))
-    if isinstance(bandwidth, str):
-        h = bandwidth_rule(n, Z.shape[1], bandwidth, kernel)
-    elif isinstance(bandwidth, Real) and bandwidth > 0 and math.isfinite(bandwidth):
-        h = float(bandwidth)
-    else:
-        raise ValueError(
-            f"bandwidth must be 'scott', 'silverman' or a positive float, got "
-            f"{bandwidth!r}."
-        )
-    Z = np.ascontiguousarray(Z / h)
     code = KERNELS[kernel]
-    if method == "auto":
-        method = "binned" if Z.shape[1] <= 3 and n > 5000 else "exact"
-    if method == "binned":
-        if Z.shape[1] > 3:
-            raise ValueError(
-                f"method='binned' handles at most 3 columns, got {Z.shape[1]}; use "
-                "method='exact' or fewer conditioning variables."
-            )
-        numerator, denominator = _binned_sums(Z, complete, code)
-    elif code == EPANECHNIKOV:
-        numerator, denominator = _compact_sums(Z, complete)
+    if method == "projected" and Z.shape[1] > _N_DIRECTIONS:
+        Z = _standardise(_leading_directions(Z, complete, _N_DIRECTIONS))
+        method = "auto"
+
+    def resolve(Z, method):
+        if isinstance(bandwidth, str):
+            h = bandwidth_rule(n, Z.shape[1], bandwidth, kernel)
+        else:
+            h = float(bandwidth)
+        chosen, plan = _choose(method, Z, code, h, n)
+        return h, chosen, plan
+
+    h, chosen, plan = resolve(Z, "auto" if method == "projected" else method)
+    if chosen == "projected":
+        Z = _standardise(_leading_directions(Z, complete, _N_DIRECTIONS))
+        h, chosen, plan = resolve(Z, "auto")
+    if chosen == "binned":
+        numerator, denominator = _binned_sums(Z / h, complete, code, plan)
+        # Binning can leave tiny negative FFT round-off.
+        probability = numerator / np.maximum(denominator, 1e-300)
     else:
-        numerator, denominator = exact_kernel_sums(Z, complete.astype(np.float64), code)
-    # Binning can leave tiny negative FFT round-off; every row has itself as a
-    # neighbour, so the denominator is positive for the exact sums.
-    probability = np.clip(numerator / np.maximum(denominator, 1e-300), 0.0, 1.0)
-    # Only complete rows are weighted (by 1 / p), so only their floors matter.
-    floored = complete & (probability < min_probability)
-    if floored.any():
-        warnings.warn(
-            f"{int(floored.sum())} complete rows had an estimated completeness "
-            f"probability below min_probability={min_probability}, which was used "
-            "instead (their weights are capped).",
-            UserWarning,
-            stacklevel=2,
-        )
-    probability = np.maximum(probability, min_probability)
-    return probability
+        # Every row is its own neighbour: the denominator is at least 1.
+        numerator, denominator = _exact_sums(Z, complete, code, h, plan)
+        probability = numerator / denominator
+    return _floor_probability(probability, complete, min_probability)

@@ -5,70 +5,59 @@ import numpy as np
 from .._numba import njit
 
 GAUSSIAN, EPANECHNIKOV = 0, 1
+# exp(-s / 2) is exactly 0.0 in float64 once s exceeds 1490.3: pairs that far
+# apart add nothing, so leaving them out changes no bit of the sums.
+GAUSSIAN_UNDERFLOW = 1491.0
 
 
 @njit
-def _kernel_1d(u, kernel):
+def _pair_kernel(Z, p, q, kernel, bandwidth):
+    """Product kernel of rows p and q of ``Z`` (standardised, not yet scaled).
+
+    Dividing each difference by the bandwidth here, rather than ``Z`` beforehand,
+    keeps every value finite for any positive bandwidth: a difference over a
+    subnormal bandwidth is at worst inf, whose kernel is 0.
+    """
+    d = Z.shape[1]
     if kernel == GAUSSIAN:
-        return np.exp(-0.5 * u * u)
-    if abs(u) < 1.0:
-        return 1.0 - u * u
-    return 0.0
+        squares = 0.0
+        for k in range(d):
+            u = (Z[p, k] - Z[q, k]) / bandwidth
+            squares += u * u
+            if squares > GAUSSIAN_UNDERFLOW:
+                return 0.0
+        return np.exp(-0.5 * squares)
+    value = 1.0
+    for k in range(d):
+        u = (Z[p, k] - Z[q, k]) / bandwidth
+        if abs(u) >= 1.0:
+            return 0.0
+        value *= 1.0 - u * u
+    return value
 
 
 @njit
-def exact_kernel_sums(Z, complete, kernel):
-    """Sums over all rows j of K(Z_i - Z_j) times (complete_j, 1), for every row i.
+def window_kernel_sums(Z, complete, end, kernel, bandwidth):
+    """Sums over rows j of K(Z_i - Z_j) times (complete_j, 1), for every row i.
 
-    ``Z`` is already divided by the bandwidths, so the product kernel has unit
-    bandwidth in every column. Normalising constants cancel in the ratio and are
-    left out.
+    Rows of ``Z`` are sorted by their first column and ``end[p]`` is one past the
+    last row whose first column is within the kernel's reach of row ``p``'s, so
+    each pair inside a window is visited once and counted for both rows; pairs
+    outside have a kernel of exactly 0. Normalising constants cancel in the ratio
+    and are left out.
     """
-    n, d = Z.shape
+    n = Z.shape[0]
     numerator = np.zeros(n)
     denominator = np.zeros(n)
-    for i in range(n):
-        for j in range(i, n):
-            value = 1.0
-            for k in range(d):
-                value *= _kernel_1d(Z[i, k] - Z[j, k], kernel)
-                if value == 0.0:
-                    break
-            if value == 0.0:
-                continue
-            denominator[i] += value
-            numerator[i] += value * complete[j]
-            if j != i:
-                denominator[j] += value
-                numerator[j] += value * complete[i]
-    return numerator, denominator
-
-
-@njit
-def compact_kernel_sums(Z, complete, order, cell_start, cell_of_sorted, cells_per_axis):
-    """Epanechnikov sums with a cell list on the first column (exact, compact).
-
-    Rows are sorted by their unit-width cell on the first column; a row only meets
-    rows of its own and the two neighbouring cells, where the kernel can be
-    non-zero.
-    """
-    n, d = Z.shape
-    numerator = np.zeros(n)
-    denominator = np.zeros(n)
-    n_cells = cell_start.shape[0] - 1
-    for position in range(n):
-        i = order[position]
-        cell = cell_of_sorted[position]
-        first = max(cell - 1, 0)
-        last = min(cell + 1, n_cells - 1)
-        for other in range(cell_start[first], cell_start[last + 1]):
-            j = order[other]
-            value = 1.0
-            for k in range(d):
-                value *= _kernel_1d(Z[i, k] - Z[j, k], 1)
-                if value == 0.0:
-                    break
+    for p in range(n):
+        # The row itself: kernel 1.
+        denominator[p] += 1.0
+        numerator[p] += complete[p]
+        for q in range(p + 1, end[p]):
+            value = _pair_kernel(Z, p, q, kernel, bandwidth)
             if value != 0.0:
-                denominator[i] += value
-                numerator[i] += value * complete[j]
+                denominator[p] += value
+                numerator[p] += value * complete[q]
+                denominator[q] += value
+                numerator[q] += value * complete[p]
     return numerator, denominator
