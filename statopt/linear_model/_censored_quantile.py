@@ -71,7 +71,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         Product kernel of the completeness probability.
     bandwidth : {'scott', 'silverman'} or float, default='scott'
         Bandwidth rule or value (in standard deviations) of that kernel.
-    propensity_features : array-like of int or str, or None, default=None
+    propensity_features : array-like of int or str, str or None, default=None
         Columns of ``X`` (never missing) that, with the response, predict
         completeness: indices, or column names when ``X`` is a pandas DataFrame;
         None uses every column without NaN. The kernel estimate is exact while
@@ -172,7 +172,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         "kernel": [StrOptions({"gaussian", "epanechnikov"})],
         "bandwidth": [StrOptions({"scott", "silverman"}),
                       Interval(Real, 0, None, closed="neither")],
-        "propensity_features": ["array-like", None],
+        "propensity_features": ["array-like", str, None],
         "propensity_model": [HasMethods(["fit", "predict_proba"]), None],
         "min_propensity": [Interval(Real, 0, 1, closed="neither")],
         "solver": [StrOptions({"exact", "mm"})],
