@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression, QuantileRegressor
 from sklearn.model_selection import GridSearchCV, KFold
 
 from statopt import CensoredMissingQuantileRegressor
-from statopt.survival import bandwidth_rule
+from statopt.survival import bandwidth_rule, kernel_propensity
 
 
 def diabetes_with_holes(seed=0):
@@ -35,18 +35,38 @@ def pinball_objective(X, y, coef, intercept, weights, q):
     return np.sum(weights * np.maximum(q * r, (q - 1) * r))
 
 
+def brute_force_sums(Z, h):
+    Z = (Z - Z.mean(axis=0)) / Z.std(axis=0)
+    u = (Z[:, None, :] - Z[None, :, :]) / h
+    return np.exp(-0.5 * (u**2).sum(axis=2))
+
+
 def test_kernel_weights_equal_brute_force_on_real_data():
     X, y, complete = diabetes_with_holes()
-    model = CensoredMissingQuantileRegressor(quantile=0.5, min_propensity=1e-6)
+    model = CensoredMissingQuantileRegressor(quantile=0.5, min_propensity=1e-6,
+                                             propensity_features=[0, 3])
     model.fit(X, y)
-    # Every column but bmi, plus the response: 10 conditioning variables.
-    Z = np.column_stack([y, np.delete(X, 2, axis=1)])
-    Z = (Z - Z.mean(axis=0)) / Z.std(axis=0)
-    u = (Z[:, None, :] - Z[None, :, :]) / bandwidth_rule(y.size, Z.shape[1])
-    kernel = np.exp(-0.5 * (u**2).sum(axis=2))
+    # Response, age and blood pressure: 3 conditioning variables, exact sums.
+    kernel = brute_force_sums(np.column_stack([y, X[:, [0, 3]]]),
+                              bandwidth_rule(y.size, 3))
     expected = kernel @ complete / kernel.sum(axis=1)
     assert_allclose(model.propensity_, np.maximum(expected, 1e-6), rtol=1e-9)
     assert_allclose(model.weights_, complete / model.propensity_)
+
+
+def test_many_conditioning_columns_project_when_the_product_kernel_degenerates():
+    X, y, complete = diabetes_with_holes()
+    model = CensoredMissingQuantileRegressor(min_propensity=1e-6).fit(X, y)
+    # Every column but bmi, plus the response: 10 conditioning variables, where
+    # the product kernel gives most rows more weight than all their neighbours.
+    Z = np.column_stack([y, np.delete(X, 2, axis=1)])
+    kernel = brute_force_sums(Z, bandwidth_rule(y.size, Z.shape[1]))
+    assert np.median(kernel.sum(axis=1)) < 2
+    exact = kernel @ complete / kernel.sum(axis=1)
+    assert np.abs(exact - complete).mean() < 0.15  # close to the indicator
+    assert_allclose(model.propensity_, kernel_propensity(
+        complete, Z, method="projected", min_probability=1e-6))
+    assert np.abs(model.propensity_ - complete).mean() > 0.2
 
 
 @pytest.mark.parametrize("q", [0.25, 0.5, 0.75])

@@ -42,6 +42,9 @@ _AUTO_MAX_SPACING = {GAUSSIAN: 0.5, EPANECHNIKOV: 0.25}
 _EXACT_BUDGET = 2e9
 _N_DIRECTIONS = 2
 _PAIR_SAMPLE = 20_000
+# 'auto' projects when most rows' kernel sums are below this (their own term, 1,
+# weighs more than all their neighbours together).
+_DEGENERATE_WEIGHT = 2.0
 
 
 @validate_params(
@@ -404,28 +407,36 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
     if Z.shape[1] == 0 or complete.all():
         return np.full(n, float(complete.mean()))
     code = KERNELS[kernel]
-    if method == "projected" and Z.shape[1] > _N_DIRECTIONS:
-        Z = _standardise(_leading_directions(Z, complete, _N_DIRECTIONS))
-        method = "auto"
 
-    def resolve(Z, method):
+    def project(Z):
+        if Z.shape[1] <= _N_DIRECTIONS:
+            return Z
+        return _standardise(_leading_directions(Z, complete, _N_DIRECTIONS))
+
+    def estimate(Z, method):
         if isinstance(bandwidth, str):
             h = bandwidth_rule(n, Z.shape[1], bandwidth, kernel)
         else:
             h = float(bandwidth)
         chosen, plan = _choose(method, Z, code, h, n)
-        return h, chosen, plan
-
-    h, chosen, plan = resolve(Z, "auto" if method == "projected" else method)
-    if chosen == "projected":
-        Z = _standardise(_leading_directions(Z, complete, _N_DIRECTIONS))
-        h, chosen, plan = resolve(Z, "auto")
-    if chosen == "binned":
-        numerator, denominator = _binned_sums(Z / h, complete, code, plan)
-        # Binning can leave tiny negative FFT round-off.
-        probability = numerator / np.maximum(denominator, 1e-300)
-    else:
+        if chosen == "projected":
+            return estimate(project(Z), "auto")
+        if chosen == "binned":
+            numerator, denominator = _binned_sums(Z / h, complete, code, plan)
+            # Binning can leave tiny negative FFT round-off.
+            return chosen, numerator / np.maximum(denominator, 1e-300), denominator
         # Every row is its own neighbour: the denominator is at least 1.
         numerator, denominator = _exact_sums(Z, complete, code, h, plan)
-        probability = numerator / denominator
+        return chosen, numerator / denominator, denominator
+
+    if method == "projected":
+        Z, method = project(Z), "auto"
+    if Z.shape[1] == 0:
+        return np.full(n, float(complete.mean()))
+    chosen, probability, denominator = estimate(Z, method)
+    if (method == "auto" and chosen == "exact" and Z.shape[1] > _N_DIRECTIONS
+            and np.median(denominator) < _DEGENERATE_WEIGHT):
+        # Most rows' own term outweighs all their neighbours: the estimate is
+        # close to the indicator itself, and reweights nothing.
+        _, probability, _ = estimate(project(Z), "auto")
     return _floor_probability(probability, complete, min_probability)
