@@ -113,7 +113,7 @@ def test_target_layout_is_scikit_survivals():
         ([1, 2], [1.0, 2.0], ValueError, "0/1"),
         (["a", "b"], [1.0, 2.0], TypeError, "bool"),
         ([True], [1.0, 2.0], ValueError, "same length"),
-        ([True, True], ["1", "2"], TypeError, "numeric"),
+        ([True, True], ["1", "2"], TypeError, "real numbers"),
         ([], [], ValueError, "empty"),
     ],
 )

@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._target import check_survival_target, make_survival_target
+from ._target import _dense, check_survival_target, make_survival_target
 
 
 def _product_limit(time, event, *, censoring=False):
@@ -186,6 +186,16 @@ class CensoringDistributionEstimator(BaseEstimator):
             Values of the step function (1 before the first training time).
         """
         check_is_fitted(self)
+        time = _dense(time, "time")
+        if (not np.issubdtype(time.dtype, np.number) or np.iscomplexobj(time)
+                or time.ndim > 1):
+            raise TypeError(
+                f"time must be real numbers of shape (n_times,), got dtype "
+                f"{time.dtype} and shape {time.shape}."
+            )
+        time = time.astype(np.float64)
+        if np.isnan(time).any():
+            raise ValueError("time holds NaN; every time must be a number.")
         return _step_function(self.unique_times_, self.survival_, time, left_limit)
 
     def predict_ipcw(self, y):

@@ -189,6 +189,36 @@ def _exact_sums(Z, complete, kernel, bandwidth, k):
     return unsorted[0], unsorted[1]
 
 
+def _median_kernel_sum(Z, kernel, bandwidth, n_rows=400, n_others=20_000):
+    """Median over rows of ``sum_j K(Z_i - Z_j)``, estimated on a subsample.
+
+    The sums of ``n_rows`` rows run over ``n_others`` other rows (all of them on
+    small data, then the sums are exact), scaled to all rows, plus the row's own
+    term 1. A median below 2 means that most rows weigh more in their own
+    estimate than all their neighbours together.
+    """
+    n, d = Z.shape
+    rng = np.random.RandomState(0)
+    rows = rng.choice(n, n_rows, replace=False) if n > n_rows else np.arange(n)
+    others = np.sort(rng.choice(n, n_others, replace=False)) if n > n_others \
+        else np.arange(n)
+    sums = []
+    for chunk in np.array_split(rows, max(1, rows.size * others.size * d // 2**21)):
+        # A tiny bandwidth sends differences to inf, whose kernel is 0.
+        with np.errstate(over="ignore"):
+            u = (Z[chunk, None, :] - Z[None, others, :]) / bandwidth
+            squares = np.minimum(u * u, GAUSSIAN_UNDERFLOW)
+        if kernel == GAUSSIAN:
+            values = np.exp(-0.5 * squares.sum(axis=2))
+        else:
+            values = np.clip(1.0 - squares, 0.0, None).prod(axis=2)
+        # Leave each row's own term out of the sample, then scale up.
+        own = (others[None, :] == chunk[:, None]).any(axis=1)
+        neighbours = values.sum(axis=1) - own
+        sums.append(1.0 + neighbours * (n - 1) / np.maximum(others.size - own, 1))
+    return float(np.median(np.concatenate(sums)))
+
+
 def _standardise(Z):
     """Columns scaled to mean 0 and variance 1; constant columns dropped.
 
@@ -286,18 +316,21 @@ def _check_complete(complete):
 def _choose(method, Z, kernel, bandwidth, n_rows):
     """The method, and its plan (grid or sort column), ``'auto'`` resolved."""
     d = Z.shape[1]
-    grid = _grid(Z / bandwidth, kernel) if d <= 3 else None
+    with np.errstate(over="ignore"):
+        # A grid over more than 1e12 bandwidths could not resolve the kernel.
+        resolvable = np.abs(Z).max() / bandwidth < 1e12
+    grid = _grid(Z / bandwidth, kernel) if d <= 3 and resolvable else None
     if method == "binned":
-        if grid is None:
+        if d > 3:
             raise ValueError(
                 f"method='binned' handles at most 3 columns, got {d}; use method="
                 "'exact', 'projected' or fewer conditioning variables."
             )
-        if grid[1].max() > 1.0:
+        if grid is None or grid[1].max() > 1.0:
             raise ValueError(
                 f"bandwidth={bandwidth:.3g} is too small for method='binned': a "
                 f"grid of at most {_MAX_GRID_CELLS} cells over the data's range "
-                f"has cells {grid[1].max():.3g} bandwidths wide; use method='exact'."
+                "would have cells wider than a bandwidth; use method='exact'."
             )
         return "binned", grid
     fine = grid is not None and grid[1].max() <= _AUTO_MAX_SPACING[kernel]
@@ -391,8 +424,10 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
     True
     """
     complete = _check_complete(complete)
-    Z = check_array(Z, accept_sparse=False, dtype=np.float64, ensure_2d=False,
-                    input_name="Z")
+    # scikit-learn's finiteness check sums Z first: +inf and -inf would warn.
+    with np.errstate(invalid="ignore", over="ignore"):
+        Z = check_array(Z, accept_sparse=False, dtype=np.float64, ensure_2d=False,
+                        input_name="Z")
     if Z.ndim == 1:
         Z = Z[:, None]
     if Z.shape[0] != complete.shape[0]:
@@ -424,19 +459,21 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
         if chosen == "binned":
             numerator, denominator = _binned_sums(Z / h, complete, code, plan)
             # Binning can leave tiny negative FFT round-off.
-            return chosen, numerator / np.maximum(denominator, 1e-300), denominator
+            return chosen, numerator / np.maximum(denominator, 1e-300)
         # Every row is its own neighbour: the denominator is at least 1.
         numerator, denominator = _exact_sums(Z, complete, code, h, plan)
-        return chosen, numerator / denominator, denominator
+        return chosen, numerator / denominator
 
     if method == "projected":
         Z, method = project(Z), "auto"
     if Z.shape[1] == 0:
         return np.full(n, float(complete.mean()))
-    chosen, probability, denominator = estimate(Z, method)
-    if (method == "auto" and chosen == "exact" and Z.shape[1] > _N_DIRECTIONS
-            and np.median(denominator) < _DEGENERATE_WEIGHT):
-        # Most rows' own term outweighs all their neighbours: the estimate is
-        # close to the indicator itself, and reweights nothing.
-        _, probability, _ = estimate(project(Z), "auto")
+    if method == "auto" and Z.shape[1] > _N_DIRECTIONS:
+        h = (bandwidth_rule(n, Z.shape[1], bandwidth, kernel)
+             if isinstance(bandwidth, str) else float(bandwidth))
+        if _median_kernel_sum(Z, code, h) < _DEGENERATE_WEIGHT:
+            # Most rows' own term outweighs all their neighbours: the exact
+            # estimate is close to the indicator itself, and reweights nothing.
+            Z = project(Z)
+    _, probability = estimate(Z, method)
     return _floor_probability(probability, complete, min_probability)

@@ -1,6 +1,7 @@
 """The censored target: a structured array of (event, time), as scikit-survival."""
 
 import numpy as np
+import scipy.sparse as sp
 
 SURVIVAL_DTYPE = np.dtype([("event", "?"), ("time", "<f8")])
 
@@ -35,8 +36,8 @@ def make_survival_target(event, time, *, allow_negative=False):
     >>> y["event"], y["time"]
     (array([ True, False,  True]), array([2. , 3.5, 1. ]))
     """
-    event = np.asarray(event)
-    time = np.asarray(time)
+    event = _dense(event, "event")
+    time = _dense(time, "time")
     if event.ndim != 1 or time.ndim != 1:
         raise ValueError(
             f"event and time must be 1-D, got shapes {event.shape} and {time.shape}."
@@ -49,15 +50,16 @@ def make_survival_target(event, time, *, allow_negative=False):
     if event.size == 0:
         raise ValueError("event and time are empty: at least one sample is needed.")
     if event.dtype != bool:
-        if not np.issubdtype(event.dtype, np.number):
+        if not np.issubdtype(event.dtype, np.number) or np.iscomplexobj(event):
             raise TypeError(
                 f"event must be bool or 0/1 numbers, got dtype {event.dtype}."
             )
         if not np.all(np.isin(event, (0, 1))):
             raise ValueError("event must hold only 0/1 (or True/False) values.")
         event = event.astype(bool)
-    if not np.issubdtype(time.dtype, np.number) or np.issubdtype(time.dtype, np.bool_):
-        raise TypeError(f"time must be numeric, got dtype {time.dtype}.")
+    if (not np.issubdtype(time.dtype, np.number) or np.issubdtype(time.dtype, np.bool_)
+            or np.iscomplexobj(time)):
+        raise TypeError(f"time must be real numbers, got dtype {time.dtype}.")
     time = time.astype(np.float64)
     if not np.all(np.isfinite(time)):
         raise ValueError(
@@ -72,6 +74,15 @@ def make_survival_target(event, time, *, allow_negative=False):
     y["event"] = event
     y["time"] = time
     return y
+
+
+def _dense(values, name):
+    if sp.issparse(values):
+        raise TypeError(
+            f"{name} must be a dense 1-D array, got a sparse matrix (convert it with "
+            ".toarray().ravel())."
+        )
+    return np.asarray(values)
 
 
 def is_survival_target(y):
@@ -115,7 +126,7 @@ def check_survival_target(y, *, allow_negative=True, allow_all_censored=False):
                                       allow_negative=allow_negative)
         censored = True
     else:
-        values = np.asarray(y)
+        values = _dense(y, "y")
         if values.dtype.names is not None:
             raise ValueError(
                 f"A structured target needs fields 'event' and 'time', got "
@@ -129,9 +140,10 @@ def check_survival_target(y, *, allow_negative=True, allow_all_censored=False):
                     "y must be numbers or a survival target, got objects that are "
                     "not numbers."
                 ) from None
-        if not np.issubdtype(values.dtype, np.number):
+        if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
             raise TypeError(
-                f"y must be numbers or a survival target, got dtype {values.dtype}."
+                f"y must be real numbers or a survival target, got dtype "
+                f"{values.dtype}."
             )
         if values.ndim == 2 and values.shape[1] == 1:
             values = values.ravel()
