@@ -37,7 +37,7 @@ def data(n, seed=0):
     X = rng.standard_normal((n, P + 1))
     beta = np.linspace(-1, 1, P + 1)
     y = 1 + X @ beta + rng.standard_normal(n)
-    logit = 1.2 + 0.6 * (y - 1) / np.std(y) - 0.5 * X[:, 0] + 0.4 * X[:, 1] ** 2
+    logit = 0.65 + 0.6 * (y - 1) / np.std(y) - 0.5 * X[:, 0] + 0.4 * X[:, 1] ** 2
     truth = 1 / (1 + np.exp(-logit))
     complete = rng.uniform(size=n) < truth
     X[~complete, P] = np.nan

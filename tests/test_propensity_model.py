@@ -7,6 +7,8 @@ fitted classifier; the weighted fit against scikit-learn's QuantileRegressor.
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes
@@ -159,3 +161,28 @@ def test_bad_propensity_model():
 
     with pytest.raises(ValueError, match="finite probabilities"):
         CensoredMissingQuantileRegressor(propensity_model=Broken()).fit(X, y)
+
+
+feature_values = st.one_of(
+    st.integers(-3, 12), st.sampled_from(["x0", "x3", "bmi", "", "x2"]),
+    st.floats(allow_nan=True), st.booleans(), st.none(),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.one_of(st.lists(feature_values, max_size=3), feature_values,
+              st.lists(st.lists(st.integers(0, 9), max_size=2), max_size=2)),
+    st.booleans(),
+)
+def test_any_propensity_features_fit_or_fail_cleanly(features, frame):
+    X, y, _ = diabetes_with_holes(6)
+    if frame:
+        X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    model = CensoredMissingQuantileRegressor(propensity_features=features)
+    try:
+        model.fit(X, y)
+    except (ValueError, TypeError):
+        return
+    assert np.isfinite(model.coef_).all()
+    assert np.all((model.propensity_ >= 0.01) & (model.propensity_ <= 1))

@@ -24,7 +24,13 @@ from scipy.signal import fftconvolve
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._kernels import EPANECHNIKOV, GAUSSIAN, GAUSSIAN_UNDERFLOW, window_kernel_sums
+from ._kernels import (
+    EPANECHNIKOV,
+    GAUSSIAN,
+    GAUSSIAN_UNDERFLOW,
+    row_kernel_sums,
+    window_kernel_sums,
+)
 
 KERNELS = {"gaussian": GAUSSIAN, "epanechnikov": EPANECHNIKOV}
 # Reach of each kernel in bandwidths: beyond it the kernel is exactly 0.
@@ -189,34 +195,20 @@ def _exact_sums(Z, complete, kernel, bandwidth, k):
     return unsorted[0], unsorted[1]
 
 
-def _median_kernel_sum(Z, kernel, bandwidth, n_rows=400, n_others=20_000):
-    """Median over rows of ``sum_j K(Z_i - Z_j)``, estimated on a subsample.
+def _median_kernel_sum(Z, kernel, bandwidth, n_rows=400):
+    """Median over rows of ``sum_j K(Z_i - Z_j)`` (the row's own 1 included).
 
-    The sums of ``n_rows`` rows run over ``n_others`` other rows (all of them on
-    small data, then the sums are exact), scaled to all rows, plus the row's own
-    term 1. A median below 2 means that most rows weigh more in their own
+    Exact sums over all rows ``j``, for at most ``n_rows`` rows ``i`` drawn with a
+    fixed seed. A median below 2 means that most rows weigh more in their own
     estimate than all their neighbours together.
     """
-    n, d = Z.shape
-    rng = np.random.RandomState(0)
-    rows = rng.choice(n, n_rows, replace=False) if n > n_rows else np.arange(n)
-    others = np.sort(rng.choice(n, n_others, replace=False)) if n > n_others \
-        else np.arange(n)
-    sums = []
-    for chunk in np.array_split(rows, max(1, rows.size * others.size * d // 2**21)):
-        # A tiny bandwidth sends differences to inf, whose kernel is 0.
-        with np.errstate(over="ignore"):
-            u = (Z[chunk, None, :] - Z[None, others, :]) / bandwidth
-            squares = np.minimum(u * u, GAUSSIAN_UNDERFLOW)
-        if kernel == GAUSSIAN:
-            values = np.exp(-0.5 * squares.sum(axis=2))
-        else:
-            values = np.clip(1.0 - squares, 0.0, None).prod(axis=2)
-        # Leave each row's own term out of the sample, then scale up.
-        own = (others[None, :] == chunk[:, None]).any(axis=1)
-        neighbours = values.sum(axis=1) - own
-        sums.append(1.0 + neighbours * (n - 1) / np.maximum(others.size - own, 1))
-    return float(np.median(np.concatenate(sums)))
+    n = Z.shape[0]
+    rows = np.arange(n)
+    if n > n_rows:
+        rows = np.sort(np.random.RandomState(0).choice(n, n_rows, replace=False))
+    sums = row_kernel_sums(np.ascontiguousarray(Z), rows.astype(np.int64), kernel,
+                           float(bandwidth))
+    return float(np.median(sums))
 
 
 def _standardise(Z):
@@ -337,7 +329,14 @@ def _choose(method, Z, kernel, bandwidth, n_rows):
     if method == "auto" and fine and n_rows > 5000:
         return "binned", grid
     pairs, column = _sort_column(Z, _REACH[kernel] * bandwidth)
-    if method == "exact" or pairs * d <= _EXACT_BUDGET:
+    if method == "exact":
+        return "exact", column
+    if pairs * d <= _EXACT_BUDGET:
+        if (d > _N_DIRECTIONS
+                and _median_kernel_sum(Z, kernel, bandwidth) < _DEGENERATE_WEIGHT):
+            # Most rows' own term outweighs all their neighbours: the exact
+            # estimate is close to the indicator itself, and reweights nothing.
+            return "projected", None
         return "exact", column
     # Expensive exact sums: a coarser grid, else fewer dimensions, else exact.
     if grid is not None and grid[1].max() <= 1.0:
@@ -459,21 +458,14 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
         if chosen == "binned":
             numerator, denominator = _binned_sums(Z / h, complete, code, plan)
             # Binning can leave tiny negative FFT round-off.
-            return chosen, numerator / np.maximum(denominator, 1e-300)
+            return numerator / np.maximum(denominator, 1e-300)
         # Every row is its own neighbour: the denominator is at least 1.
         numerator, denominator = _exact_sums(Z, complete, code, h, plan)
-        return chosen, numerator / denominator
+        return numerator / denominator
 
     if method == "projected":
         Z, method = project(Z), "auto"
     if Z.shape[1] == 0:
         return np.full(n, float(complete.mean()))
-    if method == "auto" and Z.shape[1] > _N_DIRECTIONS:
-        h = (bandwidth_rule(n, Z.shape[1], bandwidth, kernel)
-             if isinstance(bandwidth, str) else float(bandwidth))
-        if _median_kernel_sum(Z, code, h) < _DEGENERATE_WEIGHT:
-            # Most rows' own term outweighs all their neighbours: the exact
-            # estimate is close to the indicator itself, and reweights nothing.
-            Z = project(Z)
-    _, probability = estimate(Z, method)
+    probability = estimate(Z, method)
     return _floor_probability(probability, complete, min_probability)

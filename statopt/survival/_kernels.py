@@ -61,3 +61,15 @@ def window_kernel_sums(Z, complete, end, kernel, bandwidth):
                 denominator[q] += value
                 numerator[q] += value * complete[p]
     return numerator, denominator
+
+
+@njit
+def row_kernel_sums(Z, rows, kernel, bandwidth):
+    """``sum_j K(Z_i - Z_j)`` over all rows j (i itself included), for i in rows."""
+    sums = np.zeros(rows.shape[0])
+    for a in range(rows.shape[0]):
+        total = 0.0
+        for j in range(Z.shape[0]):
+            total += _pair_kernel(Z, rows[a], j, kernel, bandwidth)
+        sums[a] = total
+    return sums
