@@ -46,6 +46,8 @@ _AUTO_MAX_SPACING = {GAUSSIAN: 0.5, EPANECHNIKOV: 0.25}
 # 'auto' computes exact sums below this many kernel evaluations (pairs times
 # columns, about a second here) and otherwise bins or projects.
 _EXACT_BUDGET = 2e9
+# ... and always below this many (well under a second), however cheap binning is.
+_EXACT_CHEAP = 1e8
 _N_DIRECTIONS = 2
 _PAIR_SAMPLE = 20_000
 # 'auto' projects when most rows' kernel sums are below this (their own term, 1,
@@ -325,12 +327,15 @@ def _choose(method, Z, kernel, bandwidth, n_rows):
                 "would have cells wider than a bandwidth; use method='exact'."
             )
         return "binned", grid
-    fine = grid is not None and grid[1].max() <= _AUTO_MAX_SPACING[kernel]
-    if method == "auto" and fine and n_rows > 5000:
-        return "binned", grid
     pairs, column = _sort_column(Z, _REACH[kernel] * bandwidth)
     if method == "exact":
         return "exact", column
+    if grid is not None and grid[1].max() <= _AUTO_MAX_SPACING[kernel]:
+        # Costs in kernel evaluations of the exact sums (measured here: the two
+        # FFTs cost about 60 evaluations per cell, binning 20 per row and corner).
+        binned_cost = 60.0 * np.prod(grid[2].astype(float)) + 20.0 * n_rows * 2**d
+        if pairs * d > max(binned_cost, _EXACT_CHEAP):
+            return "binned", grid
     if pairs * d <= _EXACT_BUDGET:
         if (d > _N_DIRECTIONS
                 and _median_kernel_sum(Z, kernel, bandwidth) < _DEGENERATE_WEIGHT):
@@ -393,13 +398,16 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
         for ``complete`` (sliced inverse regression and sliced average variance
         estimation), with the bandwidth rule of 2 columns: O(n d^2); consistent
         when the probability depends on ``Z`` through 2 linear combinations,
-        biased otherwise. ``'auto'``: exact while that takes at most 2e9 kernel
-        evaluations (and always with at most 5,000 rows in up to 3 columns);
-        beyond, binned in up to 3 columns when the grid is fine enough (cells of
-        at most 0.5 bandwidth, 0.25 for the Epanechnikov kernel), else projected.
-        In hundreds of columns the product kernel of the exact method is
-        degenerate (each row's own term dominates, so ``p_i`` is close to
-        ``complete_i``): 'auto' projects there as soon as the data are not small.
+        biased otherwise. ``'auto'``: exact while that takes at most 1e8 kernel
+        evaluations (well under a second); binned in up to 3 columns when that
+        is cheaper than the exact sums and the grid is fine enough (cells of at
+        most 0.5 bandwidth, 0.25 for the Epanechnikov kernel); else exact up to
+        2e9 evaluations, and projected beyond. With more than 2 columns 'auto'
+        also projects when the exact estimate would be degenerate: when, on 400
+        sampled rows, the median kernel sum (the row's own term counting 1) is
+        below 2, as in 10 or more standardised columns at rule-of-thumb
+        bandwidths, where ``p_i`` is close to ``complete_i`` and reweights
+        nothing.
     min_probability : float, default=0.01
         Floor of the estimate; a warning counts the complete rows whose estimate
         was below it (their inverse would dominate the weights).
