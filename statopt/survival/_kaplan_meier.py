@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from ._target import _dense, check_survival_target, make_survival_target
@@ -46,6 +47,10 @@ def _product_limit(time, event, *, censoring=False):
     return unique_times, np.cumprod(1.0 - hazard)
 
 
+@validate_params(
+    {"time": ["array-like", "sparse matrix"], "event": ["array-like", "sparse matrix"]},
+    prefer_skip_nested_validation=True,
+)
 def kaplan_meier(time, event):
     """Kaplan-Meier estimate of the survival function.
 
@@ -90,6 +95,10 @@ def _step_function(times, values, at, left_limit):
     return np.concatenate(([1.0], values))[index]
 
 
+@validate_params(
+    {"time": ["array-like", "sparse matrix"], "event": ["array-like", "sparse matrix"]},
+    prefer_skip_nested_validation=True,
+)
 def censoring_weights(time, event):
     """Inverse probability of censoring weights ``event_i / G(T_i-)``.
 
@@ -186,6 +195,8 @@ class CensoringDistributionEstimator(BaseEstimator):
             Values of the step function (1 before the first training time).
         """
         check_is_fitted(self)
+        if not isinstance(left_limit, (bool, np.bool_)):
+            raise TypeError(f"left_limit must be a bool, got {left_limit!r}.")
         time = _dense(time, "time")
         if (not np.issubdtype(time.dtype, np.number) or np.iscomplexobj(time)
                 or time.ndim > 1):

@@ -265,10 +265,12 @@ def _leading_directions(Z, complete, n_directions):
     return Z @ (whitening @ directions)
 
 
-def _floor_probability(probability, complete, min_probability, stacklevel=3):
+def _floor_probability(probability, complete, min_probability, stacklevel=4):
     """Clip to [min_probability, 1], warning about the complete rows floored.
 
     Only complete rows are weighted (by ``1 / p``), so only their floors matter.
+    The default ``stacklevel`` names the caller of :func:`kernel_propensity`
+    (above its validation wrapper).
     """
     probability = np.clip(probability, 0.0, 1.0)
     floored = complete & (probability < min_probability)

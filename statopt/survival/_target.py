@@ -2,10 +2,16 @@
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._param_validation import validate_params
 
 SURVIVAL_DTYPE = np.dtype([("event", "?"), ("time", "<f8")])
 
 
+@validate_params(
+    {"event": ["array-like", "sparse matrix"], "time": ["array-like", "sparse matrix"],
+     "allow_negative": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def make_survival_target(event, time, *, allow_negative=False):
     """Build the censored target from event indicators and observed times.
 
@@ -91,6 +97,11 @@ def is_survival_target(y):
     return names is not None and {"event", "time"} <= set(names)
 
 
+@validate_params(
+    {"y": ["array-like", "sparse matrix"], "allow_negative": ["boolean"],
+     "allow_all_censored": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def check_survival_target(y, *, allow_negative=True, allow_all_censored=False):
     """Split a target into event indicators and times, validating both.
 
