@@ -43,10 +43,10 @@ _GAUSSIAN_CUTOFF = 5.0
 _MAX_GRID_CELLS = 2**22
 _SPACING = {GAUSSIAN: 0.1, EPANECHNIKOV: 0.05}
 _AUTO_MAX_SPACING = {GAUSSIAN: 0.5, EPANECHNIKOV: 0.25}
-# 'auto' computes exact sums below this many kernel evaluations (pairs times
-# columns, about a second here) and otherwise bins or projects.
+# 'auto' computes exact sums up to the first number of kernel evaluations (pairs
+# times columns) when nothing cheaper fits, and always up to the second, however
+# cheap binning would be.
 _EXACT_BUDGET = 2e9
-# ... and always below this many (well under a second), however cheap binning is.
 _EXACT_CHEAP = 1e8
 _N_DIRECTIONS = 2
 _PAIR_SAMPLE = 20_000
@@ -333,8 +333,8 @@ def _choose(method, Z, kernel, bandwidth, n_rows):
     if method == "exact":
         return "exact", column
     if grid is not None and grid[1].max() <= _AUTO_MAX_SPACING[kernel]:
-        # Costs in kernel evaluations of the exact sums (measured here: the two
-        # FFTs cost about 60 evaluations per cell, binning 20 per row and corner).
+        # Costs in units of one kernel evaluation of the exact sums, as measured
+        # relative to it: the two FFTs 60 per cell, binning 20 per row and corner.
         binned_cost = 60.0 * np.prod(grid[2].astype(float)) + 20.0 * n_rows * 2**d
         if pairs * d > max(binned_cost, _EXACT_CHEAP):
             return "binned", grid
@@ -401,7 +401,7 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
         estimation), with the bandwidth rule of 2 columns: O(n d^2); consistent
         when the probability depends on ``Z`` through 2 linear combinations,
         biased otherwise. ``'auto'``: exact while that takes at most 1e8 kernel
-        evaluations (well under a second); binned in up to 3 columns when that
+        evaluations; binned in up to 3 columns when that
         is cheaper than the exact sums and the grid is fine enough (cells of at
         most 0.5 bandwidth, 0.25 for the Epanechnikov kernel); else exact up to
         2e9 evaluations, and projected beyond. With more than 2 columns 'auto'
