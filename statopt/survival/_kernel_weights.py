@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from scipy.signal import fftconvolve
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from threadpoolctl import threadpool_limits
 
 from ._kernels import (
     EPANECHNIKOV,
@@ -455,7 +456,10 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
     def project(Z):
         if Z.shape[1] <= _N_DIRECTIONS:
             return Z
-        return _standardise(_leading_directions(Z, complete, _N_DIRECTIONS))
+        # Small dense products and eigendecompositions: one BLAS thread, the
+        # package's policy for small shared machines (DESIGN.md, Threads).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _standardise(_leading_directions(Z, complete, _N_DIRECTIONS))
 
     def estimate(Z, method):
         if isinstance(bandwidth, str):
