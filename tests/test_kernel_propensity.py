@@ -295,3 +295,26 @@ def test_binned_is_close_to_kernel_density_ratio_on_fair():
     got = kernel_propensity(complete, Z, method="binned", min_probability=1e-9)
     assert np.abs(got - expected).max() < 2e-2
     assert np.abs(got - expected).mean() < 2e-3
+
+
+@pytest.mark.filterwarnings("ignore:.*was used instead:UserWarning")
+def test_read_only_and_odd_layouts_compile_nothing_new():
+    import numba
+
+    from statopt.survival._kernels import row_kernel_sums, window_kernel_sums
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("NUMBA_DISABLE_JIT=1: nothing is compiled")
+
+    complete, Z = sample(300, 4)
+    kernel_propensity(complete, Z, method="exact")
+    kernel_propensity(complete, Z)
+    before = (len(window_kernel_sums.signatures), len(row_kernel_sums.signatures))
+    odd = np.asfortranarray(Z.astype(np.float32))
+    odd.flags.writeable = False
+    flags = complete.astype(np.int8)
+    flags.flags.writeable = False
+    kernel_propensity(flags, odd, method="exact")
+    kernel_propensity(flags, odd, kernel="epanechnikov")
+    after = (len(window_kernel_sums.signatures), len(row_kernel_sums.signatures))
+    assert after == before
