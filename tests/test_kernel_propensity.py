@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -246,6 +247,9 @@ def test_auto_is_exact_on_small_data(kernel):
                     rtol=1e-10)
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT,
+                    reason="18 million kernel pairs: minutes as plain Python; the "
+                    "small brute-force tests check the same code")
 def test_auto_projects_many_columns_and_tracks_the_truth():
     # 6000 rows x 300 columns: the exact product kernel is costly and degenerate
     # (each row's own term dominates); 'auto' projects on 2 directions.
@@ -299,8 +303,6 @@ def test_binned_is_close_to_kernel_density_ratio_on_fair():
 
 @pytest.mark.filterwarnings("ignore:.*was used instead:UserWarning")
 def test_read_only_and_odd_layouts_compile_nothing_new():
-    import numba
-
     from statopt.survival._kernels import row_kernel_sums, window_kernel_sums
 
     if numba.config.DISABLE_JIT:
