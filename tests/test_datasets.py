@@ -17,7 +17,9 @@ from statopt.datasets import (
     load_lung200,
     load_mnist_0_vs_6,
     load_wikipedia_crossmodal,
+    make_censored_quantile_data,
     make_correlated_logistic,
+    make_sparse_svd_data,
 )
 
 
@@ -171,3 +173,69 @@ def test_any_damaged_data_file_is_a_value_error(tmp_path, content, compress):
 def test_data_home_is_a_path_or_a_type_error(value):
     with pytest.raises(TypeError, match="data_home"):
         get_data_home(value)
+
+
+_ANY_NUMBER = st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=True,
+                                                          allow_infinity=True),
+                        st.booleans(), st.none(), st.text(max_size=2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_samples=_ANY_NUMBER, n_features=_ANY_NUMBER, rho=_ANY_NUMBER)
+def test_correlated_logistic_on_any_arguments(n_samples, n_features, rho):
+    valid = (isinstance(n_samples, int) and not isinstance(n_samples, bool)
+             and isinstance(n_features, int) and not isinstance(n_features, bool)
+             and isinstance(rho, (int, float)) and not isinstance(rho, bool)
+             and 1 <= n_samples <= 2000 and 1 <= n_features <= 50 and 0 <= rho < 1)
+    if not valid:
+        if (isinstance(n_samples, int) and isinstance(n_features, int)
+                and n_samples * n_features > 10**5):
+            return  # valid but large: not a property of bad input
+        with pytest.raises((TypeError, ValueError)):
+            make_correlated_logistic(n_samples, n_features, rho=rho, random_state=0)
+        return
+    X, y, coef = make_correlated_logistic(n_samples, n_features, rho=rho,
+                                          random_state=0)
+    assert X.shape == (n_samples, n_features) and y.shape == (n_samples,)
+    assert np.isfinite(X).all() and set(np.unique(y)) <= {0, 1}
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_samples=st.integers(2, 300),
+       censoring_rate=st.floats(0, 1, exclude_max=True),
+       missing_rate=st.floats(0, 1, exclude_max=True),
+       censoring=st.sampled_from(["random", "fixed_quantile"]))
+def test_censored_quantile_data_on_any_rates(n_samples, censoring_rate, missing_rate,
+                                             censoring):
+    try:
+        X, y, coef = make_censored_quantile_data(
+            n_samples, censoring_rate=censoring_rate, missing_rate=missing_rate,
+            censoring=censoring, random_state=0)
+    except ValueError as error:
+        # A small sample may draw no event at all; that target is refused by name.
+        assert "censored" in str(error)
+        return
+    assert X.shape == (n_samples, 2) and y.shape == (n_samples,)
+    assert np.isfinite(X[:, 0]).all() and np.isfinite(y["time"]).all()
+    assert not np.isinf(X[:, 1]).any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(model=st.sampled_from(["random", "lshm", "lung"]),
+       singular_values=st.one_of(
+           st.none(), st.lists(st.floats(allow_nan=True, allow_infinity=True),
+                               max_size=4)),
+       noise=st.floats(0, 1e308), shape=st.one_of(st.none(), st.integers(-1, 60)))
+def test_sparse_svd_data_is_finite_or_refused(model, singular_values, noise, shape):
+    kwargs = {} if model != "random" or shape is None else dict(
+        n_samples=shape, n_features=shape, n_nonzero_left=2, n_nonzero_right=2)
+    if model == "lung" and singular_values is None:
+        singular_values = [3.0, 2.0, 1.0]  # keep the 12,625 x 56 draw fast enough
+    try:
+        X, U, d, V = make_sparse_svd_data(model, singular_values=singular_values,
+                                          noise=noise, random_state=0, **kwargs)
+    except (TypeError, ValueError) as error:
+        assert str(error)
+        return
+    assert np.isfinite(X).all() and X.shape == (U.shape[0], V.shape[0])
+    assert_allclose(U.T @ U, np.eye(d.size), atol=1e-12)
