@@ -462,6 +462,9 @@ def test_sparse_side_choice():
     np.array([3.0]),
     np.array([1.0, 2.0]),
     np.full(7, 4.0),
+    # Subnormal range and float64's whole range: the bin index overflowed.
+    np.random.default_rng(7).standard_normal(1001) * 1e-310,
+    np.r_[np.random.default_rng(8).standard_normal(500), -1.7e308, 1.7e308],
 ])
 def test_median_kernels_match_numpy(values):
     assert exact_median(values) == np.median(values)

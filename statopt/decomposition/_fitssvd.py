@@ -354,7 +354,9 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Fitted estimator.
         """
         _reject_booleans(self.get_params())
-        X = validate_data(self, X, dtype=np.float64, order="C", ensure_min_samples=2)
+        with _huge_values_allowed():
+            X = validate_data(self, X, dtype=np.float64, order="C",
+                              ensure_min_samples=2)
         result = _fit(X, self.n_components, self._solver_params(), self.random_state)
         n_components = result["n_components"]
         self.rank_ratios_ = result["rank_statistics"]
@@ -399,7 +401,8 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             ``X @ components_.T``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        with _huge_values_allowed():
+            X = validate_data(self, X, dtype=np.float64, reset=False)
         return _finite_product(X, self.components_.T)
 
     def inverse_transform(self, X):
@@ -416,7 +419,8 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             ``X @ components_``: the rank-``n_components_`` reconstruction.
         """
         check_is_fitted(self)
-        X = check_array(X, dtype=np.float64)
+        with _huge_values_allowed():
+            X = check_array(X, dtype=np.float64)
         if X.shape[1] != self.n_components_:
             raise ValueError(
                 f"X should have shape (n_samples, {self.n_components_}), got "
@@ -431,6 +435,13 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
+
+
+def _huge_values_allowed():
+    """Silence the overflow of scikit-learn's finiteness check, which sums X first
+    (a sum of finite entries near float64's maximum overflows, and the check then
+    looks at every entry)."""
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 def _finite_product(X, factor):
@@ -519,8 +530,9 @@ def sparse_svd(X, n_components=1, *, threshold="bootstrap", thresholding="hard",
     >>> np.flatnonzero(Vt[0])
     array([0, 1, 2, 3, 4])
     """
-    X = check_array(X, dtype=np.float64, order="C", copy=False,
-                    ensure_min_samples=2)
+    with _huge_values_allowed():
+        X = check_array(X, dtype=np.float64, order="C", copy=False,
+                        ensure_min_samples=2)
     params = dict(threshold=threshold, thresholding=thresholding, init=init,
                   noise_level=noise_level, sparse=sparse, n_bootstrap=n_bootstrap,
                   max_iter=max_iter, tol=tol)
