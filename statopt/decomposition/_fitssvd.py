@@ -15,7 +15,7 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._sparse_svd import (
     estimate_noise_level,
@@ -63,8 +63,15 @@ def _fit(X, n_components, params, random_state):
     # The products are tall and thin (X by n_components columns) and the SVDs
     # small: two BLAS threads on the shared 2-core machine made fits an order of
     # magnitude slower, not faster.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _thread_pools().limit(limits=1, user_api="blas"):
         return _fit_on_this_thread(X, n_components, params, random_state)
+
+
+@functools.lru_cache(maxsize=1)
+def _thread_pools():
+    """One controller for every fit: finding the BLAS libraries costs more than a
+    small fit, and numpy loaded them before statopt."""
+    return ThreadpoolController()
 
 
 def _fit_on_this_thread(X, n_components, params, random_state):
