@@ -43,6 +43,8 @@ DENSE_PLACEMENT_SIZE = 100_000
 # noise of a sub-block is the same noise, and the estimate's error is already far
 # below the thresholds' own spread at these sizes.
 SPECTRUM_BLOCK = (5000, 500)
+# Smallest noise level the screening statistics divide by.
+SMALLEST_SCREEN_SCALE = 2.0**-250
 # Entries behind the median absolute deviation (a fixed-seed sample beyond).
 MAD_SAMPLE = 1_000_000
 
@@ -179,7 +181,10 @@ def _screen(block, init, noise_level, log_size):
     """
     n_rows, n_columns = block.shape
     cap = chi2.ppf(HUBER_QUANTILE, 1) if init == "holm" else np.inf
-    sums = capped_square_sums(np.ascontiguousarray(block), noise_level or 1.0, cap)
+    # X is at most 2**200 (prepare_matrix); a smaller noise level would square
+    # past float64 and select the same rows (all that are not 0).
+    scale = max(noise_level, SMALLEST_SCREEN_SCALE) if noise_level else 1.0
+    sums = capped_square_sums(np.ascontiguousarray(block), scale, cap)
     if noise_level == 0:  # noise-free: every nonzero row or column is signal
         return (*sums, np.flatnonzero(sums[0]), np.flatnonzero(sums[1]))
     if init == "holm":
