@@ -316,3 +316,28 @@ def test_subspace_distance_ignores_the_scale(A, exponent):
 def test_subspace_distance_bad_inputs(A, error):
     with pytest.raises(error):
         subspace_distance(A, np.eye(3)[:, :2])
+
+
+@pytest.mark.parametrize("make_X, error", [
+    (lambda X: sp.csr_matrix(X), TypeError),
+    (lambda X: X + 1j, ValueError),
+    (lambda X: X.astype(str).astype(object), None),  # numeric strings convert
+    (lambda X: np.full(X.shape, "a"), ValueError),
+    (lambda X: np.where(X > 0, None, X).astype(object), (TypeError, ValueError)),
+    (lambda X: X[None], ValueError),
+    (lambda X: X[0], ValueError),
+    (lambda X: [[1.0, 2.0], [3.0]], ValueError),
+    (lambda X: X.astype("datetime64[s]"), None),  # numpy converts to seconds
+])
+def test_odd_inputs_to_every_entry_point(lshm, make_X, error):
+    X = make_X(lshm)
+    fitted = _quietly(FITSSVD(threshold="theory").fit, lshm)
+    for function in (FITSSVD(threshold="theory").fit,
+                     FITSSVD(threshold="theory").fit_transform, sparse_svd,
+                     fitted.transform):
+        if error is None:
+            result = _quietly(function, X)
+            assert result is not None
+        else:
+            with pytest.raises(error):
+                _quietly(function, X)
