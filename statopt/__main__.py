@@ -31,7 +31,8 @@ def _parser():
                            help="smaller sizes: the whole run takes under a minute")
     reproduce.add_argument("--data-home", default=None,
                            help="folder holding the real data sets (default: "
-                           "$STATOPT_DATA_HOME or ../shared/data beside the source)")
+                           "$STATOPT_DATA_HOME, else ../shared/data beside a source "
+                           "checkout, else ~/statopt_data)")
     return parser
 
 

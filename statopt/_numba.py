@@ -3,8 +3,12 @@
 Every kernel in the package is decorated with :func:`njit` from this module so that
 the compilation options stay consistent:
 
-- ``cache=True``: compiled machine code is written next to the sources and reused by
-  later processes, so only the first call after installation pays for compilation.
+- ``cache=True``: compiled machine code is written next to the sources (or to
+  numba's per-user cache folder when the sources are read-only) and reused by later
+  processes, so only the first call after installation pays for compilation. Where no
+  cache folder is writable at all (a read-only install run by a user without a
+  writable home), numba refuses ``cache=True`` at import; the kernels are then
+  compiled without a cache, once per process, rather than failing the import.
 - lazy compilation (no explicit signatures): signatures add import time, and inputs
   are validated to C-contiguous ``float64`` before they reach a kernel, so each
   kernel compiles once.
@@ -31,7 +35,13 @@ def njit(function=None, **options):
     options.setdefault("cache", True)
 
     def decorate(func):
-        return numba.njit(**options)(func)
+        try:
+            return numba.njit(**options)(func)
+        except RuntimeError as error:
+            # numba raises this when it finds no writable folder for the cache.
+            if not options.get("cache") or "no locator available" not in str(error):
+                raise
+            return numba.njit(**{**options, "cache": False})(func)
 
     if function is None:
         return decorate

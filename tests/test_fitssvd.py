@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 
 from statopt.datasets import load_lung200, make_sparse_svd_data
 from statopt.decomposition import FITSSVD, sparse_svd
+from statopt.decomposition._fitssvd import optimal_hard_threshold
 from statopt.decomposition._kernels import (
     capped_square_sums,
     exact_median,
@@ -20,7 +21,11 @@ from statopt.decomposition._kernels import (
 from statopt.decomposition._sparse_svd import (
     _bootstrap_max_median,
     bootstrap_thresholds,
+    estimate_noise_level,
     initial_subspaces,
+    mad_noise_level,
+    marchenko_pastur_median,
+    singular_value_noise_level,
 )
 from statopt.metrics import subspace_distance
 
@@ -219,22 +224,36 @@ def test_screening_keeps_components_when_most_columns_carry_signal(init):
 # --- rank selection ----------------------------------------------------------------
 
 
-def test_auto_rank_finds_the_three_components_of_the_lung_model(lung_model):
-    X = lung_model[0]
-    svd = FITSSVD("auto", threshold="theory", random_state=0).fit(X)
-    assert svd.n_components_ == 3
-    assert svd.components_.shape == (3, 56)
-    assert svd.bcv_errors_.shape == (11,)
-    assert svd.bcv_errors_[3] < svd.bcv_errors_[0]
+@pytest.mark.parametrize("threshold", ["theory", "bootstrap"])
+def test_auto_rank_finds_the_three_components_of_the_lung_model(lung_model, threshold):
+    X, U, d, V = lung_model
+    for seed in range(3):
+        svd = FITSSVD("auto", threshold=threshold, random_state=seed).fit(X)
+        assert svd.n_components_ == 3  # the simulation's rank
+        assert svd.components_.shape == (3, 56)
+        assert (svd.rank_ratios_[:3] > 1).all() and (svd.rank_ratios_[3:] <= 1).all()
+    assert subspace_distance(svd.left_singular_vectors_, U) <= 0.05
 
 
-@pytest.mark.filterwarnings("ignore:Component")  # said when rank 2 is picked
-def test_auto_rank_for_the_rank_one_lshm_case():
-    ranks = [FITSSVD("auto", threshold="theory", random_state=0).fit(
-        make_sparse_svd_data("lshm", random_state=seed)[0]).n_components_
-        for seed in range(5)]
-    # The error curve is flat past rank 1; the rule may take one step too many.
-    assert ranks.count(1) >= 4 and max(ranks) <= 2
+@pytest.mark.parametrize("singular_values", [None, [40.0, 30.0], [60.0, 40.0, 30.0]])
+def test_auto_rank_is_the_truth_for_every_seed_of_the_simulated_models(
+        singular_values):
+    model = "lshm" if singular_values is None else "random"
+    for seed in range(8):
+        X, _, d, _ = make_sparse_svd_data(model, singular_values=singular_values,
+                                          random_state=seed)
+        ranks = {FITSSVD("auto", random_state=state).fit(X).n_components_
+                 for state in (0, 1, 2)}
+        assert ranks == {len(d)}, seed
+
+
+def test_auto_rank_of_pure_noise_warns_and_keeps_one_component():
+    X = np.random.default_rng(7).standard_normal((300, 60))
+    with pytest.warns(UserWarning, match="stands out from the noise"):
+        svd = FITSSVD("auto", threshold="theory").fit(X)
+    assert svd.n_components_ == 1 and (svd.rank_ratios_ <= 1).all()
+    with pytest.raises(ValueError, match="positive noise_level"):
+        FITSSVD("auto", noise_level=0).fit(X)
 
 
 # --- estimator API -----------------------------------------------------------------
@@ -338,29 +357,101 @@ def test_make_sparse_svd_data_models():
         make_sparse_svd_data(n_samples=10, n_nonzero_left=20)
 
 
-def test_load_lung200_and_the_tumour_types_separate():
+@pytest.fixture(scope="module")
+def lung200():
     try:
-        X, genes, tumour_types = load_lung200()
+        return load_lung200()
     except FileNotFoundError as error:
         pytest.skip(f"lung200 data not available: {error}")
+
+
+def _leave_one_out_nearest_neighbour(scores, groups):
+    """Patients whose nearest other patient (Euclidean, on ``scores`` rows) shares
+    their group."""
+    distances = ((scores[:, None, :] - scores[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(distances, np.inf)
+    return int((groups[distances.argmin(axis=1)] == groups).sum())
+
+
+def test_load_lung200(lung200):
+    X, genes, tumour_types = lung200
     assert X.shape == (200, 56) and genes.shape == (200,)
     counts = {kind: int((tumour_types == kind).sum()) for kind in set(tumour_types)}
     assert counts == {"Carcinoid": 20, "Colon": 13, "Normal": 17, "SmallCell": 6}
     np.testing.assert_allclose(X.mean(axis=1), 0, atol=1e-8)
-    svd = FITSSVD(3, random_state=0).fit(X)
-    # Leave-one-out nearest centroid on the three right singular vectors. Dense
-    # truncated SVD scores 0.93 here: these are the 200 most variable genes, so
-    # most entries carry signal and the MAD overestimates the noise level.
-    scores = svd.components_.T
-    correct = 0
-    for i in range(56):
-        others = np.arange(56) != i
-        kinds = sorted(counts)
-        centroids = [scores[others & (tumour_types == k)].mean(axis=0) for k in kinds]
-        nearest = np.argmin([np.linalg.norm(scores[i] - c) for c in centroids])
-        correct += kinds[nearest] == tumour_types[i]
-    assert correct / 56 >= 0.8
-    assert (svd.left_singular_vectors_[:, 0] != 0).sum() < 200
+
+
+@pytest.mark.parametrize("threshold", ["bootstrap", "theory"])
+@pytest.mark.parametrize("sparse", ["both", "left"])
+def test_lung200_right_vectors_classify_as_well_as_the_dense_svd(lung200, threshold,
+                                                                  sparse):
+    X, _, tumour_types = lung200
+    right_t = np.linalg.svd(X, full_matrices=False)[2]
+    dense = _leave_one_out_nearest_neighbour(right_t[:3].T, tumour_types)
+    for seed in (0, 1):
+        svd = FITSSVD(3, threshold=threshold, sparse=sparse, random_state=seed).fit(X)
+        correct = _leave_one_out_nearest_neighbour(svd.components_.T, tumour_types)
+        assert correct >= dense - 1  # within one patient of the dense SVD
+        # The gene side is still thresholded: the first component drops genes.
+        assert (svd.left_singular_vectors_[:, 0] == 0).sum() >= 3
+        if sparse == "left":
+            assert (svd.components_ != 0).all()
+
+
+def test_lung200_auto_rank_is_the_same_for_every_seed(lung200):
+    X = lung200[0]
+    ranks = {FITSSVD("auto", random_state=seed).fit(X).n_components_
+             for seed in range(5)}
+    assert len(ranks) == 1 and 3 <= ranks.pop() <= 10
+
+
+# --- noise level -------------------------------------------------------------------
+
+
+def test_marchenko_pastur_median_and_optimal_threshold_match_published_values():
+    # Gavish & Donoho (2014): mu_1 = 0.6528..., lambda*(1) = 4 / sqrt(3).
+    assert marchenko_pastur_median(1.0) == pytest.approx(0.6528, abs=1e-4)
+    assert optimal_hard_threshold(1.0) == pytest.approx(4 / np.sqrt(3), rel=1e-12)
+    # And the median eigenvalue of Z Z' / n for a large noise matrix.
+    Z = np.random.default_rng(8).standard_normal((300, 1000))
+    eigenvalues = np.linalg.eigvalsh(Z @ Z.T / 1000)
+    assert np.median(eigenvalues) == pytest.approx(marchenko_pastur_median(0.3),
+                                                   rel=0.02)
+
+
+@pytest.mark.parametrize("shape", [(60, 20), (400, 50), (3000, 40), (1500, 400)])
+def test_noise_level_is_right_when_the_signal_is_dense(shape):
+    # Rank 2, every entry touched: the MAD sees signal as noise, the spectrum not.
+    rng = np.random.default_rng(9)
+    n, p = shape
+    signal = (rng.standard_normal((n, 2)) * [3.0, 2.0]) @ rng.standard_normal((2, p))
+    X = signal + 0.5 * rng.standard_normal(shape)
+    assert mad_noise_level(X) > 1.0
+    assert singular_value_noise_level(X) == pytest.approx(0.5, rel=0.1)
+    assert estimate_noise_level(X) == pytest.approx(0.5, rel=0.1)
+    svd = FITSSVD(2, threshold="theory").fit(X)
+    assert svd.noise_level_ == pytest.approx(0.5, rel=0.1)
+
+
+def test_noise_level_methods_on_sparse_signal():
+    X, *_ = make_sparse_svd_data("lshm", random_state=0)  # noise level 1
+    for method in ("mad", "median_singular_value", None):
+        assert FITSSVD(noise_level=method).fit(X).noise_level_ == pytest.approx(
+            1.0, rel=0.1)
+
+
+def test_sparse_side_choice():
+    X, U, d, V = make_sparse_svd_data("lshm", random_state=0)
+    left = FITSSVD(sparse="left", threshold="theory").fit(X)
+    assert (left.components_ != 0).all()
+    assert _rates(left.left_singular_vectors_[:, 0], U[:, 0])[1] < 0.05
+    right = FITSSVD(sparse="right", threshold="theory").fit(X)
+    assert (right.left_singular_vectors_ != 0).all()
+    assert _rates(right.components_[0], V[:, 0]) == (1.0, 0.0)
+    # Left sparse on X is right sparse on X': the same subspaces.
+    transposed = FITSSVD(sparse="right", threshold="theory").fit(X.T)
+    assert subspace_distance(transposed.components_.T,
+                             left.left_singular_vectors_) < 1e-6
 
 
 @pytest.mark.parametrize("values", [
@@ -371,6 +462,9 @@ def test_load_lung200_and_the_tumour_types_separate():
     np.array([3.0]),
     np.array([1.0, 2.0]),
     np.full(7, 4.0),
+    # Subnormal range and float64's whole range: the bin index overflowed.
+    np.random.default_rng(7).standard_normal(1001) * 1e-310,
+    np.r_[np.random.default_rng(8).standard_normal(500), -1.7e308, 1.7e308],
 ])
 def test_median_kernels_match_numpy(values):
     assert exact_median(values) == np.median(values)

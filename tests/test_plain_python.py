@@ -21,6 +21,14 @@ FITS = {
         "                           variance_reduction=True).fit(X, y)\n"
         "print(repr(m.coef_.ravel().tolist()))\n"
     ),
+    "FITSSVD": (
+        "from statopt.decomposition import FITSSVD\n"
+        "from statopt.datasets import make_sparse_svd_data\n"
+        "X = make_sparse_svd_data('lshm', random_state=0)[0]\n"
+        "m = FITSSVD('auto', init='holm', random_state=0).fit(X)\n"
+        "print(repr([m.noise_level_, *m.singular_values_.tolist(),\n"
+        "            *m.components_.ravel().tolist()]))\n"
+    ),
     "CensoredMissingQuantileRegressor": (
         "from statopt import CensoredMissingQuantileRegressor\n"
         "from statopt.datasets import make_censored_quantile_data\n"

@@ -2,21 +2,30 @@
 
 import gzip
 import os
+import warnings
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params
 
 _MNIST_FILE = Path("mnist5k") / "mnist_5k.csv.gz"
 
 
+@validate_params({"data_home": [None, str, os.PathLike]},
+                 prefer_skip_nested_validation=True)
 def get_data_home(data_home=None):
     """Folder holding statopt's real data sets.
 
     Parameters
     ----------
     data_home : str or path-like, default=None
-        The folder; None reads the ``STATOPT_DATA_HOME`` environment variable and
-        falls back to ``../shared/data`` beside the package's source tree.
+        The folder. None reads the ``STATOPT_DATA_HOME`` environment variable; when
+        it is unset, a source checkout's ``../shared/data`` (the folder beside the
+        checkout that holds the project's data sets) is used if it exists, and
+        ``~/statopt_data`` otherwise, as scikit-learn's ``get_data_home`` defaults
+        to ``~/scikit_learn_data``.
 
     Returns
     -------
@@ -30,9 +39,15 @@ def get_data_home(data_home=None):
     PosixPath('/tmp/statopt-data')
     """
     if data_home is None:
-        data_home = os.environ.get("STATOPT_DATA_HOME")
+        data_home = os.environ.get("STATOPT_DATA_HOME") or None
     if data_home is None:
-        data_home = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+        checkout = Path(__file__).resolve().parents[2]
+        shared = checkout.parent / "shared" / "data"
+        # Only a source checkout has setup.cfg above the package; an installed
+        # copy sits in site-packages, where ../shared/data means nothing.
+        if (checkout / "setup.cfg").is_file() and shared.is_dir():
+            return shared
+        data_home = "~/statopt_data"
     return Path(data_home).expanduser()
 
 
@@ -44,6 +59,20 @@ def _locate(data_home, relative):
             f"{relative.parts[0]}/> or set the STATOPT_DATA_HOME environment variable."
         )
     return path
+
+
+@contextmanager
+def unreadable_as_value_error(path, expected):
+    """Turn a parser's error on a damaged file into a ValueError naming the file."""
+    try:
+        yield
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, zlib.error,
+            KeyError, IndexError, TypeError) as error:
+        raise ValueError(
+            f"{path} could not be read as {expected} ({type(error).__name__}: "
+            f"{error}). The file is corrupt, truncated or of another format: "
+            "replace it with the original."
+        ) from error
 
 
 def load_mnist_0_vs_6(data_home=None, *, scale=True):
@@ -70,6 +99,8 @@ def load_mnist_0_vs_6(data_home=None, *, scale=True):
     ------
     FileNotFoundError
         When the file is not under ``data_home``.
+    ValueError
+        When the file is damaged or not the expected one.
 
     Examples
     --------
@@ -79,8 +110,11 @@ def load_mnist_0_vs_6(data_home=None, *, scale=True):
     ((1000, 784), [0, 6])
     """
     path = _locate(data_home, _MNIST_FILE)
-    with gzip.open(path, "rt") as handle:
-        data = np.loadtxt(handle, delimiter=",", dtype=np.float64)
+    with unreadable_as_value_error(path, "gzip-compressed comma-separated values"):
+        with gzip.open(path, "rt") as handle, warnings.catch_warnings():
+            # An empty file is refused by the shape check below, not by a warning.
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2)
     if data.ndim != 2 or data.shape[1] != 785:
         raise ValueError(f"{path} should hold rows of 785 integers, got {data.shape}.")
     labels = data[:, -1].astype(np.int64)
@@ -121,6 +155,8 @@ def load_lung200(data_home=None):
     ------
     FileNotFoundError
         When the file is not under ``data_home``.
+    ValueError
+        When the file is damaged or not the expected one.
 
     Examples
     --------
@@ -130,12 +166,16 @@ def load_lung200(data_home=None):
     ((200, 56), array(['Carcinoid', 'Carcinoid'], dtype='<U9'))
     """
     path = _locate(data_home, _LUNG_FILE)
-    with open(path) as handle:
-        header = handle.readline().rstrip("\n").split(",")
-        rows = [line.rstrip("\n").split(",") for line in handle if line.strip()]
+    with unreadable_as_value_error(path, "comma-separated text"):
+        with open(path) as handle:
+            header = handle.readline().rstrip("\n").split(",")
+            rows = [line.rstrip("\n").split(",") for line in handle if line.strip()]
     if len(header) != 57 or len(rows) != 200 or any(len(r) != 57 for r in rows):
         raise ValueError(f"{path} should hold a header and 200 rows of a probe id "
                          "and 56 values.")
-    X = np.array([[float(value) for value in row[1:]] for row in rows])
+    with unreadable_as_value_error(path, "numbers after each probe id"):
+        X = np.array([[float(value) for value in row[1:]] for row in rows])
+    if not np.isfinite(X).all():
+        raise ValueError(f"{path} holds values that are not finite numbers.")
     genes = np.array([row[0] for row in rows])
     return X, genes, np.array(header[1:])

@@ -54,6 +54,7 @@ def make_correlated_logistic(n_samples=1000, n_features=19, *, rho=0.3,
     >>> float(round(np.corrcoef(X[:, 0], X[:, 1])[0, 1], 1))
     0.3
     """
+    _refuse_booleans(n_samples=n_samples, n_features=n_features)
     rng = check_random_state(random_state)
     coef = rng.uniform(-1.0, 1.0, size=n_features + 1)
     # (1 - rho) I + rho 11' is the covariance of sqrt(1 - rho) e + sqrt(rho) s 1.
@@ -63,6 +64,13 @@ def make_correlated_logistic(n_samples=1000, n_features=19, *, rho=0.3,
     logits = coef[0] + X @ coef[1:]
     y = (rng.uniform(size=n_samples) < 1.0 / (1.0 + np.exp(-logits))).astype(np.int64)
     return X, y, coef
+
+
+def _refuse_booleans(**counts):
+    """Integer constraints admit True and False (bool is an int): refuse them."""
+    for name, value in counts.items():
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} should be an integer, got the boolean {value}.")
 
 
 def _calibrate(rate, draws, make_indicator, low=-50.0, high=50.0):
@@ -280,33 +288,31 @@ def make_sparse_svd_data(model="random", *, n_samples=None, n_features=None,
     >>> X.shape, int((U != 0).sum()), int((V != 0).sum()), d
     ((100, 50), 25, 16, array([50.]))
     """
+    _refuse_booleans(n_samples=n_samples, n_features=n_features,
+                     n_nonzero_left=n_nonzero_left, n_nonzero_right=n_nonzero_right)
     rng = check_random_state(random_state)
     if model != "random" and any(value is not None for value in (
             n_samples, n_features, n_nonzero_left, n_nonzero_right)):
         raise ValueError(f"model={model!r} has a fixed shape and supports; pass "
                          "the size parameters with model='random' only.")
+    default_d = {"lshm": (50.0,), "lung": _LUNG_SINGULAR_VALUES, "random": (20.0,)}
+    d = _check_singular_values(
+        singular_values if singular_values is not None else default_d[model])
+    n_components = d.size
     if model == "lshm":
-        d = np.asarray(singular_values if singular_values is not None else (50.0,),
-                       dtype=np.float64)
+        if n_components != 1:
+            raise ValueError("model='lshm' has rank 1: pass 1 singular value.")
         U = (_LSHM_LEFT / np.linalg.norm(_LSHM_LEFT))[:, None]
         V = (_LSHM_RIGHT / np.linalg.norm(_LSHM_RIGHT))[:, None]
     else:
         if model == "lung":
             n_samples, n_features = _LUNG_SHAPE
-            default_d = _LUNG_SINGULAR_VALUES
             left_sizes = (_LUNG_LEFT_SIZE,) * 3
             right_blocks = np.split(np.arange(sum(_LUNG_RIGHT_BLOCKS)),
                                     np.cumsum(_LUNG_RIGHT_BLOCKS)[:-1])
         else:
             n_samples = 200 if n_samples is None else n_samples
             n_features = 100 if n_features is None else n_features
-            default_d = (20.0,)
-        d = np.asarray(singular_values if singular_values is not None else default_d,
-                       dtype=np.float64)
-        if d.ndim != 1 or d.size == 0 or np.any(d <= 0):
-            raise ValueError("singular_values should be a non-empty 1d sequence of "
-                             f"positive numbers, got {singular_values!r}.")
-        n_components = d.size
         if model == "lung":
             if n_components != 3:
                 raise ValueError("model='lung' has rank 3: pass 3 singular values.")
@@ -331,8 +337,24 @@ def make_sparse_svd_data(model="random", *, n_samples=None, n_features=None,
         V = np.column_stack([
             _decaying_vector(n_features, columns, rng, low=right_low,
                              signs=model == "random") for columns in right_blocks])
-    X = (U * d) @ V.T + noise * rng.standard_normal((U.shape[0], V.shape[0]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = (U * d) @ V.T + noise * rng.standard_normal((U.shape[0], V.shape[0]))
+    if not np.isfinite(X).all():
+        raise ValueError(f"singular values up to {d.max():g} and noise {noise:g} "
+                         "overflow float64: scale them down.")
     return X, U, d, V
+
+
+def _check_singular_values(singular_values):
+    try:
+        d = np.asarray(singular_values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError("singular_values should be a sequence of positive numbers, "
+                         f"got {singular_values!r}.") from error
+    if d.ndim != 1 or d.size == 0 or not np.all((d > 0) & np.isfinite(d)):
+        raise ValueError("singular_values should be a non-empty 1d sequence of "
+                         f"positive finite numbers, got {singular_values!r}.")
+    return d
 
 
 @validate_params(

@@ -7,7 +7,7 @@ import numpy as np
 from scipy.io import loadmat
 from sklearn.utils import Bunch
 
-from ._loaders import _locate, get_data_home
+from ._loaders import _locate, get_data_home, unreadable_as_value_error
 
 _FOLDER = Path("wikipedia_crossmodal")
 _N_IMAGE, _N_TEXT, _N_CLASSES = 128, 10, 10
@@ -28,10 +28,14 @@ def _verify_checksums(folder):
     sums = folder / "SHA256SUMS"
     if not sums.is_file():
         return
-    for line in sums.read_text().splitlines():
-        if not line.strip():
-            continue
-        expected, name = line.split(maxsplit=1)
+    with unreadable_as_value_error(sums, "lines of a SHA256 digest and a file name"):
+        lines = [line.split(maxsplit=1) for line in sums.read_text().splitlines()
+                 if line.strip()]
+    for fields in lines:
+        if len(fields) != 2:
+            raise ValueError(f"{sums} should hold lines of a SHA256 digest and a file "
+                             f"name, got {' '.join(fields)!r}.")
+        expected, name = fields
         path = folder / name.lstrip("*")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != expected.lower():
@@ -41,11 +45,14 @@ def _verify_checksums(folder):
 
 def _read_pairs(path, n_rows):
     """Categories 1..10 of a ``text_id <tab> image_id <tab> category`` list."""
-    rows = [line.split("\t") for line in path.read_text().splitlines() if line]
+    expected = "tab-separated lines text_id, image_id, category"
+    with unreadable_as_value_error(path, expected):
+        rows = [line.split("\t") for line in path.read_text().splitlines() if line]
     if len(rows) != n_rows or any(len(row) != 3 for row in rows):
-        raise ValueError(f"{path} should hold {n_rows} tab-separated lines "
-                         "text_id, image_id, category, as many as the feature rows.")
-    categories = np.array([int(row[2]) for row in rows], dtype=np.int64)
+        raise ValueError(f"{path} should hold {n_rows} {expected}, as many as the "
+                         "feature rows.")
+    with unreadable_as_value_error(path, expected):
+        categories = np.array([int(row[2]) for row in rows], dtype=np.int64)
     if categories.min() < 1 or categories.max() > _N_CLASSES:
         raise ValueError(f"{path} has categories outside 1..{_N_CLASSES}.")
     return categories - 1
@@ -126,11 +133,16 @@ def load_wikipedia_crossmodal(data_home=None):
     _verify_checksums(folder)
     features = folder / "raw_features.mat"
 
-    mat = loadmat(features)
     X, y = {}, {}
+    with unreadable_as_value_error(features, "a MATLAB file with I_tr, T_tr, I_te "
+                                   "and T_te"):
+        mat = loadmat(features)
+        arrays = {name: np.asarray(mat[name], dtype=np.float64)
+                  for name in ("I_tr", "T_tr", "I_te", "T_te")}
     for split, list_name in (("tr", "trainset"), ("te", "testset")):
-        image = np.asarray(mat[f"I_{split}"], dtype=np.float64)
-        text = np.asarray(mat[f"T_{split}"], dtype=np.float64)
+        image, text = arrays[f"I_{split}"], arrays[f"T_{split}"]
+        if image.ndim != 2 or text.ndim != 2:
+            raise ValueError(f"{features} should hold 2-D I_{split} and T_{split}.")
         if (image.shape[1], text.shape[1]) != (_N_IMAGE, _N_TEXT) or (
             image.shape[0] != text.shape[0]
         ):
@@ -141,7 +153,8 @@ def load_wikipedia_crossmodal(data_home=None):
         y[split] = _read_pairs(folder / f"{list_name}_txt_img_cat.list",
                                image.shape[0])
 
-    categories = (folder / "categories.list").read_text().split()
+    with unreadable_as_value_error(folder / "categories.list", "text"):
+        categories = (folder / "categories.list").read_text().split()
     if len(categories) != _N_CLASSES:
         raise ValueError(f"{folder / 'categories.list'} should hold "
                          f"{_N_CLASSES} names, got {len(categories)}.")

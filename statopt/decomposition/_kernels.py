@@ -26,19 +26,34 @@ def capped_square_sums(X, scale, cap):
     column_sums : ndarray of shape (n_columns,)
     """
     n_rows, n_columns = X.shape
-    inverse_square_scale = 1.0 / (scale * scale)
     row_sums = np.zeros(n_rows)
     column_sums = np.zeros(n_columns)
     for i in range(n_rows):
         total = 0.0
         for j in range(n_columns):
-            value = X[i, j] * X[i, j] * inverse_square_scale
+            # Divide before squaring: 1 / scale**2 overflows for a tiny scale.
+            value = X[i, j] / scale
+            value *= value
             if value > cap:
                 value = cap
             total += value
             column_sums[j] += value
         row_sums[i] = total
     return row_sums, column_sums
+
+
+@njit
+def _bin(value, low, high, n_bins):
+    """Bin of ``value`` among ``n_bins`` equal bins of [low, high], low < high.
+
+    The position is a ratio of halved differences: ``n_bins / (high - low)``
+    overflows when the range is subnormal, and ``high - low`` itself when the
+    values span float64's range; either made the index INT64_MIN.
+    """
+    position = (0.5 * value - 0.5 * low) / (0.5 * high - 0.5 * low)
+    if not position > 0.0:
+        return 0
+    return min(int(position * n_bins), n_bins - 1)
 
 
 @njit
@@ -51,10 +66,9 @@ def _order_statistic_in_bin(values, rank, low, high, n_bins):
     """
     if low == high:
         return low
-    scale = n_bins / (high - low)
     counts = np.zeros(n_bins, dtype=np.int64)
     for value in values:
-        counts[min(int((value - low) * scale), n_bins - 1)] += 1
+        counts[_bin(value, low, high, n_bins)] += 1
     below = 0
     target = 0
     while below + counts[target] <= rank:
@@ -63,7 +77,7 @@ def _order_statistic_in_bin(values, rank, low, high, n_bins):
     members = np.empty(counts[target])
     filled = 0
     for value in values:
-        if min(int((value - low) * scale), n_bins - 1) == target:
+        if _bin(value, low, high, n_bins) == target:
             members[filled] = value
             filled += 1
     members.sort()

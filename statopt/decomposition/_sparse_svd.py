@@ -12,10 +12,13 @@ the thresholds are):
 3. read the singular values off diag(U' X V).
 """
 
+import functools
 import math
 import warnings
 
 import numpy as np
+from scipy.integrate import quad
+from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
 from scipy.stats import chi2, norm
 from sklearn.exceptions import ConvergenceWarning
@@ -35,11 +38,94 @@ MAX_PLACEMENTS = 32
 # Largest dense placement matrix (entries) built for one product; above it the
 # cells of each placement are gathered instead.
 DENSE_PLACEMENT_SIZE = 100_000
+# The median singular value is taken on at most this block (a fixed random subset
+# of rows and columns, so the estimate is the same for every random_state): the
+# noise of a sub-block is the same noise, and the estimate's error is already far
+# below the thresholds' own spread at these sizes.
+SPECTRUM_BLOCK = (5000, 500)
+# Smallest noise level the screening statistics divide by.
+SMALLEST_SCREEN_SCALE = 2.0**-250
+# Entries behind the median absolute deviation (a fixed-seed sample beyond).
+MAD_SAMPLE = 1_000_000
 
 
 def mad_noise_level(X):
-    """Normal-consistent median absolute deviation of all entries of ``X``."""
-    return float(median_absolute_deviation(X.ravel())) / ndtri(0.75)
+    """Normal-consistent median absolute deviation of the entries of ``X``.
+
+    Above ``MAD_SAMPLE`` entries, of that many drawn with a fixed seed: the
+    sample median's relative error is then about 1e-3, far below the spread of
+    the thresholds, and the cost no longer grows with X.
+    """
+    values = np.ravel(X)
+    if values.size > MAD_SAMPLE:
+        values = values[np.random.default_rng(0).integers(0, values.size,
+                                                            MAD_SAMPLE)]
+    return float(median_absolute_deviation(values)) / ndtri(0.75)
+
+
+@functools.lru_cache(maxsize=64)
+def marchenko_pastur_median(ratio):
+    """Median of the Marchenko-Pastur law of aspect ratio ``ratio`` in (0, 1].
+
+    The law of the eigenvalues of Z Z' / n for an m x n noise matrix Z with
+    m / n = ratio; its density is sqrt((b - x)(x - a)) / (2 pi ratio x) on
+    [a, b] = [(1 - sqrt(ratio))^2, (1 + sqrt(ratio))^2].
+    """
+    low, high = (1 - math.sqrt(ratio)) ** 2, (1 + math.sqrt(ratio)) ** 2
+    if high - low < 1e-8:
+        return 1.0
+
+    def density(x):
+        return math.sqrt(max((high - x) * (x - low), 0.0)) / (2 * math.pi * ratio * x)
+
+    return brentq(lambda t: quad(density, low, t)[0] - 0.5, low, high, xtol=1e-12)
+
+
+def singular_value_noise_level(X):
+    """Noise level from the median singular value (Gavish & Donoho 2014).
+
+    For an m x n matrix of iid noise of level sigma (m <= n), the median singular
+    value is sigma sqrt(n mu) with mu the median of the Marchenko-Pastur law of
+    ratio m / n. A signal of rank r moves the median by at most r places of the
+    spectrum (Weyl), so the estimate stays right however many entries the signal
+    touches, as long as r is well below m / 2.
+    """
+    rows, columns = (SPECTRUM_BLOCK if X.shape[0] >= X.shape[1]
+                     else SPECTRUM_BLOCK[::-1])
+    if X.shape[0] > rows or X.shape[1] > columns:
+        subset = np.random.default_rng(0)
+        X = X[np.sort(subset.permutation(X.shape[0])[:rows])][
+            :, np.sort(subset.permutation(X.shape[1])[:columns])]
+    short, long = sorted(X.shape)
+    gram = X.T @ X if X.shape[0] >= X.shape[1] else X @ X.T
+    singular_values = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
+    return float(np.median(singular_values)
+                 / math.sqrt(long * marchenko_pastur_median(short / long)))
+
+
+def estimate_noise_level(X, method=None):
+    """Noise level of ``X`` by ``method``: 'mad', 'median_singular_value' or None.
+
+    None takes the smaller of the two positive estimates. Signal only inflates
+    either one: the MAD when it touches more than a small share of the entries (a
+    matrix pre-selected for signal, as the 200 most variable genes of lung200),
+    the median singular value when its rank approaches half the short side. The
+    smaller is the less contaminated; when both are 0 the data look noise-free
+    and a ValueError asks for ``noise_level``.
+    """
+    estimates = []
+    if method in (None, "mad"):
+        estimates.append(mad_noise_level(X))
+    if method in (None, "median_singular_value"):
+        estimates.append(singular_value_noise_level(X))
+    positive = [value for value in estimates if value > 0]
+    if not positive:
+        raise ValueError(
+            "The estimated noise level of X is 0 (more than half of the entries, or "
+            "of the singular values, are equal: e.g. a constant or exactly low-rank "
+            "matrix). Pass noise_level explicitly; noise_level=0 computes the plain "
+            "truncated SVD of noise-free data.")
+    return min(positive)
 
 
 def theory_threshold(length):
@@ -95,7 +181,10 @@ def _screen(block, init, noise_level, log_size):
     """
     n_rows, n_columns = block.shape
     cap = chi2.ppf(HUBER_QUANTILE, 1) if init == "holm" else np.inf
-    sums = capped_square_sums(np.ascontiguousarray(block), noise_level or 1.0, cap)
+    # X is at most 2**200 (prepare_matrix); a smaller noise level would square
+    # past float64 and select the same rows (all that are not 0).
+    scale = max(noise_level, SMALLEST_SCREEN_SCALE) if noise_level else 1.0
+    sums = capped_square_sums(np.ascontiguousarray(block), scale, cap)
     if noise_level == 0:  # noise-free: every nonzero row or column is signal
         return (*sums, np.flatnonzero(sums[0]), np.flatnonzero(sums[1]))
     if init == "holm":
@@ -112,27 +201,46 @@ def _screen(block, init, noise_level, log_size):
     return (*sums, *selected)
 
 
-def initial_subspaces(X, n_components, init, noise_level):
-    """Diagonal-thresholding start: SVD of the screened block, padded with zeros.
+def screened_block(X, n_components, init, noise_level, sparse="both"):
+    """Rows and columns whose squared norms stand out from the noise.
 
     Rows are screened over all columns and columns over all rows, as in the
     reference; then each side is screened again within the other side's selection.
     The second pass matters for the long side: a column of 12,625 entries carries
     the signal of a few dozen rows diluted in 12,625 noise terms, which the first
     screen misses, while the same column restricted to the selected rows does not.
+    A side that is not sparse (``sparse``) keeps all its indices. Both selections
+    are topped up to ``n_components`` indices.
     """
     log_size = math.log(max(X.shape))
     row_statistics, column_statistics, rows, columns = _screen(
         X, init, noise_level, log_size)
-    if rows.size:
+    if sparse == "left":
+        columns = np.arange(X.shape[1])
+    if sparse == "right":
+        rows = np.arange(X.shape[0])
+    if rows.size and sparse != "left":
         columns = np.union1d(columns, _screen(X[rows], init, noise_level,
                                               log_size)[3])
-    if columns.size:
+    if columns.size and sparse != "right":
         rows = np.union1d(rows, _screen(X[:, columns], init, noise_level,
                                         log_size)[2])
-    rows = _select(row_statistics, rows, n_components)
-    columns = _select(column_statistics, columns, n_components)
-    left, _, right_t = np.linalg.svd(X[np.ix_(rows, columns)], full_matrices=False)
+    return (_select(row_statistics, rows, n_components),
+            _select(column_statistics, columns, n_components))
+
+
+def initial_subspaces(X, n_components, init, noise_level, sparse="both", block=None):
+    """Diagonal-thresholding start: SVD of the screened block, padded with zeros.
+
+    ``block`` is ``(rows, columns, left, right_t)`` from an earlier screen and SVD
+    of the same X (rank selection computes it), else it is computed here.
+    """
+    if block is None:
+        rows, columns = screened_block(X, n_components, init, noise_level, sparse)
+        left, _, right_t = np.linalg.svd(X[np.ix_(rows, columns)],
+                                         full_matrices=False)
+    else:
+        rows, columns, left, right_t = block
     U = np.zeros((X.shape[0], n_components))
     V = np.zeros((X.shape[1], n_components))
     U[rows] = left[:, :n_components]
@@ -226,8 +334,11 @@ def threshold_columns(products, thresholds, thresholding):
     """Hard or soft thresholding of each column at its own level.
 
     A column with no entry above its threshold keeps its largest entry, so the
-    basis keeps its rank; such columns are reported by index.
+    basis keeps its rank; such columns are reported by index. ``thresholds=None``
+    (a side that is not sparse) returns ``products`` unchanged.
     """
+    if thresholds is None:
+        return products, np.zeros(0, dtype=np.intp)
     magnitude = np.abs(products)
     keep = magnitude > thresholds
     empty = np.flatnonzero(~keep.any(axis=0))
@@ -251,9 +362,29 @@ def subspace_sine_squared(A, B):
     return float(max(1.0 - cosines.min() ** 2, 0.0)) if cosines.size else 0.0
 
 
+def prepare_matrix(X):
+    """``X`` ready for the solver and its kernels, and the factor it was divided by.
+
+    Entries far from 1 are scaled by a power of two (exact): at float64's maximum
+    the products X'X overflow and LAPACK's SVD does not converge, and subnormal
+    entries lose the precision the thresholds need. A read-only array is copied,
+    because numba compiles a separate kernel for read-only arrays.
+    """
+    largest = max(float(X.max()), -float(X.min())) if X.size else 0.0
+    if largest > 2.0**200 or 0 < largest < 2.0**-200:
+        scale = math.ldexp(1.0, math.frexp(largest)[1] - 1)  # largest / scale in [1, 2)
+        return X / scale, scale
+    if not X.flags.writeable:
+        return X.copy(), 1.0
+    return X, 1.0
+
+
 def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_level,
-                   n_bootstrap, max_iter, tol, rng):
-    """Run FIT-SSVD on validated float64 ``X``.
+                   n_bootstrap, max_iter, tol, rng, sparse="both", block=None):
+    """Run FIT-SSVD on validated float64 ``X`` (scaled by :func:`prepare_matrix`).
+
+    ``noise_level`` is a float in the units of X, or None or a method name for
+    :func:`estimate_noise_level`. ``sparse`` names the sides that are thresholded.
 
     Returns
     -------
@@ -264,22 +395,18 @@ def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_leve
         ``unthresholded`` (indices of components with no entry above the threshold
         in the last step, which kept only their largest entry).
     """
-    if noise_level is None:
-        noise_level = mad_noise_level(X)
-        if noise_level == 0:
-            raise ValueError(
-                "The noise level estimated by the median absolute deviation of X is 0 "
-                "(more than half of the entries are equal, e.g. a constant matrix). "
-                "Pass noise_level explicitly; noise_level=0 computes the plain "
-                "truncated SVD of noise-free data.")
+    if noise_level is None or isinstance(noise_level, str):
+        noise_level = estimate_noise_level(X, noise_level)
     n_rows, n_columns = X.shape
-    U, V = initial_subspaces(X, n_components, init, noise_level)
+    U, V = initial_subspaces(X, n_components, init, noise_level, sparse, block)
     if threshold == "bootstrap":
         uniforms = rng.uniform(size=n_bootstrap)
         permutations = {size: rng.permutation(size) for size in (n_columns, n_rows)}
 
-    def levels(products, basis, previous, other):
+    def levels(products, basis, previous, other, side):
         """Thresholds in the units of X (noise units times the noise level)."""
+        if sparse not in (side, "both"):
+            return None, 0  # the dense side is not thresholded
         if noise_level == 0:
             return np.zeros(n_components), 0
         if threshold == "theory":
@@ -300,14 +427,15 @@ def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_leve
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned below)
         products = X @ V
         if frozen is None:
-            left_levels, fallbacks = levels(products, V, U, X)
+            left_levels, fallbacks = levels(products, V, U, X, "left")
             n_fallbacks += fallbacks
         thresholded, dense_left = threshold_columns(
             products, frozen[0] if frozen else left_levels, thresholding)
         U_new = orthonormal_basis(thresholded)
         products = X.T @ U_new
         if frozen is None:
-            right_levels, fallbacks = levels(products, U_new, V, X.T)
+            right_levels, fallbacks = levels(products, U_new, V, X.T,
+                                             "right")
             n_fallbacks += fallbacks
         thresholded, dense_right = threshold_columns(
             products, frozen[1] if frozen else right_levels, thresholding)

@@ -1,15 +1,35 @@
 """Distance between linear subspaces."""
 
+import math
+
 import numpy as np
 from scipy.linalg import subspace_angles
+from scipy.sparse import issparse
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_array
 
 
-def _as_columns(M):
-    """A finite float64 matrix; a 1d array becomes one column."""
-    M = np.asarray(M, dtype=np.float64)
-    return check_array(M[:, None] if M.ndim == 1 else M, dtype=np.float64)
+def _as_columns(M, name):
+    """A finite float64 matrix scaled to largest entry in [1, 2); a 1d array
+    becomes one column. The scaling (a power of two, exact) changes no span and
+    keeps the SVDs behind the rank and the angles away from overflow and from
+    subnormal numbers."""
+    if issparse(M):
+        raise TypeError(f"{name} is a sparse matrix; pass a dense array "
+                        f"({name}.toarray()).")
+    M = np.asarray(M)
+    if np.iscomplexobj(M):
+        raise TypeError(f"{name} should be real, got a complex array.")
+    if M.ndim not in (1, 2):
+        raise ValueError(f"{name} should be a 1d or 2d array, got {M.ndim} "
+                         "dimension(s).")
+    with np.errstate(over="ignore", invalid="ignore"):  # check_array sums M first
+        M = check_array(M[:, None] if M.ndim == 1 else M, dtype=np.float64,
+                        input_name=name)
+    largest = np.abs(M).max()
+    if largest > 0:
+        M = M / math.ldexp(1.0, math.frexp(largest)[1] - 1)
+    return M
 
 
 @validate_params({"A": ["array-like"], "B": ["array-like"]},
@@ -45,7 +65,7 @@ def subspace_distance(A, B):
     >>> round(subspace_distance([1, 0], [1, 1]), 6)
     0.5
     """
-    A, B = _as_columns(A), _as_columns(B)
+    A, B = _as_columns(A, "A"), _as_columns(B, "B")
     if A.shape[0] != B.shape[0]:
         raise ValueError(f"A and B should have the same number of rows, got "
                          f"{A.shape[0]} and {B.shape[0]}.")
