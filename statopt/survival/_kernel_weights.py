@@ -188,10 +188,13 @@ def _exact_sums(Z, complete, kernel, bandwidth, k):
     Z_sorted = np.ascontiguousarray(Z[order][:, columns])
     first = Z_sorted[:, 0]
     end = np.searchsorted(first, first + _REACH[kernel] * bandwidth, side="right")
-    numerator, denominator = window_kernel_sums(
-        Z_sorted, complete[order].astype(np.float64), end.astype(np.int64), kernel,
-        float(bandwidth),
-    )
+    # Differences over a tiny bandwidth overflow to inf by design (their kernel is
+    # 0); compiled code does so silently, the plain-Python kernel must too.
+    with np.errstate(over="ignore", invalid="ignore"):
+        numerator, denominator = window_kernel_sums(
+            Z_sorted, complete[order].astype(np.float64), end.astype(np.int64),
+            kernel, float(bandwidth),
+        )
     unsorted = np.empty((2, Z.shape[0]))
     unsorted[0, order] = numerator
     unsorted[1, order] = denominator
@@ -209,8 +212,9 @@ def _median_kernel_sum(Z, kernel, bandwidth, n_rows=400):
     rows = np.arange(n)
     if n > n_rows:
         rows = np.sort(np.random.RandomState(0).choice(n, n_rows, replace=False))
-    sums = row_kernel_sums(np.ascontiguousarray(Z), rows.astype(np.int64), kernel,
-                           float(bandwidth))
+    with np.errstate(over="ignore", invalid="ignore"):  # as in _exact_sums
+        sums = row_kernel_sums(np.ascontiguousarray(Z), rows.astype(np.int64),
+                               kernel, float(bandwidth))
     return float(np.median(sums))
 
 
