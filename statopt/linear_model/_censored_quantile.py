@@ -17,11 +17,18 @@ from sklearn.utils.validation import (
 from ..metrics import d2_ipcw_pinball_score
 from ..survival import CensoringDistributionEstimator, kernel_propensity
 from ..survival._target import check_survival_target, is_survival_target
-from ._quantile_solver import solve_quantile
+from ._kernels import column_max_abs
+from ._quantile_solver import SCALE_SLACK_EXPONENT, scale_exponents, solve_quantile
 
 # With solver='exact', SQUAREM-accelerated MM maps before the LP finish: measured,
 # six bring the fit to the perturbed optimum, which is all the finish needs.
 _MM_MAPS_BEFORE_FINISH = 6
+
+
+def _quiet_overflow():
+    # scikit-learn's finiteness check sums X first: entries near float64's
+    # maximum overflow there (a RuntimeWarning) although every one is finite.
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
@@ -222,8 +229,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float64, order="C",
-                          ensure_all_finite="allow-nan", ensure_min_samples=2)
+        with _quiet_overflow():
+            X = validate_data(self, X, dtype=np.float64, order="C",
+                              ensure_all_finite="allow-nan", ensure_min_samples=2)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
@@ -244,8 +252,16 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             )
         weights = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                        ensure_non_negative=True)
+        # The fit runs on an exactly equivalent problem: weights, response and
+        # columns divided by powers of two (exact in floating point) that bring
+        # their largest entries to [1, 2). Weights of 1e300 or a response of 1e-300
+        # then neither overflow nor underflow, and the rank is decided on
+        # equilibrated columns (Longley, or income in cents, are full rank).
+        weight_exponent = int(scale_exponents([weights.max()])[0])
+        weights = np.ldexp(weights, -weight_exponent)
         weights = weights * self._censoring_weights(y, event, censored)
-        if np.isfinite(X.sum()):
+        maxima = np.empty(X.shape[1])
+        if not column_max_abs(X, maxima):
             # No NaN (validate_data has refused inf): spares two O(n p) scans.
             missing, complete = None, np.ones(X.shape[0], dtype=bool)
         else:
@@ -258,11 +274,18 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 "or of zero sample_weight): there is nothing to fit."
             )
         offset = int(self.fit_intercept)
+        exponents = np.zeros(X.shape[1] + offset, dtype=np.int64)
+        exponents[offset:] = scale_exponents(maxima, SCALE_SLACK_EXPONENT)
         design = np.empty((X.shape[0], X.shape[1] + offset))
         design[:, 0] = 1.0
-        design[:, offset:] = X
+        if exponents.any():  # the division is the copy, at the cost of the copy
+            np.divide(X, np.ldexp(1.0, exponents[offset:]), out=design[:, offset:])
+        else:
+            design[:, offset:] = X
         if not complete.all():
             design[~complete] = 0.0  # weight 0 rows: any finite values will do
+        response_exponent = int(scale_exponents([np.abs(time).max()])[0])
+        response = np.ldexp(time, -response_exponent)
         n_active = int(np.count_nonzero(weights))
         if n_active < design.shape[1]:
             raise ValueError(
@@ -271,7 +294,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             )
         exact = self.solver == "exact"
         beta, info = solve_quantile(
-            design, time, weights, self.quantile, epsilon=self.epsilon,
+            design, response, weights, self.quantile, epsilon=self.epsilon,
             max_iter=min(self.max_iter, _MM_MAPS_BEFORE_FINISH) if exact
             else self.max_iter,
             step_tol=None if exact else self.tol,
@@ -285,13 +308,20 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        with np.errstate(over="ignore"):
+            beta = np.ldexp(beta, response_exponent - exponents)
+            self.weights_ = np.ldexp(weights, weight_exponent)
+        if not np.isfinite(beta).all():
+            raise ValueError(
+                "The coefficients overflow float64 (the response is too large for "
+                "the scale of X): rescale X or y before fitting."
+            )
         if self.fit_intercept:
             self.intercept_, self.coef_ = float(beta[0]), beta[1:].copy()
         else:
             self.intercept_, self.coef_ = 0.0, beta.copy()
         self.n_iter_ = info["n_iter"]
         self.duality_gap_ = info["duality_gap"]
-        self.weights_ = weights
         return self
 
     def _censoring_weights(self, y, event, censored):
@@ -350,7 +380,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             ``intercept_ + X @ coef_``.
         """
         check_is_fitted(self)
-        return self._predict(validate_data(self, X, dtype=np.float64, reset=False))
+        with _quiet_overflow():
+            X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._predict(X)
 
     def _predict(self, X):
         return X @ self.coef_ + self.intercept_
@@ -380,8 +412,20 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             See :func:`statopt.metrics.d2_ipcw_pinball_score`.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False,
-                          ensure_all_finite="allow-nan")
+        with _quiet_overflow():
+            X = validate_data(self, X, dtype=np.float64, reset=False,
+                              ensure_all_finite="allow-nan")
+        n_targets = len(y) if hasattr(y, "__len__") else None
+        if n_targets != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but y has "
+                f"{'no length' if n_targets is None else n_targets}; they must match."
+            )
+        if sample_weight is not None and np.shape(sample_weight) != (X.shape[0],):
+            raise ValueError(
+                f"sample_weight has shape {np.shape(sample_weight)}, expected "
+                f"({X.shape[0]},)."
+            )
         complete = ~np.isnan(X).any(axis=1)
         if not complete.any():
             raise ValueError("Every row of X has a missing covariate; score needs "

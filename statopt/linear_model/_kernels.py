@@ -325,12 +325,12 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
     0 (left to the caller) on the fit: ``|r| <= on_fit_tol * (|y| + sum_j |x_j
     b_j|)``, rounding error of the row's own terms. Marks those rows in
     ``on_fit``, writes ``X' d`` to ``balance`` and returns the check loss and
-    ``d' y``.
+    ``sum_i w_i |y_i|``.
     """
     n, p = X.shape
     balance[:] = 0.0
     primal = 0.0
-    dual_objective = 0.0
+    size = 0.0
     for i in range(n):
         w = weights[i]
         on_fit[i] = False
@@ -338,6 +338,7 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
             continue
         r = y[i]
         magnitude = abs(r)
+        size += w * magnitude
         for j in range(p):
             term = X[i, j] * beta[j]
             r -= term
@@ -350,7 +351,25 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
             on_fit[i] = True
             continue
         d = quantile * w if r > 0.0 else (quantile - 1.0) * w
-        dual_objective += d * y[i]
         for j in range(p):
             balance[j] += d * X[i, j]
-    return primal, dual_objective
+    return primal, size
+
+
+@njit
+def column_max_abs(X, out):
+    """Largest ``|X[i, j]|`` of each column into ``out``, NaN skipped; True if any NaN.
+
+    One pass: it replaces the NaN scan of the fit and gives the column scales.
+    """
+    n, p = X.shape
+    out[:] = 0.0
+    has_nan = False
+    for i in range(n):
+        for j in range(p):
+            a = abs(X[i, j])
+            if a > out[j]:
+                out[j] = a
+            elif a != a:
+                has_nan = True
+    return has_nan
