@@ -234,21 +234,6 @@ def logistic_loss_gradient(X, center, y, sample_weight, theta, n_outputs, gradie
 
 
 @njit
-def check_loss(X, y, weights, beta, quantile):
-    """Weighted check (pinball) loss ``sum_i w_i rho_q(y_i - x_i' beta)``."""
-    n, p = X.shape
-    total = 0.0
-    for i in range(n):
-        if weights[i] == 0.0:
-            continue
-        r = y[i]
-        for j in range(p):
-            r -= X[i, j] * beta[j]
-        total += weights[i] * (quantile * r if r >= 0.0 else (quantile - 1.0) * r)
-    return total
-
-
-@njit
 def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
                         residuals, with_objective=True):
     """One pass of the MM algorithm: the majoriser's normal equations at ``beta``.
@@ -296,25 +281,6 @@ def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
         rhs += X_block.T @ target[:rows]
         gram += scaled[:rows].T @ X_block
     return loss
-
-
-@njit
-def weighted_gram(X, weights):
-    """``sum_i w_i x_i x_i'`` in one pass, without a weighted copy of X."""
-    n, p = X.shape
-    gram = np.zeros((p, p))
-    for i in range(n):
-        w = weights[i]
-        if w == 0.0:
-            continue
-        for j in range(p):
-            wx = w * X[i, j]
-            for k in range(j + 1):
-                gram[j, k] += wx * X[i, k]
-    for j in range(p):
-        for k in range(j):
-            gram[k, j] = gram[j, k]
-    return gram
 
 
 @njit
