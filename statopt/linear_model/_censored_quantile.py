@@ -385,7 +385,14 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         return self._predict(X)
 
     def _predict(self, X):
-        return X @ self.coef_ + self.intercept_
+        with np.errstate(over="ignore", invalid="ignore"):
+            prediction = X @ self.coef_ + self.intercept_
+        if not np.isfinite(prediction).all():
+            raise ValueError(
+                "The predictions overflow float64 (X @ coef_ is beyond its range "
+                "for some rows): rescale X or the response."
+            )
+        return prediction
 
     def score(self, X, y, sample_weight=None):
         """D^2 of the pinball loss, weighted for censoring when ``y`` is censored.

@@ -291,7 +291,7 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
     0 (left to the caller) on the fit: ``|r| <= on_fit_tol * (|y| + sum_j |x_j
     b_j|)``, rounding error of the row's own terms. Marks those rows in
     ``on_fit``, writes ``X' d`` to ``balance`` and returns the check loss and
-    ``sum_i w_i |y_i|``.
+    the rounding scale ``sum_i w_i (|y_i| + sum_j |x_ij b_j|)``.
     """
     n, p = X.shape
     balance[:] = 0.0
@@ -304,11 +304,11 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
             continue
         r = y[i]
         magnitude = abs(r)
-        size += w * magnitude
         for j in range(p):
             term = X[i, j] * beta[j]
             r -= term
             magnitude += abs(term)
+        size += w * magnitude
         if r >= 0.0:
             primal += w * quantile * r
         else:

@@ -47,9 +47,11 @@ SCALE_SLACK_EXPONENT = 4
 RANK_EPS = np.finfo(np.float64).eps
 # Rows on the fit: residual within this share of the rounding scale of its terms.
 ON_FIT_TOL = 1e-9
-# The duality gap is relative to the check loss, or to this share of sum w |y| when
-# the check loss is smaller (a fit through every point: the loss is rounding).
-GAP_FLOOR = 1e-9
+# The duality gap is relative to the check loss, or to this share of the rounding
+# scale sum_i w_i (|y_i| + sum_j |x_ij b_j|) when the check loss is smaller (a fit
+# through every point: the loss and the gap's terms are rounding errors, of
+# (p + 1) eps of that scale).
+GAP_FLOOR = 1e-6
 
 
 def scale_exponents(maxima, slack=0):
@@ -235,7 +237,10 @@ def solve_box_lp(design, values, lower, upper, balance, residuals=None):
     # A loose one (HiGHS' default 1e-7) can stop at a vertex that misses a row
     # 1e-8 from the fit: optimal to 1e-12, but the duality gap then cannot
     # certify it (seen on 2 of 16 data sets of bench_quantile at n=1e5).
-    cost_scale = float(np.median(np.abs(values)))
+    # The floor keeps them below 1e6, within what HiGHS treats as finite, when
+    # most responses are tiny next to a few (1e-300 beside 1).
+    magnitudes = np.abs(values)
+    cost_scale = max(float(np.median(magnitudes)), 1e-6 * float(magnitudes.max()))
     if not cost_scale > 0:
         cost_scale = 1.0
     solver = _SilentHighs()
@@ -392,8 +397,10 @@ def duality_gap(X, y, weights, quantile, beta):
     up to rounding; at a point that is not optimal no such ``d`` exists, and the
     closest one found leaves an imbalance, reported as ``|X' d|_inf |beta|_1``.
 
-    The gap is relative to the check loss, or to ``GAP_FLOOR * sum_i w_i |y_i|``
-    when that is larger (at a fit through every point, the loss is rounding).
+    The gap is relative to the check loss, or when that is smaller to
+    ``GAP_FLOOR * sum_i w_i (|y_i| + sum_j |x_ij beta_j|)``, the scale of the
+    rounding errors of the residuals: at a fit through every point the loss is
+    rounding error, and so are the terms of the gap.
     """
     # A row is on the fit when its residual is rounding error of its own terms
     # (a global scale misfires with heavy tails: Cauchy residuals of 1e5 made
