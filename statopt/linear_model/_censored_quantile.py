@@ -23,6 +23,8 @@ from ._quantile_solver import SCALE_SLACK_EXPONENT, scale_exponents, solve_quant
 # With solver='exact', SQUAREM-accelerated MM maps before the LP finish: measured,
 # six bring the fit to the perturbed optimum, which is all the finish needs.
 _MM_MAPS_BEFORE_FINISH = 6
+# Above this relative duality gap the fit warns that it is not certified optimal.
+_CERTIFIED_GAP = 1e-6
 
 
 def _quiet_overflow():
@@ -261,7 +263,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         weights = np.ldexp(weights, -weight_exponent)
         weights = weights * self._censoring_weights(y, event, censored)
         maxima = np.empty(X.shape[1])
-        if not column_max_abs(X, maxima):
+        if not column_max_abs(X, weights, maxima):
             # No NaN (validate_data has refused inf): spares two O(n p) scans.
             missing, complete = None, np.ones(X.shape[0], dtype=bool)
         else:
@@ -273,19 +275,32 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 "No row keeps a positive weight (every row is censored, incomplete "
                 "or of zero sample_weight): there is nothing to fit."
             )
+        # Again on the rows that stay: a sample weight of 1e300 on an incomplete
+        # row must not leave the others at 1e-300, below what HiGHS resolves.
+        final_exponent = int(scale_exponents([weights.max()])[0])
+        weights = np.ldexp(weights, -final_exponent)
+        weight_exponent += final_exponent
         offset = int(self.fit_intercept)
         exponents = np.zeros(X.shape[1] + offset, dtype=np.int64)
         exponents[offset:] = scale_exponents(maxima, SCALE_SLACK_EXPONENT)
         design = np.empty((X.shape[0], X.shape[1] + offset))
         design[:, 0] = 1.0
-        if exponents.any():  # the division is the copy, at the cost of the copy
-            np.divide(X, np.ldexp(1.0, exponents[offset:]), out=design[:, offset:])
-        else:
-            design[:, offset:] = X
-        if not complete.all():
-            design[~complete] = 0.0  # weight 0 rows: any finite values will do
-        response_exponent = int(scale_exponents([np.abs(time).max()])[0])
-        response = np.ldexp(time, -response_exponent)
+        with np.errstate(over="ignore"):  # in rows of weight 0 only (see below)
+            if exponents.any():  # the division is the copy, at the cost of one
+                np.divide(X, np.ldexp(1.0, exponents[offset:]),
+                          out=design[:, offset:])
+            else:
+                design[:, offset:] = X
+            # Scales come from the rows of positive weight: a row of weight 0
+            # (censored, incomplete) must not shrink the others to subnormals.
+            response_exponent = int(scale_exponents(
+                [np.abs(time[weights > 0]).max()])[0])
+            response = np.ldexp(time, -response_exponent)
+        inactive = weights == 0
+        if inactive.any():
+            # Their scaled values may overflow or be NaN; any finite values will do.
+            design[inactive] = 0.0
+            response[inactive] = 0.0
         n_active = int(np.count_nonzero(weights))
         if n_active < design.shape[1]:
             raise ValueError(
@@ -301,6 +316,13 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             rng=check_random_state(self.random_state), exact=exact,
             verbose=self.verbose,
         )
+        if exact and not info["duality_gap"] <= _CERTIFIED_GAP:
+            warnings.warn(
+                f"The exact finish could not certify its solution: relative duality "
+                f"gap {info['duality_gap']:.3g} (optimal fits reach about 1e-12).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         if not exact and not info["mm_converged"]:
             warnings.warn(
                 f"MM stopped at max_iter={self.max_iter} before its steps fell "

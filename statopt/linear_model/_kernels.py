@@ -284,12 +284,14 @@ def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
 
 
 @njit
-def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
+def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
+              balance):
     """One pass for the duality gap at ``beta``: the check loss and the sign dual.
 
     The dual variable of a row is ``q w`` above the fit, ``(q - 1) w`` below, and
     0 (left to the caller) on the fit: ``|r| <= on_fit_tol * (|y| + sum_j |x_j
-    b_j|)``, rounding error of the row's own terms. Marks those rows in
+    b_j|) + on_fit_floor``, rounding error of the row's own terms or below the
+    resolution of the whole problem. Marks those rows in
     ``on_fit``, writes ``X' d`` to ``balance`` and returns the check loss and
     the rounding scale ``sum_i w_i (|y_i| + sum_j |x_ij b_j|)``.
     """
@@ -313,7 +315,7 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
             primal += w * quantile * r
         else:
             primal += w * (quantile - 1.0) * r
-        if abs(r) <= on_fit_tol * magnitude + 1e-300:
+        if abs(r) <= on_fit_tol * magnitude + on_fit_floor:
             on_fit[i] = True
             continue
         d = quantile * w if r > 0.0 else (quantile - 1.0) * w
@@ -323,19 +325,27 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
 
 
 @njit
-def column_max_abs(X, out):
-    """Largest ``|X[i, j]|`` of each column into ``out``, NaN skipped; True if any NaN.
+def column_max_abs(X, weights, out):
+    """Largest ``|X[i, j]|`` of each column over the rows that count; True if any NaN.
 
-    One pass: it replaces the NaN scan of the fit and gives the column scales.
+    A row counts when its weight is positive and it holds no NaN (rows with a
+    NaN drop out of the fit). One pass: it replaces the NaN scan of the fit and
+    gives the column scales.
     """
     n, p = X.shape
     out[:] = 0.0
     has_nan = False
     for i in range(n):
+        complete = True
         for j in range(p):
-            a = abs(X[i, j])
-            if a > out[j]:
-                out[j] = a
-            elif a != a:
-                has_nan = True
+            if X[i, j] != X[i, j]:
+                complete = False
+        if not complete:
+            has_nan = True
+            continue
+        if weights[i] > 0.0:
+            for j in range(p):
+                a = abs(X[i, j])
+                if a > out[j]:
+                    out[j] = a
     return has_nan

@@ -45,8 +45,10 @@ REFINE_ITER = 5
 SCALE_SLACK_EXPONENT = 4
 # Pivoted-QR rank tolerance, times max(rows, columns) (numpy's matrix_rank rule).
 RANK_EPS = np.finfo(np.float64).eps
-# Rows on the fit: residual within this share of the rounding scale of its terms.
+# Rows on the fit: residual within this share of the rounding scale of its terms,
+# or of the largest response.
 ON_FIT_TOL = 1e-9
+ON_FIT_FLOOR = 1e-15
 # The duality gap is relative to the check loss, or to this share of the rounding
 # scale sum_i w_i (|y_i| + sum_j |x_ij b_j|) when the check loss is smaller (a fit
 # through every point: the loss and the gap's terms are rounding errors, of
@@ -275,6 +277,10 @@ def solve_box_lp(design, values, lower, upper, balance, residuals=None):
         solver.setBasis(basis)  # a rejected basis leaves HiGHS its own start
     if (solver.run() == highspy.HighsStatus.kError
             or solver.getModelStatus() != highspy.HighsModelStatus.kOptimal):
+        if residuals is not None and m > p:
+            # A singular starting basis (rows with equal x among the p nearest:
+            # dummies, ties) makes HiGHS stop with a solve error: start cold.
+            return solve_box_lp(design, values, lower, upper, balance)
         return None
     solution = solver.getSolution()
     return (np.array(solution.col_value),
@@ -346,7 +352,7 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
                 below & (new_residuals > tolerance))
             if not wrong.any():
                 return solution, rounds, duality_gap(X, y, weights, quantile,
-                                                     solution)
+                                                     solution, scale)
         if wrong is None or wrong.sum() > size:
             # The band could not balance the aggregated rows (the LP failed or
             # pushed them across): improve the start rather than only widen.
@@ -381,7 +387,7 @@ def _nearest(distance, size, sample):
     return np.argpartition(distance, size - 1)[:size]
 
 
-def duality_gap(X, y, weights, quantile, beta):
+def duality_gap(X, y, weights, quantile, beta, y_scale=None):
     """Relative gap between the check loss at ``beta`` and a dual bound.
 
     Any ``d`` with ``(q - 1) w <= d <= q w`` and ``X' d = 0`` bounds the optimum
@@ -407,8 +413,13 @@ def duality_gap(X, y, weights, quantile, beta):
     # rows with |r| ~ 1e-4 count as on the fit).
     on_fit = np.empty(X.shape[0], dtype=bool)
     balance = np.empty(X.shape[1])
-    primal, size = sign_dual(X, y, weights, beta, quantile, ON_FIT_TOL, on_fit,
-                             balance)
+    if y_scale is None:
+        y_scale = np.abs(y[weights > 0]).max()
+    # Residuals below 1e-15 of the largest response are below what HiGHS resolves
+    # (its solutions are accurate to ~1e-15 relative): such rows are on the fit
+    # too. Which rows count only chooses d; the gap's terms stay exact.
+    primal, size = sign_dual(X, y, weights, beta, quantile, ON_FIT_TOL,
+                             ON_FIT_FLOOR * y_scale + 1e-300, on_fit, balance)
     gap = 0.0
     if on_fit.any():
         rows = np.flatnonzero(on_fit)

@@ -174,11 +174,11 @@ def d2_ipcw_pinball_score(y_true, y_pred, *, quantile=0.5, sample_weight=None):
         ratio = (1.0 - quantile) / quantile
     else:
         ratio = quantile / (1.0 - quantile)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         if below == 0 and below_0 == 0:
-            relative = above / above_0
+            relative = np.float64(above) / above_0
         else:
-            relative = (ratio * above + below) / (ratio * above_0 + below_0)
+            relative = np.float64(ratio * above + below) / (ratio * above_0 + below_0)
     if not np.isfinite(relative):
         raise ValueError(
             "The D^2 score is below float64's range: the constant's pinball loss "
