@@ -60,6 +60,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     solved by HiGHS, and optimality is certified by the duality gap of the whole
     problem (``duality_gap_``).
 
+    The fit runs on an exactly equivalent problem (weights, response and columns
+    divided by powers of two), so values near float64's limits and
+    ill-conditioned designs are fitted; the rank is decided by pivoted QR on
+    columns of unit norm, and only designs with linearly dependent columns are
+    refused.
+
     Parameters
     ----------
     quantile : float, default=0.5
@@ -115,8 +121,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     n_iter_ : int
         MM iterations (maps) on the full data.
     duality_gap_ : float
-        Relative duality gap of the linear program at the solution (about 1e-15
-        when certified optimal); NaN with ``solver='mm'``.
+        Relative duality gap of the linear program at the solution: an upper
+        bound of the excess check loss over the optimum, relative to the check
+        loss (or, for a fit through every point, to 1e-6 of the rounding scale
+        ``sum_i w_i (|y_i| + sum_j |x_ij beta_j|)``). About 1e-15 when certified
+        optimal, also at degenerate optima (ties); above 1e-6 the fit warns. NaN
+        with ``solver='mm'``.
     weights_ : ndarray of shape (n_samples,)
         The weights ``w_i`` of the training rows.
     censoring_distribution_ : CensoringDistributionEstimator or None

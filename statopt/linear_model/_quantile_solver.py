@@ -13,7 +13,14 @@
    least its linear part on each side). Otherwise a few crossing rows join the
    band, or the band is recentred on the new solution and grown, or, when the band
    cannot balance the aggregated rows at all, MM runs a few more iterations first.
-   The duality gap of the full problem is returned as a certificate.
+   The duality gap of the full problem is returned as a certificate
+   (:func:`duality_gap`: the rows on the fit get the duals that balance the
+   others, so degenerate optima certify too).
+
+The caller passes a problem scaled by powers of two (weights, response and
+columns with largest entries in [1, 2): see :func:`scale_exponents`), so the
+tolerances below are relative; the rank is decided by pivoted QR
+(:func:`weighted_least_squares`). HiGHS comes from the public ``highspy`` package.
 """
 
 import highspy
