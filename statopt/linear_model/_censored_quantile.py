@@ -279,6 +279,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         else:
             missing = np.isnan(X)
             complete = ~missing.any(axis=1)
+            # Scales from the complete rows only (incomplete ones drop out).
+            column_max_abs(X, np.where(complete, weights, 0.0), maxima)
         weights = weights * self._missing_weights(X, time, complete, missing)
         if not weights.any():
             raise ValueError(
@@ -304,7 +306,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             # Scales come from the rows of positive weight: a row of weight 0
             # (censored, incomplete) must not shrink the others to subnormals.
             response_exponent = int(scale_exponents(
-                [np.abs(time[weights > 0]).max()])[0])
+                [np.max(np.abs(time), where=weights > 0, initial=0.0)])[0])
             response = np.ldexp(time, -response_exponent)
         inactive = weights == 0
         if inactive.any():

@@ -326,26 +326,24 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
 
 @njit
 def column_max_abs(X, weights, out):
-    """Largest ``|X[i, j]|`` of each column over the rows that count; True if any NaN.
+    """Largest ``|X[i, j]|`` of each column over the rows of positive weight.
 
-    A row counts when its weight is positive and it holds no NaN (rows with a
-    NaN drop out of the fit). One pass: it replaces the NaN scan of the fit and
-    gives the column scales.
+    NaN never wins a comparison, so it is skipped; returns True if any is seen.
+    One pass: it replaces the NaN scan of the fit and gives the column scales.
     """
     n, p = X.shape
     out[:] = 0.0
     has_nan = False
     for i in range(n):
-        complete = True
-        for j in range(p):
-            if X[i, j] != X[i, j]:
-                complete = False
-        if not complete:
-            has_nan = True
-            continue
         if weights[i] > 0.0:
             for j in range(p):
                 a = abs(X[i, j])
                 if a > out[j]:
                     out[j] = a
+                elif a != a:
+                    has_nan = True
+        elif not has_nan:
+            for j in range(p):
+                if X[i, j] != X[i, j]:
+                    has_nan = True
     return has_nan
