@@ -111,6 +111,20 @@ def test_full_rank_ill_conditioned_designs_are_fitted_exactly(name):
         assert_exact_and_certified(X, y, q)
 
 
+def test_nearly_collinear_full_rank_design_is_decided_by_pivoted_qr():
+    # Condition number about 1e7 after equilibration: beyond what the Gram
+    # eigenvalues settle, so the pivoted QR decides (full rank), and the fit is
+    # still the LP optimum.
+    rng = np.random.RandomState(5)
+    x = rng.standard_normal(200)
+    X = np.column_stack([x, x + 1e-7 * rng.standard_normal(200),
+                         rng.standard_normal(200)])
+    assert np.linalg.cond(with_intercept(X)) > 1e6
+    y = X @ [1.0, 1.0, -1.0] + rng.standard_normal(200)
+    for q in (0.2, 0.5, 0.8):
+        assert_exact_and_certified(X, y, q)
+
+
 def test_truly_rank_deficient_designs_are_still_refused():
     X, y = star98()
     combined = np.column_stack([X, X[:, 0] - 2 * X[:, 3]])

@@ -284,6 +284,25 @@ def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
 
 
 @njit
+def weighted_gram(X, weights):
+    """``sum_i w_i x_i x_i'`` in one pass, without a weighted copy of X."""
+    n, p = X.shape
+    gram = np.zeros((p, p))
+    for i in range(n):
+        w = weights[i]
+        if w == 0.0:
+            continue
+        for j in range(p):
+            wx = w * X[i, j]
+            for k in range(j + 1):
+                gram[j, k] += wx * X[i, k]
+    for j in range(p):
+        for k in range(j):
+            gram[k, j] = gram[j, k]
+    return gram
+
+
+@njit
 def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
               balance):
     """One pass for the duality gap at ``beta``: the check loss and the sign dual.

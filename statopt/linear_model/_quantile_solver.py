@@ -29,7 +29,7 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangula
 from threadpoolctl import ThreadpoolController
 
 from .._utils import weighted_quantile
-from ._kernels import mm_normal_equations, sign_dual
+from ._kernels import mm_normal_equations, sign_dual, weighted_gram
 
 # Rows of the subsample that warm-starts MM on large data.
 SUBSAMPLE_SIZE = 20_000
@@ -52,6 +52,9 @@ REFINE_ITER = 5
 SCALE_SLACK_EXPONENT = 4
 # Pivoted-QR rank tolerance, times max(rows, columns) (numpy's matrix_rank rule).
 RANK_EPS = np.finfo(np.float64).eps
+# Eigenvalue ratio of the unit-diagonal Gram matrix above which the design is
+# full rank without a QR factorisation (condition number below 1e5).
+GRAM_RANK_RATIO = 1e-10
 # Rows on the fit: residual within this share of the rounding scale of its terms,
 # or of the largest response.
 ON_FIT_TOL = 1e-9
@@ -87,19 +90,30 @@ def rank_deficiency_error(n_features):
 
 
 def weighted_least_squares(X, y, weights):
-    """Weighted least squares by pivoted QR; None when the design is rank deficient.
+    """Weighted least squares; None when the design is rank deficient.
 
     The rank is decided on the columns of ``sqrt(w) X`` scaled to unit norm, so
-    the tolerance is relative to each column's norm: a column counts only if the
-    part of it that the previous pivots leave is above ``max(m, p) eps`` of its
-    norm (numpy's ``matrix_rank`` rule). Ill-conditioned but full-rank designs
-    (Longley, condition number 5e9) pass; exact linear combinations do not.
+    the tolerance is relative to each column's norm. Most designs are settled by
+    the eigenvalues of that scaled Gram matrix (one compiled pass, 1 ms at
+    20,000 x 11): a smallest one above ``GRAM_RANK_RATIO`` of the largest
+    (condition number below 1e5) is full rank beyond doubt. Otherwise a pivoted
+    QR factorisation (7 ms there) decides: a column counts if the part of it that
+    the previous pivots leave is above ``max(m, p) eps`` of its norm (numpy's
+    ``matrix_rank`` rule). Ill-conditioned but full-rank designs (Longley,
+    condition number 5e9) pass; exact linear combinations do not.
     """
-    root = np.sqrt(weights)
-    A = X * root[:, None]
-    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
+    gram = weighted_gram(X, weights)
+    norms = np.sqrt(np.diag(gram))
     if not (norms > 0).all():
         return None
+    scaled = gram / np.outer(norms, norms)
+    eigenvalues = np.linalg.eigvalsh(scaled)
+    if eigenvalues[0] > GRAM_RANK_RATIO * eigenvalues[-1]:
+        target = (X.T @ (weights * y)) / norms
+        return cho_solve(cho_factor(scaled, check_finite=False), target,
+                         check_finite=False) / norms
+    root = np.sqrt(weights)
+    A = X * root[:, None]
     A /= norms
     Q, R, pivots = qr(A, mode="economic", pivoting=True, overwrite_a=True,
                       check_finite=False)
