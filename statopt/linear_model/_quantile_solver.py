@@ -196,7 +196,8 @@ def mm_iterations(X, y, weights, quantile, beta, epsilon, max_iter, step_tol,
     return beta, max_iter, False
 
 
-def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals):
+def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals,
+                  cold_retry=False):
     """Solve the dual LP on ``band`` with the globbed rows as two pseudo-rows.
 
     ``residuals`` (of the approximate fit, on all rows) choose the starting basis.
@@ -224,7 +225,7 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals):
     lower = np.concatenate(lower)
     upper = np.concatenate(upper)
     solution = solve_box_lp(design, values, lower, upper, np.zeros(X.shape[1]),
-                            np.concatenate(signs))
+                            np.concatenate(signs), cold_retry=cold_retry)
     # The equality constraints' multipliers are the coefficients (sign: HiGHS
     # minimises -y'd).
     return None if solution is None else -solution[1]
@@ -242,7 +243,8 @@ class _SilentHighs(highspy.Highs):
         super().enableCallbacks()
 
 
-def solve_box_lp(design, values, lower, upper, balance, residuals=None):
+def solve_box_lp(design, values, lower, upper, balance, residuals=None,
+                 cold_retry=False):
     """``max values'd`` s.t. ``design' d = balance``, ``lower <= d <= upper``.
 
     Solved by dual simplex of the public ``highspy`` package, called directly
@@ -298,7 +300,7 @@ def solve_box_lp(design, values, lower, upper, balance, residuals=None):
         solver.setBasis(basis)  # a rejected basis leaves HiGHS its own start
     if (solver.run() == highspy.HighsStatus.kError
             or solver.getModelStatus() != highspy.HighsModelStatus.kOptimal):
-        if residuals is not None and m > p:
+        if residuals is not None and m > p and cold_retry:
             # A singular starting basis (rows with equal x among the p nearest:
             # dummies, ties) makes HiGHS stop with a solve error: start cold.
             return solve_box_lp(design, values, lower, upper, balance)
@@ -364,8 +366,11 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         band &= active
         above = active & ~band & (residuals > 0)
         below = active & ~band & ~(residuals > 0)
+        # With every row in the band, refining MM cannot help a failed LP: then
+        # HiGHS retries from its own start.
         solution = _reduced_dual(X, y, weights, quantile, np.flatnonzero(band),
-                                 above, below, big, residuals)
+                                 above, below, big, residuals,
+                                 cold_retry=size >= n_active)
         wrong = None
         if solution is not None:
             new_residuals = y - X @ solution
