@@ -457,7 +457,8 @@ def duality_gap(X, y, weights, quantile, beta, y_scale=None):
         residuals = y[rows] - basis @ beta
         loss = weights[rows] * np.where(residuals >= 0, quantile * residuals,
                                         (quantile - 1.0) * residuals)
-        gap = float(np.sum(loss - dual * residuals))
+        # Each term is non-negative; rounding of subnormal products is not.
+        gap = float(np.sum(np.maximum(loss - dual * residuals, 0.0)))
     gap += float(np.abs(balance) @ np.abs(beta))
     return gap / max(primal, GAP_FLOOR * size, 1e-300)
 
