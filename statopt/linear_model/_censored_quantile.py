@@ -18,11 +18,20 @@ from ..metrics import d2_ipcw_pinball_score
 from ..survival import CensoringDistributionEstimator, kernel_propensity
 from ..survival._kernel_weights import _floor_probability
 from ..survival._target import check_survival_target, is_survival_target
-from ._quantile_solver import solve_quantile
+from ._kernels import column_max_abs
+from ._quantile_solver import SCALE_SLACK_EXPONENT, scale_exponents, solve_quantile
 
 # With solver='exact', SQUAREM-accelerated MM maps before the LP finish: measured,
 # six bring the fit to the perturbed optimum, which is all the finish needs.
 _MM_MAPS_BEFORE_FINISH = 6
+# Above this relative duality gap the fit warns that it is not certified optimal.
+_CERTIFIED_GAP = 1e-6
+
+
+def _quiet_overflow():
+    # scikit-learn's finiteness check sums X first: entries near float64's
+    # maximum overflow there (a RuntimeWarning) although every one is finite.
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
@@ -51,6 +60,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     residual sign is settled are aggregated, the linear program on the others is
     solved by HiGHS, and optimality is certified by the duality gap of the whole
     problem (``duality_gap_``).
+
+    The fit runs on an exactly equivalent problem (weights, response and columns
+    divided by powers of two), so values near float64's limits and
+    ill-conditioned designs are fitted; the rank is decided by pivoted QR on
+    columns of unit norm, and only designs with linearly dependent columns are
+    refused.
 
     Parameters
     ----------
@@ -115,8 +130,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     n_iter_ : int
         MM iterations (maps) on the full data.
     duality_gap_ : float
-        Relative duality gap of the linear program at the solution (about 1e-15
-        when certified optimal); NaN with ``solver='mm'``.
+        Relative duality gap of the linear program at the solution: an upper
+        bound of the excess check loss over the optimum, relative to the check
+        loss (or, for a fit through every point, to 1e-6 of the rounding scale
+        ``sum_i w_i (|y_i| + sum_j |x_ij beta_j|)``). About 1e-15 when certified
+        optimal, also at degenerate optima (ties); above 1e-6 the fit warns. NaN
+        with ``solver='mm'``.
     weights_ : ndarray of shape (n_samples,)
         The weights ``w_i`` of the training rows.
     censoring_distribution_ : CensoringDistributionEstimator or None
@@ -237,8 +256,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float64, order="C",
-                          ensure_all_finite="allow-nan", ensure_min_samples=2)
+        with _quiet_overflow():
+            X = validate_data(self, X, dtype=np.float64, order="C",
+                              ensure_all_finite="allow-nan", ensure_min_samples=2)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
@@ -259,25 +279,55 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             )
         weights = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                        ensure_non_negative=True)
+        # The fit runs on an exactly equivalent problem: weights, response and
+        # columns divided by powers of two (exact in floating point) that bring
+        # their largest entries to [1, 2). Weights of 1e300 or a response of 1e-300
+        # then neither overflow nor underflow, and the rank is decided on
+        # equilibrated columns (Longley, or income in cents, are full rank).
+        weight_exponent = int(scale_exponents([weights.max()])[0])
+        weights = np.ldexp(weights, -weight_exponent)
         weights = weights * self._censoring_weights(y, event, censored)
-        if np.isfinite(X.sum()):
+        maxima = np.empty(X.shape[1])
+        if not column_max_abs(X, weights, maxima):
             # No NaN (validate_data has refused inf): spares two O(n p) scans.
             missing, complete = None, np.ones(X.shape[0], dtype=bool)
         else:
             missing = np.isnan(X)
             complete = ~missing.any(axis=1)
+            # Scales from the complete rows only (incomplete ones drop out).
+            column_max_abs(X, np.where(complete, weights, 0.0), maxima)
         weights = weights * self._missing_weights(X, time, complete, missing)
         if not weights.any():
             raise ValueError(
                 "No row keeps a positive weight (every row is censored, incomplete "
                 "or of zero sample_weight): there is nothing to fit."
             )
+        # Again on the rows that stay: a sample weight of 1e300 on an incomplete
+        # row must not leave the others at 1e-300, below what HiGHS resolves.
+        final_exponent = int(scale_exponents([weights.max()])[0])
+        weights = np.ldexp(weights, -final_exponent)
+        weight_exponent += final_exponent
         offset = int(self.fit_intercept)
+        exponents = np.zeros(X.shape[1] + offset, dtype=np.int64)
+        exponents[offset:] = scale_exponents(maxima, SCALE_SLACK_EXPONENT)
         design = np.empty((X.shape[0], X.shape[1] + offset))
         design[:, 0] = 1.0
-        design[:, offset:] = X
-        if not complete.all():
-            design[~complete] = 0.0  # weight 0 rows: any finite values will do
+        with np.errstate(over="ignore"):  # in rows of weight 0 only (see below)
+            if exponents.any():  # the division is the copy, at the cost of one
+                np.divide(X, np.ldexp(1.0, exponents[offset:]),
+                          out=design[:, offset:])
+            else:
+                design[:, offset:] = X
+            # Scales come from the rows of positive weight: a row of weight 0
+            # (censored, incomplete) must not shrink the others to subnormals.
+            response_exponent = int(scale_exponents(
+                [np.max(np.abs(time), where=weights > 0, initial=0.0)])[0])
+            response = np.ldexp(time, -response_exponent)
+        inactive = weights == 0
+        if inactive.any():
+            # Their scaled values may overflow or be NaN; any finite values will do.
+            design[inactive] = 0.0
+            response[inactive] = 0.0
         n_active = int(np.count_nonzero(weights))
         if n_active < design.shape[1]:
             raise ValueError(
@@ -286,13 +336,20 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             )
         exact = self.solver == "exact"
         beta, info = solve_quantile(
-            design, time, weights, self.quantile, epsilon=self.epsilon,
+            design, response, weights, self.quantile, epsilon=self.epsilon,
             max_iter=min(self.max_iter, _MM_MAPS_BEFORE_FINISH) if exact
             else self.max_iter,
             step_tol=None if exact else self.tol,
             rng=check_random_state(self.random_state), exact=exact,
             verbose=self.verbose,
         )
+        if exact and not info["duality_gap"] <= _CERTIFIED_GAP:
+            warnings.warn(
+                f"The exact finish could not certify its solution: relative duality "
+                f"gap {info['duality_gap']:.3g} (optimal fits reach about 1e-12).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         if not exact and not info["mm_converged"]:
             warnings.warn(
                 f"MM stopped at max_iter={self.max_iter} before its steps fell "
@@ -300,13 +357,20 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        with np.errstate(over="ignore"):
+            beta = np.ldexp(beta, response_exponent - exponents)
+            self.weights_ = np.ldexp(weights, weight_exponent)
+        if not np.isfinite(beta).all():
+            raise ValueError(
+                "The coefficients overflow float64 (the response is too large for "
+                "the scale of X): rescale X or y before fitting."
+            )
         if self.fit_intercept:
             self.intercept_, self.coef_ = float(beta[0]), beta[1:].copy()
         else:
             self.intercept_, self.coef_ = 0.0, beta.copy()
         self.n_iter_ = info["n_iter"]
         self.duality_gap_ = info["duality_gap"]
-        self.weights_ = weights
         return self
 
     def _censoring_weights(self, y, event, censored):
@@ -413,10 +477,19 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             ``intercept_ + X @ coef_``.
         """
         check_is_fitted(self)
-        return self._predict(validate_data(self, X, dtype=np.float64, reset=False))
+        with _quiet_overflow():
+            X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._predict(X)
 
     def _predict(self, X):
-        return X @ self.coef_ + self.intercept_
+        with np.errstate(over="ignore", invalid="ignore"):
+            prediction = X @ self.coef_ + self.intercept_
+        if not np.isfinite(prediction).all():
+            raise ValueError(
+                "The predictions overflow float64 (X @ coef_ is beyond its range "
+                "for some rows): rescale X or the response."
+            )
+        return prediction
 
     def score(self, X, y, sample_weight=None):
         """D^2 of the pinball loss, weighted for censoring when ``y`` is censored.
@@ -443,8 +516,20 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             See :func:`statopt.metrics.d2_ipcw_pinball_score`.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False,
-                          ensure_all_finite="allow-nan")
+        with _quiet_overflow():
+            X = validate_data(self, X, dtype=np.float64, reset=False,
+                              ensure_all_finite="allow-nan")
+        n_targets = len(y) if hasattr(y, "__len__") else None
+        if n_targets != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but y has "
+                f"{'no length' if n_targets is None else n_targets}; they must match."
+            )
+        if sample_weight is not None and np.shape(sample_weight) != (X.shape[0],):
+            raise ValueError(
+                f"sample_weight has shape {np.shape(sample_weight)}, expected "
+                f"({X.shape[0]},)."
+            )
         complete = ~np.isnan(X).any(axis=1)
         if not complete.any():
             raise ValueError("Every row of X has a missing covariate; score needs "

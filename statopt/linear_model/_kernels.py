@@ -234,21 +234,6 @@ def logistic_loss_gradient(X, center, y, sample_weight, theta, n_outputs, gradie
 
 
 @njit
-def check_loss(X, y, weights, beta, quantile):
-    """Weighted check (pinball) loss ``sum_i w_i rho_q(y_i - x_i' beta)``."""
-    n, p = X.shape
-    total = 0.0
-    for i in range(n):
-        if weights[i] == 0.0:
-            continue
-        r = y[i]
-        for j in range(p):
-            r -= X[i, j] * beta[j]
-        total += weights[i] * (quantile * r if r >= 0.0 else (quantile - 1.0) * r)
-    return total
-
-
-@njit
 def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
                         residuals, with_objective=True):
     """One pass of the MM algorithm: the majoriser's normal equations at ``beta``.
@@ -318,19 +303,21 @@ def weighted_gram(X, weights):
 
 
 @njit
-def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
+def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
+              balance):
     """One pass for the duality gap at ``beta``: the check loss and the sign dual.
 
     The dual variable of a row is ``q w`` above the fit, ``(q - 1) w`` below, and
     0 (left to the caller) on the fit: ``|r| <= on_fit_tol * (|y| + sum_j |x_j
-    b_j|)``, rounding error of the row's own terms. Marks those rows in
+    b_j|) + on_fit_floor``, rounding error of the row's own terms or below the
+    resolution of the whole problem. Marks those rows in
     ``on_fit``, writes ``X' d`` to ``balance`` and returns the check loss and
-    ``d' y``.
+    the rounding scale ``sum_i w_i (|y_i| + sum_j |x_ij b_j|)``.
     """
     n, p = X.shape
     balance[:] = 0.0
     primal = 0.0
-    dual_objective = 0.0
+    size = 0.0
     for i in range(n):
         w = weights[i]
         on_fit[i] = False
@@ -342,15 +329,40 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit, balance):
             term = X[i, j] * beta[j]
             r -= term
             magnitude += abs(term)
+        size += w * magnitude
         if r >= 0.0:
             primal += w * quantile * r
         else:
             primal += w * (quantile - 1.0) * r
-        if abs(r) <= on_fit_tol * magnitude + 1e-300:
+        if abs(r) <= on_fit_tol * magnitude + on_fit_floor:
             on_fit[i] = True
             continue
         d = quantile * w if r > 0.0 else (quantile - 1.0) * w
-        dual_objective += d * y[i]
         for j in range(p):
             balance[j] += d * X[i, j]
-    return primal, dual_objective
+    return primal, size
+
+
+@njit
+def column_max_abs(X, weights, out):
+    """Largest ``|X[i, j]|`` of each column over the rows of positive weight.
+
+    NaN never wins a comparison, so it is skipped; returns True if any is seen.
+    One pass: it replaces the NaN scan of the fit and gives the column scales.
+    """
+    n, p = X.shape
+    out[:] = 0.0
+    has_nan = False
+    for i in range(n):
+        if weights[i] > 0.0:
+            for j in range(p):
+                a = abs(X[i, j])
+                if a > out[j]:
+                    out[j] = a
+                elif a != a:
+                    has_nan = True
+        elif not has_nan:
+            for j in range(p):
+                if X[i, j] != X[i, j]:
+                    has_nan = True
+    return has_nan

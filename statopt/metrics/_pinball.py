@@ -1,45 +1,85 @@
-"""Pinball (check) loss for censored targets, weighted by inverse censoring."""
+"""Pinball (check) loss for censored targets, weighted by inverse censoring.
+
+The loss is positively homogeneous (``rho_q(c r) = c rho_q(r)``, ``c > 0``): it is
+computed on times, predictions and weights divided by powers of two (exact in
+floating point), so that values near float64's limits neither overflow in the
+residuals nor underflow in the weights, and the D^2 ratio is scale-free.
+"""
+
+from numbers import Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_array
 
 from .._utils import weighted_quantile
 from ..survival._kaplan_meier import CensoringDistributionEstimator
 from ..survival._target import check_survival_target
 
+_PARAMETERS = {
+    "y_true": ["array-like"],
+    "y_pred": ["array-like"],
+    "quantile": [Interval(Real, 0, 1, closed="neither")],
+    "sample_weight": ["array-like", None],
+}
 
-def _pinball(residuals, quantile):
-    return np.where(residuals >= 0, quantile * residuals, (quantile - 1) * residuals)
+
+def _power_of_two(values):
+    """``2**k`` with ``max |values| / 2**k`` in [1, 2) (1 for all zeros)."""
+    largest = float(np.max(np.abs(values), initial=0.0))
+    return np.ldexp(1.0, np.frexp(largest)[1] - 1) if largest > 0 else 1.0
 
 
 def _ipcw(y_true, sample_weight):
+    """Times and relative weights (largest 1) of the rows."""
     event, time, censored = check_survival_target(y_true)
-    weights = np.ones(time.size) if sample_weight is None else np.asarray(
-        sample_weight, dtype=np.float64)
-    if weights.shape != time.shape:
-        raise ValueError(
-            f"sample_weight has shape {weights.shape}, expected {time.shape}."
-        )
+    if sample_weight is None:
+        weights = np.ones(time.size)
+    else:
+        weights = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
+                              input_name="sample_weight")
+        if weights.shape != time.shape:
+            raise ValueError(
+                f"sample_weight has shape {weights.shape}, expected {time.shape}."
+            )
+        if (weights < 0).any():
+            raise ValueError("sample_weight must be non-negative.")
+        weights = weights / _power_of_two(weights)
     if censored:
         weights = weights * CensoringDistributionEstimator().fit(y_true).predict_ipcw(
             y_true)
-    return time, weights
-
-
-def _weighted_loss(time, weights, y_pred, quantile):
-    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
-    if y_pred.shape != time.shape:
-        raise ValueError(f"y_pred has shape {y_pred.shape}, expected {time.shape}.")
     total = weights.sum()
     if not total > 0:
         raise ValueError("No row has a positive weight: the loss is undefined.")
-    return float(weights @ _pinball(time - y_pred, quantile) / total)
+    return time, weights / _power_of_two(weights)
 
 
-def _check_quantile(quantile):
-    if not 0 < quantile < 1:
-        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}.")
+def _check_predictions(y_pred, time):
+    y_pred = check_array(y_pred, ensure_2d=False, dtype=np.float64,
+                         input_name="y_pred").ravel()
+    if y_pred.shape != time.shape:
+        raise ValueError(f"y_pred has shape {y_pred.shape}, expected {time.shape}.")
+    return y_pred
 
 
+def _sides(time, y_pred, weights, scale):
+    """``(sum w r+, sum w r-)`` of ``r = (time - y_pred) / scale``.
+
+    The check loss is ``q A + (1 - q) B``: the level multiplies sums, rather than
+    every row, so a level of 5e-324 does not round each row's loss to zero.
+    """
+    residuals = time / scale - y_pred / scale
+    above = residuals > 0
+    return (float(weights[above] @ residuals[above]),
+            float(-(weights[~above] @ residuals[~above])))
+
+
+def _combine(sides, quantile):
+    above, below = sides
+    return quantile * above + (1.0 - quantile) * below
+
+
+@validate_params(_PARAMETERS, prefer_skip_nested_validation=True)
 def ipcw_pinball_loss(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     """Mean pinball loss, each event weighted by ``1 / G(T_i-)``.
 
@@ -75,11 +115,21 @@ def ipcw_pinball_loss(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     >>> ipcw_pinball_loss(y, [2.0, 2.0, 2.0], quantile=0.5)
     0.5
     """
-    _check_quantile(quantile)
     time, weights = _ipcw(y_true, sample_weight)
-    return _weighted_loss(time, weights, y_pred, quantile)
+    y_pred = _check_predictions(y_pred, time)
+    scale = _power_of_two(np.r_[time, y_pred])
+    loss = _combine(_sides(time, y_pred, weights, scale), quantile) / weights.sum()
+    with np.errstate(over="ignore"):
+        loss *= scale
+    if not np.isfinite(loss):
+        raise ValueError(
+            "The mean pinball loss exceeds float64's range: rescale y_true and "
+            "y_pred."
+        )
+    return float(loss)
 
 
+@validate_params(_PARAMETERS, prefer_skip_nested_validation=True)
 def d2_ipcw_pinball_score(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     """Fraction of the IPCW pinball loss explained, ``1 - loss / loss_constant``.
 
@@ -109,11 +159,30 @@ def d2_ipcw_pinball_score(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     >>> d2_ipcw_pinball_score([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0])
     1.0
     """
-    _check_quantile(quantile)
     time, weights = _ipcw(y_true, sample_weight)
-    loss = _weighted_loss(time, weights, y_pred, quantile)
-    constant = weighted_quantile(time, weights, quantile)
-    baseline = _weighted_loss(time, weights, np.full(time.size, constant), quantile)
-    if baseline == 0:
-        return 1.0 if loss == 0 else 0.0
-    return 1.0 - loss / baseline
+    y_pred = _check_predictions(y_pred, time)
+    scale = _power_of_two(np.r_[time, y_pred])
+    constant = np.full(time.size, weighted_quantile(time, weights, quantile))
+    above, below = _sides(time, y_pred, weights, scale)
+    above_0, below_0 = _sides(time, constant, weights, scale)
+    if above_0 == 0 and below_0 == 0:  # the constant fits every event
+        return 1.0 if above == 0 and below == 0 else 0.0
+    # loss / baseline with the smaller of q and 1 - q as a ratio t <= 1 on one
+    # side: q = 5e-324 would make each loss subnormal, and their ratio -inf.
+    if quantile > 0.5:
+        above, below, above_0, below_0 = below, above, below_0, above_0
+        ratio = (1.0 - quantile) / quantile
+    else:
+        ratio = quantile / (1.0 - quantile)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if below == 0 and below_0 == 0:
+            relative = np.float64(above) / above_0
+        else:
+            relative = np.float64(ratio * above + below) / (ratio * above_0 + below_0)
+    if not np.isfinite(relative):
+        raise ValueError(
+            "The D^2 score is below float64's range: the constant's pinball loss "
+            "is vanishingly small next to the predictions' (at "
+            f"quantile={quantile!r}, the constant fits almost every event)."
+        )
+    return float(1.0 - relative)
