@@ -23,6 +23,7 @@ from ._layers import (
     Tanh,
 )
 from ._network import Network, Stack
+from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = [
     "Layer",
@@ -40,4 +41,6 @@ __all__ = [
     "SquaredLoss",
     "Stack",
     "Network",
+    "MinibatchTrainer",
+    "OPTIMIZERS",
 ]
