@@ -122,8 +122,8 @@ default='constant'
     ...     gradient = np.array([np.mean(residual * X_batch[:, 0])])
     ...     return 0.5 * np.mean(residual**2), gradient
     >>> theta = np.zeros(1)
-    >>> trainer = MinibatchTrainer(learning_rate=0.1, max_iter=300, tol=1e-12,
-    ...                            random_state=0)
+    >>> trainer = MinibatchTrainer(optimizer="sgd", learning_rate=1.0,
+    ...                            max_iter=300, tol=1e-12, random_state=0)
     >>> trainer = trainer.fit(objective, theta, (X, y))
     >>> round(float(theta[0]), 4)
     3.0
