@@ -362,12 +362,15 @@ default='constant'
         for begin in range(0, n_rows, batch_size):
             rows = order[begin : begin + batch_size]
             batch = tuple(array[rows] for array in arrays)
-            loss, gradient = objective(theta, batch, rng)
+            # Overflow is reported below as one clear error, not as warnings.
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss, gradient = objective(theta, batch, rng)
             loss = float(loss)
-            if not np.isfinite(loss):
+            if not np.isfinite(loss) or not np.all(np.isfinite(gradient)):
                 raise ValueError(
-                    f"The loss became {loss} at epoch {self.n_iter_ + 1}: lower "
-                    "learning_rate or check the input scale."
+                    f"The loss or its gradient became non-finite (loss {loss}) at "
+                    f"epoch {self.n_iter_ + 1}: lower learning_rate or check the "
+                    "scale of the input."
                 )
             self.optimizer_.step([gradient])
             total += loss * rows.size
