@@ -12,12 +12,14 @@ import pytest
 from numpy.testing import assert_allclose
 
 from statopt.neural_network import (
+    Branches,
     Dense,
     Dropout,
     GradientReversal,
     Identity,
     LeakyReLU,
     Logistic,
+    MultiHeadNetwork,
     Network,
     ReLU,
     SigmoidCrossEntropy,
@@ -318,3 +320,96 @@ def test_initialisation_scale(activation, scheme):
     assert abs(weights.var() / expected_var - 1) < 0.02
     assert_allclose(net.views(net.init_params(random_state=0))[0],
                     net.views(net.init_params(random_state=0))[0])
+
+
+# ------------------------------------------- branches and heads on shared features
+
+
+def _two_head_network(reversal):
+    trunk = [Branches([(slice(0, 2), [Dense(3), Tanh()]),
+                       ([2], [Dense(2), LeakyReLU(0.1)])]),
+             Dense(4), Logistic()]
+    discriminator = ([GradientReversal(reversal)] if reversal is not None else [])
+    discriminator += [Dense(3), Tanh(), Dense(3)]
+    return MultiHeadNetwork(trunk, [([Dense(1)], SigmoidCrossEntropy()),
+                                    (discriminator, SoftmaxCrossEntropy())], 3)
+
+
+def _two_head_data():
+    labels = (np.arange(9) % 2).astype(float)
+    events = np.arange(9) % 3
+    label_weight = WEIGHTS * (np.arange(9) != 4)   # row 4 unlabelled
+    return [labels, events], [label_weight, WEIGHTS]
+
+
+def test_two_heads_on_branches_match_finite_differences():
+    net = _two_head_network(None)
+    theta = net.init_params(random_state=0)
+    theta += 0.1 * np.random.default_rng(1).normal(size=theta.size)
+    targets, weights = _two_head_data()
+
+    def loss(t):
+        return net.loss_gradient(t, X, targets, weights, l2=0.2)[0]
+
+    _, grad = net.loss_gradient(theta, X, targets, weights, l2=0.2)
+    assert _relative_error(grad, _fd_gradient(loss, theta)) <= 1e-6
+    vector = np.random.default_rng(2).normal(size=theta.size)
+    for reversal in (None, 0.8):
+        net = _two_head_network(reversal)
+
+        def grad_of(t, net=net):
+            return net.loss_gradient(t, X, targets, weights, l2=0.2)[1]
+
+        step = 1e-6
+        expected = (grad_of(theta + step * vector)
+                    - grad_of(theta - step * vector)) / (2 * step)
+        product = net.hessian_vector_product(theta, vector, X, targets, weights,
+                                             l2=0.2)
+        assert _relative_error(product, expected) <= 1e-6
+
+
+def test_reversal_gives_the_saddle_point_update():
+    # Trunk: dL_d - lambda dL_e; heads: their own gradients. Reference: the plain
+    # two-head gradient and each head's loss alone (weights zero for the other).
+    targets, weights = _two_head_data()
+    plain, reversed_ = _two_head_network(None), _two_head_network(0.6)
+    theta = plain.init_params(random_state=3)
+    zero = np.zeros(9)
+    _, grad_detector = plain.loss_gradient(theta, X, targets, [weights[0], zero])
+    _, grad_events = plain.loss_gradient(theta, X, targets, [zero, weights[1]])
+    _, grad = reversed_.loss_gradient(theta, X, targets, weights)
+    trunk = slice(0, reversed_.trunk.n_params(3))
+    heads = slice(trunk.stop, None)
+    assert_allclose(grad[trunk], grad_detector[trunk] - 0.6 * grad_events[trunk],
+                    rtol=1e-12, atol=1e-15)
+    assert_allclose(grad[heads], grad_detector[heads] + grad_events[heads],
+                    rtol=1e-12, atol=1e-15)
+    # The event loss reaches the features: the trunk update changes with it.
+    assert np.max(np.abs(grad_events[trunk])) > 1e-3
+
+
+def test_unlabelled_rows_do_not_train_the_detector():
+    targets, weights = _two_head_data()
+    net = _two_head_network(0.5)
+    theta = net.init_params(random_state=0)
+    labels = targets[0].copy()
+    labels[4] = 1 - labels[4]      # the unlabelled row's label is ignored
+    first = net.loss_gradient(theta, X, targets, weights)
+    second = net.loss_gradient(theta, X, [labels, targets[1]], weights)
+    assert_allclose(first[0], second[0])
+    assert_allclose(first[1], second[1])
+
+
+def test_branches_equal_a_block_diagonal_dense_layer():
+    # Two dense branches on column groups = one dense layer with a block-diagonal
+    # weight matrix.
+    branches = Branches([(slice(0, 2), [Dense(2)]), ([2], [Dense(1)])])
+    w = np.random.default_rng(0).normal(size=branches.n_params(3))
+    w_first, w_second = w[:6], w[6:]
+    full = np.zeros((3, 3))
+    full[:2, :2] = w_first[:4].reshape(2, 2)
+    full[2, 2] = w_second[0]
+    bias = np.r_[w_first[4:], w_second[1:]]
+    assert_allclose(branches.forward(w, X)[0], X @ full + bias, rtol=1e-14)
+    with pytest.raises(ValueError, match="indices"):
+        Network([Branches([([0, 7], [Dense(1)])])], SquaredLoss(), 3)

@@ -396,3 +396,36 @@ def test_bad_trainer_inputs_are_clear_errors():
     with pytest.raises(ValueError, match="lower learning_rate"):
         exploding.fit(_objective(Network([Dense(1)], SquaredLoss(), 4), 0.0),
                       np.ones(5), (X, 1e200 * X[:, :1], w))
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=st.sampled_from(["one target", "three weights", "nan X", "short events",
+                             "negative weight", "bad event", "bad pair"]))
+def test_multi_head_bad_input_is_a_clear_error(case):
+    from statopt.neural_network import MultiHeadNetwork
+
+    net = MultiHeadNetwork([Dense(3), ReLU()],
+                           [([Dense(2)], SoftmaxCrossEntropy()),
+                            ([GradientReversal(1.0), Dense(1)], SquaredLoss())], 2)
+    X = np.ones((4, 2))
+    targets = [np.array([0, 1, 1, 0]), np.zeros(4)]
+    weights = None
+    if case == "one target":
+        targets = targets[:1]
+    elif case == "three weights":
+        weights = [np.ones(4)] * 3
+    elif case == "nan X":
+        X[1, 1] = np.nan
+    elif case == "short events":
+        targets[1] = np.zeros(3)
+    elif case == "negative weight":
+        weights = [np.ones(4), -np.ones(4)]
+    elif case == "bad event":
+        targets[0] = np.array([0, 1, 2, 0])
+    else:
+        with pytest.raises(TypeError, match="pair"):
+            MultiHeadNetwork([Dense(3)], [SquaredLoss()], 2)
+        return
+    with pytest.raises(ValueError):
+        net.hessian_vector_product(net.init_params(0), np.ones(net.n_params), X,
+                                   targets, weights)

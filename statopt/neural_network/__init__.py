@@ -22,7 +22,7 @@ from ._layers import (
     SquaredLoss,
     Tanh,
 )
-from ._network import Network, Stack
+from ._network import Branches, MultiHeadNetwork, Network, Stack
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = [
@@ -40,7 +40,9 @@ __all__ = [
     "SigmoidCrossEntropy",
     "SquaredLoss",
     "Stack",
+    "Branches",
     "Network",
+    "MultiHeadNetwork",
     "MinibatchTrainer",
     "OPTIMIZERS",
 ]
