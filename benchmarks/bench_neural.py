@@ -53,10 +53,8 @@ def time_ours(X, y, hidden, activation, batch_size, epochs, alpha):
     theta = net.init_params(random_state=0)
     l2 = alpha / X.shape[0]
 
-    def objective(params, batch, rng):
-        X_batch, y_batch = batch
-        coef = np.full(X_batch.shape[0], 1.0 / X_batch.shape[0])
-        return net._loss_gradient(params, X_batch, y_batch, coef, l2)
+    objective = net.minibatch_objective(l2)
+    weight = np.ones(X.shape[0])
 
     trainer = MinibatchTrainer(optimizer="adam", learning_rate=1e-3,
                                batch_size=batch_size, max_iter=epochs, tol=0.0,
@@ -64,7 +62,7 @@ def time_ours(X, y, hidden, activation, batch_size, epochs, alpha):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
-        trainer.fit(objective, theta, (X, y))
+        trainer.fit(objective, theta, (X, y, weight))
         elapsed = time.perf_counter() - start
     return elapsed / trainer.n_iter_, trainer.loss_curve_[-1]
 

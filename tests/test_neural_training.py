@@ -39,14 +39,7 @@ def _standardised(loader):
 
 
 def _objective(net, l2, *, training=False):
-    """Minibatch objective: mean weighted loss plus (l2 / 2) ||W||^2."""
-
-    def objective(theta, batch, rng):
-        X, target, weight = batch
-        return net._loss_gradient(theta, X, target, weight / X.shape[0], l2,
-                                  training=training and rng is not None, rng=rng)
-
-    return objective
+    return net.minibatch_objective(l2, training=training)
 
 
 def _full_objective(net, theta, X, y, weight, alpha):

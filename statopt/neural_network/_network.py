@@ -211,219 +211,6 @@ def _check_weights(sample_weight, n_rows, name="sample_weight"):
     return sample_weight
 
 
-class Network:
-    """A stack of layers ending in a loss head, with an L2 penalty.
-
-    The objective on rows ``i = 1..n`` with sample weights ``s_i`` is
-
-    ``J(theta) = (1/n) sum_i s_i loss(z_i(theta), t_i) + (l2 / 2) ||W||^2``
-
-    where ``z_i`` are the logits of the stack and ``W`` collects the weights of the
-    dense layers (not the biases). A minibatch driver passes ``l2 = alpha / n_total``
-    so that, summed over a dataset of ``n_total`` rows with mean weight 1, the objective
-    is ``(1/n_total) (sum_i s_i loss_i + alpha/2 ||W||^2)``: the minimiser of
-    scikit-learn's :class:`~sklearn.linear_model.LogisticRegression` with
-    ``C = 1 / alpha`` for a network without hidden layers.
-
-    Parameters
-    ----------
-    layers : list of Layer or Stack
-        The layers, input first; the last one gives the logits of the head.
-    head : Head
-        :class:`SoftmaxCrossEntropy` (integer targets in ``[0, n_logits)``),
-        :class:`SigmoidCrossEntropy` (targets 0 or 1, one logit) or
-        :class:`SquaredLoss` (targets of shape ``(n, n_logits)``, or ``(n,)`` for one
-        logit).
-    n_features : int
-        Number of input columns.
-
-    Attributes
-    ----------
-    stack : Stack
-        The layers as one stack.
-    n_params : int
-        Length of the flat parameter vector.
-    n_outputs : int
-        Number of logits.
-    penalty_mask : ndarray of shape (n_params,)
-        True for the parameters the L2 penalty applies to.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from statopt.neural_network import (Dense, Network, SoftmaxCrossEntropy,
-    ...                                     Tanh)
-    >>> net = Network([Dense(4), Tanh(), Dense(3)], SoftmaxCrossEntropy(), 2)
-    >>> theta = net.init_params(random_state=0)
-    >>> X, y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 2])
-    >>> loss, grad = net.loss_gradient(theta, X, y, l2=1e-3)
-    >>> hv = net.hessian_vector_product(theta, grad, X, y, l2=1e-3)
-    >>> grad.shape == hv.shape == (net.n_params,)
-    True
-    """
-
-    def __init__(self, layers, head, n_features):
-        if not isinstance(head, Head):
-            raise TypeError(f"head must be a statopt.neural_network head, got "
-                            f"{type(head).__name__}.")
-        if (not isinstance(n_features, (int, np.integer))
-                or isinstance(n_features, bool) or n_features < 1):
-            raise ValueError(f"n_features must be a positive integer, got "
-                             f"{n_features!r}.")
-        self.stack = layers if isinstance(layers, Stack) else Stack(layers)
-        self.head = head
-        self.n_features = int(n_features)
-        self.n_params = self.stack.n_params(self.n_features)
-        self.n_outputs = self.stack.n_out(self.n_features)
-        self.penalty_mask = self.stack.penalty_mask(self.n_features)
-        if head.n_outputs(self.n_outputs) != self.n_outputs:
-            raise ValueError(
-                f"{type(head).__name__} needs {head.n_outputs(self.n_outputs)} logit "
-                f"per row; the layers give {self.n_outputs}."
-            )
-
-    def init_params(self, random_state=None):
-        """Return a fresh flat parameter vector (Glorot/He weights, zero biases).
-
-        Parameters
-        ----------
-        random_state : int, RandomState instance or None, default=None
-            Seeds the initialisation.
-
-        Returns
-        -------
-        theta : ndarray of shape (n_params,)
-        """
-        return self.stack.init_params(self.n_features, random_state)
-
-    def views(self, theta):
-        """Return the view of ``theta`` that each layer uses, in layer order."""
-        return [theta[part] for part, _ in self.stack.layout(self.n_features)]
-
-    # ------------------------------------------------------------- checked entry
-
-    def _check(self, theta, X, target=None, sample_weight=None):
-        theta = _check_vector("theta", theta, self.n_params)
-        X = _check_finite_matrix("X", X, self.n_features)
-        if target is not None:
-            target = self.check_target(target, X.shape[0])
-        return theta, X, target, _check_weights(sample_weight, X.shape[0])
-
-    def check_target(self, target, n_rows):
-        """Validate targets for the head and return them encoded as the head needs."""
-        return _check_target(self.head, target, n_rows, self.n_outputs)
-
-    def forward(self, theta, X, *, training=False, random_state=None):
-        """Return the logits of ``X``.
-
-        Parameters
-        ----------
-        theta : ndarray of shape (n_params,)
-        X : array-like of shape (n_samples, n_features)
-        training : bool, default=False
-            Whether dropout layers are active.
-        random_state : int, RandomState instance or None, default=None
-            Draws the dropout masks in training.
-
-        Returns
-        -------
-        logits : ndarray of shape (n_samples, n_outputs)
-        """
-        theta, X, _, _ = self._check(theta, X)
-        rng = check_random_state(random_state) if training else None
-        return self.stack.forward(theta, X, training=training, rng=rng)[0]
-
-    def predict_output(self, theta, X):
-        """Return the head's output of ``X``: probabilities or fitted values."""
-        return self.head.output(self.forward(theta, X))
-
-    def loss_gradient(self, theta, X, target, sample_weight=None, *, l2=0.0,
-                      training=False, random_state=None):
-        """Return the objective and its gradient in ``theta``.
-
-        Parameters
-        ----------
-        theta : ndarray of shape (n_params,)
-        X : array-like of shape (n_samples, n_features)
-        target : array-like
-            Targets as the head needs them (see the class docstring).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights ``s_i >= 0``; None means 1 for every row.
-        l2 : float, default=0.0
-            Coefficient of ``(l2 / 2) ||W||^2``.
-        training : bool, default=False
-            Whether dropout layers are active.
-        random_state : int, RandomState instance or None, default=None
-            Draws the dropout masks in training.
-
-        Returns
-        -------
-        loss : float
-        gradient : ndarray of shape (n_params,)
-        """
-        theta, X, target, sample_weight = self._check(theta, X, target, sample_weight)
-        rng = check_random_state(random_state) if training else None
-        return self._loss_gradient(theta, X, target, sample_weight / X.shape[0],
-                                   float(l2), training=training, rng=rng)
-
-    def hessian_vector_product(self, theta, vector, X, target, sample_weight=None, *,
-                               l2=0.0, training=False, random_state=None):
-        """Return the exact product of the Hessian of the objective with ``vector``.
-
-        Pearlmutter's R-operator: a forward pass of the directional derivative of
-        the activations along ``vector``, then the backward pass of it, at about
-        twice the cost of a gradient.
-
-        Parameters
-        ----------
-        theta, vector : ndarray of shape (n_params,)
-        X, target, sample_weight, l2, training, random_state
-            As in :meth:`loss_gradient`; in training the same seed gives the same
-            dropout masks, hence the Hessian of the same sampled network.
-
-        Returns
-        -------
-        product : ndarray of shape (n_params,)
-        """
-        theta, X, target, sample_weight = self._check(theta, X, target, sample_weight)
-        vector = _check_vector("vector", vector, self.n_params)
-        rng = check_random_state(random_state) if training else None
-        return self._hessian_vector_product(theta, vector, X, target,
-                                            sample_weight / X.shape[0], float(l2),
-                                            training=training, rng=rng)
-
-    # ------------------------------------------------ unchecked, for the drivers
-
-    def _loss_gradient(self, theta, X, target, coef, l2, *, training=False,
-                       rng=None):
-        logits, cache = self.stack.forward(theta, X, training=training, rng=rng)
-        loss, grad_logits = self.head.gradient(logits, target, coef)
-        grad = np.empty_like(theta)
-        self.stack.backward(theta, cache, grad_logits, grad, need_input=False)
-        if l2:
-            penalised = theta * self.penalty_mask
-            loss += 0.5 * l2 * float(penalised @ penalised)
-            grad += l2 * penalised
-        return loss, grad
-
-    def _hessian_vector_product(self, theta, vector, X, target, coef, l2, *,
-                                training=False, rng=None):
-        logits, cache = self.stack.forward(theta, X, training=training, rng=rng)
-        r_logits, r_cache = self.stack.r_forward(theta, vector, cache, None)
-        _, grad_logits = self.head.gradient(logits, target, coef)
-        r_grad_logits = self.head.r_gradient(logits, target, coef, r_logits)
-        product = np.empty_like(theta)
-        self.stack.r_backward(theta, vector, cache, r_cache, grad_logits,
-                              r_grad_logits, product, need_input=False)
-        if l2:
-            product += l2 * (vector * self.penalty_mask)
-        return product
-
-    def __repr__(self):
-        return (f"Network({self.stack.layers!r}, {self.head!r}, "
-                f"n_features={self.n_features})")
-
-
 class Branches(Layer):
     """Parallel stacks on column groups of the input, outputs concatenated.
 
@@ -608,6 +395,7 @@ class MultiHeadNetwork:
         if not heads:
             raise ValueError("heads must hold at least one (layers, head) pair.")
         self.heads, self.n_outputs = [], []
+        self._head_outputs = self.n_outputs
         blocks = [slice(0, self.trunk.n_params(self.n_features))]
         for index, pair in enumerate(heads):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
@@ -648,7 +436,7 @@ class MultiHeadNetwork:
             raise ValueError(f"targets must be a list of {len(self.heads)} arrays, "
                              "one per head.")
         targets = [_check_target(head, target, n_rows, n_out) for (_, head), target,
-                   n_out in zip(self.heads, targets, self.n_outputs)]
+                   n_out in zip(self.heads, targets, self._head_outputs)]
         if sample_weights is None or isinstance(sample_weights, np.ndarray):
             sample_weights = [sample_weights] * len(self.heads)
         if len(sample_weights) != len(self.heads):
@@ -658,17 +446,35 @@ class MultiHeadNetwork:
                  for k, w in enumerate(sample_weights)]
         return theta, X, targets, coefs
 
-    def features(self, theta, X):
-        """Return the trunk's output (the shared features) of ``X``."""
+    def features(self, theta, X, *, training=False, random_state=None):
+        """Return the trunk's output (the shared features) of ``X``.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_params,)
+        X : array-like of shape (n_samples, n_features)
+        training : bool, default=False
+            Whether dropout layers are active.
+        random_state : int, RandomState instance or None, default=None
+            Draws the dropout masks in training.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_trunk_outputs)
+        """
         theta = _check_vector("theta", theta, self.n_params)
         X = _check_finite_matrix("X", X, self.n_features)
-        return self.trunk.forward(theta[self._blocks[0]], X)[0]
+        rng = check_random_state(random_state) if training else None
+        return self.trunk.forward(theta[self._blocks[0]], X, training=training,
+                                  rng=rng)[0]
 
-    def forward(self, theta, X):
-        """Return the logits of every head, as a list."""
-        features = self.features(theta, X)
-        return [stack.forward(theta[part], features)[0]
-                for (stack, _), part in zip(self.heads, self._blocks[1:])]
+    def forward(self, theta, X, *, training=False, random_state=None):
+        """Return the logits of every head, as a list (see :meth:`features`)."""
+        rng = check_random_state(random_state) if training else None
+        theta = _check_vector("theta", theta, self.n_params)
+        X = _check_finite_matrix("X", X, self.n_features)
+        return [logits for logits, _ in self._heads_forward(theta, X, training,
+                                                             rng)[1]]
 
     def loss_gradient(self, theta, X, targets, sample_weights=None, *, l2=0.0,
                       training=False, random_state=None):
@@ -701,16 +507,58 @@ class MultiHeadNetwork:
 
     def hessian_vector_product(self, theta, vector, X, targets, sample_weights=None,
                                *, l2=0.0, training=False, random_state=None):
-        """Return the exact Hessian (Jacobian of the update) times ``vector``.
+        """Return the exact product of the Hessian of the objective with ``vector``.
 
-        Arguments as in :meth:`loss_gradient`, with ``vector`` of shape
-        ``(n_params,)``.
+        Pearlmutter's R-operator: a forward pass of the directional derivative of
+        the activations along ``vector``, then the backward pass of it, at about
+        twice the cost of a gradient. Through a gradient-reversal layer it is the
+        Jacobian of the update field that :meth:`loss_gradient` returns.
+
+        Parameters
+        ----------
+        theta, vector : ndarray of shape (n_params,)
+        X, targets, sample_weights, l2, training, random_state
+            As in :meth:`loss_gradient`; in training the same seed gives the same
+            dropout masks, hence the Hessian of the same sampled network.
+
+        Returns
+        -------
+        product : ndarray of shape (n_params,)
         """
         theta, X, targets, coefs = self._check(theta, X, targets, sample_weights)
         vector = _check_vector("vector", vector, self.n_params)
         rng = check_random_state(random_state) if training else None
         return self._hessian_vector_product(theta, vector, X, targets, coefs,
                                             float(l2), training=training, rng=rng)
+
+    def minibatch_objective(self, l2=0.0, *, training=True):
+        """Return ``objective(theta, batch, rng)`` for :class:`MinibatchTrainer`.
+
+        ``batch`` is ``(X, target_1, ..., target_K, weight_1, ..., weight_K)`` for
+        the ``K`` heads, already validated and encoded.
+
+        Parameters
+        ----------
+        l2 : float, default=0.0
+            Coefficient of ``(l2 / 2) ||W||^2``.
+        training : bool, default=True
+            Whether dropout layers are active during training steps.
+
+        Returns
+        -------
+        objective : callable
+        """
+        l2, n_heads = float(l2), len(self.heads)
+
+        def objective(theta, batch, rng):
+            X = batch[0]
+            targets = list(batch[1 : 1 + n_heads])
+            coefs = [w / X.shape[0] for w in batch[1 + n_heads :]]
+            return self._loss_gradient(theta, X, targets, coefs, l2,
+                                       training=training and rng is not None,
+                                       rng=rng)
+
+        return objective
 
     def _heads_forward(self, theta, X, training, rng):
         trunk_part = self._blocks[0]
@@ -766,3 +614,106 @@ class MultiHeadNetwork:
         if l2:
             product += l2 * (vector * self.penalty_mask)
         return product
+
+
+class Network(MultiHeadNetwork):
+    """A stack of layers ending in a loss head, with an L2 penalty.
+
+    The objective on rows ``i = 1..n`` with sample weights ``s_i`` is
+
+    ``J(theta) = (1/n) sum_i s_i loss(z_i(theta), t_i) + (l2 / 2) ||W||^2``
+
+    where ``z_i`` are the logits of the stack and ``W`` collects the weights of the
+    dense layers (not the biases). A minibatch driver passes ``l2 = alpha / n_total``
+    so that, summed over a dataset of ``n_total`` rows with mean weight 1, the objective
+    is ``(1/n_total) (sum_i s_i loss_i + alpha/2 ||W||^2)``: the minimiser of
+    scikit-learn's :class:`~sklearn.linear_model.LogisticRegression` with
+    ``C = 1 / alpha`` for a network without hidden layers.
+
+    Parameters
+    ----------
+    layers : list of Layer or Stack
+        The layers, input first; the last one gives the logits of the head.
+    head : Head
+        :class:`SoftmaxCrossEntropy` (integer targets in ``[0, n_logits)``),
+        :class:`SigmoidCrossEntropy` (targets 0 or 1, one logit) or
+        :class:`SquaredLoss` (targets of shape ``(n, n_logits)``, or ``(n,)`` for one
+        logit).
+    n_features : int
+        Number of input columns.
+
+    Attributes
+    ----------
+    stack : Stack
+        The layers as one stack (the trunk of a single-head network).
+    n_params : int
+        Length of the flat parameter vector.
+    n_outputs : int
+        Number of logits.
+    penalty_mask : ndarray of shape (n_params,)
+        True for the parameters the L2 penalty applies to.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from statopt.neural_network import (Dense, Network, SoftmaxCrossEntropy,
+    ...                                     Tanh)
+    >>> net = Network([Dense(4), Tanh(), Dense(3)], SoftmaxCrossEntropy(), 2)
+    >>> theta = net.init_params(random_state=0)
+    >>> X, y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 2])
+    >>> loss, grad = net.loss_gradient(theta, X, y, l2=1e-3)
+    >>> hv = net.hessian_vector_product(theta, grad, X, y, l2=1e-3)
+    >>> grad.shape == hv.shape == (net.n_params,)
+    True
+    """
+
+    def __init__(self, layers, head, n_features):
+        if not isinstance(head, Head):
+            raise TypeError(f"head must be a statopt.neural_network head, got "
+                            f"{type(head).__name__}.")
+        super().__init__(layers, [([], head)], n_features)
+        self.stack, self.head = self.trunk, head
+        self.n_outputs = self._head_outputs[0]
+
+    def views(self, theta):
+        """Return the view of ``theta`` that each layer uses, in layer order."""
+        return [theta[part] for part, _ in self.stack.layout(self.n_features)]
+
+    def check_target(self, target, n_rows):
+        """Validate targets for the head and return them encoded as the head needs."""
+        return _check_target(self.head, target, n_rows, self.n_outputs)
+
+    def forward(self, theta, X, *, training=False, random_state=None):
+        """Return the logits of ``X`` (arguments of :meth:`features`)."""
+        return super().forward(theta, X, training=training,
+                               random_state=random_state)[0]
+
+    def predict_output(self, theta, X):
+        """Return the head's output of ``X``: probabilities or fitted values."""
+        return self.head.output(self.forward(theta, X))
+
+    def loss_gradient(self, theta, X, target, sample_weight=None, *, l2=0.0,
+                      training=False, random_state=None):
+        """Return the objective and its gradient in ``theta``.
+
+        As :meth:`MultiHeadNetwork.loss_gradient` with one ``target`` array (as the
+        head needs it, see the class docstring) and one ``sample_weight`` array
+        (``s_i >= 0``, None for 1 on every row).
+        """
+        return super().loss_gradient(theta, X, [target], [sample_weight], l2=l2,
+                                     training=training, random_state=random_state)
+
+    def hessian_vector_product(self, theta, vector, X, target, sample_weight=None, *,
+                               l2=0.0, training=False, random_state=None):
+        """Return the exact product of the Hessian of the objective with ``vector``.
+
+        Arguments as in :meth:`loss_gradient`; see
+        :meth:`MultiHeadNetwork.hessian_vector_product`.
+        """
+        return super().hessian_vector_product(
+            theta, vector, X, [target], [sample_weight], l2=l2, training=training,
+            random_state=random_state)
+
+    def __repr__(self):
+        return (f"Network({self.stack.layers!r}, {self.head!r}, "
+                f"n_features={self.n_features})")
