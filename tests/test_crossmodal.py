@@ -300,3 +300,33 @@ def test_caller_arrays_are_not_modified():
     model.cross_modal_similarity(X, X)
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(y, y_before)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "multinomial"])
+@pytest.mark.parametrize("alpha", [1e-300, 1e-20])
+def test_tiny_alpha_fits_without_singular_block_systems(loss, alpha):
+    # Issue 12: alpha=1e-300 made H + alpha I singular (LinAlgError in Cholesky).
+    X, y, views, modalities = make_cross_modal_data(60, random_state=0)
+    targets = {"squared": y + 0.5, "logistic": np.eye(4)[y],
+               "multinomial": y}[loss]
+    model = TensorCrossModalRegressor(4, views=views, modalities=modalities,
+                                      loss=loss, alpha=alpha, max_iter=15,
+                                      random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, targets)
+    curve = np.array(model.objective_curve_)
+    assert np.isfinite(curve).all()
+    assert np.all(np.diff(curve) <= 1e-12 * np.abs(curve[1:]))
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_tiny_alpha_with_fewer_rows_than_parameters():
+    # Issue 12: the default two views on 2 to 5 rows, alpha=1e-300.
+    rng = np.random.default_rng(0)
+    for n_samples in (2, 3, 5):
+        X, y = rng.standard_normal((n_samples, 4)), rng.standard_normal(n_samples)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = TensorCrossModalRegressor(alpha=1e-300, random_state=0).fit(X, y)
+        assert np.isfinite(model.predict(X)).all()
