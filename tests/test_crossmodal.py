@@ -1,5 +1,6 @@
 """TensorCrossModalRegressor: block updates, monotone descent, retrieval, API, data."""
 
+import os
 import warnings
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from scipy.optimize import minimize
 from sklearn.cross_decomposition import CCA, PLSCanonical
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -330,3 +331,107 @@ def test_tiny_alpha_with_fewer_rows_than_parameters():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model = TensorCrossModalRegressor(alpha=1e-300, random_state=0).fit(X, y)
         assert np.isfinite(model.predict(X)).all()
+
+
+def _map_both_ways(similarity, labels):
+    """Mean of the two directions' mAP, by scikit-learn's average precision."""
+    return 0.5 * (_map(similarity, labels) + _map(similarity.T, labels))
+
+
+def test_score_is_the_retrieval_map_for_labels_and_r2_for_floats():
+    X, y, views, modalities = make_cross_modal_data(160, random_state=5)
+    train, test = slice(0, 100), slice(100, None)
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0).fit(X[train], y[train])
+    similarity = model.cross_modal_similarity(X[test], X[test])
+    assert model.score(X[test], y[test]) == pytest.approx(
+        _map_both_ways(similarity, y[test]), rel=1e-12)
+    # Weighted queries: the weighted mean of scikit-learn's per-query AP.
+    weights = np.random.default_rng(0).uniform(0, 2, 60)
+    expected = 0.5 * sum(
+        np.average([average_precision_score(y[test] == y[test][i], row[i])
+                    for i in range(60)], weights=weights)
+        for row in (similarity, similarity.T))
+    assert model.score(X[test], y[test], sample_weight=weights) == pytest.approx(
+        expected, rel=1e-12)
+    targets = np.eye(4)[y] * 2.0 + 0.3
+    model.fit(X[train], targets[train])
+    assert model.score(X[test], targets[test]) == pytest.approx(
+        r2_score(targets[test], model.predict(X[test])), rel=1e-12)
+
+
+def test_score_with_one_row_is_a_clear_error():
+    # Issue 12: score with one row returned NaN (R^2 of a single sample).
+    X, y, views, modalities = make_cross_modal_data(60, random_state=0)
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for targets in (y, y + 0.5):
+            model.fit(X, targets)
+            with pytest.raises(ValueError, match="minimum of 2"):
+                model.score(X[:1], targets[:1])
+            with pytest.raises(ValueError, match="rows|inconsistent numbers"):
+                model.score(X[:5], targets[:4])
+
+
+def test_grid_search_without_scoring_tunes_for_retrieval():
+    X, y, views, modalities = make_cross_modal_data(200, random_state=6)
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0)
+    grid = {"alpha": [0.01, 0.1]}
+    default = GridSearchCV(model, grid, cv=2).fit(X, y)
+    scored = GridSearchCV(model, grid, cv=2, scoring=cross_modal_map_scorer).fit(X, y)
+    np.testing.assert_allclose(default.cv_results_["mean_test_score"],
+                               scored.cv_results_["mean_test_score"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_items", [2.5, -1, 0, True, "3"])
+def test_retrieve_refuses_bad_n_items(n_items):
+    # Issue 12: n_items=2.5 raised a TypeError from slicing; -1 kept n - 1 items.
+    X, y, views, modalities = make_cross_modal_data(40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                          random_state=0, max_iter=3).fit(X, y)
+    with pytest.raises((ValueError, TypeError), match="n_items"):
+        model.retrieve(X[:2], X[:5], n_items=n_items)
+    with pytest.raises(ValueError, match="exceeds the 5 items"):
+        model.retrieve(X[:2], X[:5], n_items=6)
+    assert model.retrieve(X[:2], X[:5], n_items=5).shape == (2, 5)
+
+
+def _kernel_signatures():
+    from statopt.multimodal import _kernels
+
+    return {name: list(getattr(_kernels, name).signatures)
+            for name in ("loss_and_derivative", "best_blend",
+                         "best_blend_multinomial")}
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="no compilation without the JIT")
+def test_odd_layouts_and_dtypes_compile_no_new_kernels():
+    X, y, views, modalities = make_cross_modal_data(50, random_state=0)
+    model = TensorCrossModalRegressor(3, views=views, modalities=modalities,
+                                      random_state=0, max_iter=2)
+    float_targets = np.eye(4)[y] + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for loss, targets in [("multinomial", y), ("logistic", np.eye(4)[y]),
+                              ("squared", float_targets), ("squared", y + 0.5)]:
+            model.set_params(loss=loss).fit(X, targets)
+        before = _kernel_signatures()
+        read_only_X, read_only_targets = X.copy(), float_targets.copy()
+        read_only_X.flags.writeable = read_only_targets.flags.writeable = False
+        for loss, inputs in [
+            ("squared", (read_only_X, read_only_targets)),
+            ("squared", (np.asfortranarray(X), np.asfortranarray(float_targets))),
+            ("squared", (X.astype(np.float32), float_targets.astype(np.float32))),
+            ("squared", (X[:, ::-1][:, ::-1], float_targets[:, ::-1][:, ::-1])),
+            ("squared", (X, (y + 0.5).astype(np.float32)[::-1][::-1])),
+            ("logistic", (read_only_X, np.asfortranarray(np.eye(4)[y]))),
+            ("multinomial", (np.asfortranarray(X), y.astype(np.int32))),
+        ]:
+            model.set_params(loss=loss).fit(*inputs)
+    assert _kernel_signatures() == before
