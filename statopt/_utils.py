@@ -16,11 +16,22 @@ def weighted_quantile(values, weights, quantile):
     return values[order[min(index, values.size - 1)]]
 
 
-class Count(Interval):
-    """An integer interval that refuses booleans: ``True`` is not a count.
+class StrictInterval(Interval):
+    """An interval of numbers that refuses booleans: ``True`` is not a count.
 
-    scikit-learn's ``Interval(Integral, ...)`` accepts ``True`` as 1.
+    scikit-learn's ``Interval`` accepts ``True`` as 1 (bool is an int).
     """
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def validated(validator, *args, **kwargs):
+    """Call a scikit-learn validator with the sum of inf and -inf kept quiet.
+
+    ``check_array`` tests finiteness by summing the array first: an input holding
+    both inf and -inf then raises a RuntimeWarning ahead of the ValueError that
+    says what is wrong, and under ``-W error`` the warning hides the message.
+    """
+    with np.errstate(invalid="ignore"):
+        return validator(*args, **kwargs)

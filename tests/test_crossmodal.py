@@ -267,6 +267,9 @@ def test_wikipedia_retrieval_beats_the_baselines():
     # The best baseline measured on this split (logistic-regression class
     # probabilities, cosine): 0.278 and 0.212.
     assert image_to_text >= 0.28 and text_to_image >= 0.22
+    # The default score is the retrieval score (issue 12: it was R^2, -29.7).
+    assert model.score(data.X_test, data.y_test) == pytest.approx(
+        0.5 * (image_to_text + text_to_image), rel=1e-12)
 
 
 def test_too_strong_a_penalty_says_the_factors_vanished():

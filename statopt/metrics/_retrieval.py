@@ -6,6 +6,8 @@ import numpy as np
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import _num_samples, check_array
 
+from .._utils import validated
+
 
 def _check_labels(labels, name):
     labels = np.asarray(labels)
@@ -111,7 +113,8 @@ def retrieval_average_precision(similarity, query_labels, item_labels):
     >>> retrieval_average_precision(similarity, ["a", "b", "c"], ["a", "b", "a"])
     array([0.83333333, 0.5       ,        nan])
     """
-    similarity = check_array(similarity, dtype=np.float64, input_name="similarity")
+    similarity = validated(check_array, similarity, dtype=np.float64,
+                           input_name="similarity")
     query_labels = _check_labels(query_labels, "query_labels")
     item_labels = _check_labels(item_labels, "item_labels")
     if query_labels.ndim != item_labels.ndim:
@@ -208,8 +211,8 @@ def _check_query_weights(sample_weight, n_queries):
     """Query weights as float64, or None; finite, non-negative, one per query."""
     if sample_weight is None:
         return None
-    weights = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
-                          input_name="sample_weight")
+    weights = validated(check_array, sample_weight, ensure_2d=False,
+                        dtype=np.float64, input_name="sample_weight")
     if weights.shape != (n_queries,):
         raise ValueError(f"sample_weight should hold one weight per query "
                          f"({n_queries}), got shape {weights.shape}.")

@@ -17,7 +17,6 @@ from sklearn.metrics import r2_score
 from sklearn.metrics.pairwise import cosine_similarity
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
-    Interval,
     StrOptions,
     validate_parameter_constraints,
 )
@@ -30,7 +29,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from .._utils import Count
+from .._utils import StrictInterval, validated
 from ..metrics._retrieval import cross_modal_map_scorer
 from ._bcd import MODALITIES, TensorState, extrapolate, view_product
 
@@ -43,7 +42,7 @@ _METHOD_CONSTRAINTS = {
     "modality": [StrOptions(set(MODALITIES))],
     "query_modality": [StrOptions(set(MODALITIES))],
     "modality_only": ["boolean"],
-    "n_items": [Count(Integral, 1, None, closed="left"), None],
+    "n_items": [StrictInterval(Integral, 1, None, closed="left"), None],
 }
 
 
@@ -240,15 +239,15 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
     """
 
     _parameter_constraints: dict = {
-        "n_factors": [Count(Integral, 1, None, closed="left")],
+        "n_factors": [StrictInterval(Integral, 1, None, closed="left")],
         "views": [list, tuple, None],
         "modalities": [list, tuple, None],
         "loss": [StrOptions({"auto", "squared", "logistic", "multinomial"})],
         "objective": [StrOptions({"per_modality", "fused"})],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [StrictInterval(Real, 0, None, closed="neither")],
         "standardize": ["boolean"],
-        "max_iter": [Count(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [StrictInterval(Integral, 1, None, closed="left")],
+        "tol": [StrictInterval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -294,8 +293,8 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             self.classes_ = np.unique(y)
             targets = (y[:, None] == self.classes_[None, :]).astype(np.float64)
             return targets, False
-        targets = check_array(y.reshape(len(y), -1), dtype=np.float64,
-                              input_name="y")
+        targets = validated(check_array, y.reshape(len(y), -1),
+                            dtype=np.float64, input_name="y")
         # A kernel argument: a fresh C-ordered writeable array, whatever the
         # caller's layout and flags, so that no new numba signature compiles.
         return np.array(targets, order="C"), y.ndim == 1
@@ -317,8 +316,8 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         self : object
             Fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True,
-                             y_numeric=False, ensure_min_samples=2)
+        X, y = validated(validate_data, self, X, y, dtype=np.float64,
+                         multi_output=True, y_numeric=False, ensure_min_samples=2)
         targets, self._ravel_output = self._targets(y)
         self.loss_ = self.loss
         if self.loss == "auto":
@@ -344,7 +343,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                              "label with no rows?); remove them.")
         self._view_columns, self._view_modality = _check_views(
             self.views, self.modalities, X.shape[1])
-        penalty = self.alpha * X.shape[0]
+        penalty = float(self.alpha) * X.shape[0]  # a Python float: inf, no warning
         if not np.isfinite(penalty):
             raise ValueError(f"alpha={self.alpha:g} times the {X.shape[0]} rows "
                              "overflows; lower alpha.")
@@ -483,7 +482,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             a_p f_image,p + (1 - a_p) f_text,p; 1d when fitted on a 1d float target.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validated(validate_data, self, X, dtype=np.float64, reset=False)
         image = self._modality_scores(X, "image")
         text = self._modality_scores(X, "text")
         fused = self.blend_weights_ * image + (1.0 - self.blend_weights_) * text
@@ -521,12 +520,20 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             The mAP, in (0, 1], or R^2; higher is better.
         """
         check_is_fitted(self)
-        validate_data(self, X, dtype=np.float64, reset=False, ensure_min_samples=2)
+        validated(validate_data, self, X, dtype=np.float64, reset=False,
+                  ensure_min_samples=2)
         if self._label_targets:
             return cross_modal_map_scorer(self, X, y, sample_weight=sample_weight)
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        y = validated(check_array, y, ensure_2d=False, dtype=np.float64,
+                      input_name="y")
         check_consistent_length(X, y, sample_weight)
-        return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
+        predictions = self.predict(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = float(r2_score(y, predictions, sample_weight=sample_weight))
+        if not np.isfinite(score):
+            raise ValueError("R^2 overflows: X or y holds values far outside the "
+                             "scale of the training data.")
+        return score
 
     def transform(self, X, modality="image", modality_only=False):
         """Embed rows into the topic space from one modality alone.
@@ -552,7 +559,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                              modality_only=modality_only)
         columns = self._modality_columns(modality)
         if modality_only:
-            X = check_array(X, dtype=np.float64)
+            X = validated(check_array, X, dtype=np.float64)
             if X.shape[1] != columns.size:
                 raise ValueError(f"X has {X.shape[1]} columns; the {modality} views "
                                  f"have {columns.size}.")
@@ -560,8 +567,8 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             full[:, columns] = X
             X = full
         else:
-            X = validate_data(self, X, dtype=np.float64, reset=False,
-                              ensure_all_finite="allow-nan")
+            X = validated(validate_data, self, X, dtype=np.float64, reset=False,
+                          ensure_all_finite="allow-nan")
             if not np.isfinite(X[:, columns]).all():
                 raise ValueError(f"The {modality} columns of X hold NaN or infinity.")
         return self._modality_scores(X, modality)
@@ -619,14 +626,20 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         items = self.transform(X_items, modality=item_modality,
                                modality_only=modality_only)
         if self.loss_ == "multinomial":
-            return softmax(queries, axis=1) @ softmax(items, axis=1).T
+            # Scores far apart (1e300) overflow s - max(s) to -inf: exp gives 0,
+            # the exact softmax.
+            with np.errstate(over="ignore"):
+                return softmax(queries, axis=1) @ softmax(items, axis=1).T
         if self.loss_ == "logistic":
             queries, items = expit(queries), expit(items)
-            # log P(no topic in common) = sum_p log(1 - p_p q_p), summed in blocks.
+            # log P(no topic in common) = sum_p log(1 - p_p q_p), summed in blocks;
+            # saturated probabilities (p_p q_p = 1) give log 0 = -inf, similarity 1.
             shared = np.empty((len(queries), len(items)))
             for start in range(0, len(queries), 256):
                 block = queries[start:start + 256, None, :] * items[None, :, :]
-                shared[start:start + 256] = -np.expm1(np.log1p(-block).sum(axis=2))
+                with np.errstate(divide="ignore"):
+                    log_none = np.log1p(-block).sum(axis=2)
+                shared[start:start + 256] = -np.expm1(log_none)
             return shared
         return cosine_similarity(queries, items)
 
