@@ -27,11 +27,13 @@ class StrictInterval(Interval):
 
 
 def validated(validator, *args, **kwargs):
-    """Call a scikit-learn validator with the sum of inf and -inf kept quiet.
+    """Call a scikit-learn validator with its invalid-value warnings kept quiet.
 
-    ``check_array`` tests finiteness by summing the array first: an input holding
-    both inf and -inf then raises a RuntimeWarning ahead of the ValueError that
-    says what is wrong, and under ``-W error`` the warning hides the message.
+    ``check_array`` tests finiteness by summing the array first, and
+    ``type_of_target`` casts floats to int to spot integers: an input holding both
+    inf and -inf, or values beyond int64, then raises a RuntimeWarning ahead of
+    the answer or of the ValueError that says what is wrong; under ``-W error``
+    the warning hides the message.
     """
     with np.errstate(invalid="ignore"):
         return validator(*args, **kwargs)

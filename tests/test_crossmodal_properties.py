@@ -157,6 +157,54 @@ def test_fit_is_clean_on_any_input(X, data):
         assert all(np.isfinite(theta).all() for theta in fitted.view_factors_)
 
 
+def _targets(kind, n, rng):
+    """Targets of every kind fit may meet, valid or not, for n rows."""
+    labels = np.arange(n) % 3
+    with np.errstate(all="ignore"):
+        return {
+            "labels": labels, "strings": np.array(["a", "b", "c"])[labels],
+            "indicator": np.eye(3)[labels], "floats": rng.standard_normal(n),
+            "float matrix": rng.standard_normal((n, 2)),
+            "huge": rng.standard_normal(n) * 1e300,
+            "subnormal": rng.standard_normal(n) * 1e-310,
+            "nan": np.where(labels == 0, np.nan, 1.0),
+            "inf": np.where(labels == 0, np.inf, 1.0),
+            "one label": np.zeros(n, dtype=int),
+            "short": labels[:-1], "3d": labels.reshape(-1, 1, 1),
+            "sparse": sp.csr_matrix(np.eye(3)[labels]),
+            "read-only F": np.asfortranarray(rng.standard_normal((n, 2))),
+        }[kind]
+
+
+@FAST
+@given(kind=st.sampled_from(["labels", "strings", "indicator", "floats",
+                             "float matrix", "huge", "subnormal", "nan", "inf",
+                             "one label", "short", "3d", "sparse", "read-only F"]),
+       loss=st.sampled_from(["auto", "squared", "logistic", "multinomial"]),
+       n=st.sampled_from([2, 3, 12]), seed=st.integers(0, 100))
+def test_fit_is_clean_on_any_target(kind, loss, n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, N_FEATURES))
+    y = _targets(kind, n, rng)
+    if kind == "read-only F":
+        y.flags.writeable = False
+    before = _copy(y)
+    model = TensorCrossModalRegressor(2, views=VIEWS, modalities=MODALITIES,
+                                      loss=loss, max_iter=3, random_state=0)
+    fitted = _clean(lambda: model.fit(X, y))
+    _assert_unchanged(y, before)
+    must_fit = (kind in ("labels", "strings")
+                # With 2 rows, the third indicator column is constant: refused.
+                or (kind == "indicator" and n >= 3)
+                or (kind in ("floats", "float matrix", "subnormal", "read-only F")
+                    and loss in ("auto", "squared")))
+    assert fitted is not None or not must_fit
+    if fitted is not None:
+        assert kind not in ("nan", "inf", "short", "3d", "sparse", "one label")
+        assert np.isfinite(fitted.predict(X)).all()
+        assert np.isfinite(fitted.objective_curve_).all()
+
+
 ALPHAS = [5e-324, 1e-300, 1e-12, 0.02, 1e10, 1e300, np.finfo(np.float64).max, 1,
           np.inf, np.nan, 0.0, -1.0, True, "0.1", None]
 COUNTS = [1, 2, 0, -1, True, False, 2.0, "2", None]

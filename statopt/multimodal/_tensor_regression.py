@@ -284,7 +284,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
-        kind = type_of_target(y, input_name="y")
+        kind = validated(type_of_target, y, input_name="y")
         self.classes_ = None
         # Labels and indicators are scored by retrieval mAP, float targets by R^2.
         self._label_targets = kind in ("binary", "multiclass",
@@ -323,7 +323,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         if self.loss == "auto":
             if self.classes_ is not None:
                 self.loss_ = "multinomial"
-            elif type_of_target(y) == "multilabel-indicator":
+            elif validated(type_of_target, y) == "multilabel-indicator":
                 self.loss_ = "logistic"
             else:
                 self.loss_ = "squared"
