@@ -35,8 +35,8 @@ FITS = {
         "X, y, views, modalities = make_cross_modal_data(150, random_state=0)\n"
         "m = TensorCrossModalRegressor(3, views=views, modalities=modalities,\n"
         "                              max_iter=5, random_state=0).fit(X, y)\n"
-        "print(repr(np.concatenate([m.blend_weights_, m.topic_factors_['text'].ravel(),\n"
-        "                           *(t.ravel() for t in m.view_factors_)]).tolist()))\n"
+        "parts = [m.blend_weights_, m.topic_factors_['text'], *m.view_factors_]\n"
+        "print(repr(np.concatenate([p.ravel() for p in parts]).tolist()))\n"
     ),
 }
 
