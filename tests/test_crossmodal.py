@@ -438,3 +438,22 @@ def test_odd_layouts_and_dtypes_compile_no_new_kernels():
         ]:
             model.set_params(loss=loss).fit(*inputs)
     assert _kernel_signatures() == before
+
+
+# Subnormal numbers keep fewer digits: about 13 at 1e-310, 3 at 1e-320.
+@pytest.mark.parametrize("scale, rtol", [(1e300, 1e-8), (1e-310, 1e-6),
+                                         (1e-320, 1e-2)])
+def test_standardisation_is_scale_free_up_to_float64_limits(scale, rtol):
+    # Columns near 1e300 or subnormal: their moments computed naively overflow or
+    # underflow. The fit must equal the fit on the unscaled columns.
+    X, y, views, modalities = make_cross_modal_data(80, random_state=0)
+    model = TensorCrossModalRegressor(3, views=views, modalities=modalities,
+                                      max_iter=5, random_state=0)
+    scaled = X.copy()
+    scaled[:, views[0]] *= scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected = model.fit(X, y).predict(X)
+        got = model.fit(scaled, y).predict(scaled)
+    np.testing.assert_allclose(got, expected, rtol=rtol,
+                               atol=rtol * np.abs(expected).max())

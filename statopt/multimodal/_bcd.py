@@ -227,8 +227,9 @@ class TensorState:
             # Z'Z (computed once per fit) and Phi_w (R x R).
             values, vectors = self._gram_eigen(view)
             weights, bases = np.linalg.eigh(phi_w)
-            # Phi_w is positive semidefinite: a negative eigenvalue is rounding.
-            curvatures = np.outer(values, np.maximum(weights, 0.0))
+            # A negative eigenvalue of Phi_w (positive semidefinite) is rounding,
+            # of order 1e-16 of the largest: far below the ridge's floor.
+            curvatures = np.outer(values, weights)
             rotated = vectors.T @ gradient @ bases
             step = -(vectors @ (rotated / (curvatures
                                            + _ridge(self.alpha, curvatures)))

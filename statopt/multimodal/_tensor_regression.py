@@ -419,8 +419,10 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
     def _set_standardisation(self, X):
         """Column magnitude, then mean and scale of X / magnitude.
 
-        Dividing by the largest absolute value first keeps the moments of columns
-        near float64's limits (1e300, or subnormal values) finite and nonzero.
+        Columns near float64's limits (beyond 1e150, or below 1e-150 but not 0)
+        are divided by their largest absolute value first, so that the squares in
+        their moments neither overflow nor underflow; other columns keep
+        magnitude 1, an exact no-op.
         """
         if not self.standardize:
             # The Gram matrices sum n squares of X: keep them finite.
@@ -431,7 +433,8 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                                  "X or set standardize=True.")
             return
         magnitude = np.abs(X).max(axis=0)
-        self._magnitude = np.where(magnitude > 0, magnitude, 1.0)
+        extreme = (magnitude > 1e150) | ((magnitude < 1e-150) & (magnitude > 0))
+        self._magnitude = np.where(extreme, magnitude, 1.0)
         scaled = X / self._magnitude
         self._mean = scaled.mean(axis=0)
         scale = scaled.std(axis=0)
