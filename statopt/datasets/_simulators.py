@@ -410,9 +410,12 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
         signs = rng.choice([-1.0, 1.0], size=n_samples)
         for _ in range(count):
             means = rng.standard_normal((n_topics, n_features_per_view))
-            # Unit norm first: separation / norm overflows for separations near
-            # float64's maximum.
-            means = means / np.linalg.norm(means, axis=1, keepdims=True) * separation
+            norms = np.linalg.norm(means, axis=1, keepdims=True)
+            with np.errstate(over="ignore"):
+                factors = separation / norms
+            # Near float64's maximum, separation / norm overflows: unit norm first.
+            means = (means * factors if np.isfinite(factors).all()
+                     else means / norms * separation)
             blocks.append(signs[:, None] * means[topics]
                           + rng.standard_normal((n_samples, n_features_per_view)))
             modalities.append(modality)
