@@ -325,6 +325,11 @@ def test_method_arguments_are_validated(models, modality, modality_only, n_items
         assert ranking.shape == (4, 6 if n_items is None else n_items)
     names = model.get_feature_names_out(input_features)
     assert list(names) == [str(label) for label in model.classes_]
+    for loss in ("logistic", "squared"):
+        other = models[loss][0]
+        n_topics = other.topic_factors_["image"].shape[1]
+        assert list(other.get_feature_names_out(input_features)) == [
+            f"topic{p}" for p in range(n_topics)]
 
 
 def test_sparse_input_is_a_clear_type_error(models):
