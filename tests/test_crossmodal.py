@@ -457,3 +457,19 @@ def test_standardisation_is_scale_free_up_to_float64_limits(scale, rtol):
         got = model.fit(scaled, y).predict(scaled)
     np.testing.assert_allclose(got, expected, rtol=rtol,
                                atol=rtol * np.abs(expected).max())
+
+
+def test_extrapolation_that_overflows_is_rejected_not_raised():
+    # The fit runs under np.errstate(over="raise"): an extrapolated point whose
+    # products overflow is a rejected trial, and the state is restored.
+    state = _state("multinomial")
+    objective = state.objective()
+    current = state.parameters()
+    far = ([-1e300 * theta for theta in current[0]],
+           {m: -1e300 * phi for m, phi in current[1].items()}, current[2])
+    with np.errstate(over="raise", invalid="raise"):
+        value, accepted = bcd.extrapolate(state, far, objective, 16.0)
+    assert not accepted and value == objective
+    for now, before in zip(state.thetas, current[0]):
+        np.testing.assert_array_equal(now, before)
+    assert state.objective() == objective

@@ -306,8 +306,11 @@ def extrapolate(state, previous, objective, step):
     phi = {m: current[1][m] + step * (current[1][m] - previous[1][m])
            for m in MODALITIES}
     blend = np.clip(current[2] + step * (current[2] - previous[2]), 0.0, 1.0)
-    state.set_parameters((thetas, phi, blend))
-    trial = state.objective()
+    try:
+        state.set_parameters((thetas, phi, blend))
+        trial = state.objective()
+    except FloatingPointError:  # raised by the fit's errstate: overshot
+        trial = np.inf
     if trial < objective:
         return trial, True
     state.set_parameters(current)
