@@ -37,3 +37,15 @@ def validated(validator, *args, **kwargs):
     """
     with np.errstate(invalid="ignore"):
         return validator(*args, **kwargs)
+
+
+# The largest array a parameter may make statopt allocate: 2 GiB of float64. Above,
+# a typo such as n_factors=10**7 would swap or be killed instead of failing.
+MAX_ARRAY_ELEMENTS = 2**28
+
+
+def check_array_budget(n_elements, what):
+    """Refuse, with a ValueError naming ``what``, an array beyond the budget."""
+    if n_elements > MAX_ARRAY_ELEMENTS:
+        raise ValueError(f"{what} needs an array of {n_elements * 8 / 2**30:.3g} GiB "
+                         "(limit 2 GiB); lower it.")

@@ -473,3 +473,12 @@ def test_extrapolation_that_overflows_is_rejected_not_raised():
     for now, before in zip(state.thetas, current[0]):
         np.testing.assert_array_equal(now, before)
     assert state.objective() == objective
+
+
+def test_sizes_beyond_two_gib_are_refused_before_allocating():
+    X, y, views, modalities = make_cross_modal_data(50, random_state=0)
+    # Multinomial: the topic-factor system has (2 R P)^2 = 24000^2 entries.
+    with pytest.raises(ValueError, match="n_factors=3000 .* GiB"):
+        TensorCrossModalRegressor(3000, views=views, modalities=modalities).fit(X, y)
+    with pytest.raises(ValueError, match="GiB"):
+        make_cross_modal_data(10, n_topics=10**10)

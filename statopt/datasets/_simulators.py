@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._utils import StrictInterval
+from .._utils import StrictInterval, check_array_budget
 
 
 @validate_params(
@@ -403,6 +403,8 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
         raise ValueError("n_views should give the number of image and of text views, "
                          f"two ints, each at least 1; got {n_views!r}.")
     n_views = tuple(int(v) for v in counts)
+    check_array_budget(max(n_samples * sum(n_views), n_topics) * n_features_per_view,
+                       "n_samples, n_topics, n_views or n_features_per_view")
     rng = check_random_state(random_state)
     topics = rng.randint(n_topics, size=n_samples)
     blocks, modalities = [], []

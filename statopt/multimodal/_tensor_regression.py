@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from .._utils import StrictInterval, validated
+from .._utils import StrictInterval, check_array_budget, validated
 from ..metrics._retrieval import cross_modal_map_scorer
 from ._bcd import MODALITIES, TensorState, extrapolate, view_product
 
@@ -343,6 +343,14 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                              "label with no rows?); remove them.")
         self._view_columns, self._view_modality = _check_views(
             self.views, self.modalities, X.shape[1])
+        n_topics, rank = targets.shape[1], self.n_factors
+        # The multinomial topic-factor system couples every topic: (2 R P)^2.
+        system = 2 * rank * (n_topics if self.loss_ == "multinomial" else 1)
+        check_array_budget(
+            max(X.shape[0] * max(rank, n_topics), (X.shape[1] + 1) * rank,
+                system**2),
+            f"n_factors={rank} with {X.shape[0]} rows, {X.shape[1]} columns and "
+            f"{n_topics} topics")
         penalty = float(self.alpha) * X.shape[0]  # a Python float: inf, no warning
         if not np.isfinite(penalty):
             raise ValueError(f"alpha={self.alpha:g} times the {X.shape[0]} rows "
