@@ -349,6 +349,7 @@ def test_score_is_the_retrieval_map_for_labels_and_r2_for_floats():
     similarity = model.cross_modal_similarity(X[test], X[test])
     assert model.score(X[test], y[test]) == pytest.approx(
         _map_both_ways(similarity, y[test]), rel=1e-12)
+    assert model.score(X[test], y[test, None]) == model.score(X[test], y[test])
     # Weighted queries: the weighted mean of scikit-learn's per-query AP.
     weights = np.random.default_rng(0).uniform(0, 2, 60)
     expected = 0.5 * sum(

@@ -534,6 +534,8 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         validated(validate_data, self, X, dtype=np.float64, reset=False,
                   ensure_min_samples=2)
         if self._label_targets:
+            if self.classes_ is not None and np.shape(y)[1:] == (1,):
+                y = np.ravel(y)  # a column of labels, as fit accepts it
             return cross_modal_map_scorer(self, X, y, sample_weight=sample_weight)
         y = validated(check_array, y, ensure_2d=False, dtype=np.float64,
                       input_name="y")
