@@ -207,11 +207,11 @@ def test_fit_is_clean_on_any_target(kind, loss, n, seed):
 
 ALPHAS = [5e-324, 1e-300, 1e-12, 0.02, 1e10, 1e300, np.finfo(np.float64).max, 1,
           np.inf, np.nan, 0.0, -1.0, True, "0.1", None]
-COUNTS = [1, 2, 0, -1, True, False, 2.0, "2", None, 10**7]
+COUNTS = [1, 2, 0, -1, True, False, 2.0, "2", None]
 
 
 @FAST
-@given(alpha=st.sampled_from(ALPHAS), n_factors=st.sampled_from(COUNTS),
+@given(alpha=st.sampled_from(ALPHAS), n_factors=st.sampled_from([*COUNTS, 10**7]),
        max_iter=st.sampled_from(COUNTS), tol=st.sampled_from([0.0, 1e-4, -1.0, np.nan]),
        loss=st.sampled_from(["auto", "squared", "logistic", "multinomial", "hinge"]),
        objective=st.sampled_from(["per_modality", "fused", "both"]),
