@@ -1,6 +1,7 @@
 """Small numerical helpers shared across statopt's modules."""
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 
 def weighted_quantile(values, weights, quantile):
@@ -13,3 +14,38 @@ def weighted_quantile(values, weights, quantile):
     cumulative = np.cumsum(weights[order])
     index = np.searchsorted(cumulative, quantile * cumulative[-1], side="left")
     return values[order[min(index, values.size - 1)]]
+
+
+class StrictInterval(Interval):
+    """An interval of numbers that refuses booleans: ``True`` is not a count.
+
+    scikit-learn's ``Interval`` accepts ``True`` as 1 (bool is an int).
+    """
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def validated(validator, *args, **kwargs):
+    """Call a scikit-learn validator with its invalid-value warnings kept quiet.
+
+    ``check_array`` tests finiteness by summing the array first, and
+    ``type_of_target`` casts floats to int to spot integers: an input holding both
+    inf and -inf, or values beyond int64, then raises a RuntimeWarning ahead of
+    the answer or of the ValueError that says what is wrong; under ``-W error``
+    the warning hides the message.
+    """
+    with np.errstate(invalid="ignore"):
+        return validator(*args, **kwargs)
+
+
+# The largest array a parameter may make statopt allocate: 2 GiB of float64. Above,
+# a typo such as n_factors=10**7 would swap or be killed instead of failing.
+MAX_ARRAY_ELEMENTS = 2**28
+
+
+def check_array_budget(n_elements, what):
+    """Refuse, with a ValueError naming ``what``, an array beyond the budget."""
+    if n_elements > MAX_ARRAY_ELEMENTS:
+        raise ValueError(f"{what} needs an array of {n_elements * 8 / 2**30:.3g} GiB "
+                         "(limit 2 GiB); lower it.")

@@ -1,5 +1,6 @@
 """TensorCrossModalRegressor: block updates, monotone descent, retrieval, API, data."""
 
+import os
 import warnings
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from scipy.optimize import minimize
 from sklearn.cross_decomposition import CCA, PLSCanonical
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -266,6 +267,9 @@ def test_wikipedia_retrieval_beats_the_baselines():
     # The best baseline measured on this split (logistic-regression class
     # probabilities, cosine): 0.278 and 0.212.
     assert image_to_text >= 0.28 and text_to_image >= 0.22
+    # The default score is the retrieval score (issue 12: it was R^2, -29.7).
+    assert model.score(data.X_test, data.y_test) == pytest.approx(
+        0.5 * (image_to_text + text_to_image), rel=1e-12)
 
 
 def test_too_strong_a_penalty_says_the_factors_vanished():
@@ -300,3 +304,182 @@ def test_caller_arrays_are_not_modified():
     model.cross_modal_similarity(X, X)
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(y, y_before)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "multinomial"])
+@pytest.mark.parametrize("alpha", [1e-300, 1e-20])
+def test_tiny_alpha_fits_without_singular_block_systems(loss, alpha):
+    # Issue 12: alpha=1e-300 made H + alpha I singular (LinAlgError in Cholesky).
+    X, y, views, modalities = make_cross_modal_data(60, random_state=0)
+    targets = {"squared": y + 0.5, "logistic": np.eye(4)[y],
+               "multinomial": y}[loss]
+    model = TensorCrossModalRegressor(4, views=views, modalities=modalities,
+                                      loss=loss, alpha=alpha, max_iter=15,
+                                      random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, targets)
+    curve = np.array(model.objective_curve_)
+    assert np.isfinite(curve).all()
+    assert np.all(np.diff(curve) <= 1e-12 * np.abs(curve[1:]))
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_tiny_alpha_with_fewer_rows_than_parameters():
+    # Issue 12: the default two views on 2 to 5 rows, alpha=1e-300.
+    rng = np.random.default_rng(0)
+    for n_samples in (2, 3, 5):
+        X, y = rng.standard_normal((n_samples, 4)), rng.standard_normal(n_samples)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = TensorCrossModalRegressor(alpha=1e-300, random_state=0).fit(X, y)
+        assert np.isfinite(model.predict(X)).all()
+
+
+def _map_both_ways(similarity, labels):
+    """Mean of the two directions' mAP, by scikit-learn's average precision."""
+    return 0.5 * (_map(similarity, labels) + _map(similarity.T, labels))
+
+
+def test_score_is_the_retrieval_map_for_labels_and_r2_for_floats():
+    X, y, views, modalities = make_cross_modal_data(160, random_state=5)
+    train, test = slice(0, 100), slice(100, None)
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0).fit(X[train], y[train])
+    similarity = model.cross_modal_similarity(X[test], X[test])
+    assert model.score(X[test], y[test]) == pytest.approx(
+        _map_both_ways(similarity, y[test]), rel=1e-12)
+    assert model.score(X[test], y[test, None]) == model.score(X[test], y[test])
+    # Weighted queries: the weighted mean of scikit-learn's per-query AP.
+    weights = np.random.default_rng(0).uniform(0, 2, 60)
+    expected = 0.5 * sum(
+        np.average([average_precision_score(y[test] == y[test][i], row[i])
+                    for i in range(60)], weights=weights)
+        for row in (similarity, similarity.T))
+    assert model.score(X[test], y[test], sample_weight=weights) == pytest.approx(
+        expected, rel=1e-12)
+    targets = np.eye(4)[y] * 2.0 + 0.3
+    model.fit(X[train], targets[train])
+    assert model.score(X[test], targets[test]) == pytest.approx(
+        r2_score(targets[test], model.predict(X[test])), rel=1e-12)
+
+
+def test_score_with_one_row_is_a_clear_error():
+    # Issue 12: score with one row returned NaN (R^2 of a single sample).
+    X, y, views, modalities = make_cross_modal_data(60, random_state=0)
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for targets in (y, y + 0.5):
+            model.fit(X, targets)
+            with pytest.raises(ValueError, match="minimum of 2"):
+                model.score(X[:1], targets[:1])
+            with pytest.raises(ValueError, match="rows|inconsistent numbers"):
+                model.score(X[:5], targets[:4])
+
+
+def test_grid_search_without_scoring_tunes_for_retrieval():
+    X, y, views, modalities = make_cross_modal_data(200, random_state=6)
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0)
+    grid = {"alpha": [0.01, 0.1]}
+    default = GridSearchCV(model, grid, cv=2).fit(X, y)
+    scored = GridSearchCV(model, grid, cv=2, scoring=cross_modal_map_scorer).fit(X, y)
+    np.testing.assert_allclose(default.cv_results_["mean_test_score"],
+                               scored.cv_results_["mean_test_score"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_items", [2.5, -1, 0, True, "3"])
+def test_retrieve_refuses_bad_n_items(n_items):
+    # Issue 12: n_items=2.5 raised a TypeError from slicing; -1 kept n - 1 items.
+    X, y, views, modalities = make_cross_modal_data(40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                          random_state=0, max_iter=3).fit(X, y)
+    with pytest.raises((ValueError, TypeError), match="n_items"):
+        model.retrieve(X[:2], X[:5], n_items=n_items)
+    with pytest.raises(ValueError, match="exceeds the 5 items"):
+        model.retrieve(X[:2], X[:5], n_items=6)
+    assert model.retrieve(X[:2], X[:5], n_items=5).shape == (2, 5)
+
+
+def _kernel_signatures():
+    from statopt.multimodal import _kernels
+
+    return {name: list(getattr(_kernels, name).signatures)
+            for name in ("loss_and_derivative", "best_blend",
+                         "best_blend_multinomial")}
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="no compilation without the JIT")
+def test_odd_layouts_and_dtypes_compile_no_new_kernels():
+    X, y, views, modalities = make_cross_modal_data(50, random_state=0)
+    model = TensorCrossModalRegressor(3, views=views, modalities=modalities,
+                                      random_state=0, max_iter=2)
+    float_targets = np.eye(4)[y] + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for loss, targets in [("multinomial", y), ("logistic", np.eye(4)[y]),
+                              ("squared", float_targets), ("squared", y + 0.5)]:
+            model.set_params(loss=loss).fit(X, targets)
+        before = _kernel_signatures()
+        read_only_X, read_only_targets = X.copy(), float_targets.copy()
+        read_only_X.flags.writeable = read_only_targets.flags.writeable = False
+        for loss, inputs in [
+            ("squared", (read_only_X, read_only_targets)),
+            ("squared", (np.asfortranarray(X), np.asfortranarray(float_targets))),
+            ("squared", (X.astype(np.float32), float_targets.astype(np.float32))),
+            ("squared", (X[:, ::-1][:, ::-1], float_targets[:, ::-1][:, ::-1])),
+            ("squared", (X, (y + 0.5).astype(np.float32)[::-1][::-1])),
+            ("logistic", (read_only_X, np.asfortranarray(np.eye(4)[y]))),
+            ("multinomial", (np.asfortranarray(X), y.astype(np.int32))),
+        ]:
+            model.set_params(loss=loss).fit(*inputs)
+    assert _kernel_signatures() == before
+
+
+# Subnormal numbers keep fewer digits: about 13 at 1e-310, 3 at 1e-320.
+@pytest.mark.parametrize("scale, rtol", [(1e300, 1e-8), (1e-310, 1e-6),
+                                         (1e-320, 1e-2)])
+def test_standardisation_is_scale_free_up_to_float64_limits(scale, rtol):
+    # Columns near 1e300 or subnormal: their moments computed naively overflow or
+    # underflow. The fit must equal the fit on the unscaled columns.
+    X, y, views, modalities = make_cross_modal_data(80, random_state=0)
+    model = TensorCrossModalRegressor(3, views=views, modalities=modalities,
+                                      max_iter=5, random_state=0)
+    scaled = X.copy()
+    scaled[:, views[0]] *= scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected = model.fit(X, y).predict(X)
+        got = model.fit(scaled, y).predict(scaled)
+    np.testing.assert_allclose(got, expected, rtol=rtol,
+                               atol=rtol * np.abs(expected).max())
+
+
+def test_extrapolation_that_overflows_is_rejected_not_raised():
+    # The fit runs under np.errstate(over="raise"): an extrapolated point whose
+    # products overflow is a rejected trial, and the state is restored.
+    state = _state("multinomial")
+    objective = state.objective()
+    current = state.parameters()
+    far = ([-1e300 * theta for theta in current[0]],
+           {m: -1e300 * phi for m, phi in current[1].items()}, current[2])
+    with np.errstate(over="raise", invalid="raise"):
+        value, accepted = bcd.extrapolate(state, far, objective, 16.0)
+    assert not accepted and value == objective
+    for now, before in zip(state.thetas, current[0]):
+        np.testing.assert_array_equal(now, before)
+    assert state.objective() == objective
+
+
+def test_sizes_beyond_two_gib_are_refused_before_allocating():
+    X, y, views, modalities = make_cross_modal_data(50, random_state=0)
+    # Multinomial: the topic-factor system has (2 R P)^2 = 24000^2 entries.
+    with pytest.raises(ValueError, match="n_factors=3000 .* GiB"):
+        TensorCrossModalRegressor(3000, views=views, modalities=modalities).fit(X, y)
+    with pytest.raises(ValueError, match="GiB"):
+        make_cross_modal_data(10, n_topics=10**10)

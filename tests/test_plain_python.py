@@ -36,6 +36,16 @@ FITS = {
         "m = CensoredMissingQuantileRegressor(kernel='epanechnikov').fit(X, y)\n"
         "print(repr([m.intercept_, *m.coef_.tolist()]))\n"
     ),
+    "TensorCrossModalRegressor": (
+        "import numpy as np\n"
+        "from statopt import TensorCrossModalRegressor\n"
+        "from statopt.datasets import make_cross_modal_data\n"
+        "X, y, views, modalities = make_cross_modal_data(150, random_state=0)\n"
+        "m = TensorCrossModalRegressor(3, views=views, modalities=modalities,\n"
+        "                              max_iter=5, random_state=0).fit(X, y)\n"
+        "parts = [m.blend_weights_, m.topic_factors_['text'], *m.view_factors_]\n"
+        "print(repr(np.concatenate([p.ravel() for p in parts]).tolist()))\n"
+    ),
 }
 
 

@@ -219,3 +219,35 @@ def test_wikipedia_loader_checks_the_checksums(tmp_path):
 def test_wikipedia_loader_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="STATOPT_DATA_HOME"):
         load_wikipedia_crossmodal(tmp_path)
+
+
+def test_weighted_mean_average_precision_matches_sklearn():
+    rng = np.random.default_rng(7)
+    similarity = np.round(rng.normal(size=(30, 40)), 1)
+    query_labels, item_labels = rng.integers(0, 3, 30), rng.integers(0, 3, 40)
+    relevant = query_labels[:, None] == item_labels
+    weights = rng.uniform(0, 3, 30)
+    expected = np.average(_reference(similarity, relevant), weights=weights)
+    score = mean_average_precision(similarity, query_labels, item_labels,
+                                   sample_weight=weights)
+    assert score == pytest.approx(expected, rel=1e-13)
+    # Huge weights are normalised before the sum: no overflow.
+    assert mean_average_precision(
+        similarity, query_labels, item_labels, sample_weight=weights * 1e307
+    ) == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.ones(2), "one weight per query"),
+    (-np.ones(3), "non-negative"),
+    (np.array([1.0, np.nan, 1.0]), "NaN"),
+    (np.array([0.0, 0.0, 1.0]), "weight 0"),
+    ("abc", "sample_weight"),
+])
+def test_bad_query_weights_raise_clear_errors(weights, match):
+    similarity = np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3], [0.7, 0.6, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # query 2: no relevant item
+        with pytest.raises(ValueError, match=match):
+            mean_average_precision(similarity, [0, 1, 2], [0, 1, 1],
+                                   sample_weight=weights)

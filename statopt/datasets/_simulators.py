@@ -7,6 +7,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._utils import StrictInterval, check_array_budget
+
 
 @validate_params(
     {
@@ -359,11 +361,12 @@ def _check_singular_values(singular_values):
 
 @validate_params(
     {
-        "n_samples": [Interval(Integral, 2, None, closed="left")],
-        "n_topics": [Interval(Integral, 2, None, closed="left")],
+        "n_samples": [StrictInterval(Integral, 2, None, closed="left")],
+        "n_topics": [StrictInterval(Integral, 2, None, closed="left")],
         "n_views": ["array-like"],
-        "n_features_per_view": [Interval(Integral, 1, None, closed="left")],
-        "separation": [Interval(Real, 0, None, closed="left")],
+        "n_features_per_view": [StrictInterval(Integral, 1, None, closed="left")],
+        "separation": [StrictInterval(Real, 0, np.finfo(np.float64).max,
+                                      closed="both")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -415,10 +418,15 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
     >>> X.shape, modalities
     ((100, 40), ['image', 'image', 'text', 'text'])
     """
-    n_views = tuple(int(v) for v in np.ravel(n_views))
-    if len(n_views) != 2 or min(n_views) < 1:
+    counts = list(np.ravel(np.asarray(n_views, dtype=object)))
+    if len(counts) != 2 or not all(
+            isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1
+            for v in counts):
         raise ValueError("n_views should give the number of image and of text views, "
-                         f"each at least 1; got {n_views}.")
+                         f"two ints, each at least 1; got {n_views!r}.")
+    n_views = tuple(int(v) for v in counts)
+    check_array_budget(max(n_samples * sum(n_views), n_topics) * n_features_per_view,
+                       "n_samples, n_topics, n_views or n_features_per_view")
     rng = check_random_state(random_state)
     topics = rng.randint(n_topics, size=n_samples)
     blocks, modalities = [], []
@@ -426,7 +434,12 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
         signs = rng.choice([-1.0, 1.0], size=n_samples)
         for _ in range(count):
             means = rng.standard_normal((n_topics, n_features_per_view))
-            means *= separation / np.linalg.norm(means, axis=1, keepdims=True)
+            norms = np.linalg.norm(means, axis=1, keepdims=True)
+            with np.errstate(over="ignore"):
+                factors = separation / norms
+            # Near float64's maximum, separation / norm overflows: unit norm first.
+            means = (means * factors if np.isfinite(factors).all()
+                     else means / norms * separation)
             blocks.append(signs[:, None] * means[topics]
                           + rng.standard_normal((n_samples, n_features_per_view)))
             modalities.append(modality)

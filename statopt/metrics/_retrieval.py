@@ -4,7 +4,9 @@ import warnings
 
 import numpy as np
 from sklearn.utils._param_validation import validate_params
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import _num_samples, check_array
+
+from .._utils import validated
 
 
 def _check_labels(labels, name):
@@ -111,7 +113,8 @@ def retrieval_average_precision(similarity, query_labels, item_labels):
     >>> retrieval_average_precision(similarity, ["a", "b", "c"], ["a", "b", "a"])
     array([0.83333333, 0.5       ,        nan])
     """
-    similarity = check_array(similarity, dtype=np.float64, input_name="similarity")
+    similarity = validated(check_array, similarity, dtype=np.float64,
+                           input_name="similarity")
     query_labels = _check_labels(query_labels, "query_labels")
     item_labels = _check_labels(item_labels, "item_labels")
     if query_labels.ndim != item_labels.ndim:
@@ -134,10 +137,12 @@ def retrieval_average_precision(similarity, query_labels, item_labels):
         "similarity": ["array-like"],
         "query_labels": ["array-like"],
         "item_labels": ["array-like"],
+        "sample_weight": ["array-like", None],
     },
     prefer_skip_nested_validation=True,
 )
-def mean_average_precision(similarity, query_labels, item_labels):
+def mean_average_precision(similarity, query_labels, item_labels, *,
+                           sample_weight=None):
     """Mean average precision (mAP) of a retrieval over a set of queries.
 
     The mean of :func:`retrieval_average_precision` over the queries that have
@@ -151,6 +156,8 @@ def mean_average_precision(similarity, query_labels, item_labels):
         Label of each query (any hashable values), or a 0/1 indicator matrix.
     item_labels : array-like of shape (n_items,) or (n_items, n_labels)
         Labels of the items, in the same form as ``query_labels``.
+    sample_weight : array-like of shape (n_queries,), default=None
+        Non-negative weight of each query in the mean; None weighs them equally.
 
     Returns
     -------
@@ -160,7 +167,7 @@ def mean_average_precision(similarity, query_labels, item_labels):
     Raises
     ------
     ValueError
-        When no query has a relevant item.
+        When no query has a relevant item (or none with a positive weight).
 
     Warns
     -----
@@ -181,6 +188,7 @@ def mean_average_precision(similarity, query_labels, item_labels):
     average_precision = retrieval_average_precision(
         similarity, query_labels, item_labels
     )
+    weights = _check_query_weights(sample_weight, average_precision.size)
     missing = np.isnan(average_precision)
     n_missing = int(missing.sum())
     if n_missing == missing.size:
@@ -189,17 +197,39 @@ def mean_average_precision(similarity, query_labels, item_labels):
     if n_missing:
         warnings.warn(f"{n_missing} of {missing.size} queries have no relevant "
                       "item and are left out of the mean.", UserWarning, stacklevel=2)
-    return float(average_precision[~missing].mean())
+    if weights is None:
+        return float(average_precision[~missing].mean())
+    if not weights[~missing].max() > 0:
+        raise ValueError("Every query with a relevant item has weight 0, so the "
+                         "weighted mean average precision is undefined.")
+    # Normalised weights: a sum of huge weights cannot overflow.
+    weights = weights[~missing] / weights[~missing].max()
+    return float(np.average(average_precision[~missing], weights=weights))
 
 
-def cross_modal_map_scorer(estimator, X, y):
+def _check_query_weights(sample_weight, n_queries):
+    """Query weights as float64, or None; finite, non-negative, one per query."""
+    if sample_weight is None:
+        return None
+    weights = validated(check_array, sample_weight, ensure_2d=False,
+                        dtype=np.float64, input_name="sample_weight")
+    if weights.shape != (n_queries,):
+        raise ValueError(f"sample_weight should hold one weight per query "
+                         f"({n_queries}), got shape {weights.shape}.")
+    if weights.min() < 0:
+        raise ValueError("sample_weight should be non-negative.")
+    return weights
+
+
+def cross_modal_map_scorer(estimator, X, y, sample_weight=None):
     """Mean of the image-to-text and text-to-image mAP, as a scikit-learn scorer.
 
     Every row of ``X`` queries every row of ``X`` in the other modality through
     ``estimator.cross_modal_similarity``; relevant means sharing a label of ``y``.
     Pass it as ``scoring=`` to :class:`~sklearn.model_selection.GridSearchCV` or
     :func:`~sklearn.model_selection.cross_val_score` to tune a
-    :class:`~statopt.multimodal.TensorCrossModalRegressor` for retrieval.
+    :class:`~statopt.multimodal.TensorCrossModalRegressor` for retrieval. It is
+    also that estimator's default ``score`` for label targets.
 
     Parameters
     ----------
@@ -209,6 +239,8 @@ def cross_modal_map_scorer(estimator, X, y):
         Rows holding both modalities.
     y : array-like of shape (n_samples,) or (n_samples, n_labels)
         Labels or a 0/1 label-indicator matrix.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weight of each row as a query; every row is an item of equal standing.
 
     Returns
     -------
@@ -228,6 +260,11 @@ def cross_modal_map_scorer(estimator, X, y):
     >>> bool(scores.min() > 0.5)
     True
     """
+    n_samples = _num_samples(X)
+    if _num_samples(y) != n_samples:
+        raise ValueError(f"X has {n_samples} rows but y has {_num_samples(y)}; "
+                         "give one label (or label row) per row of X.")
     similarity = estimator.cross_modal_similarity(X, X, query_modality="image")
-    return 0.5 * (mean_average_precision(similarity, y, y)
-                  + mean_average_precision(similarity.T, y, y))
+    return 0.5 * (
+        mean_average_precision(similarity, y, y, sample_weight=sample_weight)
+        + mean_average_precision(similarity.T, y, y, sample_weight=sample_weight))

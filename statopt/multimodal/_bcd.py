@@ -12,10 +12,14 @@ Every block update minimises a quadratic model of the objective in that block,
 with the others fixed: the objective itself for the squared loss, a majoriser for
 the logistic loss (curvature bound I/4) and the multinomial loss (Boehning's bound
 (I - 1 1'/P) / 2 on the softmax Hessian). Either way the objective cannot rise.
+
+The ridge of every block solve is floored at ``RIDGE_FLOOR`` times the block's
+largest curvature (see :func:`_ridge`), so that a tiny ``alpha`` (down to 1e-300)
+cannot make the system singular in floating point.
 """
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, eigh
 from scipy.sparse.linalg import LinearOperator, cg
 
 from ._kernels import (
@@ -33,6 +37,10 @@ MODALITIES = ("image", "text")
 DIRECT_MAX_SIZE = 400
 CG_RTOL = 1e-6
 LOGISTIC_BLEND_STEPS = 50
+# Smallest ridge of a block solve, relative to the block's largest curvature: far
+# above the rounding of a Cholesky factorisation (size * 2.2e-16), far below any
+# useful alpha.
+RIDGE_FLOOR = 1e-10
 
 
 def view_product(factors):
@@ -151,19 +159,31 @@ class TensorState:
             for p in range(n_topics):
                 hessian = np.block([[topic_weights[a, b][p, p] * grams[a, b]
                                      for b in MODALITIES] for a in MODALITIES])
-                system = hessian + self.alpha * np.eye(2 * rank)
-                right = hessian @ current[:, p] - gradient[:, p]
-                updated[:, p] = _solve_spd(system, right)
+                updated[:, p] = self._ridge_solve(hessian, current[:, p],
+                                                  gradient[:, p])
         else:
             # Unknowns ordered (modality, r, p): kron(G, W) per modality pair.
             hessian = np.block([[np.kron(grams[a, b], topic_weights[a, b])
                                  for b in MODALITIES] for a in MODALITIES])
-            system = hessian + self.alpha * np.eye(hessian.shape[0])
-            right = hessian @ current.ravel() - gradient.ravel()
-            updated = _solve_spd(system, right).reshape(current.shape)
+            updated = self._ridge_solve(hessian, current.ravel(),
+                                        gradient.ravel()).reshape(current.shape)
         self.phi = {"image": updated[:rank], "text": updated[rank:]}
         self.topic_scores = {m: self.modality_factors[m] @ self.phi[m]
                              for m in MODALITIES}
+
+    def _ridge_solve(self, hessian, current, gradient):
+        """Minimiser of the block's quadratic model plus the ridge, from ``current``.
+
+        Solves (H + rho I) new = H current - gradient + (rho - alpha) current: with
+        rho = alpha this is the ridge-penalised minimiser; above it, the excess is
+        the proximal term of :func:`_ridge`.
+        """
+        ridge = _ridge(self.alpha, np.diag(hessian))
+        system = hessian + ridge * np.eye(hessian.shape[0])
+        right = hessian @ current - gradient
+        if ridge > self.alpha:
+            right += (ridge - self.alpha) * current
+        return _solve_spd(system, right)
 
     def update_blend(self):
         """Per-topic blend weights a_p in [0, 1] (the fused term only)."""
@@ -207,24 +227,32 @@ class TensorState:
             # Z'Z (computed once per fit) and Phi_w (R x R).
             values, vectors = self._gram_eigen(view)
             weights, bases = np.linalg.eigh(phi_w)
+            # A negative eigenvalue of Phi_w (positive semidefinite) is rounding,
+            # of order 1e-16 of the largest: far below the ridge's floor.
+            curvatures = np.outer(values, weights)
             rotated = vectors.T @ gradient @ bases
-            step = -(vectors @ (rotated / (np.outer(values, weights) + self.alpha))
+            step = -(vectors @ (rotated / (curvatures
+                                           + _ridge(self.alpha, curvatures)))
                      @ bases.T)
         elif size <= DIRECT_MAX_SIZE:
             # Q[i, (j, r)] = z_ij c_ir; H = (Q'Q) * (1 1' kron Phi_w) + alpha I.
             Q = (Z[:, :, None] * others[:, None, :]).reshape(Z.shape[0], size)
             hessian = (Q.T @ Q) * np.tile(phi_w, (Z.shape[1], Z.shape[1]))
-            step = _solve_spd(hessian + self.alpha * np.eye(size), -gradient.ravel())
+            ridge = _ridge(self.alpha, np.diag(hessian))
+            step = _solve_spd(hessian + ridge * np.eye(size), -gradient.ravel())
         else:
+            # Jacobi preconditioner: H[(j,r), (j,r)] = Phi_w[r,r] sum_i (z_ij c_ir)^2.
+            diagonal = ((Z**2).T @ others**2) * np.diag(phi_w)
+            ridge = _ridge(self.alpha, diagonal)
+            diagonal = diagonal + ridge
+
             def hessian_product(direction):
                 direction = direction.reshape(theta.shape)
                 inner = ((Z @ direction) * others) @ phi_w
-                return (Z.T @ (inner * others) + self.alpha * direction).ravel()
+                return (Z.T @ (inner * others) + ridge * direction).ravel()
 
             operator = LinearOperator((size, size), matvec=hessian_product,
                                       dtype=np.float64)
-            # Jacobi preconditioner: H[(j,r), (j,r)] = Phi_w[r,r] sum_i (z_ij c_ir)^2.
-            diagonal = ((Z**2).T @ others**2) * np.diag(phi_w) + self.alpha
             preconditioner = LinearOperator(
                 (size, size), matvec=lambda v: v / diagonal.ravel(), dtype=np.float64)
             # CG from zero lowers the quadratic model at every iterate, so even an
@@ -278,15 +306,39 @@ def extrapolate(state, previous, objective, step):
     phi = {m: current[1][m] + step * (current[1][m] - previous[1][m])
            for m in MODALITIES}
     blend = np.clip(current[2] + step * (current[2] - previous[2]), 0.0, 1.0)
-    state.set_parameters((thetas, phi, blend))
-    trial = state.objective()
+    try:
+        state.set_parameters((thetas, phi, blend))
+        trial = state.objective()
+    except FloatingPointError:  # raised by the fit's errstate: overshot
+        trial = np.inf
     if trial < objective:
         return trial, True
     state.set_parameters(current)
     return objective, False
 
 
+def _ridge(alpha, curvatures):
+    """Ridge of a block solve: alpha, at least RIDGE_FLOOR times the top curvature.
+
+    With alpha far below the curvature's scale (alpha=1e-300), H + alpha I is
+    singular in floating point: Cholesky fails, or a tiny pivot sends the step far
+    out. The excess rho - alpha acts as a proximal term (rho - alpha) / 2 |step|^2
+    added to the block's quadratic model: its minimiser minimises a majoriser of
+    the objective, which therefore still cannot rise.
+    """
+    return max(alpha, RIDGE_FLOOR * float(np.max(curvatures, initial=0.0)))
+
+
 def _solve_spd(matrix, right):
-    """Solve a symmetric positive definite system by Cholesky."""
-    return cho_solve(cho_factor(matrix, check_finite=False), right,
-                     check_finite=False)
+    """Solve a symmetric positive definite system by Cholesky.
+
+    Should rounding still leave the floored system indefinite, the eigenvalues are
+    raised to the floor: a matrix above the true one, so still a majoriser.
+    """
+    try:
+        return cho_solve(cho_factor(matrix, check_finite=False), right,
+                         check_finite=False)
+    except LinAlgError:
+        values, vectors = eigh(matrix, check_finite=False)
+        floor = RIDGE_FLOOR * max(float(np.abs(values).max()), np.finfo(float).tiny)
+        return vectors @ ((vectors.T @ right) / np.maximum(values, floor))

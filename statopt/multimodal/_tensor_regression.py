@@ -16,16 +16,40 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.metrics.pairwise import cosine_similarity
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 from threadpoolctl import threadpool_limits
 
+from .._utils import StrictInterval, check_array_budget, validated
+from ..metrics._retrieval import cross_modal_map_scorer
 from ._bcd import MODALITIES, TensorState, extrapolate, view_product
 
 # Extrapolation factor along the last sweep's move: start, and cap.
 INITIAL_EXTRAPOLATION = 1.0
 MAX_EXTRAPOLATION = 16.0
+
+# Arguments of the methods other than fit, validated like the estimator's.
+_METHOD_CONSTRAINTS = {
+    "modality": [StrOptions(set(MODALITIES))],
+    "query_modality": [StrOptions(set(MODALITIES))],
+    "modality_only": ["boolean"],
+    "n_items": [StrictInterval(Integral, 1, None, closed="left"), None],
+}
+
+
+def _check_method_params(caller, **params):
+    validate_parameter_constraints(
+        {name: _METHOD_CONSTRAINTS[name] for name in params}, params,
+        caller_name=f"TensorCrossModalRegressor.{caller}")
 
 
 def _check_views(views, modalities, n_features):
@@ -80,6 +104,13 @@ def _check_views(views, modalities, n_features):
     return indices, modalities
 
 
+def _finite(objective):
+    """The objective, checked: an overflow in the loss stops the fit."""
+    if not np.isfinite(objective):
+        raise FloatingPointError("the objective is not finite")
+    return objective
+
+
 class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMixin,
                                 BaseEstimator):
     """Multi-view tensor model of topic scores, fitted by block coordinate descent.
@@ -130,8 +161,10 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         Strength of the ridge penalty on all factors, against the loss averaged
         over rows (the convention of :class:`sklearn.linear_model.ElasticNet`), so
         that one value suits data sets of different sizes. Too large a value
-        shrinks every factor to zero (a warning says so). Tune it by
-        cross-validation, e.g. with :func:`statopt.metrics.cross_modal_map_scorer`.
+        shrinks every factor to zero (a warning says so); a tiny one is safe
+        (block solves floor their ridge, see the User Guide). Tune it by
+        cross-validation: for label targets the default :meth:`score` is the
+        retrieval mAP.
     standardize : bool, default=True
         Centre and scale each column with the training mean and standard deviation
         before the fit (and in every prediction).
@@ -206,15 +239,15 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
     """
 
     _parameter_constraints: dict = {
-        "n_factors": [Interval(Integral, 1, None, closed="left")],
+        "n_factors": [StrictInterval(Integral, 1, None, closed="left")],
         "views": [list, tuple, None],
         "modalities": [list, tuple, None],
         "loss": [StrOptions({"auto", "squared", "logistic", "multinomial"})],
         "objective": [StrOptions({"per_modality", "fused"})],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [StrictInterval(Real, 0, None, closed="neither")],
         "standardize": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [StrictInterval(Integral, 1, None, closed="left")],
+        "tol": [StrictInterval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -251,17 +284,20 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
-        kind = type_of_target(y, input_name="y")
+        kind = validated(type_of_target, y, input_name="y")
         self.classes_ = None
+        # Labels and indicators are scored by retrieval mAP, float targets by R^2.
+        self._label_targets = kind in ("binary", "multiclass",
+                                       "multilabel-indicator")
         if kind in ("binary", "multiclass"):
             self.classes_ = np.unique(y)
             targets = (y[:, None] == self.classes_[None, :]).astype(np.float64)
             return targets, False
-        if y.ndim == 1:
-            targets = check_array(y.reshape(-1, 1), dtype=np.float64,
-                                  input_name="y")
-            return targets, True
-        return check_array(y, dtype=np.float64, input_name="y"), False
+        targets = validated(check_array, y.reshape(len(y), -1),
+                            dtype=np.float64, input_name="y")
+        # A kernel argument: a fresh C-ordered writeable array, whatever the
+        # caller's layout and flags, so that no new numba signature compiles.
+        return np.array(targets, order="C"), y.ndim == 1
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -280,14 +316,14 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         self : object
             Fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True,
-                             y_numeric=False, ensure_min_samples=2)
+        X, y = validated(validate_data, self, X, y, dtype=np.float64,
+                         multi_output=True, y_numeric=False, ensure_min_samples=2)
         targets, self._ravel_output = self._targets(y)
         self.loss_ = self.loss
         if self.loss == "auto":
             if self.classes_ is not None:
                 self.loss_ = "multinomial"
-            elif type_of_target(y) == "multilabel-indicator":
+            elif validated(type_of_target, y) == "multilabel-indicator":
                 self.loss_ = "logistic"
             else:
                 self.loss_ = "squared"
@@ -307,10 +343,19 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                              "label with no rows?); remove them.")
         self._view_columns, self._view_modality = _check_views(
             self.views, self.modalities, X.shape[1])
-        if self.standardize:
-            self._mean = X.mean(axis=0)
-            scale = X.std(axis=0)
-            self._scale = np.where(scale > 0, scale, 1.0)
+        n_topics, rank = targets.shape[1], self.n_factors
+        # The multinomial topic-factor system couples every topic: (2 R P)^2.
+        system = 2 * rank * (n_topics if self.loss_ == "multinomial" else 1)
+        check_array_budget(
+            max(X.shape[0] * max(rank, n_topics), (X.shape[1] + 1) * rank,
+                system**2),
+            f"n_factors={rank} with {X.shape[0]} rows, {X.shape[1]} columns and "
+            f"{n_topics} topics")
+        penalty = float(self.alpha) * X.shape[0]  # a Python float: inf, no warning
+        if not np.isfinite(penalty):
+            raise ValueError(f"alpha={self.alpha:g} times the {X.shape[0]} rows "
+                             "overflows; lower alpha.")
+        self._set_standardisation(X)
         designs = self._designs(X, range(len(self._view_columns)))
         rng = check_random_state(self.random_state)
         thetas = []
@@ -322,13 +367,21 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             thetas.append(theta / np.sqrt(Z.shape[1]))
         n_topics = targets.shape[1]
         phi = {m: np.zeros((self.n_factors, n_topics)) for m in MODALITIES}
-        state = TensorState(designs, self._view_modality, targets, self.loss_,
-                            self.objective, self.alpha * X.shape[0], thetas, phi,
-                            np.full(n_topics, 0.5))
         # Every product here is tall and thin (n x d by d x R): BLAS threads cost
         # more than they bring (on the Wikipedia data, 2 threads doubled the fit).
-        with threadpool_limits(limits=1, user_api="blas"):
-            curve, converged, n_iter = self._descend(state)
+        # An overflow anywhere in the descent becomes one clear error.
+        with threadpool_limits(limits=1, user_api="blas"), np.errstate(
+                over="raise", invalid="raise", divide="raise"):
+            try:
+                state = TensorState(designs, self._view_modality, targets,
+                                    self.loss_, self.objective, penalty, thetas,
+                                    phi, np.full(n_topics, 0.5))
+                curve, converged, n_iter = self._descend(state)
+            except FloatingPointError as error:
+                raise ValueError(
+                    f"The fit overflowed ({error}): X or y holds values too large "
+                    "for the model's products, or alpha is too large. Rescale X "
+                    "(standardize=True does it) or y, or lower alpha.") from error
         if not converged:
             decrease = (curve[-2] - curve[-1]) / abs(curve[-1])
             warnings.warn(
@@ -351,7 +404,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
 
     def _descend(self, state):
         """Sweep until the relative decrease is under tol; monotone extrapolation."""
-        curve = [state.objective()]
+        curve = [_finite(state.objective())]
         converged = False
         step = INITIAL_EXTRAPOLATION
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 (returned below)
@@ -363,13 +416,37 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                 # Grow the step while it pays, shrink it when it overshoots.
                 step = min(2.0 * step, MAX_EXTRAPOLATION) if accepted else max(
                     0.5 * step, INITIAL_EXTRAPOLATION)
-            curve.append(objective)
+            curve.append(_finite(objective))
             if self.verbose:
                 print(f"sweep {n_iter}: objective {curve[-1]:.10g}")
             if curve[-2] - curve[-1] <= self.tol * abs(curve[-1]):
                 converged = True
                 break
         return curve, converged, n_iter
+
+    def _set_standardisation(self, X):
+        """Column magnitude, then mean and scale of X / magnitude.
+
+        Columns near float64's limits (beyond 1e150, or below 1e-150 but not 0)
+        are divided by their largest absolute value first, so that the squares in
+        their moments neither overflow nor underflow; other columns keep
+        magnitude 1, an exact no-op.
+        """
+        if not self.standardize:
+            # The Gram matrices sum n squares of X: keep them finite.
+            largest = np.sqrt(np.finfo(np.float64).max / (4.0 * X.shape[0]))
+            if np.abs(X).max() > largest:
+                raise ValueError(f"X holds values above {largest:.3g} in absolute "
+                                 "value, too large for standardize=False; rescale "
+                                 "X or set standardize=True.")
+            return
+        magnitude = np.abs(X).max(axis=0)
+        extreme = (magnitude > 1e150) | ((magnitude < 1e-150) & (magnitude > 0))
+        self._magnitude = np.where(extreme, magnitude, 1.0)
+        scaled = X / self._magnitude
+        self._mean = scaled.mean(axis=0)
+        scale = scaled.std(axis=0)
+        self._scale = np.where(scale > 0, scale, 1.0)
 
     def _designs(self, X, view_indices):
         """Z_v = [1, standardised X_v] for the requested views."""
@@ -378,15 +455,24 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             columns = self._view_columns[v]
             block = X[:, columns]
             if self.standardize:
-                block = (block - self._mean[columns]) / self._scale[columns]
+                block = ((block / self._magnitude[columns] - self._mean[columns])
+                         / self._scale[columns])
             designs.append(np.hstack([np.ones((X.shape[0], 1)), block]))
         return designs
 
     def _modality_scores(self, X, modality):
         views = [v for v, m in enumerate(self._view_modality) if m == modality]
-        factors = [Z @ self.view_factors_[v]
-                   for v, Z in zip(views, self._designs(X, views))]
-        return view_product(factors) @ self.topic_factors_[modality]
+        with np.errstate(over="raise", invalid="raise"):
+            try:
+                factors = [Z @ self.view_factors_[v]
+                           for v, Z in zip(views, self._designs(X, views))]
+                scores = view_product(factors) @ self.topic_factors_[modality]
+            except FloatingPointError:
+                scores = np.full(1, np.nan)
+        if not np.isfinite(scores).all():
+            raise ValueError(f"The {modality} scores overflow: X holds values far "
+                             "outside the scale of the training data.")
+        return scores
 
     def _modality_columns(self, modality):
         return np.concatenate([c for c, m in zip(self._view_columns,
@@ -407,41 +493,60 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             a_p f_image,p + (1 - a_p) f_text,p; 1d when fitted on a 1d float target.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validated(validate_data, self, X, dtype=np.float64, reset=False)
         image = self._modality_scores(X, "image")
         text = self._modality_scores(X, "text")
         fused = self.blend_weights_ * image + (1.0 - self.blend_weights_) * text
         return fused.ravel() if self._ravel_output else fused
 
     def score(self, X, y, sample_weight=None):
-        """Coefficient of determination R^2 of the fused scores.
+        """Retrieval mAP for label targets; R^2 for regression targets.
 
-        Label vectors are scored through their one-hot topic targets, the targets
-        the model was fitted to.
+        For a label vector or a 0/1 label-indicator matrix (the targets of the
+        multinomial and logistic losses), the score is what the model is for:
+        cross-modal retrieval. Each row of X queries every row of X in the other
+        modality (:meth:`cross_modal_similarity`), an item is relevant when it
+        shares a label with the query, and the score is the mean of the
+        image-to-text and the text-to-image mean average precision, as
+        :func:`statopt.metrics.cross_modal_map_scorer` computes it.
+        :class:`~sklearn.model_selection.GridSearchCV` and
+        :func:`~sklearn.model_selection.cross_val_score` therefore tune for
+        retrieval without a ``scoring`` argument.
+
+        For float regression targets, the coefficient of determination R^2 of
+        the fused scores, averaged uniformly over the topics.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            All views side by side.
+            All views side by side; at least two rows.
         y : array-like of shape (n_samples,) or (n_samples, n_topics)
             Targets of the kind seen in fit.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the rows.
+            Weights of the rows (as queries, for the mAP).
 
         Returns
         -------
         score : float
-            R^2, averaged uniformly over the topics.
+            The mAP, in (0, 1], or R^2; higher is better.
         """
         check_is_fitted(self)
-        y = np.asarray(y)
-        if self.classes_ is not None:
-            y = y.ravel()
-            unseen = np.setdiff1d(y, self.classes_)
-            if unseen.size:
-                raise ValueError(f"y holds labels unseen in fit: {unseen.tolist()}.")
-            y = (y[:, None] == self.classes_[None, :]).astype(np.float64)
-        return r2_score(y, self.predict(X), sample_weight=sample_weight)
+        validated(validate_data, self, X, dtype=np.float64, reset=False,
+                  ensure_min_samples=2)
+        if self._label_targets:
+            if self.classes_ is not None and np.shape(y)[1:] == (1,):
+                y = np.ravel(y)  # a column of labels, as fit accepts it
+            return cross_modal_map_scorer(self, X, y, sample_weight=sample_weight)
+        y = validated(check_array, y, ensure_2d=False, dtype=np.float64,
+                      input_name="y")
+        check_consistent_length(X, y, sample_weight)
+        predictions = self.predict(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = float(r2_score(y, predictions, sample_weight=sample_weight))
+        if not np.isfinite(score):
+            raise ValueError("R^2 overflows: X or y holds values far outside the "
+                             "scale of the training data.")
+        return score
 
     def transform(self, X, modality="image", modality_only=False):
         """Embed rows into the topic space from one modality alone.
@@ -463,12 +568,11 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             f_modality: the modality's topic scores.
         """
         check_is_fitted(self)
-        if modality not in MODALITIES:
-            raise ValueError(f"modality should be 'image' or 'text', got "
-                             f"{modality!r}.")
+        _check_method_params("transform", modality=modality,
+                             modality_only=modality_only)
         columns = self._modality_columns(modality)
         if modality_only:
-            X = check_array(X, dtype=np.float64)
+            X = validated(check_array, X, dtype=np.float64)
             if X.shape[1] != columns.size:
                 raise ValueError(f"X has {X.shape[1]} columns; the {modality} views "
                                  f"have {columns.size}.")
@@ -476,8 +580,8 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             full[:, columns] = X
             X = full
         else:
-            X = validate_data(self, X, dtype=np.float64, reset=False,
-                              ensure_all_finite="allow-nan")
+            X = validated(validate_data, self, X, dtype=np.float64, reset=False,
+                          ensure_all_finite="allow-nan")
             if not np.isfinite(X[:, columns]).all():
                 raise ValueError(f"The {modality} columns of X hold NaN or infinity.")
         return self._modality_scores(X, modality)
@@ -526,20 +630,29 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         -------
         similarity : ndarray of shape (n_queries, n_items)
         """
+        _check_method_params("cross_modal_similarity",
+                             query_modality=query_modality,
+                             modality_only=modality_only)
         item_modality = "text" if query_modality == "image" else "image"
         queries = self.transform(X_query, modality=query_modality,
                                  modality_only=modality_only)
         items = self.transform(X_items, modality=item_modality,
                                modality_only=modality_only)
         if self.loss_ == "multinomial":
-            return softmax(queries, axis=1) @ softmax(items, axis=1).T
+            # Scores far apart (1e300) overflow s - max(s) to -inf: exp gives 0,
+            # the exact softmax.
+            with np.errstate(over="ignore"):
+                return softmax(queries, axis=1) @ softmax(items, axis=1).T
         if self.loss_ == "logistic":
             queries, items = expit(queries), expit(items)
-            # log P(no topic in common) = sum_p log(1 - p_p q_p), summed in blocks.
+            # log P(no topic in common) = sum_p log(1 - p_p q_p), summed in blocks;
+            # saturated probabilities (p_p q_p = 1) give log 0 = -inf, similarity 1.
             shared = np.empty((len(queries), len(items)))
             for start in range(0, len(queries), 256):
                 block = queries[start:start + 256, None, :] * items[None, :, :]
-                shared[start:start + 256] = -np.expm1(np.log1p(-block).sum(axis=2))
+                with np.errstate(divide="ignore"):
+                    log_none = np.log1p(-block).sum(axis=2)
+                shared[start:start + 256] = -np.expm1(log_none)
             return shared
         return cosine_similarity(queries, items)
 
@@ -556,7 +669,8 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         query_modality : {'image', 'text'}, default='image'
             Modality of the queries.
         n_items : int, default=None
-            Keep the top ``n_items``; None ranks all items.
+            Keep the top ``n_items`` (at most the number of items); None ranks all
+            items.
         modality_only : bool, default=False
             Whether each input holds only its modality's columns.
 
@@ -565,8 +679,12 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         ranking : ndarray of shape (n_queries, n_items)
             Item indices by decreasing :meth:`cross_modal_similarity`.
         """
+        _check_method_params("retrieve", n_items=n_items)
         similarity = self.cross_modal_similarity(X_query, X_items, query_modality,
                                                  modality_only)
+        if n_items is not None and n_items > similarity.shape[1]:
+            raise ValueError(f"n_items={n_items} exceeds the {similarity.shape[1]} "
+                             "items; pass at most that, or None for all.")
         ranking = np.argsort(-similarity, axis=1, kind="stable")
         return ranking if n_items is None else ranking[:, :n_items]
 
