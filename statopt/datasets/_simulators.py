@@ -12,8 +12,8 @@ from .._utils import StrictInterval, check_array_budget
 
 @validate_params(
     {
-        "n_samples": [Interval(Integral, 1, None, closed="left")],
-        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "n_samples": [StrictInterval(Integral, 1, None, closed="left")],
+        "n_features": [StrictInterval(Integral, 1, None, closed="left")],
         "rho": [Interval(Real, 0, 1, closed="left")],
         "random_state": ["random_state"],
     },
@@ -56,7 +56,6 @@ def make_correlated_logistic(n_samples=1000, n_features=19, *, rho=0.3,
     >>> float(round(np.corrcoef(X[:, 0], X[:, 1])[0, 1], 1))
     0.3
     """
-    _refuse_booleans(n_samples=n_samples, n_features=n_features)
     rng = check_random_state(random_state)
     coef = rng.uniform(-1.0, 1.0, size=n_features + 1)
     # (1 - rho) I + rho 11' is the covariance of sqrt(1 - rho) e + sqrt(rho) s 1.
@@ -66,13 +65,6 @@ def make_correlated_logistic(n_samples=1000, n_features=19, *, rho=0.3,
     logits = coef[0] + X @ coef[1:]
     y = (rng.uniform(size=n_samples) < 1.0 / (1.0 + np.exp(-logits))).astype(np.int64)
     return X, y, coef
-
-
-def _refuse_booleans(**counts):
-    """Integer constraints admit True and False (bool is an int): refuse them."""
-    for name, value in counts.items():
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} should be an integer, got the boolean {value}.")
 
 
 def _calibrate(rate, draws, make_indicator, low=-50.0, high=50.0):
@@ -118,7 +110,7 @@ def _calibration(censoring_rate, missing_rate, censoring):
 
 @validate_params(
     {
-        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_samples": [StrictInterval(Integral, 2, None, closed="left")],
         "censoring_rate": [Interval(Real, 0, 1, closed="left")],
         "missing_rate": [Interval(Real, 0, 1, closed="left")],
         "censoring": [StrOptions({"random", "fixed_quantile"})],
@@ -223,11 +215,11 @@ def _decaying_vector(length, positions, rng, *, low, signs):
 @validate_params(
     {
         "model": [StrOptions({"random", "lshm", "lung"})],
-        "n_samples": [Interval(Integral, 2, None, closed="left"), None],
-        "n_features": [Interval(Integral, 2, None, closed="left"), None],
+        "n_samples": [StrictInterval(Integral, 2, None, closed="left"), None],
+        "n_features": [StrictInterval(Integral, 2, None, closed="left"), None],
         "singular_values": ["array-like", None],
-        "n_nonzero_left": [Interval(Integral, 1, None, closed="left"), None],
-        "n_nonzero_right": [Interval(Integral, 1, None, closed="left"), None],
+        "n_nonzero_left": [StrictInterval(Integral, 1, None, closed="left"), None],
+        "n_nonzero_right": [StrictInterval(Integral, 1, None, closed="left"), None],
         "noise": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
     },
@@ -290,8 +282,6 @@ def make_sparse_svd_data(model="random", *, n_samples=None, n_features=None,
     >>> X.shape, int((U != 0).sum()), int((V != 0).sum()), d
     ((100, 50), 25, 16, array([50.]))
     """
-    _refuse_booleans(n_samples=n_samples, n_features=n_features,
-                     n_nonzero_left=n_nonzero_left, n_nonzero_right=n_nonzero_right)
     rng = check_random_state(random_state)
     if model != "random" and any(value is not None for value in (
             n_samples, n_features, n_nonzero_left, n_nonzero_right)):

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
+from .._utils import StrictInterval
 from ._sparse_svd import (
     estimate_noise_level,
     fit_sparse_svd,
@@ -41,8 +42,8 @@ _PARAMETERS = {
     "noise_level": [Interval(Real, 0, None, closed="left"),
                     StrOptions({"mad", "median_singular_value"}), None],
     "sparse": [StrOptions({"left", "right", "both"})],
-    "n_bootstrap": [Interval(Integral, 1, MAX_BOOTSTRAP, closed="both")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "n_bootstrap": [StrictInterval(Integral, 1, MAX_BOOTSTRAP, closed="both")],
+    "max_iter": [StrictInterval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
     "random_state": ["random_state"],
 }
@@ -310,7 +311,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left"),
+        "n_components": [StrictInterval(Integral, 1, None, closed="left"),
                          StrOptions({"auto"})],
         **_PARAMETERS,
     }
@@ -360,7 +361,6 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        _reject_booleans(self.get_params())
         with _huge_values_allowed():
             X = validate_data(self, X, dtype=np.float64, order="C",
                               ensure_min_samples=2)
@@ -462,14 +462,6 @@ def _finite_product(X, factor):
     return product
 
 
-def _reject_booleans(params):
-    """A bool is an Integral: refuse it where a count is expected."""
-    for name in ("n_components", "n_bootstrap", "max_iter"):
-        if isinstance(params.get(name), (bool, np.bool_)):
-            raise TypeError(f"{name} should be an integer, got the boolean "
-                            f"{params[name]!r}.")
-
-
 def _warn_unthresholded(components):
     if len(components):
         warnings.warn(
@@ -479,7 +471,7 @@ def _warn_unthresholded(components):
 
 
 @validate_params(
-    {"X": ["array-like"], "n_components": [Interval(Integral, 1, None,
+    {"X": ["array-like"], "n_components": [StrictInterval(Integral, 1, None,
                                                     closed="left")], **_PARAMETERS},
     prefer_skip_nested_validation=True,
 )
@@ -543,7 +535,6 @@ def sparse_svd(X, n_components=1, *, threshold="bootstrap", thresholding="hard",
     params = dict(threshold=threshold, thresholding=thresholding, init=init,
                   noise_level=noise_level, sparse=sparse, n_bootstrap=n_bootstrap,
                   max_iter=max_iter, tol=tol)
-    _reject_booleans(params | {"n_components": n_components})
     result = _fit(X, n_components, params, random_state)
     _warn_unthresholded(result["unthresholded"])
     return result["U"], result["singular_values"], result["V"].T
