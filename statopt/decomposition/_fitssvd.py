@@ -15,9 +15,8 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
-from .._utils import StrictInterval
+from .._utils import StrictInterval, single_blas_thread
 from ._sparse_svd import (
     estimate_noise_level,
     fit_sparse_svd,
@@ -64,15 +63,8 @@ def _fit(X, n_components, params, random_state):
     # The products are tall and thin (X by n_components columns) and the SVDs
     # small: two BLAS threads on the shared 2-core machine made fits an order of
     # magnitude slower, not faster.
-    with _thread_pools().limit(limits=1, user_api="blas"):
+    with single_blas_thread():
         return _fit_on_this_thread(X, n_components, params, random_state)
-
-
-@functools.lru_cache(maxsize=1)
-def _thread_pools():
-    """One controller for every fit: finding the BLAS libraries costs more than a
-    small fit, and numpy loaded them before statopt."""
-    return ThreadpoolController()
 
 
 def _fit_on_this_thread(X, n_components, params, random_state):

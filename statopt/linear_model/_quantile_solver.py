@@ -26,9 +26,8 @@ tolerances below are relative; the rank is decided by pivoted QR
 import highspy
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangular
-from threadpoolctl import ThreadpoolController
 
-from .._utils import weighted_quantile
+from .._utils import single_blas_thread, weighted_quantile
 from ._kernels import mm_normal_equations, sign_dual, weighted_gram
 
 # Rows of the subsample that warm-starts MM on large data.
@@ -501,21 +500,15 @@ def _refined_lstsq(A, b):
     return solution + np.linalg.lstsq(A, b - A @ solution, rcond=None)[0]
 
 
-_THREADPOOLS = []
-
-
 def solve_quantile(X, y, weights, quantile, **options):
     """Fit ``min_beta sum_i w_i rho_q(y_i - x_i' beta)``; X holds the intercept column.
 
     BLAS runs on one thread: every product and factorisation here is tall and
     thin, and on this 2-core machine two threads made the pivoted QR of 6366 x 9
     rows 300 times slower (0.13 s against 0.4 ms) when the other core was busy.
-    The controller is built once (threadpool_limits scans the libraries at each
-    call, 0.15 ms). Options and returns are those of :func:`_solve_quantile`.
+    Options and returns are those of :func:`_solve_quantile`.
     """
-    if not _THREADPOOLS:
-        _THREADPOOLS.append(ThreadpoolController())
-    with _THREADPOOLS[0].limit(limits=1, user_api="blas"):
+    with single_blas_thread():
         return _solve_quantile(X, y, weights, quantile, **options)
 
 

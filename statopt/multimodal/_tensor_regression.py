@@ -27,9 +27,13 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
-from .._utils import StrictInterval, check_array_budget, validated
+from .._utils import (
+    StrictInterval,
+    check_array_budget,
+    single_blas_thread,
+    validated,
+)
 from ..metrics._retrieval import cross_modal_map_scorer
 from ._bcd import MODALITIES, TensorState, extrapolate, view_product
 
@@ -370,7 +374,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         # Every product here is tall and thin (n x d by d x R): BLAS threads cost
         # more than they bring (on the Wikipedia data, 2 threads doubled the fit).
         # An overflow anywhere in the descent becomes one clear error.
-        with threadpool_limits(limits=1, user_api="blas"), np.errstate(
+        with single_blas_thread(), np.errstate(
                 over="raise", invalid="raise", divide="raise"):
             try:
                 state = TensorState(designs, self._view_modality, targets,
