@@ -39,6 +39,14 @@ _HANDOVER_TOL = 1e-3
 # An iteration makes at least this many updates: on small data it takes several
 # passes, so that one iteration makes comparable progress whatever n_samples is.
 _MIN_UPDATES = 50
+# Largest |X| accepted: the Hessian sums n squared entries, which must stay finite.
+_MAX_ABS_X = 1e100
+
+
+def _quiet_validation():
+    """Silence the RuntimeWarning that scikit-learn's finiteness check itself
+    raises on mixed infinities (inf + -inf), ahead of its clear ValueError."""
+    return np.errstate(invalid="ignore", over="ignore")
 
 
 def _kernel_input(array, dtype=np.float64):
@@ -310,7 +318,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self : object
             Fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, order="C")
+        with _quiet_validation():
+            X, y = validate_data(self, X, y, dtype=np.float64, order="C")
         check_classification_targets(y)
         classes = np.unique(y)
         warm = self.warm_start and hasattr(self, "coef_")
@@ -555,8 +564,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 f"classes={np.asarray(classes).tolist()} differs from the classes "
                 f"seen before {self.classes_.tolist()}."
             )
-        X, y = validate_data(self, X, y, dtype=np.float64, order="C",
-                             reset=first_call)
+        with _quiet_validation():
+            X, y = validate_data(self, X, y, dtype=np.float64, order="C",
+                                 reset=first_call)
         check_classification_targets(y)
         if first_call:
             self.classes_ = classes
@@ -602,17 +612,33 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             class_weights = compute_class_weight(self.class_weight, classes=present,
                                                  y=y)
             weights = weights * class_weights[np.searchsorted(present, y)]
-        total = weights.sum()
-        if not total > 0:
+        largest = weights.max() if weights.size else 0.0
+        if not largest > 0:
             raise ValueError("sample_weight must have a positive sum.")
+        largest_x = np.abs(X).max() if X.size else 0.0
+        if largest_x > _MAX_ABS_X:
+            raise ValueError(
+                f"X holds entries of magnitude {largest_x:.3g}; beyond {_MAX_ABS_X:g} "
+                "the squared entries that the fit sums overflow float64. Scale X "
+                "(e.g. with StandardScaler)."
+            )
         index = np.searchsorted(self.classes_, y).astype(np.float64)
         encoded = index if self.classes_.size > 2 else (index == 1).astype(np.float64)
         # Kernels average s_i * loss_i over rows, so weights are rescaled to mean one
         # and the penalty is divided by C * sum(s), as in scikit-learn's lbfgs.
-        strength = 1.0 / (self.C * total)
+        # Dividing by the largest weight first keeps the sum finite for any weights.
+        scaled = weights / largest
+        total = scaled.sum()
+        with np.errstate(over="ignore"):
+            strength = 1.0 / self.C / largest / total
+        if not np.isfinite(strength):
+            raise ValueError(
+                f"The penalty strength 1 / (C * sum(sample_weight)) overflows "
+                f"(C={self.C!r}); raise C or the sample weights."
+            )
         l2 = strength if self.penalty == "l2" else 0.0
         l1 = strength if self.penalty == "l1" else 0.0
-        return encoded, weights * (X.shape[0] / total), l2, l1
+        return encoded, scaled * (X.shape[0] / total), l2, l1
 
     def _new_state(self, X, weights, warm):
         n_features = X.shape[1]
@@ -718,14 +744,21 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
     def _penalty(self, theta, l2, l1, n_outputs):
         coef = self._coefficients(theta, n_outputs)
-        return 0.5 * l2 * float(np.sum(coef**2)) + l1 * float(np.abs(coef).sum())
+        with np.errstate(over="ignore"):  # an overflow is reported by the caller
+            return 0.5 * l2 * float(np.sum(coef**2)) + l1 * float(np.abs(coef).sum())
 
     def _objective(self, X, y, weights, theta, l2, l1, state):
         n_outputs = state["n_outputs"]
         loss = logistic_loss(_kernel_input(X), _kernel_input(state["center"]),
                              _kernel_input(y), _kernel_input(weights),
                              _kernel_input(theta), n_outputs)
-        return float(loss) + self._penalty(theta, l2, l1, n_outputs)
+        value = float(loss) + self._penalty(theta, l2, l1, n_outputs)
+        if not np.isfinite(value):
+            raise ValueError(
+                "The objective overflowed to inf or NaN; lower learning_rate, "
+                "raise C or scale X."
+            )
+        return value
 
     def _optimality(self, theta, loss_gradient, l2, l1, n_outputs):
         """Largest entry of the minimum-norm subgradient of the penalised objective."""
@@ -812,8 +845,15 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             Scores.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        scores = X @ self.coef_.T + self.intercept_
+        with _quiet_validation():
+            X = validate_data(self, X, dtype=np.float64, reset=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = X @ self.coef_.T + self.intercept_
+        if not np.all(np.isfinite(scores)):
+            raise ValueError(
+                "The scores X @ coef_.T overflow float64: X holds entries too large "
+                "for this model; scale X as the training data were."
+            )
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def __sklearn_tags__(self):

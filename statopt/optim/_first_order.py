@@ -24,6 +24,10 @@ __all__ = ["SGD", "Momentum", "RMSprop", "Adam", "AMSGrad", "SWATS"]
 def _check_real(name, value, low, high, *, closed_low=True, closed_high=False):
     if not isinstance(value, Real) or isinstance(value, bool):
         raise TypeError(f"{name} must be a real number, got {value!r}.")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float: {value!r}.") from None
     too_low = value < low if closed_low else value <= low
     too_high = value > high if closed_high else value >= high
     if too_low or too_high or math.isnan(value):
@@ -115,6 +119,8 @@ class _FirstOrderOptimizer:
                 raise TypeError(
                     f"grads[{index}] must be an array of numbers, got {grad!r}."
                 )
+            if np.iscomplexobj(grad):
+                raise TypeError(f"grads[{index}] must be real, got a complex array.")
             try:
                 # A private C-ordered, writeable float64 copy: the kernels see one
                 # array type (no new compilation), and the caller's array is safe.

@@ -16,7 +16,12 @@ def _check_positive(name, value, *, integer=False, allow_zero=False):
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"{name} must be a {'integer' if integer else 'number'}, "
                         f"got {value!r}.")
-    if value < 0 or (value == 0 and not allow_zero) or not math.isfinite(value):
+    try:
+        value = int(value) if integer else float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large, got {value!r}.") from None
+    finite = value < 2**1000 if integer else math.isfinite(value)
+    if value < 0 or (value == 0 and not allow_zero) or not finite:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}.")
     return value
