@@ -377,3 +377,25 @@ def test_pandas_input_keeps_feature_names(binary_data):
     array_model = AdamLogisticRegression(random_state=0).fit(X, y)
     assert_allclose(model.coef_, array_model.coef_)
     assert_allclose(model.predict_proba(frame), array_model.predict_proba(X))
+
+
+def test_svrg_finish_reaches_the_optimum(binary_data):
+    # The first-order finish, kept beside the Newton one (and its fallback for
+    # many parameters), still ends at lbfgs's optimum.
+    X, y = binary_data
+    model = AdamLogisticRegression(finish="svrg", random_state=0).fit(X, y)
+    reference = sklearn_logistic().fit(X, y)
+    assert_allclose(model.coef_, reference.coef_, atol=1e-4)
+    gap = objective(model, X, y, 1.0) - objective(reference, X, y, 1.0)
+    assert gap < 1e-8
+
+
+def test_newton_finish_is_equivariant_to_feature_scale():
+    # Without a penalty, multiplying a column by 1e4 divides its coefficient by
+    # 1e4 at the optimum; the Newton finish does not care about the units.
+    X, y, _ = make_correlated_logistic(600, 4, random_state=3)
+    scale = np.array([1e4, 1.0, 1e-3, 1.0])
+    model = AdamLogisticRegression(penalty=None, random_state=0).fit(X * scale, y)
+    reference = sklearn_logistic(None).fit(X, y)
+    assert_allclose(model.coef_ * scale, reference.coef_, rtol=1e-6, atol=1e-8)
+    assert_allclose(model.intercept_, reference.intercept_, atol=1e-6)
