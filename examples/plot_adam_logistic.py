@@ -7,7 +7,8 @@ Minibatch methods with a constant step size stop in a noise ball above the optim
 of a logistic regression. This example fits the same L2-penalised model with
 constant-step SGD, momentum, RMSprop, Adam and AMSGrad, and with
 :class:`~statopt.AdamLogisticRegression`'s defaults (tail averaging, then a
-proximal Newton finish on the exact objective), and plots the distance of each to scikit-learn's optimum.
+proximal Newton finish on the exact objective), and plots the distance of each
+to scikit-learn's optimum.
 """
 
 # %%
