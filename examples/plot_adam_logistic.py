@@ -6,8 +6,9 @@ Constant-step optimisers stall; the default does not
 Minibatch methods with a constant step size stop in a noise ball above the optimum
 of a logistic regression. This example fits the same L2-penalised model with
 constant-step SGD, momentum, RMSprop, Adam and AMSGrad, and with
-:class:`~statopt.AdamLogisticRegression`'s defaults (tail averaging, then
-variance-reduced epochs), and plots the distance of each to scikit-learn's optimum.
+:class:`~statopt.AdamLogisticRegression`'s defaults (tail averaging, then a
+proximal Newton finish on the exact objective), and plots the distance of each
+to scikit-learn's optimum.
 """
 
 # %%
@@ -52,7 +53,7 @@ for label, options in constant.items():
     curves[label] = np.array(model.loss_curve_) - optimum
 
 default = AdamLogisticRegression(random_state=0).fit(X, y)
-curves["default: averaging + variance reduction"] = (
+curves["default: averaging + Newton finish"] = (
     np.array(default.loss_curve_) - optimum
 )
 

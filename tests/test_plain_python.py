@@ -29,6 +29,15 @@ FITS = {
         "print(repr([m.noise_level_, *m.singular_values_.tolist(),\n"
         "            *m.components_.ravel().tolist()]))\n"
     ),
+    # L1 and three classes: the proximal Newton finish's coordinate descent.
+    "AdamLogisticRegression-l1": (
+        "from sklearn.datasets import load_iris\n"
+        "from statopt import AdamLogisticRegression\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "m = AdamLogisticRegression(penalty='l1', random_state=0, max_iter=8,\n"
+        "                           variance_reduction=True).fit(X, y)\n"
+        "print(repr(m.coef_.ravel().tolist()))\n"
+    ),
     "CensoredMissingQuantileRegressor": (
         "from statopt import CensoredMissingQuantileRegressor\n"
         "from statopt.datasets import make_censored_quantile_data\n"

@@ -12,6 +12,8 @@ it removes the worst ill-conditioning of first-order methods (features far from 
 without copying X.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._numba import njit
@@ -90,48 +92,83 @@ def _soft_threshold(value, threshold):
     return 0.0
 
 
+class EpochSettings(NamedTuple):
+    """Scalars of one epoch of :func:`logistic_epoch`, typed by name.
+
+    Build it with :func:`epoch_settings`, which casts every field, so that numba
+    sees one type whatever the caller passed (a new type is a new compilation).
+    """
+
+    n_outputs: int
+    fit_intercept: bool
+    l2_strength: float
+    l1_strength: float
+    rule: int
+    learning_rate: float
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    batch_size: int
+    variance_reduced: bool
+
+
+class EpochState(NamedTuple):
+    """Arrays that :func:`logistic_epoch` updates in place (flat float64 unless noted).
+
+    ``step_counter`` and ``average_counter`` are int64 arrays of length one:
+    ``step_counter[0]`` counts updates across epochs (Adam's bias correction) and
+    ``average_counter[0] >= 0`` switches on the running mean of the iterates kept in
+    ``average``. ``snapshot`` and ``snapshot_grad`` are read only when
+    ``variance_reduced``.
+    """
+
+    theta: np.ndarray
+    first_moment: np.ndarray
+    second_moment: np.ndarray
+    max_second_moment: np.ndarray
+    step_counter: np.ndarray
+    average: np.ndarray
+    average_counter: np.ndarray
+    snapshot: np.ndarray
+    snapshot_grad: np.ndarray
+
+
+def epoch_settings(*, n_outputs, fit_intercept, l2_strength, l1_strength, rule,
+                   learning_rate, beta_1, beta_2, epsilon, batch_size,
+                   variance_reduced):
+    """:class:`EpochSettings` with every field cast to its declared type."""
+    return EpochSettings(
+        int(n_outputs), bool(fit_intercept), float(l2_strength), float(l1_strength),
+        int(rule), float(learning_rate), float(beta_1), float(beta_2),
+        float(epsilon), int(batch_size), bool(variance_reduced),
+    )
+
+
 @njit
-def logistic_epoch(
-    X,
-    center,
-    y,
-    sample_weight,
-    order,
-    batch_size,
-    theta,
-    n_outputs,
-    fit_intercept,
-    l2_strength,
-    l1_strength,
-    rule,
-    learning_rate,
-    beta_1,
-    beta_2,
-    epsilon,
-    first_moment,
-    second_moment,
-    max_second_moment,
-    step_counter,
-    average,
-    average_counter,
-    snapshot,
-    snapshot_grad,
-    variance_reduced,
-):
+def logistic_epoch(X, center, y, sample_weight, order, settings, state):
     """Run one epoch of minibatch updates over the rows listed in ``order``.
 
     The gradient of each minibatch is the mean over its rows of
     ``sample_weight_i * d loss_i`` (weights rescaled to mean one by the caller) plus
     ``l2_strength * w``; the L1 part, if any, is applied by a proximal step scaled by
     the rule's diagonal preconditioner, so that its fixed points are exactly the
-    penalised optimum. Intercepts are never penalised.
-
-    ``step_counter[0]`` counts updates across epochs (Adam's bias correction);
-    when ``average_counter[0] >= 0`` the running mean of the iterates is kept in
-    ``average`` (Polyak-Ruppert averaging), otherwise averaging is off.
+    penalised optimum. Intercepts are never penalised. ``settings`` is an
+    :class:`EpochSettings`, ``state`` an :class:`EpochState` updated in place.
 
     Returns the weighted mean loss of the rows, each taken at the iterate that saw it.
     """
+    n_outputs = settings.n_outputs
+    l2_strength = settings.l2_strength
+    l1_strength = settings.l1_strength
+    learning_rate = settings.learning_rate
+    batch_size = settings.batch_size
+    variance_reduced = settings.variance_reduced
+    theta = state.theta
+    average = state.average
+    snapshot = state.snapshot
+    snapshot_grad = state.snapshot_grad
+    step_counter = state.step_counter
+    average_counter = state.average_counter
     n_rows = order.shape[0]
     n_features = X.shape[1]
     stride = n_features + 1
@@ -167,7 +204,7 @@ def logistic_epoch(
                 grad[offset + j] = (
                     grad[offset + j] * inverse_size + l2_strength * theta[offset + j]
                 )
-            if fit_intercept:
+            if settings.fit_intercept:
                 grad[offset + n_features] *= inverse_size
             else:
                 grad[offset + n_features] = 0.0
@@ -177,8 +214,9 @@ def logistic_epoch(
 
         step_counter[0] += 1
         compute_direction(
-            rule, grad, first_moment, second_moment, max_second_moment,
-            step_counter[0], beta_1, beta_2, epsilon, direction, scale,
+            settings.rule, grad, state.first_moment, state.second_moment,
+            state.max_second_moment, step_counter[0], settings.beta_1,
+            settings.beta_2, settings.epsilon, direction, scale,
         )
         for k in range(n_outputs):
             offset = k * stride
@@ -227,6 +265,46 @@ def logistic_loss_gradient(X, center, y, sample_weight, theta, n_outputs, gradie
         _add_row_gradient(X, center, i, weight, residuals, gradient)
     gradient /= n_rows
     return loss_sum / n_rows
+
+
+@njit
+def proximal_newton_cd(hessian, gradient, theta, l1, direction, max_sweeps, tol):
+    """Minimise the proximal Newton model by cyclic coordinate descent.
+
+    The model is ``gradient' d + d' hessian d / 2 + sum_j l1_j |theta_j + d_j|``;
+    ``direction`` holds the starting ``d`` and receives the result. Coordinates with
+    a non-positive diagonal are left where they are (the caller zeroes the rows of
+    fixed coordinates). Each coordinate step is exact, so every sweep lowers the
+    model; sweeps stop once the largest decrease a single step made, ``H_jj * (change
+    of d_j)^2``, is at most ``tol``. Returns the number of sweeps.
+    """
+    n = gradient.shape[0]
+    product = np.zeros(n)  # hessian @ direction, kept current
+    for j in range(n):
+        if direction[j] != 0.0:
+            for k in range(n):
+                product[k] += hessian[j, k] * direction[j]
+    for sweep in range(max_sweeps):
+        largest = 0.0
+        for j in range(n):
+            curvature = hessian[j, j]
+            if curvature <= 0.0:
+                continue
+            old = direction[j]
+            slope = gradient[j] + product[j] - curvature * old
+            # New value of theta_j + d_j: the 1-D minimiser, soft-thresholded.
+            value = _soft_threshold(theta[j] - slope / curvature, l1[j] / curvature)
+            change = value - theta[j] - old
+            if change != 0.0:
+                direction[j] = old + change
+                for k in range(n):
+                    product[k] += hessian[j, k] * change
+                decrease = curvature * change * change
+                if decrease > largest:
+                    largest = decrease
+        if largest <= tol:
+            return sweep + 1
+    return max_sweeps
 
 
 # --------------------------------------------------------------------------

@@ -17,9 +17,17 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 from ..optim._kernels import RULE_CODES
-from ._kernels import logistic_epoch, logistic_loss, logistic_loss_gradient
+from ._kernels import (
+    EpochState,
+    epoch_settings,
+    logistic_epoch,
+    logistic_loss,
+    logistic_loss_gradient,
+)
+from ._logistic_newton import MAX_NEWTON_PARAMS, proximal_newton, smooth_derivatives
 
 # Step-size adaptation of the variance-reduced phase: grow after an epoch that
 # lowered the objective, shrink (and undo the epoch) after one that did not.
@@ -31,6 +39,26 @@ _HANDOVER_TOL = 1e-3
 # An iteration makes at least this many updates: on small data it takes several
 # passes, so that one iteration makes comparable progress whatever n_samples is.
 _MIN_UPDATES = 50
+# Largest |X| accepted: the Hessian sums n squared entries, which must stay finite.
+_MAX_ABS_X = 1e100
+
+
+def _quiet_validation():
+    """Silence the RuntimeWarning that scikit-learn's finiteness check itself
+    raises on mixed infinities (inf + -inf), ahead of its clear ValueError."""
+    return np.errstate(invalid="ignore", over="ignore")
+
+
+def _kernel_input(array, dtype=np.float64):
+    """``array`` as a C-contiguous, read-only array of ``dtype`` for a kernel.
+
+    Every array that a kernel only reads reaches it with the same type (numba
+    compiles once per dtype, layout and writeable flag): a read-only view of a
+    writeable array costs nothing, and a read-only input needs no copy.
+    """
+    view = np.ascontiguousarray(array, dtype=dtype).view()
+    view.flags.writeable = False
+    return view
 
 
 class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
@@ -43,20 +71,29 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     use the multinomial (softmax) model with one coefficient row per class.
 
     Constant-step Adam stalls above the optimum: its iterates wander in a noise ball
-    whose size is set by the learning rate. The default schedule removes both causes:
+    whose size is set by the learning rate, and on weakly regularised, L1 or
+    unscaled problems even noise-free first-order steps take thousands of epochs.
+    The default fit therefore has two phases:
 
     1. *stochastic phase*: minibatch epochs of the chosen rule with tail
        (Polyak-Ruppert) averaging of the iterates, until the objective of the averaged
        iterate gains less than a share ``max(tol, 1e-3)`` of its value for
        ``n_iter_no_change`` iterations (a share ``tol`` when the stochastic phase
        is the whole fit, ``variance_reduction=False``);
-    2. *variance-reduced phase* (``variance_reduction='auto'``): each epoch starts
-       from a snapshot whose full gradient corrects every minibatch gradient (SVRG,
-       Johnson & Zhang 2013), so the noise vanishes at the optimum and the rule
-       converges to it; an epoch that does not lower the objective is undone with a
-       halved learning rate. The fit stops once the largest entry of the gradient of
-       the penalised objective (its minimum-norm subgradient for ``'l1'``) is at most
-       ``tol``.
+    2. *exact finish* on the full objective (``finish='newton'``): proximal Newton
+       steps (Lee, Sun & Saunders 2014) with the exact Hessian and a line search,
+       the L1 model solved by coordinate descent and then exactly on its signs.
+       Newton steps do not depend on the scaling of the features and converge
+       quadratically, so the finish reaches the optimum to machine precision in a
+       few steps. The fit stops once the minimum-norm subgradient, measured in the
+       problem's own metric (the inverse Hessian) and relative to the objective,
+       ``sqrt(g' H^-1 g / f)``, is at most ``tol``: the objective is then within
+       about ``tol**2 / 2`` of the optimum, relatively. ``finish='svrg'`` uses
+       variance-reduced epochs of the chosen rule instead (SVRG, Johnson & Zhang
+       2013; no Hessian is stored, which is also the fallback beyond 4096
+       parameters); it stops once the largest entry of the minimum-norm subgradient
+       is at most ``tol`` times that of the gradient at zero, a first-order
+       criterion that ill-conditioned problems can meet well above the optimum.
 
     Parameters
     ----------
@@ -89,18 +126,27 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         Average the iterates of the stochastic phase over the most recent half of
         its epochs (the average restarts whenever the epoch count doubles).
     variance_reduction : {'auto'} or bool, default='auto'
-        ``'auto'`` switches to variance-reduced epochs once the stochastic phase
-        stalls; True uses them after the first epoch; False never does, so the fit
-        ends when the stochastic phase stalls (the behaviour of scikit-learn's
-        stochastic solvers).
+        When the stochastic phase hands over to the exact finish: ``'auto'`` once it
+        stalls; True after its first epoch; False never, so the fit ends when the
+        stochastic phase stalls (the behaviour of scikit-learn's stochastic
+        solvers).
+    finish : {'newton', 'svrg'}, default='newton'
+        Exact phase after the stochastic one: proximal Newton on the full objective
+        (a dense Hessian of ``(n_outputs * (n_features + 1))**2`` floats), or
+        variance-reduced epochs of ``optimizer``. ``'newton'`` falls back to
+        ``'svrg'`` beyond 4096 parameters.
     max_iter : int, default=2000
-        Maximum number of iterations. An iteration is one pass over the data, or
-        several passes on small data so that it makes at least 50 updates.
+        Maximum number of iterations. An iteration is one pass over the data (or
+        several passes on small data so that it makes at least 50 updates), or one
+        Newton step of the finish.
     tol : float, default=1e-6
-        Largest entry of the gradient (minimum-norm subgradient for ``'l1'``) of the
-        penalised objective, scaled as a mean log-loss, at which the fit stops; with
-        ``variance_reduction=False`` or ``early_stopping``, the relative improvement
-        of the loss below which an iteration counts as no improvement.
+        Stopping tolerance of the finish: the scaled minimum-norm subgradient
+        ``sqrt(g' H^-1 g / f)`` for ``finish='newton'`` (the objective then lies
+        within about ``tol**2 / 2`` of the optimum, relatively), the largest entry
+        of the minimum-norm subgradient relative to that of the gradient at zero
+        for ``'svrg'``. With ``variance_reduction=False`` or ``early_stopping``,
+        the relative improvement of the loss below which an iteration counts as no
+        improvement.
     n_iter_no_change : int, default=5
         Iterations without improvement that end the stochastic phase (or, with
         ``early_stopping``, the fit).
@@ -158,6 +204,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     References
     ----------
     D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+    J. D. Lee, Y. Sun and M. A. Saunders, "Proximal Newton-type methods for
+    minimizing composite functions", SIAM J. Optim. 24 (2014).
     R. Johnson and T. Zhang, "Accelerating Stochastic Gradient Descent using Predictive
     Variance Reduction", NeurIPS 2013.
     B. T. Polyak and A. B. Juditsky, "Acceleration of Stochastic Approximation by
@@ -190,6 +238,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "averaging": ["boolean"],
         "variance_reduction": [StrOptions({"auto"}), "boolean"],
+        "finish": [StrOptions({"newton", "svrg"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -216,6 +265,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         batch_size=32,
         averaging=True,
         variance_reduction="auto",
+        finish="newton",
         max_iter=2000,
         tol=1e-6,
         n_iter_no_change=5,
@@ -238,6 +288,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self.batch_size = batch_size
         self.averaging = averaging
         self.variance_reduction = variance_reduction
+        self.finish = finish
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -267,7 +318,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self : object
             Fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, order="C")
+        with _quiet_validation():
+            X, y = validate_data(self, X, y, dtype=np.float64, order="C")
         check_classification_targets(y)
         classes = np.unique(y)
         warm = self.warm_start and hasattr(self, "coef_")
@@ -321,14 +373,56 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                     break
                 reduced = True
         if reduced and self.n_iter_ < self.max_iter:
-            failure = self._variance_reduced_epochs(X, y, weights, l2, l1, state, rng)
+            n_params = state["theta"].size
+            if self.finish == "newton" and n_params <= MAX_NEWTON_PARAMS:
+                failure = self._newton_finish(X, y, weights, l2, l1, state)
+            else:
+                failure = self._variance_reduced_epochs(X, y, weights, l2, l1, state,
+                                                        rng)
         self._store(state["theta"] if reduced else self._iterate(state), state)
         if failure:
             warnings.warn(f"AdamLogisticRegression {failure}", ConvergenceWarning,
                           stacklevel=3)
 
+    def _newton_finish(self, X, y, weights, l2, l1, state):
+        """Proximal Newton steps from the current estimate to the optimum.
+
+        Returns None on success, else why the fit stopped short.
+        """
+        n_outputs = state["n_outputs"]
+        theta = state["theta"]
+        theta[:] = self._iterate(state)
+        stride = X.shape[1] + 1
+        free = np.ones(theta.size, dtype=bool)
+        if not self.fit_intercept:
+            free[stride - 1::stride] = False
+        l1_strength = np.full(theta.size, l1)
+        l1_strength[stride - 1::stride] = 0.0  # intercepts are not penalised
+        X_kernel, y_kernel = _kernel_input(X), _kernel_input(y)
+        weights_kernel = _kernel_input(weights)
+
+        def objective(candidate):
+            return self._objective(X_kernel, y_kernel, weights_kernel, candidate, l2,
+                                   l1, state)
+
+        def derivatives(candidate):
+            return smooth_derivatives(X, state["center"], y, weights, candidate,
+                                      n_outputs, l2, free)
+
+        def record(value):
+            self._record(value, "newton", state)
+
+        # The package's BLAS policy: one thread (the Hessian products are tall and
+        # thin; on digits, 2 threads made this finish 4x slower here).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return proximal_newton(objective, derivatives, theta, l1_strength, free,
+                                   self.tol, self.max_iter - self.n_iter_, record)
+
     def _variance_reduced_epochs(self, X, y, weights, l2, l1, state, rng):
         """SVRG epochs from the current estimate until the gradient is below tol.
+
+        The gradient is measured relative to the gradient at zero, so that the
+        criterion does not depend on the units of X.
 
         Returns None on success, else why the fit stopped short.
         """
@@ -337,6 +431,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         theta[:] = self._iterate(state)
         snapshot = theta.copy()
         snapshot_grad = np.empty_like(theta)
+        self._loss_gradient(X, y, weights, np.zeros_like(theta), snapshot_grad, state)
+        scale = float(np.abs(snapshot_grad).max())
+        scale = scale if scale > 0 else 1.0
         objective = self._loss_gradient(X, y, weights, snapshot, snapshot_grad,
                                         state)
         objective += self._penalty(snapshot, l2, l1, n_outputs)
@@ -345,17 +442,19 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         state["average_count"][0] = -1  # no averaging: the snapshot is the iterate
         self._reset_moments(state)
         while True:
-            optimality = self._optimality(snapshot, snapshot_grad, l2, l1, n_outputs)
+            optimality = self._optimality(snapshot, snapshot_grad, l2, l1,
+                                          n_outputs) / scale
             if optimality <= self.tol:
                 return None
             if self.n_iter_ >= self.max_iter:
                 return (f"stopped at max_iter={self.max_iter} iterations with a "
-                        f"gradient of {optimality:.2g} > tol={self.tol}; increase "
-                        "max_iter or tol.")
+                        f"relative gradient of {optimality:.2g} > tol={self.tol}; "
+                        "increase max_iter or tol.")
             if rejections > _MAX_REJECTIONS:
-                return (f"could not lower the objective any further (gradient "
-                        f"{optimality:.2g} > tol={self.tol}): tol is below what "
-                        "floating point resolves for this problem; increase tol.")
+                return (f"could not lower the objective any further (relative "
+                        f"gradient {optimality:.2g} > tol={self.tol}): tol is below "
+                        "what floating point resolves for this problem; increase "
+                        "tol.")
             self._stochastic_epoch(X, y, weights, l2, l1, state, rng, None,
                                    learning_rate=learning_rate, snapshot=snapshot,
                                    snapshot_grad=snapshot_grad)
@@ -385,7 +484,6 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         y_train, y_valid = y[train], y[valid]
         w_train = weights[train] * (train.size / weights[train].sum())
         w_valid = weights[valid] * (valid.size / weights[valid].sum())
-        n_outputs = state["n_outputs"]
         best, best_theta, stalled = np.inf, self._iterate(state).copy(), 0
         self.validation_scores_ = []
         converged = False
@@ -395,8 +493,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             current = self._iterate(state)
             objective = self._objective(X_train, y_train, w_train, current, l2, l1,
                                         state)
-            score = logistic_loss(X_valid, state["center"], y_valid, w_valid, current,
-                                  n_outputs)
+            score = self._objective(X_valid, y_valid, w_valid, current, 0.0, 0.0,
+                                    state)
             self.validation_scores_.append(float(score))
             self._record(objective, "stochastic", state)
             if score < best - self.tol * max(1.0, abs(score)):
@@ -466,8 +564,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 f"classes={np.asarray(classes).tolist()} differs from the classes "
                 f"seen before {self.classes_.tolist()}."
             )
-        X, y = validate_data(self, X, y, dtype=np.float64, order="C",
-                             reset=first_call)
+        with _quiet_validation():
+            X, y = validate_data(self, X, y, dtype=np.float64, order="C",
+                                 reset=first_call)
         check_classification_targets(y)
         if first_call:
             self.classes_ = classes
@@ -513,17 +612,33 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             class_weights = compute_class_weight(self.class_weight, classes=present,
                                                  y=y)
             weights = weights * class_weights[np.searchsorted(present, y)]
-        total = weights.sum()
-        if not total > 0:
+        largest = weights.max() if weights.size else 0.0
+        if not largest > 0:
             raise ValueError("sample_weight must have a positive sum.")
+        largest_x = np.abs(X).max() if X.size else 0.0
+        if largest_x > _MAX_ABS_X:
+            raise ValueError(
+                f"X holds entries of magnitude {largest_x:.3g}; beyond {_MAX_ABS_X:g} "
+                "the squared entries that the fit sums overflow float64. Scale X "
+                "(e.g. with StandardScaler)."
+            )
         index = np.searchsorted(self.classes_, y).astype(np.float64)
         encoded = index if self.classes_.size > 2 else (index == 1).astype(np.float64)
         # Kernels average s_i * loss_i over rows, so weights are rescaled to mean one
         # and the penalty is divided by C * sum(s), as in scikit-learn's lbfgs.
-        strength = 1.0 / (self.C * total)
+        # Dividing by the largest weight first keeps the sum finite for any weights.
+        scaled = weights / largest
+        total = scaled.sum()
+        with np.errstate(over="ignore"):
+            strength = 1.0 / self.C / largest / total
+        if not np.isfinite(strength):
+            raise ValueError(
+                f"The penalty strength 1 / (C * sum(sample_weight)) overflows "
+                f"(C={self.C!r}); raise C or the sample weights."
+            )
         l2 = strength if self.penalty == "l2" else 0.0
         l1 = strength if self.penalty == "l1" else 0.0
-        return encoded, weights * (X.shape[0] / total), l2, l1
+        return encoded, scaled * (X.shape[0] / total), l2, l1
 
     def _new_state(self, X, weights, warm):
         n_features = X.shape[1]
@@ -582,30 +697,43 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         batch_size = min(self.batch_size, n_rows)
         n_batches = -(-n_rows // batch_size)
         n_passes = -(-_MIN_UPDATES // n_batches)
+        settings = epoch_settings(
+            n_outputs=state["n_outputs"], fit_intercept=self.fit_intercept,
+            l2_strength=l2, l1_strength=l1, rule=RULE_CODES[self.optimizer],
+            learning_rate=self.learning_rate if learning_rate is None
+            else learning_rate,
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+            batch_size=batch_size, variance_reduced=variance_reduced,
+        )
+        arrays = EpochState(
+            theta, state["first_moment"], state["second_moment"],
+            state["max_second_moment"], state["step"], average,
+            state["average_count"], snapshot, snapshot_grad,
+        )
+        X, y = _kernel_input(X), _kernel_input(y)
+        weights, center = _kernel_input(weights), _kernel_input(state["center"])
         loss = 0.0
-        for _ in range(n_passes):
-            order = rng.permutation(n_rows) if self.shuffle else np.arange(n_rows)
-            loss += logistic_epoch(
-                X, state["center"], y, weights, order, batch_size, theta,
-                state["n_outputs"], self.fit_intercept, l2, l1,
-                RULE_CODES[self.optimizer],
-                self.learning_rate if learning_rate is None else learning_rate,
-                self.beta_1, self.beta_2, self.epsilon,
-                state["first_moment"], state["second_moment"],
-                state["max_second_moment"], state["step"],
-                average, state["average_count"], snapshot, snapshot_grad,
-                variance_reduced,
-            )
+        with np.errstate(all="ignore"):  # overflow is reported below
+            for _ in range(n_passes):
+                order = rng.permutation(n_rows) if self.shuffle else np.arange(n_rows)
+                loss += logistic_epoch(X, center, y, weights,
+                                       _kernel_input(order, np.int64), settings,
+                                       arrays)
         loss /= n_passes
-        if not np.all(np.isfinite(theta)):
-            raise FloatingPointError(
-                "The coefficients overflowed; lower learning_rate or scale X."
+        if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(average))
+                and np.isfinite(loss)):
+            raise ValueError(
+                "The coefficients overflowed to inf or NaN during the stochastic "
+                f"phase (learning_rate={settings.learning_rate:g}); lower "
+                "learning_rate or scale X."
             )
         return loss
 
     def _loss_gradient(self, X, y, weights, theta, gradient, state):
-        loss = logistic_loss_gradient(X, state["center"], y, weights, theta,
-                                      state["n_outputs"], gradient)
+        loss = logistic_loss_gradient(
+            _kernel_input(X), _kernel_input(state["center"]), _kernel_input(y),
+            _kernel_input(weights), _kernel_input(theta), state["n_outputs"], gradient,
+        )
         if not self.fit_intercept:
             gradient.reshape(state["n_outputs"], -1)[:, -1] = 0.0
         return loss
@@ -616,12 +744,21 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
     def _penalty(self, theta, l2, l1, n_outputs):
         coef = self._coefficients(theta, n_outputs)
-        return 0.5 * l2 * float(np.sum(coef**2)) + l1 * float(np.abs(coef).sum())
+        with np.errstate(over="ignore"):  # an overflow is reported by the caller
+            return 0.5 * l2 * float(np.sum(coef**2)) + l1 * float(np.abs(coef).sum())
 
     def _objective(self, X, y, weights, theta, l2, l1, state):
         n_outputs = state["n_outputs"]
-        loss = logistic_loss(X, state["center"], y, weights, theta, n_outputs)
-        return float(loss) + self._penalty(theta, l2, l1, n_outputs)
+        loss = logistic_loss(_kernel_input(X), _kernel_input(state["center"]),
+                             _kernel_input(y), _kernel_input(weights),
+                             _kernel_input(theta), n_outputs)
+        value = float(loss) + self._penalty(theta, l2, l1, n_outputs)
+        if not np.isfinite(value):
+            raise ValueError(
+                "The objective overflowed to inf or NaN; lower learning_rate, "
+                "raise C or scale X."
+            )
+        return value
 
     def _optimality(self, theta, loss_gradient, l2, l1, n_outputs):
         """Largest entry of the minimum-norm subgradient of the penalised objective."""
@@ -649,7 +786,14 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             )
 
     def _store(self, theta, state):
-        packed = theta.reshape(state["n_outputs"], -1)
+        packed = theta.reshape(state["n_outputs"], -1).copy()
+        if state["n_outputs"] > 1:
+            # Softmax is unchanged by a shift common to every class: report the
+            # representative of zero sum (the one gradient methods started at zero
+            # keep), so that equal objectives give equal parameters.
+            packed[:, -1] -= packed[:, -1].mean()
+            if self.penalty is None:
+                packed[:, :-1] -= packed[:, :-1].mean(axis=0)
         self.coef_ = packed[:, :-1].copy()
         self.intercept_ = packed[:, -1] - self.coef_ @ state["center"]
 
@@ -701,8 +845,15 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             Scores.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        scores = X @ self.coef_.T + self.intercept_
+        with _quiet_validation():
+            X = validate_data(self, X, dtype=np.float64, reset=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = X @ self.coef_.T + self.intercept_
+        if not np.all(np.isfinite(scores)):
+            raise ValueError(
+                "The scores X @ coef_.T overflow float64: X holds entries too large "
+                "for this model; scale X as the training data were."
+            )
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def __sklearn_tags__(self):

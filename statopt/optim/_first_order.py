@@ -24,6 +24,10 @@ __all__ = ["SGD", "Momentum", "RMSprop", "Adam", "AMSGrad", "SWATS"]
 def _check_real(name, value, low, high, *, closed_low=True, closed_high=False):
     if not isinstance(value, Real) or isinstance(value, bool):
         raise TypeError(f"{name} must be a real number, got {value!r}.")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float: {value!r}.") from None
     too_low = value < low if closed_low else value <= low
     too_high = value > high if closed_high else value >= high
     if too_low or too_high or math.isnan(value):
@@ -81,11 +85,29 @@ class _FirstOrderOptimizer:
     @property
     def current_learning_rate(self):
         """Learning rate that the next call to :meth:`step` will use."""
-        return self.learning_rate * self.schedule(self.n_steps)
+        factor = self.schedule(self.n_steps)
+        if (not isinstance(factor, Real) or isinstance(factor, bool)
+                or not math.isfinite(factor) or factor < 0):
+            raise ValueError(
+                f"schedule({self.n_steps}) returned {factor!r}; a schedule must "
+                "return a finite number >= 0."
+            )
+        rate = self.learning_rate * float(factor)
+        if not math.isfinite(rate):
+            raise ValueError(
+                f"learning_rate * schedule factor overflows ({self.learning_rate!r} * "
+                f"{factor!r}); lower learning_rate."
+            )
+        return rate
 
     def _check_grads(self, grads):
         if isinstance(grads, np.ndarray):
             grads = [grads]
+        if isinstance(grads, (str, bytes)) or not hasattr(grads, "__iter__"):
+            raise TypeError(
+                "grads must be a list of arrays, one per parameter array; got "
+                f"{type(grads).__name__}."
+            )
         grads = list(grads)
         if len(grads) != len(self.params):
             raise ValueError(
@@ -93,14 +115,27 @@ class _FirstOrderOptimizer:
             )
         checked = []
         for index, (param, grad) in enumerate(zip(self.params, grads)):
-            grad = np.asarray(grad, dtype=np.float64)
+            if grad is None or isinstance(grad, (str, bytes)):
+                raise TypeError(
+                    f"grads[{index}] must be an array of numbers, got {grad!r}."
+                )
+            if np.iscomplexobj(grad):
+                raise TypeError(f"grads[{index}] must be real, got a complex array.")
+            try:
+                # A private C-ordered, writeable float64 copy: the kernels see one
+                # array type (no new compilation), and the caller's array is safe.
+                grad = np.array(grad, dtype=np.float64, order="C")
+            except (TypeError, ValueError) as error:
+                raise TypeError(
+                    f"grads[{index}] must be an array of numbers: {error}"
+                ) from None
             if grad.shape != param.shape:
                 raise ValueError(
                     f"grads[{index}] has shape {grad.shape}, expected {param.shape}."
                 )
             if not np.all(np.isfinite(grad)):
                 raise ValueError(f"grads[{index}] holds NaN or inf.")
-            checked.append(np.ascontiguousarray(grad).reshape(-1))
+            checked.append(grad.reshape(-1))
         return checked
 
     def _directions(self, grads, step):
@@ -124,13 +159,33 @@ class _FirstOrderOptimizer:
         return directions
 
     def _apply(self, directions, learning_rate):
-        for param, direction in zip(self.params, directions):
-            flat = param.reshape(-1)
-            if self.weight_decay:
-                # Decoupled weight decay (Loshchilov & Hutter 2019): shrink the
-                # parameter apart from the adaptive step.
-                flat *= 1.0 - learning_rate * self.weight_decay
-            flat -= learning_rate * direction
+        """Write the updated parameters, or raise before touching any of them."""
+        if not math.isfinite(learning_rate):
+            raise ValueError(
+                f"The learning rate overflowed ({learning_rate!r}); lower "
+                "learning_rate."
+            )
+        decay = learning_rate * self.weight_decay
+        if decay > 1.0:
+            raise ValueError(
+                f"learning_rate * weight_decay = {decay:.3g} exceeds 1: the decoupled "
+                "decay would flip the sign of the parameters. Lower weight_decay "
+                "or learning_rate."
+            )
+        updated = []
+        for index, (param, direction) in enumerate(zip(self.params, directions)):
+            # Decoupled weight decay (Loshchilov & Hutter 2019): shrink the
+            # parameter apart from the adaptive step.
+            with np.errstate(over="ignore", invalid="ignore"):
+                new = param.reshape(-1) * (1.0 - decay) - learning_rate * direction
+            if not np.all(np.isfinite(new)):
+                raise ValueError(
+                    f"The update of params[{index}] overflowed to inf or NaN; lower "
+                    "learning_rate or scale the gradients. No parameter was changed."
+                )
+            updated.append(new)
+        for param, new in zip(self.params, updated):
+            param.reshape(-1)[:] = new
 
     def step(self, grads):
         """Update every parameter array in place from its gradient.
@@ -147,8 +202,10 @@ class _FirstOrderOptimizer:
         """
         grads = self._check_grads(grads)
         learning_rate = self.current_learning_rate
+        with np.errstate(over="ignore", invalid="ignore"):
+            directions = self._directions(grads, self.n_steps + 1)
+        self._apply(directions, learning_rate)
         self.n_steps += 1
-        self._apply(self._directions(grads, self.n_steps), learning_rate)
         return self
 
 
@@ -418,27 +475,33 @@ class SWATS(Adam):
             The optimiser, with ``n_steps`` increased by one.
         """
         grads = self._check_grads(grads)
-        factor = self.schedule(self.n_steps)
-        self.n_steps += 1
+        learning_rate = self.current_learning_rate
         if self.switched_at is not None:
-            directions = []
-            for velocity, grad in zip(self._velocities, grads):
-                velocity *= self.beta_1
-                velocity += grad
-                directions.append((1.0 - self.beta_1) * velocity)
+            factor = learning_rate / self.learning_rate
+            directions = [
+                (1.0 - self.beta_1) * (self.beta_1 * velocity + grad)
+                for velocity, grad in zip(self._velocities, grads)
+            ]
             self._apply(directions, factor * self.sgd_learning_rate)
+            for velocity, direction in zip(self._velocities, directions):
+                velocity[:] = direction / (1.0 - self.beta_1)
+            self.n_steps += 1
             return self
 
-        learning_rate = factor * self.learning_rate
-        directions = self._directions(grads, self.n_steps)
+        with np.errstate(over="ignore", invalid="ignore"):
+            directions = self._directions(grads, self.n_steps + 1)
         self._apply(directions, learning_rate)
-        # p = -lr * direction is the Adam step just taken.
-        step_norm2 = sum(float(d @ d) for d in directions) * learning_rate**2
-        step_dot_grad = -learning_rate * sum(
-            float(d @ g) for d, g in zip(directions, grads)
-        )
-        if step_dot_grad != 0.0:
-            rate = step_norm2 / -step_dot_grad
+        self.n_steps += 1
+        # p = -lr * direction is the Adam step just taken; the SGD rate that makes
+        # the same progress along the gradient is lr * d'd / d'g (lr cancels once).
+        with np.errstate(over="ignore", invalid="ignore"):
+            direction_norm2 = sum(float(d @ d) for d in directions)
+            direction_dot_grad = sum(float(d @ g) for d, g in zip(directions, grads))
+            rate = math.nan
+            if direction_dot_grad > 0.0:
+                rate = learning_rate * direction_norm2 / direction_dot_grad
+        # Overflowing or non-descent projections carry no estimate: skip them.
+        if math.isfinite(rate) and rate > 0.0:
             self._rate_average = (
                 self.beta_2 * self._rate_average + (1.0 - self.beta_2) * rate
             )

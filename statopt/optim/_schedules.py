@@ -16,15 +16,27 @@ def _check_positive(name, value, *, integer=False, allow_zero=False):
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"{name} must be a {'integer' if integer else 'number'}, "
                         f"got {value!r}.")
-    if value < 0 or (value == 0 and not allow_zero) or not math.isfinite(value):
+    try:
+        value = int(value) if integer else float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large, got {value!r}.") from None
+    finite = value < 2**1000 if integer else math.isfinite(value)
+    if value < 0 or (value == 0 and not allow_zero) or not finite:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}.")
     return value
 
 
 def _check_step(step):
+    if not isinstance(step, Integral) or isinstance(step, bool):
+        raise TypeError(f"step must be an integer (the update's index), got {step!r}.")
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}.")
+
+
+def _progress(step, total_steps):
+    # min() first: a huge integer step would overflow the float division.
+    return min(step, total_steps) / total_steps
 
 
 class ConstantSchedule:
@@ -75,8 +87,9 @@ class InverseDecay:
 
     def __call__(self, step):
         _check_step(step)
-        progress = min(step / self.total_steps, 1.0)
-        return 1.0 / (1.0 + self.a * progress) ** self.b
+        progress = _progress(step, self.total_steps)
+        # exp(-b log(1 + a p)) rather than (1 + a p)^-b: no overflow for huge a, b.
+        return math.exp(-self.b * math.log1p(self.a * progress))
 
     def __repr__(self):
         return f"InverseDecay(total_steps={self.total_steps}, a={self.a}, b={self.b})"
@@ -102,7 +115,8 @@ class InverseSqrt:
 
     def __call__(self, step):
         _check_step(step)
-        return 1.0 / math.sqrt(1.0 + step / self.scale)
+        ratio = step / self.scale if step < 2**1000 else math.inf
+        return 1.0 / math.sqrt(1.0 + ratio)
 
     def __repr__(self):
         return f"InverseSqrt(scale={self.scale})"
@@ -134,7 +148,7 @@ class Cosine:
 
     def __call__(self, step):
         _check_step(step)
-        progress = min(step / self.total_steps, 1.0)
+        progress = _progress(step, self.total_steps)
         cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
         return self.min_factor + (1.0 - self.min_factor) * cosine
 
@@ -150,7 +164,7 @@ class StepDecay:
     step_size : int
         Number of updates between two decays.
     gamma : float, default=0.1
-        Factor applied at each decay.
+        Factor applied at each decay, in (0, 1].
 
     Examples
     --------
@@ -163,10 +177,17 @@ class StepDecay:
     def __init__(self, step_size, gamma=0.1):
         self.step_size = _check_positive("step_size", step_size, integer=True)
         self.gamma = _check_positive("gamma", gamma)
+        if self.gamma > 1:
+            raise ValueError(f"gamma must be <= 1 (a decay), got {gamma!r}.")
 
     def __call__(self, step):
         _check_step(step)
-        return self.gamma ** (step // self.step_size)
+        decays = step // self.step_size
+        if self.gamma == 1 or decays == 0:
+            return 1.0
+        # Past 2**1000 decays any gamma < 1 has underflowed (and the float
+        # conversion of the count would overflow).
+        return float(self.gamma) ** decays if decays < 2**1000 else 0.0
 
     def __repr__(self):
         return f"StepDecay(step_size={self.step_size}, gamma={self.gamma})"
