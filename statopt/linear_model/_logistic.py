@@ -17,8 +17,8 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
+from .._utils import single_blas_thread
 from ..optim._kernels import RULE_CODES
 from ._kernels import (
     EpochState,
@@ -414,7 +414,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
         # The package's BLAS policy: one thread (the Hessian products are tall and
         # thin; on digits, 2 threads made this finish 4x slower here).
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_blas_thread():
             return proximal_newton(objective, derivatives, theta, l1_strength, free,
                                    self.tol, self.max_iter - self.n_iter_, record)
 
