@@ -13,8 +13,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array
 
 from .._utils import weighted_quantile
-from ..survival._kaplan_meier import CensoringDistributionEstimator
-from ..survival._target import check_survival_target
+from ..survival import CensoringDistributionEstimator, check_survival_target
 
 _PARAMETERS = {
     "y_true": ["array-like"],

@@ -34,7 +34,7 @@ from .._utils import (
     single_blas_thread,
     validated,
 )
-from ..metrics._retrieval import cross_modal_map_scorer
+from ..metrics import cross_modal_map_scorer
 from ._bcd import MODALITIES, TensorState, extrapolate, view_product
 
 # Extrapolation factor along the last sweep's move: start, and cap.
