@@ -559,8 +559,8 @@ default='relu'
         The probe is a new :class:`~sklearn.linear_model.LogisticRegression` fitted
         to the standardised :meth:`transform` of ``X``; its stratified
         cross-validated accuracy is shown beside chance (the share of the most
-        frequent event). The model's own discriminator is not used: reversal can hide the events from it while a
-        fresh probe still finds them.
+        frequent event). The model's own discriminator is not used: reversal can
+        hide the events from it while a fresh probe still finds them.
 
         Parameters
         ----------
