@@ -243,3 +243,19 @@ def test_property_bad_input_gives_clear_errors(n_rows, n_events, bad, seed):
     assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :2])
+
+
+def test_trainer_watches_the_detector_loss():
+    # head_losses splits the summed objective into the heads' losses, recomputed
+    # here from the logits by scipy; the trainer is given the detector's.
+    X, y, events = _data(60)
+    clf = _fit(EventAdversarialClassifier(max_iter=2, alpha=0.0, batch_size=60,
+                                          **SMALL), X, y, events=events)
+    network, theta = clf.network_, clf.params_
+    head_losses = []
+    coefs = [np.full(60, 1 / 60)] * 2
+    loss, _ = network._loss_gradient(theta, X, [y, events], coefs, 0.0,
+                                     head_losses=head_losses)
+    detector, discriminator = _head_losses(network, theta, X, y, events)
+    np.testing.assert_allclose(head_losses, [detector, discriminator], rtol=1e-12)
+    assert loss == pytest.approx(detector + discriminator, rel=1e-12)

@@ -137,7 +137,7 @@ default='relu'
     max_iter : int, default=200
         Maximum number of epochs.
     tol : float, default=1e-4
-        Improvement of the summed training loss (or of the validation accuracy with
+        Improvement of the detector's training loss (or of the validation accuracy with
         ``early_stopping``) below which an epoch counts as no progress.
     n_iter_no_change : int, default=10
         Stop after this many epochs in a row without progress.
@@ -170,7 +170,7 @@ default='relu'
     params_ : ndarray of shape (n_params,)
         The trained flat parameter vector.
     loss_curve_ : list of float
-        Summed detector and discriminator loss of each epoch.
+        Penalised detector loss of each epoch (the quantity ``tol`` watches).
     validation_scores_ : list of float
         Validation accuracy of each epoch (``early_stopping`` only).
     n_iter_ : int
@@ -458,8 +458,14 @@ default='relu'
             X = batch[0]
             targets = list(batch[1 : 1 + n_heads])
             coefs = [w / X.shape[0] for w in batch[1 + n_heads :]]
-            return network._loss_gradient(theta, X, targets, coefs, l2,
-                                          training=rng is not None, rng=rng)
+            head_losses = []
+            loss, gradient = network._loss_gradient(
+                theta, X, targets, coefs, l2, training=rng is not None, rng=rng,
+                head_losses=head_losses)
+            # The saddle objective is no convergence measure (the discriminator's
+            # loss rises as the extractor fools it): the trainer watches the
+            # detector's penalised loss.
+            return loss - sum(head_losses[1:]), gradient
 
         return objective
 
