@@ -259,3 +259,35 @@ def test_trainer_watches_the_detector_loss():
     detector, discriminator = _head_losses(network, theta, X, y, events)
     np.testing.assert_allclose(head_losses, [detector, discriminator], rtol=1e-12)
     assert loss == pytest.approx(detector + discriminator, rel=1e-12)
+
+
+@settings(max_examples=8, deadline=None)
+@given(agreement=st.floats(0.0, 1.0), scale=st.floats(0.0, 5.0),
+       test_size=st.floats(0.1, 0.5), seed=st.integers(0, 1000))
+def test_property_make_event_shortcut(agreement, scale, test_size, seed):
+    data = make_event_shortcut(agreement=agreement, event_scale=scale,
+                               test_size=test_size, random_state=seed)
+    columns = data.event_columns
+    assert data.X_train.shape[1] == 69 and columns.tolist() == list(range(64, 69))
+    # Training and test-A events write event_scale into their own column.
+    for X, events in [(data.X_train, data.events_train),
+                      (data.X_test_a, data.events_test_a)]:
+        expected = scale * np.eye(5)[events]
+        np.testing.assert_allclose(X[:, columns], expected)
+    # Unseen events: unit signatures times the scale, pixels shared with test A.
+    norms = np.linalg.norm(data.X_test_b[:, columns], axis=1)
+    np.testing.assert_allclose(norms, scale)
+    assert set(np.unique(data.events_test_b)) <= set(range(5, 10))
+    np.testing.assert_array_equal(data.X_test_a[:, :64], data.X_test_b[:, :64])
+    if agreement == 1.0:
+        np.testing.assert_array_equal(data.events_train, data.y_train // 2)
+
+
+def test_make_event_shortcut_agreement_rate():
+    # The share of training rows whose event is y // 2: agreement plus the uniform
+    # draws that hit it by chance, 0.9 + 0.1 / 5.
+    data = make_event_shortcut(random_state=0)
+    share = np.mean(data.events_train == data.y_train // 2)
+    assert abs(share - 0.92) < 3 * np.sqrt(0.92 * 0.08 / data.y_train.size)
+    with pytest.raises(ValueError, match="agreement"):
+        make_event_shortcut(agreement=1.5)
