@@ -131,7 +131,8 @@ def sweep(seed, grid=GRID):
         leakage = model.event_leakage(data.X_test_a, data.events_test_a)
         rows.append([f"{weight:g}", f"{model.score(data.X_test_a, data.y_test_a):.3f}",
                      f"{model.score(data.X_test_b, data.y_test_b):.3f}",
-                     f"{leakage.accuracy:.3f}", f"{leakage.chance:.3f}"])
+                     f"{leakage.accuracy:.3f}", f"{leakage.discriminator:.3f}",
+                     f"{leakage.chance:.3f}"])
     return rows
 
 
@@ -163,8 +164,9 @@ def run(quick=False, data_home=None):
     for name, reason in GAPS.items():
         print(f"  {name}: {reason}.")
     print(f"\nlambda sweep, seed {seeds[0]} (test accuracy; event_leakage on test A: "
-          "a fresh logistic probe on the features, beside chance)")
-    print(format_table(["lambda", "A", "B", "probe", "chance"],
+          "a fresh logistic probe on the features and the model's own "
+          "discriminator, beside chance)")
+    print(format_table(["lambda", "A", "B", "probe", "own discriminator", "chance"],
                        sweep(seeds[0], grid)))
     print("The probe still finds the events where the discriminator is fooled: "
           "reversal hides what its own discriminator can use, not all event signal.")

@@ -580,7 +580,10 @@ default='relu'
         -------
         result : Bunch
             ``accuracy`` (mean cross-validated accuracy of the probe), ``chance``
-            (majority-event share) and ``excess`` (accuracy minus chance).
+            (majority-event share), ``excess`` (accuracy minus chance) and
+            ``discriminator``, the accuracy of the model's own discriminator on
+            these rows (None for a fit without events or for events it has not
+            seen).
         """
         X, features = self._features(X)
         _, codes = self._check_events(events, X.shape[0])
@@ -595,7 +598,14 @@ default='relu'
         folds = StratifiedKFold(cv, shuffle=True, random_state=0)
         accuracy = float(np.mean(cross_val_score(probe, features, codes, cv=folds)))
         chance = float(np.bincount(codes).max() / codes.size)
-        return Bunch(accuracy=accuracy, chance=chance, excess=accuracy - chance)
+        discriminator = None
+        events = np.asarray(events)
+        if self.events_ is not None and np.all(np.isin(events, self.events_)):
+            logits = self.network_.forward(self.params_, X)[1]
+            predicted = self.events_[np.argmax(logits, axis=1)]
+            discriminator = float(np.mean(predicted == events))
+        return Bunch(accuracy=accuracy, chance=chance, excess=accuracy - chance,
+                     discriminator=discriminator)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
