@@ -304,3 +304,19 @@ def test_make_event_shortcut_agreement_rate():
     assert abs(share - 0.92) < 3 * np.sqrt(0.92 * 0.08 / data.y_train.size)
     with pytest.raises(ValueError, match="agreement"):
         make_event_shortcut(agreement=1.5)
+
+
+def test_pipeline_routes_events_and_refuses_unrequested():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, events = _data()
+    with config_context(enable_metadata_routing=True):
+        clf = EventAdversarialClassifier(max_iter=5, tol=0.0, **SMALL)
+        with pytest.raises(ValueError, match="events"):
+            make_pipeline(StandardScaler(), clf).fit(X, y, events=events)
+        pipe = make_pipeline(StandardScaler(), clf.set_fit_request(events=True))
+        _fit(pipe, X, y, events=events)
+    fitted = pipe[-1]
+    assert fitted.events_.tolist() == [0, 1, 2]
+    assert len(fitted.network_.heads) == 2
