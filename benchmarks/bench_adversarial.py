@@ -12,6 +12,7 @@ and its fit under 10 s. BLAS is limited by threadpoolctl (one thread unless
 ``--blas-threads``).
 
 Usage: python benchmarks/bench_adversarial.py [--seeds 0 1 2] [--blas-threads N]
+       [--signatures onehot|random]
 """
 
 import argparse
@@ -26,13 +27,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--blas-threads", type=int, default=1)
+    parser.add_argument("--signatures", choices=["onehot", "random"],
+                        default="onehot",
+                        help="event signatures of make_event_shortcut")
     args = parser.parse_args()
     with threadpool_limits(args.blas_threads):
         print("threads:", ", ".join(f"{p['internal_api']} {p['num_threads']}"
                                     for p in threadpool_info()))
         table = {}
         for seed in args.seeds:
-            results, chosen, cv_scores = compare(seed)
+            results, chosen, cv_scores = compare(seed, signatures=args.signatures)
             print(f"seed {seed}: GroupKFold accuracy "
                   + ", ".join(f"lambda={w:g}: {s:.3f}" for w, s in cv_scores.items())
                   + f" -> chosen lambda={chosen:g}")

@@ -276,17 +276,24 @@ def test_trainer_watches_the_detector_loss():
 
 @settings(max_examples=8, deadline=None)
 @given(agreement=st.floats(0.0, 1.0), scale=st.floats(0.0, 5.0),
-       test_size=st.floats(0.1, 0.5), seed=st.integers(0, 1000))
-def test_property_make_event_shortcut(agreement, scale, test_size, seed):
+       test_size=st.floats(0.1, 0.5), seed=st.integers(0, 1000),
+       signatures=st.sampled_from(["onehot", "random"]))
+def test_property_make_event_shortcut(agreement, scale, test_size, seed, signatures):
     data = make_event_shortcut(agreement=agreement, event_scale=scale,
-                               test_size=test_size, random_state=seed)
+                               signatures=signatures, test_size=test_size,
+                               random_state=seed)
     columns = data.event_columns
     assert data.X_train.shape[1] == 69 and columns.tolist() == list(range(64, 69))
-    # Training and test-A events write event_scale into their own column.
+    # Training and test-A events write one signature per event: event_scale in
+    # their own column (onehot) or a unit vector times event_scale (random).
     for X, events in [(data.X_train, data.events_train),
                       (data.X_test_a, data.events_test_a)]:
-        expected = scale * np.eye(5)[events]
-        np.testing.assert_allclose(X[:, columns], expected)
+        for event in np.unique(events):
+            rows = X[events == event][:, columns]
+            np.testing.assert_allclose(rows, np.tile(rows[0], (len(rows), 1)))
+            np.testing.assert_allclose(np.linalg.norm(rows[0]), scale, atol=1e-12)
+            if signatures == "onehot":
+                np.testing.assert_allclose(rows[0], scale * np.eye(5)[event])
     # Unseen events: unit signatures times the scale, pixels shared with test A.
     norms = np.linalg.norm(data.X_test_b[:, columns], axis=1)
     np.testing.assert_allclose(norms, scale)

@@ -91,9 +91,9 @@ def _balancing_weights(y, events):
     return weight * weight.size / weight.sum()
 
 
-def compare(seed, *, grid=GRID):
+def compare(seed, *, grid=GRID, signatures="onehot"):
     """Accuracy on test A and B and fit seconds of every method, for one seed."""
-    data = make_event_shortcut(random_state=seed)
+    data = make_event_shortcut(signatures=signatures, random_state=seed)
     X, y, events = data.X_train, data.y_train, data.events_train
     pixels = np.setdiff1d(np.arange(X.shape[1]), data.event_columns)
     chosen, cv_scores = choose_adversary_weight(X, y, events, seed, grid)

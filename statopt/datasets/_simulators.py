@@ -442,18 +442,21 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
     {
         "agreement": [Interval(Real, 0, 1, closed="both")],
         "event_scale": [Interval(Real, 0, None, closed="left")],
+        "signatures": [StrOptions({"onehot", "random"})],
         "test_size": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
 )
-def make_event_shortcut(*, agreement=0.9, event_scale=1.0, test_size=0.3,
-                        random_state=None):
+def make_event_shortcut(*, agreement=0.9, event_scale=1.0, signatures="onehot",
+                        test_size=0.3, random_state=None):
     """Digits with event columns that are a shortcut to the label in training only.
 
     scikit-learn's 8x8 digits (pixels scaled to [0, 1]) get 5 event columns. Each
-    row belongs to an event; a training event ``k`` in 0..4 writes ``event_scale``
-    into column ``k`` (a one-hot signature). In training the event is ``y // 2``
+    row belongs to an event, which writes its signature into those columns: with
+    ``signatures='onehot'`` a training event ``k`` in 0..4 writes ``event_scale``
+    into column ``k``; with ``'random'`` every event has a random unit vector times
+    ``event_scale`` (events then share columns, as topics share words). In training the event is ``y // 2``
     with probability ``agreement`` and uniform otherwise, so the event columns
     predict the label. The test rows come twice, with the same pixels: in (A) their
     events are training events drawn independently of the label; in (B) they are
@@ -467,6 +470,8 @@ def make_event_shortcut(*, agreement=0.9, event_scale=1.0, test_size=0.3,
         Probability that a training row's event is ``y // 2``.
     event_scale : float, default=1.0
         Size of the event signatures (pixels lie in [0, 1]).
+    signatures : {'onehot', 'random'}, default='onehot'
+        Signatures of the training events; unseen events always get random ones.
     test_size : float, default=0.3
         Share of the digits held out (stratified by label) for the test sets.
     random_state : int, RandomState instance or None, default=None
@@ -498,8 +503,13 @@ def make_event_shortcut(*, agreement=0.9, event_scale=1.0, test_size=0.3,
                                    stratify=y, random_state=rng.randint(2**31 - 1))
     n_events = 5
     unseen = rng.normal(size=(n_events, n_events))
-    signatures = event_scale * np.vstack(
-        [np.eye(n_events), unseen / np.linalg.norm(unseen, axis=1, keepdims=True)])
+    unseen /= np.linalg.norm(unseen, axis=1, keepdims=True)
+    if signatures == "onehot":
+        seen = np.eye(n_events)
+    else:
+        seen = rng.normal(size=(n_events, n_events))
+        seen /= np.linalg.norm(seen, axis=1, keepdims=True)
+    signatures = event_scale * np.vstack([seen, unseen])
     agree = rng.uniform(size=train.size) < agreement
     events_train = np.where(agree, y[train] // 2, rng.randint(n_events,
                                                              size=train.size))
