@@ -456,13 +456,13 @@ def make_event_shortcut(*, agreement=0.9, event_scale=1.0, signatures="onehot",
     row belongs to an event, which writes its signature into those columns: with
     ``signatures='onehot'`` a training event ``k`` in 0..4 writes ``event_scale``
     into column ``k``; with ``'random'`` every event has a random unit vector times
-    ``event_scale`` (events then share columns, as topics share words). In training the event is ``y // 2``
-    with probability ``agreement`` and uniform otherwise, so the event columns
-    predict the label. The test rows come twice, with the same pixels: in (A) their
-    events are training events drawn independently of the label; in (B) they are
-    unseen events 5..9, whose signatures are random unit vectors times
-    ``event_scale`` over the same 5 columns. A model that leans on the event columns
-    loses accuracy on both.
+    ``event_scale`` (events then share columns, as topics share words). In
+    training the event is ``y // 2`` with probability ``agreement`` and uniform
+    otherwise, so the event columns predict the label. The test rows come twice,
+    with the same pixels: in (A) their events are training events drawn
+    independently of the label; in (B) they are unseen events 5..9, whose signatures
+    are random unit vectors times ``event_scale`` over the same 5 columns. A model
+    that leans on the event columns loses accuracy on both.
 
     Parameters
     ----------
