@@ -327,3 +327,16 @@ def test_pipeline_routes_events_and_refuses_unrequested():
     fitted = pipe[-1]
     assert fitted.events_.tolist() == [0, 1, 2]
     assert len(fitted.network_.heads) == 2
+
+
+def test_early_stopping_scores_the_detector_on_labelled_rows(capsys):
+    X, y, events = _data(200)
+    y_partial = y.copy()
+    y_partial[::4] = -1
+    clf = _fit(EventAdversarialClassifier(max_iter=30, early_stopping=True,
+                                          batch_size=16, verbose=1, **SMALL),
+               X, y_partial, events=events)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert all(0.0 <= score <= 1.0 for score in clf.validation_scores_)
+    assert max(clf.validation_scores_) > 0.7
+    assert "validation score" in capsys.readouterr().out
