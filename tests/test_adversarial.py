@@ -139,16 +139,23 @@ def test_shortcut_reversal_beats_no_reversal_on_unseen_events():
 
 
 def test_unlabelled_rows_train_only_the_discriminator():
+    # Without reversal (lambda = 0) and in full batches, rows with y = -1 reach only
+    # the discriminator: the detector is the one fitted on the labelled rows alone.
     X, y, events = _data()
     y_partial = y.copy()
     y_partial[::3] = -1
-    full = _fit(EventAdversarialClassifier(max_iter=5, tol=0.0, **SMALL),
-                X[y_partial != -1], y[y_partial != -1])
-    semi = _fit(EventAdversarialClassifier(max_iter=5, tol=0.0, **SMALL),
+    kept = y_partial != -1
+    params = dict(max_iter=20, tol=0.0, batch_size=200, **SMALL)
+    alone = _fit(EventAdversarialClassifier(**params), X[kept], y[kept])
+    semi = _fit(EventAdversarialClassifier(adversary_weight=0.0, **params),
                 X, y_partial, events=events)
-    assert list(semi.classes_) == [0, 1]
-    assert semi.predict(X).shape == (X.shape[0],)
-    assert full.classes_.tolist() == semi.classes_.tolist()
+    assert semi.classes_.tolist() == [0, 1]
+    np.testing.assert_allclose(semi.predict_proba(X), alone.predict_proba(X),
+                               rtol=1e-8, atol=1e-10)
+    # With reversal they move the features.
+    moved = _fit(EventAdversarialClassifier(adversary_weight=1.0, **params),
+                 X, y_partial, events=events)
+    assert not np.allclose(moved.transform(X), semi.transform(X))
     with pytest.raises(ValueError, match="pass events"):
         EventAdversarialClassifier(**SMALL).fit(X, y_partial)
 

@@ -417,7 +417,9 @@ default='relu'
         # penalty alpha / sum(weights) makes a weight of 2 equal a repeated row.
         l2 = self.alpha / weight[labelled].sum()
         weight = weight / weight[labelled].mean()
-        label_weight = np.where(labelled, weight, 0.0)
+        # Scaled by n / n_labelled, a full batch's detector loss is the mean over
+        # the labelled rows, whatever the number of unlabelled rows beside them.
+        label_weight = np.where(labelled, weight, 0.0) * (n_rows / labelled.sum())
         arrays = (X, targets, label_weight)
         if n_events:
             arrays = (X, targets, event_codes, label_weight, weight)
