@@ -347,3 +347,19 @@ def test_early_stopping_scores_the_detector_on_labelled_rows(capsys):
     assert all(0.0 <= score <= 1.0 for score in clf.validation_scores_)
     assert max(clf.validation_scores_) > 0.7
     assert "validation score" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("schedule, factor", [("inverse", 11.0 ** -0.75),
+                                              ("constant", 1.0)])
+def test_learning_rate_decay_is_applied(schedule, factor, capsys):
+    # The reference code's decay was dead code; here the rate after the last step
+    # is eta / (1 + a p)^b at p = 1 (a = 10, b = 0.75), read from the verbose lines.
+    X, y, events = _data()
+    _fit(EventAdversarialClassifier(max_iter=6, tol=0.0, batch_size=40, verbose=1,
+                                    learning_rate_schedule=schedule, **SMALL),
+         X, y, events=events)
+    lines = capsys.readouterr().out.strip().splitlines()
+    rates = [float(line.split("learning rate = ")[1].split(",")[0]) for line in lines]
+    assert len(rates) == 6
+    assert rates[-1] == pytest.approx(1e-2 * factor, rel=5e-3)
+    assert (rates[0] > rates[-1]) == (schedule == "inverse")
