@@ -200,6 +200,13 @@ def test_views_give_one_branch_per_modality():
                                   clf.transform(X)[:, 8:])
     with pytest.raises(ValueError, match="Unknown modality 'audio'"):
         clf.transform(X, modality="audio")
+    # Without hidden layers a branch passes its columns through; a view named
+    # 'all' still reads only its own columns.
+    bare = _fit(EventAdversarialClassifier(hidden_layer_sizes=(), views=[[3, 4], [0]],
+                                           modalities=["all", "b"], max_iter=2,
+                                           tol=0.0, random_state=0), X, y)
+    np.testing.assert_array_equal(bare.transform(X, modality="all"), X[:, [3, 4]])
+    np.testing.assert_array_equal(bare.transform(X, modality="b"), X[:, [0]])
 
 
 def test_pickle_and_determinism():

@@ -313,12 +313,14 @@ default='relu'
         return layers
 
     def _build(self, groups, n_classes, n_events):
-        extractor = self._dense_block(self.hidden_layer_sizes, "hidden_layer_sizes",
-                                      dropout=self.dropout)
-        if len(groups) == 1 and "all" in groups:
-            trunk = Stack(extractor)
+        def extractor():
+            return self._dense_block(self.hidden_layer_sizes, "hidden_layer_sizes",
+                                     dropout=self.dropout)
+
+        if self.views is None:
+            trunk = Stack(extractor())
         else:
-            trunk = Stack([Branches([(columns, Stack(list(extractor)))
+            trunk = Stack([Branches([(columns, Stack(extractor()))
                                      for columns in groups.values()])])
         heads = [(self._dense_block(self.detector_layer_sizes, "detector_layer_sizes")
                   + [Dense(n_classes)], SoftmaxCrossEntropy())]
@@ -557,9 +559,11 @@ default='relu'
         _, features = self._features(X)
         if modality is None:
             return features
-        width = features.shape[1] // len(self.modalities_)
-        position = self.modalities_.index(modality)
-        return features[:, position * width : (position + 1) * width]
+        # A branch gives its last hidden layer's units, or its columns without one.
+        widths = [self.hidden_layer_sizes[-1] if len(self.hidden_layer_sizes)
+                  else columns.size for columns in self._groups.values()]
+        start = sum(widths[: self.modalities_.index(modality)])
+        return features[:, start : start + widths[self.modalities_.index(modality)]]
 
     def event_leakage(self, X, events, *, cv=5):
         """How well a fresh logistic probe recovers the events from the features.
