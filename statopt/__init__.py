@@ -8,10 +8,12 @@ from .linear_model import (  # noqa: E402
     CensoredMissingQuantileRegressor,
 )
 from .multimodal import TensorCrossModalRegressor  # noqa: E402
+from .neural_network import EventAdversarialClassifier  # noqa: E402
 
 __all__ = [
     "AdamLogisticRegression",
     "CensoredMissingQuantileRegressor",
+    "EventAdversarialClassifier",
     "FITSSVD",
     "TensorCrossModalRegressor",
     "__version__",

@@ -7,6 +7,7 @@ from statopt import (
     FITSSVD,
     AdamLogisticRegression,
     CensoredMissingQuantileRegressor,
+    EventAdversarialClassifier,
     TensorCrossModalRegressor,
 )
 
@@ -14,6 +15,8 @@ from statopt import (
 ESTIMATORS = [
     AdamLogisticRegression(max_iter=300, random_state=0),
     CensoredMissingQuantileRegressor(random_state=0),
+    EventAdversarialClassifier(hidden_layer_sizes=(16,), learning_rate=1e-2,
+                               max_iter=500, tol=1e-2, random_state=0),
     FITSSVD(random_state=0),
     TensorCrossModalRegressor(random_state=0),
 ]
@@ -21,6 +24,13 @@ ESTIMATORS = [
 # Checks expected to fail, with the reason.
 EXPECTED_FAILED_CHECKS = {
     "AdamLogisticRegression": {},
+    "EventAdversarialClassifier": {
+        "check_classifiers_classes": (
+            "y = -1 marks an unlabelled row (scikit-learn's semi-supervised "
+            "convention, which the discriminator path trains on); the check's binary "
+            "labels {-1, 1} are then one labelled class"
+        ),
+    },
     "CensoredMissingQuantileRegressor": {
         "check_sample_weight_equivalence_on_dense_data": (
             "the check fits 31 coefficients on fewer rows of positive weight; the "

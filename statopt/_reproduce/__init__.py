@@ -4,13 +4,14 @@ Each experiment is a module with a ``DESCRIPTION`` and ``run(quick, data_home)``
 prints its tables; ``python -m statopt reproduce NAME`` runs it.
 """
 
-from . import adam, crossmodal, fitssvd, quantile
+from . import adam, adversarial, crossmodal, fitssvd, quantile
 
 EXPERIMENTS = {
     "adam": adam,
     "quantile": quantile,
     "fitssvd": fitssvd,
     "crossmodal": crossmodal,
+    "adversarial": adversarial,
 }
 
 __all__ = ["EXPERIMENTS"]

@@ -5,6 +5,7 @@ from ._simulators import (
     make_censored_quantile_data,
     make_correlated_logistic,
     make_cross_modal_data,
+    make_event_shortcut,
     make_sparse_svd_data,
 )
 from ._wikipedia import load_wikipedia_crossmodal
@@ -17,5 +18,6 @@ __all__ = [
     "make_censored_quantile_data",
     "make_correlated_logistic",
     "make_cross_modal_data",
+    "make_event_shortcut",
     "make_sparse_svd_data",
 ]

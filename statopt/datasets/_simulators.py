@@ -436,3 +436,93 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
     X = np.hstack(blocks)
     views = np.split(np.arange(X.shape[1]), len(blocks))
     return X, topics, views, modalities
+
+
+@validate_params(
+    {
+        "agreement": [Interval(Real, 0, 1, closed="both")],
+        "event_scale": [Interval(Real, 0, None, closed="left")],
+        "signatures": [StrOptions({"onehot", "random"})],
+        "test_size": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_event_shortcut(*, agreement=0.9, event_scale=1.0, signatures="onehot",
+                        test_size=0.3, random_state=None):
+    """Digits with event columns that are a shortcut to the label in training only.
+
+    scikit-learn's 8x8 digits (pixels scaled to [0, 1]) get 5 event columns. Each
+    row belongs to an event, which writes its signature into those columns: with
+    ``signatures='onehot'`` a training event ``k`` in 0..4 writes ``event_scale``
+    into column ``k``; with ``'random'`` every event has a random unit vector times
+    ``event_scale`` (events then share columns, as topics share words). In
+    training the event is ``y // 2`` with probability ``agreement`` and uniform
+    otherwise, so the event columns predict the label. The test rows come twice,
+    with the same pixels: in (A) their events are training events drawn
+    independently of the label; in (B) they are unseen events 5..9, whose signatures
+    are random unit vectors times ``event_scale`` over the same 5 columns. A model
+    that leans on the event columns loses accuracy on both.
+
+    Parameters
+    ----------
+    agreement : float, default=0.9
+        Probability that a training row's event is ``y // 2``.
+    event_scale : float, default=1.0
+        Size of the event signatures (pixels lie in [0, 1]).
+    signatures : {'onehot', 'random'}, default='onehot'
+        Signatures of the training events; unseen events always get random ones.
+    test_size : float, default=0.3
+        Share of the digits held out (stratified by label) for the test sets.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the events and the unseen signatures.
+
+    Returns
+    -------
+    data : Bunch
+        ``X_train, y_train, events_train`` and, for ``s`` in ``a`` and ``b``,
+        ``X_test_s, y_test_s, events_test_s`` (69 columns: 64 pixels, then the 5
+        event columns); ``event_columns``, the indices of the event columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from statopt.datasets import make_event_shortcut
+    >>> data = make_event_shortcut(random_state=0)
+    >>> data.X_train.shape, data.X_test_a.shape, np.unique(data.events_test_b).tolist()
+    ((1257, 69), (540, 69), [5, 6, 7, 8, 9])
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import Bunch
+
+    rng = check_random_state(random_state)
+    pixels, y = load_digits(return_X_y=True)
+    pixels = pixels / 16.0
+    train, test = train_test_split(np.arange(y.size), test_size=test_size,
+                                   stratify=y, random_state=rng.randint(2**31 - 1))
+    n_events = 5
+    unseen = rng.normal(size=(n_events, n_events))
+    unseen /= np.linalg.norm(unseen, axis=1, keepdims=True)
+    if signatures == "onehot":
+        seen = np.eye(n_events)
+    else:
+        seen = rng.normal(size=(n_events, n_events))
+        seen /= np.linalg.norm(seen, axis=1, keepdims=True)
+    signatures = event_scale * np.vstack([seen, unseen])
+    agree = rng.uniform(size=train.size) < agreement
+    events_train = np.where(agree, y[train] // 2, rng.randint(n_events,
+                                                             size=train.size))
+    events_a = rng.randint(n_events, size=test.size)
+    events_b = n_events + rng.randint(n_events, size=test.size)
+
+    def with_events(rows, events):
+        return np.hstack([pixels[rows], signatures[events]])
+
+    return Bunch(
+        X_train=with_events(train, events_train), y_train=y[train],
+        events_train=events_train,
+        X_test_a=with_events(test, events_a), y_test_a=y[test], events_test_a=events_a,
+        X_test_b=with_events(test, events_b), y_test_b=y[test], events_test_b=events_b,
+        event_columns=np.arange(pixels.shape[1], pixels.shape[1] + n_events),
+    )

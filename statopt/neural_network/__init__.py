@@ -7,6 +7,7 @@ MinibatchTrainer` is the one minibatch driver every network estimator trains wit
 the optimisers and schedules of :mod:`statopt.optim`.
 """
 
+from ._adversarial import EventAdversarialClassifier
 from ._layers import (
     Dense,
     Dropout,
@@ -26,6 +27,7 @@ from ._network import Branches, MultiHeadNetwork, Network, Stack
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = [
+    "EventAdversarialClassifier",
     "Layer",
     "Dense",
     "ReLU",

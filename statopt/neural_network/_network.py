@@ -570,7 +570,9 @@ class MultiHeadNetwork:
         return trunk_cache, head_caches
 
     def _loss_gradient(self, theta, X, targets, coefs, l2, *, training=False,
-                       rng=None):
+                       rng=None, head_losses=None):
+        # head_losses, a list, receives each head's loss (a caller that monitors
+        # one head, such as the detector of an adversarial fit, reads it there).
         trunk_cache, head_caches = self._heads_forward(theta, X, training, rng)
         grad = np.empty_like(theta)
         loss, grad_features = 0.0, 0.0
@@ -578,6 +580,8 @@ class MultiHeadNetwork:
                 self.heads, self._blocks[1:], head_caches, targets, coefs):
             head_loss, grad_logits = head.gradient(logits, target, coef)
             loss += head_loss
+            if head_losses is not None:
+                head_losses.append(float(head_loss))
             grad_features = grad_features + stack.backward(
                 theta[part], cache, grad_logits, grad[part], need_input=True)
         trunk_part = self._blocks[0]
