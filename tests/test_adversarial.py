@@ -370,3 +370,12 @@ def test_learning_rate_decay_is_applied(schedule, factor, capsys):
     assert len(rates) == 6
     assert rates[-1] == pytest.approx(1e-2 * factor, rel=5e-3)
     assert (rates[0] > rates[-1]) == (schedule == "inverse")
+
+
+def test_labels_minus_one_and_one_get_a_message_that_names_the_convention():
+    # y = -1 marks unlabelled rows; a {-1, 1} target leaves one class, and the
+    # error must say why rather than only that one class is left.
+    X = np.random.RandomState(0).standard_normal((40, 3))
+    y = np.where(X[:, 0] > 0, 1, -1)
+    with pytest.raises(ValueError, match=r"recode labels such as \{-1, 1\}"):
+        EventAdversarialClassifier(max_iter=2, random_state=0).fit(X, y)

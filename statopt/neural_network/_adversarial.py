@@ -385,8 +385,11 @@ default='relu'
             raise ValueError("y holds no labelled row (every label is -1).")
         self.classes_, codes = np.unique(y[labelled], return_inverse=True)
         if self.classes_.size < 2:
+            unlabelled = ("; -1 marks an unlabelled row here (scikit-learn's "
+                          "semi-supervised convention): recode labels such as "
+                          "{-1, 1} as {0, 1}" if not np.all(labelled) else "")
             raise ValueError(f"y holds one class only ({self.classes_[0]!r}); a "
-                             "classifier needs at least two.")
+                             f"classifier needs at least two{unlabelled}.")
         targets = np.zeros(n_rows, dtype=np.int64)
         targets[labelled] = codes.reshape(-1)
         weight = np.ones(n_rows)
