@@ -7,7 +7,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -19,6 +24,11 @@ from ..survival import CensoringDistributionEstimator, kernel_propensity
 from ..survival._kernel_weights import _floor_probability
 from ..survival._target import check_survival_target, is_survival_target
 from ._kernels import column_max_abs
+from ._quantile_inference import (
+    SE_METHODS,
+    coefficient_table,
+    quantile_covariance,
+)
 from ._quantile_solver import SCALE_SLACK_EXPONENT, scale_exponents, solve_quantile
 
 # With solver='exact', SQUAREM-accelerated MM maps before the LP finish: measured,
@@ -542,8 +552,243 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                                      quantile=self.quantile,
                                      sample_weight=sample_weight)
 
+    _inference_constraints: dict = {
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "se": [StrOptions(set(SE_METHODS))],
+        "bandwidth": [StrOptions({"hall_sheather", "bofinger"})],
+    }
+
+    def summary(self, X, y, *, alpha=0.05, se="nid", bandwidth="hall_sheather"):
+        """Coefficient table: estimate, standard error, z, p value, interval.
+
+        Standard errors as R quantreg's ``summary.rq`` computes them, with the
+        weights of the fit (``weights_``) as ``rq``'s weights: rows, response and
+        residuals are multiplied by them. Rows with a missing covariate are left
+        out (R's ``na.omit``); rows of weight 0 (censored) count in ``n``.
+
+        Inference is computed on request from the data of the fit, passed again:
+        ``fit`` stays as fast and the model as small as without inference (storing
+        the design would double the memory of a fitted model). ``X`` and ``y``
+        must be those given to ``fit``; with ``solver='exact'`` the coefficients
+        are checked to be optimal for them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The covariates of the fit.
+        y : array-like of shape (n_samples,) or structured array
+            The response or censored target of the fit.
+        alpha : float, default=0.05
+            The intervals have level ``1 - alpha``.
+        se : {'nid', 'iid', 'ker'}, default='nid'
+            ``'iid'``: iid errors (Koenker & Bassett 1978); ``'nid'``:
+            Hendricks-Koenker sandwich; ``'ker'``: Powell's kernel sandwich
+            (see :mod:`statopt.linear_model._quantile_inference`). The bootstrap
+            and rank-inversion intervals are not available yet.
+        bandwidth : {'hall_sheather', 'bofinger'}, default='hall_sheather'
+            Bandwidth rule of the sparsity (R's ``hs=TRUE`` / ``hs=FALSE``).
+
+        Returns
+        -------
+        table : pandas.DataFrame or QuantileSummary
+            Rows: ``'intercept'`` (when fitted), then the feature names (or
+            ``x0, x1, ...``); columns ``coef``, ``std err``, ``z``, ``P>|z|``
+            and the interval bounds ``[alpha/2`` and ``1-alpha/2]``. z and p
+            values use the normal distribution (R prints t values with
+            ``n - p`` degrees of freedom). ``str(table)`` prints a header (the
+            method and, when the weights were estimated, that the standard
+            errors treat them as known) above the table. Without pandas, a
+            :class:`QuantileSummary` holding the same columns.
+        """
+        beta, cov, n_rows = self._covariance(X, y, alpha, se, bandwidth)
+        bse = np.sqrt(np.diag(cov))
+        z, p_values, lower, upper = coefficient_table(beta, bse, alpha)
+        columns = ["coef", "std err", "z", "P>|z|",
+                   f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
+        values = np.column_stack([beta, bse, z, p_values, lower, upper])
+        header = self._summary_header(se, bandwidth, alpha, n_rows)
+        return _summary_table(values, self._term_names(), columns, header)
+
+    def conf_int(self, X, y, *, alpha=0.05, se="nid", bandwidth="hall_sheather"):
+        """Confidence intervals of the coefficients, intercept first.
+
+        Parameters and methods as in :meth:`summary`.
+
+        Returns
+        -------
+        intervals : pandas.DataFrame or ndarray of shape (n_terms, 2)
+            Columns ``lower`` and ``upper``, rows the terms of :meth:`summary`.
+        """
+        beta, cov, _ = self._covariance(X, y, alpha, se, bandwidth)
+        _, _, lower, upper = coefficient_table(beta, np.sqrt(np.diag(cov)), alpha)
+        values = np.column_stack([lower, upper])
+        try:
+            import pandas as pd
+        except ImportError:
+            return values
+        return pd.DataFrame(values, index=self._term_names(),
+                            columns=["lower", "upper"])
+
+    def bse(self, X, y, *, se="nid", bandwidth="hall_sheather"):
+        """Standard errors of the coefficients, intercept first.
+
+        Parameters and methods as in :meth:`summary`.
+
+        Returns
+        -------
+        bse : pandas.Series or ndarray of shape (n_terms,)
+        """
+        _, cov, _ = self._covariance(X, y, 0.05, se, bandwidth)
+        values = np.sqrt(np.diag(cov))
+        try:
+            import pandas as pd
+        except ImportError:
+            return values
+        return pd.Series(values, index=self._term_names(), name="std err")
+
+    def _term_names(self):
+        names = list(getattr(self, "feature_names_in_",
+                             [f"x{j}" for j in range(self.n_features_in_)]))
+        return ["intercept", *names] if self.fit_intercept else names
+
+    def _summary_header(self, se, bandwidth, alpha, n_rows):
+        lines = [
+            f"{type(self).__name__}: quantile={self.quantile:g}, "
+            f"rows={n_rows}, intervals at {1 - alpha:g}",
+            f"Standard errors: se='{se}', {SE_METHODS[se]}, {bandwidth} bandwidth",
+        ]
+        estimated = [what for what, model in (
+            ("censoring", self.censoring_distribution_),
+            ("missing covariates", self.propensity_),
+        ) if model is not None]
+        if estimated:
+            lines.append(
+                "Warning: the weights for " + " and ".join(estimated) + " were "
+                "estimated; these analytic standard errors treat them as known "
+                "and are not valid for that (a bootstrap that re-estimates them "
+                "is not available yet)."
+            )
+        return "\n".join(lines)
+
+    def _covariance(self, X, y, alpha, se, bandwidth):
+        """Validate the inference request; the coefficients and their covariance."""
+        validate_parameter_constraints(
+            self._inference_constraints,
+            {"alpha": alpha, "se": se, "bandwidth": bandwidth},
+            caller_name=type(self).__name__ + " inference",
+        )
+        check_is_fitted(self)
+        with _quiet_overflow():
+            X = validate_data(self, X, dtype=np.float64, reset=False,
+                              ensure_all_finite="allow-nan")
+        if y is None:
+            raise ValueError("Inference needs y, the response passed to fit.")
+        if not is_survival_target(y):
+            y = np.asarray(y)
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y.ravel()
+        _, time, _ = check_survival_target(y)
+        if not time.shape[0] == X.shape[0] == self.weights_.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows and y {time.shape[0]}, but the fit had "
+                f"{self.weights_.shape[0]}: inference needs the data of the fit."
+            )
+        complete = ~np.isnan(X).any(axis=1)
+        offset = int(self.fit_intercept)
+        design = np.empty((int(complete.sum()), X.shape[1] + offset))
+        design[:, 0] = 1.0
+        design[:, offset:] = X[complete]
+        time, weights = time[complete], self.weights_[complete]
+        beta = np.r_[self.intercept_, self.coef_] if offset else self.coef_.copy()
+        if self.solver == "exact":
+            _check_optimal(design, time, weights, beta, self.quantile)
+
+        def refit(design, y, weights, level):
+            model = type(self)(level, fit_intercept=False)
+            return model.fit(design, y, sample_weight=weights).coef_
+
+        cov = quantile_covariance(design, time, beta, weights, self.quantile,
+                                  se=se, bandwidth=bandwidth, refit=refit)
+        return beta, cov, design.shape[0]
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = False
         return tags
+
+
+def _check_optimal(design, y, weights, beta, quantile):
+    """Refuse data for which ``beta`` is not the weighted quantile regression optimum.
+
+    The subgradient condition of the check loss: the weighted scores of the rows
+    off the fit, ``sum_i w_i x_i (tau - 1{r_i < 0})``, must be cancelled by rows on
+    the fit (``r_i = 0``), each contributing at most ``w_i |x_i| max(tau, 1 - tau)``.
+    Data other than the fit's fail it by far.
+    """
+    fitted = design @ beta
+    resid = y - fitted
+    on_fit = np.abs(resid) <= 1e-9 * (np.abs(y) + np.abs(design) @ np.abs(beta))
+    score = np.where(on_fit, 0.0, weights * (quantile - (resid < 0)))
+    slack = np.abs(design).T @ np.where(on_fit, weights, 0.0)
+    scale = np.abs(design).T @ weights
+    if np.any(np.abs(design.T @ score)
+              > max(quantile, 1 - quantile) * slack + 1e-6 * scale):
+        raise ValueError(
+            "The coefficients are not the optimum for this X and y: inference "
+            "needs the data (and sample order) passed to fit."
+        )
+
+
+class QuantileSummary:
+    """Coefficient table of :meth:`CensoredMissingQuantileRegressor.summary`.
+
+    Returned without pandas: ``values`` (one row per term), ``index`` (term
+    names), ``columns`` and ``header``; ``str()`` prints the table.
+    """
+
+    def __init__(self, values, index, columns, header):
+        self.values, self.index, self.columns = values, index, columns
+        self.header = header
+
+    def to_string(self):
+        width = max(len(name) for name in self.index)
+        lines = [self.header,
+                 " " * width + "".join(f"{c:>12}" for c in self.columns)]
+        for name, row in zip(self.index, self.values):
+            lines.append(f"{name:<{width}}" + "".join(f"{v:12.5g}" for v in row))
+        return "\n".join(lines)
+
+    __str__ = __repr__ = to_string
+
+
+_SUMMARY_FRAME = []
+
+
+def _summary_table(values, index, columns, header):
+    try:
+        import pandas as pd
+    except ImportError:
+        return QuantileSummary(values, index, columns, header)
+    if not _SUMMARY_FRAME:
+        # Defined on first use: pandas is optional.
+        class SummaryFrame(pd.DataFrame):
+            """A DataFrame that prints its ``header`` above the table."""
+
+            _metadata = ["header"]
+
+            @property
+            def _constructor(self):
+                return SummaryFrame
+
+            def __repr__(self):
+                return f"{getattr(self, 'header', '')}\n{super().__repr__()}"
+
+            def _repr_html_(self):
+                title = str(getattr(self, "header", "")).replace("\n", "<br>")
+                return f"<p>{title}</p>{super()._repr_html_()}"
+
+        _SUMMARY_FRAME.append(SummaryFrame)
+    table = _SUMMARY_FRAME[0](values, index=index, columns=columns)
+    table.header = header
+    return table

@@ -1,0 +1,164 @@
+"""Analytic inference for linear quantile regression, as R quantreg's ``summary.rq``.
+
+Every function takes the design (intercept column included), the response, the
+coefficients and the row weights, and follows ``summary.rq`` (quantreg 6.1) line by
+line, including its weights convention: rows, responses and residuals are multiplied
+by their weights and then treated as unweighted data (``rq(..., weights=w)`` fits
+``sum_i rho_q(w_i y_i - w_i x_i' b)``, which equals ``sum_i w_i rho_q(y_i - x_i' b)``
+for ``w_i >= 0``). ``n`` counts every row passed, rows of weight 0 included, as in R.
+
+- ``'iid'``: Koenker & Bassett (1978): ``tau (1 - tau) s^2 (X'X)^{-1}``, the sparsity
+  ``s`` the slope of a median regression of the order statistics of the residuals
+  nearest zero on their ranks (the difference quotient of Siddiqui).
+- ``'nid'``: Hendricks & Koenker (1992): ``tau (1 - tau) D^{-1} X'X D^{-1}`` with
+  ``D = X' diag(f) X``, ``f_i = 2 h / x_i'(b(tau + h) - b(tau - h))``.
+- ``'ker'``: Powell (1991): the same sandwich with ``f_i`` a Gaussian kernel
+  density of the residual ``i`` at zero.
+
+``h`` is the Hall-Sheather (default) or Bofinger bandwidth of ``bandwidth.rq``.
+"""
+
+import warnings
+
+import numpy as np
+from scipy import stats
+
+# summary.rq's threshold of a zero residual and of a positive fitted difference.
+_EPS = np.sqrt(np.finfo(np.float64).eps)
+
+SE_METHODS = {
+    "iid": "iid errors (Koenker & Bassett 1978)",
+    "nid": "Hendricks-Koenker sandwich",
+    "ker": "Powell kernel sandwich",
+}
+
+
+def quantile_bandwidth(quantile, n_samples, bandwidth="hall_sheather", alpha=0.05):
+    """Bandwidth of the sparsity estimate in quantile units (R's ``bandwidth.rq``).
+
+    Parameters
+    ----------
+    quantile : float
+        Level in (0, 1).
+    n_samples : int
+        Number of rows.
+    bandwidth : {'hall_sheather', 'bofinger'}, default='hall_sheather'
+        Hall & Sheather (1988), of order ``n^(-1/3)``, or Bofinger (1975), of order
+        ``n^(-1/5)``.
+    alpha : float, default=0.05
+        Level of the intervals the Hall-Sheather rule is tuned for.
+
+    Returns
+    -------
+    h : float
+    """
+    x0 = stats.norm.ppf(quantile)
+    f0 = stats.norm.pdf(x0)
+    if bandwidth == "hall_sheather":
+        return (n_samples ** (-1 / 3) * stats.norm.ppf(1 - alpha / 2) ** (2 / 3)
+                * (1.5 * f0**2 / (2 * x0**2 + 1)) ** (1 / 3))
+    return n_samples ** -0.2 * (4.5 * f0**4 / (2 * x0**2 + 1) ** 2) ** 0.2
+
+
+def _inverse_gram(design, what):
+    """``(A'A)^{-1}`` through the QR factor of ``A``, as summary.rq computes it."""
+    r = np.linalg.qr(design, mode="r")
+    diagonal = np.abs(np.diag(r))
+    if diagonal.size == 0 or not diagonal.min() > 1e-12 * diagonal.max():
+        raise ValueError(
+            f"{what} is singular: the standard errors are not defined (too few "
+            "rows with positive weight, or a column that is constant on them)."
+        )
+    r_inv = np.linalg.solve(r, np.eye(r.shape[0]))
+    return r_inv @ r_inv.T
+
+
+def _sandwich(design, density, quantile, what):
+    d_inv = _inverse_gram(np.sqrt(density)[:, None] * design, what)
+    return quantile * (1 - quantile) * d_inv @ (design.T @ design) @ d_inv
+
+
+def quantile_covariance(design, y, beta, weights, quantile, *, se="nid",
+                        bandwidth="hall_sheather", refit=None):
+    """Covariance of linear quantile regression coefficients (R's ``summary.rq``).
+
+    Parameters
+    ----------
+    design : ndarray of shape (n_samples, n_coef)
+        Covariates, with the intercept column if any.
+    y : ndarray of shape (n_samples,)
+        Response.
+    beta : ndarray of shape (n_coef,)
+        Coefficients at ``quantile`` (the exact optimum).
+    weights : ndarray of shape (n_samples,)
+        Non-negative row weights (ones for an unweighted fit).
+    quantile : float
+        The level ``tau``.
+    se : {'iid', 'nid', 'ker'}, default='nid'
+        Method (see the module docstring).
+    bandwidth : {'hall_sheather', 'bofinger'}, default='hall_sheather'
+        Bandwidth rule of the sparsity.
+    refit : callable
+        ``refit(design, y, weights, level)`` returns the exact weighted quantile
+        regression coefficients at ``level``; 'iid' uses it (unweighted, level
+        0.5) for the sparsity, 'nid' at ``tau +- h``.
+
+    Returns
+    -------
+    cov : ndarray of shape (n_coef, n_coef)
+    """
+    n, p = design.shape
+    x = weights[:, None] * design
+    resid = weights * (y - design @ beta)
+    h = quantile_bandwidth(quantile, n, bandwidth)
+    if se == "iid":
+        n_zero = int(np.count_nonzero(np.abs(resid) < _EPS))
+        n_order = max(p + 1, int(np.ceil(n * h)))
+        ranks = np.arange(n_zero + 1, n_zero + n_order + 2)  # 1-based, as in R
+        if ranks[-1] > n:
+            raise ValueError(
+                f"se='iid' needs {ranks[-1]} rows for its sparsity estimate at "
+                f"quantile={quantile}, but there are {n}: use more data."
+            )
+        nearest = np.argsort(np.abs(resid), kind="stable")[ranks - 1]
+        ordered = np.sort(resid[nearest])
+        slope = refit(np.column_stack([np.ones(ranks.size), ranks / (n - p)]),
+                      ordered, np.ones(ranks.size), 0.5)[1]
+        return slope**2 * quantile * (1 - quantile) * _inverse_gram(x, "X'X")
+    # summary.rq halves h until tau +- h is inside (0, 1).
+    while quantile - h < 0 or quantile + h > 1:
+        h /= 2
+    if se == "nid":
+        difference = x @ (refit(design, y, weights, quantile + h)
+                          - refit(design, y, weights, quantile - h))
+        n_bad = int(np.count_nonzero((difference <= 0) & (weights > 0)))
+        if n_bad:
+            warnings.warn(
+                f"{n_bad} rows have non-positive fitted differences between the "
+                f"quantiles {quantile - h:.4g} and {quantile + h:.4g} (crossing "
+                "fits); their densities are set to 0, as R's summary.rq does.",
+                UserWarning, stacklevel=3,
+            )
+        with np.errstate(divide="ignore"):
+            density = np.maximum(0.0, 2 * h / (difference - _EPS))
+        return _sandwich(x, density, quantile, "X' diag(f) X")
+    # se == 'ker'
+    spread = min(np.std(resid, ddof=1),
+                 (np.quantile(resid, 0.75) - np.quantile(resid, 0.25)) / 1.34)
+    h = (stats.norm.ppf(quantile + h) - stats.norm.ppf(quantile - h)) * spread
+    if not h > 0:
+        raise ValueError(
+            "se='ker' needs residuals with a positive spread; these have none "
+            "(the fit interpolates the data)."
+        )
+    density = stats.norm.pdf(resid / h) / h
+    return _sandwich(x, density, quantile, "X' diag(f) X")
+
+
+def coefficient_table(beta, bse, alpha):
+    """Columns of the summary: z values, two-sided normal p values, intervals."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = beta / bse
+    p_values = 2 * stats.norm.sf(np.abs(z))
+    half = stats.norm.ppf(1 - alpha / 2) * bse
+    return z, p_values, beta - half, beta + half
