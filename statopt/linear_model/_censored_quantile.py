@@ -622,9 +622,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         beta, cov, _ = self._covariance(X, y, alpha, se, bandwidth)
         _, _, lower, upper = coefficient_table(beta, np.sqrt(np.diag(cov)), alpha)
         values = np.column_stack([lower, upper])
-        try:
-            import pandas as pd
-        except ImportError:
+        pd = _pandas()
+        if pd is None:
             return values
         return pd.DataFrame(values, index=self._term_names(),
                             columns=["lower", "upper"])
@@ -640,9 +639,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         """
         _, cov, _ = self._covariance(X, y, 0.05, se, bandwidth)
         values = np.sqrt(np.diag(cov))
-        try:
-            import pandas as pd
-        except ImportError:
+        pd = _pandas()
+        if pd is None:
             return values
         return pd.Series(values, index=self._term_names(), name="std err")
 
@@ -765,10 +763,18 @@ class QuantileSummary:
 _SUMMARY_FRAME = []
 
 
-def _summary_table(values, index, columns, header):
+def _pandas():
+    """pandas if installed (an optional dependency), else None."""
     try:
-        import pandas as pd
+        import pandas
     except ImportError:
+        return None
+    return pandas
+
+
+def _summary_table(values, index, columns, header):
+    pd = _pandas()
+    if pd is None:
         return QuantileSummary(values, index, columns, header)
     if not _SUMMARY_FRAME:
         # Defined on first use: pandas is optional.
