@@ -181,10 +181,27 @@ def test_estimated_weights_are_named_in_the_header():
     model = CensoredMissingQuantileRegressor(0.5).fit(X, y)
     table = model.summary(X, y, se="iid")
     assert "censoring and missing covariates were estimated" in str(table)
-    assert f"rows={int((~np.isnan(X).any(axis=1)).sum())}" in str(table)
+    # Rows of weight 0 (censored or incomplete) are left out.
+    assert f"rows={int((model.weights_ > 0).sum())}" in str(table)
     assert np.isfinite(table.to_numpy()).all()
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(y, y_before)
+
+
+@pytest.mark.parametrize("se", ["iid", "nid", "ker"])
+def test_zero_weight_rows_and_scale_change_nothing(se):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 2))
+    y = X @ [1.0, 2.0] + rng.normal(size=120)
+    weights = np.r_[np.zeros(40), rng.uniform(0.5, 2.0, 80)]
+    reference = CensoredMissingQuantileRegressor(0.4).fit(
+        X[40:], y[40:], sample_weight=weights[40:]).bse(X[40:], y[40:], se=se)
+    scaled = CensoredMissingQuantileRegressor(0.4).fit(
+        X * 1e150, y * 1e100, sample_weight=weights * 1e300)
+    # rtol: R's absolute shift eps of the 'nid' differences (1.5e-8 in the units
+    # of y) is not scale-free.
+    assert_allclose(scaled.bse(X * 1e150, y * 1e100, se=se),
+                    reference * [1e100, 1e-50, 1e-50], rtol=1e-7)
 
 
 def test_other_data_than_the_fit_is_refused(engel):

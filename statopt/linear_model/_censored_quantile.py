@@ -563,8 +563,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
         Standard errors as R quantreg's ``summary.rq`` computes them, with the
         weights of the fit (``weights_``) as ``rq``'s weights: rows, response and
-        residuals are multiplied by them. Rows with a missing covariate are left
-        out (R's ``na.omit``); rows of weight 0 (censored) count in ``n``.
+        residuals are multiplied by them. Rows of weight 0 (a missing covariate,
+        a censored response, a zero sample weight) are left out, as if not
+        passed: R leaves out rows with a missing value but keeps rows of weight 0
+        in ``n``, which shrinks its bandwidths and collapses its 'ker' density
+        onto their zero residuals.
 
         Inference is computed on request from the data of the fit, passed again:
         ``fit`` stays as fast and the model as small as without inference (storing
@@ -691,12 +694,14 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 f"X has {X.shape[0]} rows and y {time.shape[0]}, but the fit had "
                 f"{self.weights_.shape[0]}: inference needs the data of the fit."
             )
-        complete = ~np.isnan(X).any(axis=1)
+        # Rows of weight 0 (censored, incomplete or of zero sample_weight) leave
+        # the fit unchanged; they are left out here too.
+        kept = self.weights_ > 0
         offset = int(self.fit_intercept)
-        design = np.empty((int(complete.sum()), X.shape[1] + offset))
+        design = np.empty((int(kept.sum()), X.shape[1] + offset))
         design[:, 0] = 1.0
-        design[:, offset:] = X[complete]
-        time, weights = time[complete], self.weights_[complete]
+        design[:, offset:] = X[kept]
+        time, weights = time[kept], self.weights_[kept]
         beta = np.r_[self.intercept_, self.coef_] if offset else self.coef_.copy()
         if self.solver == "exact":
             _check_optimal(design, time, weights, beta, self.quantile)
@@ -724,8 +729,12 @@ def _check_optimal(design, y, weights, beta, quantile):
     the fit (``r_i = 0``), each contributing at most ``w_i |x_i| max(tau, 1 - tau)``.
     Data other than the fit's fail it by far.
     """
-    fitted = design @ beta
-    resid = y - fitted
+    # Powers of two keep the products below from overflowing (weights of 1e300).
+    weights = np.ldexp(weights, -int(np.frexp(weights.max())[1]))
+    exponents = np.frexp(np.max(np.abs(design), axis=0))[1]
+    design = np.ldexp(design, -exponents)
+    beta = np.ldexp(beta, exponents)
+    resid = y - design @ beta
     on_fit = np.abs(resid) <= 1e-9 * (np.abs(y) + np.abs(design) @ np.abs(beta))
     score = np.where(on_fit, 0.0, weights * (quantile - (resid < 0)))
     slack = np.abs(design).T @ np.where(on_fit, weights, 0.0)

@@ -5,7 +5,9 @@ coefficients and the row weights, and follows ``summary.rq`` (quantreg 6.1) line
 line, including its weights convention: rows, responses and residuals are multiplied
 by their weights and then treated as unweighted data (``rq(..., weights=w)`` fits
 ``sum_i rho_q(w_i y_i - w_i x_i' b)``, which equals ``sum_i w_i rho_q(y_i - x_i' b)``
-for ``w_i >= 0``). ``n`` counts every row passed, rows of weight 0 included, as in R.
+for ``w_i >= 0``). ``n`` counts every row passed: the caller leaves out rows of
+weight 0 (R keeps them in ``n``, and its 'ker' then collapses onto their zero
+residuals).
 
 - ``'iid'``: Koenker & Bassett (1978): ``tau (1 - tau) s^2 (X'X)^{-1}``, the sparsity
   ``s`` the slope of a median regression of the order statistics of the residuals
@@ -108,11 +110,38 @@ def quantile_covariance(design, y, beta, weights, quantile, *, se="nid",
     cov : ndarray of shape (n_coef, n_coef)
     """
     n, p = design.shape
+    # Columns and response are divided by powers of two (exact) that bring their
+    # largest weighted entries to [0.5, 1): each formula is equivariant under it,
+    # and designs of 1e150 neither overflow nor look singular. R's eps is
+    # absolute. As the threshold of a zero residual ('iid') it is taken relative
+    # to the largest |w y| (residuals of 1e85 are zeros when y is 1e100); as the
+    # shift of the 'nid' differences it stays absolute when that is below 1
+    # (R's values), relative beyond (else every density of a response of 1e-10
+    # would be 0).
+    # Weights too: the covariance does not change when they are all doubled.
+    weights = np.ldexp(weights, -int(np.frexp(np.max(weights, initial=0.0))[1]))
     x = weights[:, None] * design
+    column_exponents = np.frexp(np.max(np.abs(x), axis=0, initial=0.0))[1]
+    response_exponent = int(np.frexp(np.max(np.abs(weights * y), initial=0.0))[1])
+    x = np.ldexp(x, -column_exponents)
+    design = np.ldexp(design, -column_exponents)
+    y = np.ldexp(y, -response_exponent)
+    beta = np.ldexp(beta, column_exponents - response_exponent)
+    eps = _EPS, np.ldexp(_EPS, -max(response_exponent, 0))
     resid = weights * (y - design @ beta)
     h = quantile_bandwidth(quantile, n, bandwidth)
+    cov = _scaled_covariance(design, x, y, resid, weights, quantile, se, h, eps,
+                             refit)
+    # Back to the units of beta: (2^r / 2^c_j)(2^r / 2^c_k) cov_jk, never overflowing
+    # on the way when the result is finite.
+    factor = np.ldexp(1.0, response_exponent - column_exponents)
+    return factor[:, None] * cov * factor[None, :]
+
+
+def _scaled_covariance(design, x, y, resid, weights, quantile, se, h, eps, refit):
+    n, p = design.shape
     if se == "iid":
-        n_zero = int(np.count_nonzero(np.abs(resid) < _EPS))
+        n_zero = int(np.count_nonzero(np.abs(resid) < eps[0]))
         n_order = max(p + 1, int(np.ceil(n * h)))
         ranks = np.arange(n_zero + 1, n_zero + n_order + 2)  # 1-based, as in R
         if ranks[-1] > n:
@@ -140,7 +169,7 @@ def quantile_covariance(design, y, beta, weights, quantile, *, se="nid",
                 UserWarning, stacklevel=3,
             )
         with np.errstate(divide="ignore"):
-            density = np.maximum(0.0, 2 * h / (difference - _EPS))
+            density = np.maximum(0.0, 2 * h / (difference - eps[1]))
         return _sandwich(x, density, quantile, "X' diag(f) X")
     # se == 'ker'
     spread = min(np.std(resid, ddof=1),
