@@ -236,7 +236,7 @@ def test_alpha_outside_unit_interval_is_refused(engel, alpha):
 def test_unknown_se_lists_the_methods(engel, se):
     X, y = engel
     model = CensoredMissingQuantileRegressor().fit(X, y)
-    with pytest.raises((ValueError, TypeError), match="'iid'.*'ker'.*'nid'|iid"):
+    with pytest.raises((ValueError, TypeError), match="'iid'.*'nid'|'nid'.*'iid'"):
         model.bse(X, y, se=se)
 
 

@@ -600,8 +600,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             values use the normal distribution (R prints t values with
             ``n - p`` degrees of freedom). ``str(table)`` prints a header (the
             method and, when the weights were estimated, that the standard
-            errors treat them as known) above the table. Without pandas, a
-            :class:`QuantileSummary` holding the same columns.
+            errors treat them as known) above the table. Without pandas, an
+            object with the same ``values``, ``index``, ``columns`` and
+            ``header`` that prints likewise.
         """
         beta, cov, n_rows = self._covariance(X, y, alpha, se, bandwidth)
         bse = np.sqrt(np.diag(cov))
@@ -673,6 +674,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def _covariance(self, X, y, alpha, se, bandwidth):
         """Validate the inference request; the coefficients and their covariance."""
+        if isinstance(se, str) and se in ("boot", "rank"):
+            raise ValueError(
+                f"se='{se}' is not available yet; available methods: "
+                f"{', '.join(repr(m) for m in SE_METHODS)}."
+            )
         validate_parameter_constraints(
             self._inference_constraints,
             {"alpha": alpha, "se": se, "bandwidth": bandwidth},
