@@ -184,6 +184,9 @@ def test_estimated_weights_are_named_in_the_header():
     # Rows of weight 0 (censored or incomplete) are left out.
     assert f"rows={int((model.weights_ > 0).sum())}" in str(table)
     assert np.isfinite(table.to_numpy()).all()
+    # Any form of the censored target that fit accepts: here (event, time).
+    assert_allclose(model.bse(X, (y["event"], y["time"]), se="iid"),
+                    table["std err"], rtol=1e-12)
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(y, y_before)
 

@@ -127,7 +127,9 @@ def test_check_survival_target_errors():
         check_survival_target(make_survival_target([False, False], [1.0, 2.0]))
     with pytest.raises(TypeError, match="numbers or a survival target"):
         check_survival_target(np.array(["a", "b"]))
-    bad = np.zeros(2, dtype=[("status", "?"), ("time", "<f8")])
+    # Any two field names are accepted when the first is boolean (scikit-survival's
+    # Surv.from_dataframe); a numeric first field is not an event indicator.
+    bad = np.zeros(2, dtype=[("status", "<f8"), ("time", "<f8")])
     with pytest.raises(ValueError, match="fields 'event' and 'time'"):
         check_survival_target(bad)
     event, time, censored = check_survival_target(np.array([-1.0, 2.0]))

@@ -22,7 +22,7 @@ from sklearn.utils.validation import (
 from ..metrics import d2_ipcw_pinball_score
 from ..survival import CensoringDistributionEstimator, kernel_propensity
 from ..survival._kernel_weights import _floor_probability
-from ..survival._target import check_survival_target, is_survival_target
+from ..survival._target import _as_target, check_survival_target
 from ._kernels import column_max_abs
 from ._quantile_inference import (
     SE_METHODS,
@@ -42,6 +42,39 @@ def _quiet_overflow():
     # scikit-learn's finiteness check sums X first: entries near float64's
     # maximum overflow there (a RuntimeWarning) although every one is finite.
     return np.errstate(over="ignore", invalid="ignore")
+
+
+def _incomplete_rows_message(missing, feature_names):
+    """Why ``predict`` refuses rows with NaN, naming the columns that hold them."""
+    columns = np.flatnonzero(missing.any(axis=0))
+    labels = ([str(feature_names[j]) for j in columns] if feature_names is not None
+              else columns.tolist())
+    shown = ", ".join(map(repr, labels[:10]))
+    if len(labels) > 10:
+        shown += f" and {len(labels) - 10} more"
+    return (
+        f"X holds NaN in {int(missing.any(axis=1).sum())} row(s), in column(s) "
+        f"[{shown}]: CensoredMissingQuantileRegressor.predict needs complete rows, "
+        "as the linear predictor uses every feature. Impute those values or predict "
+        "on the complete rows only (NaN is allowed in fit and score, where "
+        "incomplete rows are reweighted or left out)."
+    )
+
+
+def _response(y):
+    """The response of fit and of inference as ``check_survival_target`` reads it."""
+    if not isinstance(y, tuple) and not hasattr(y, "columns"):
+        y = np.asarray(y)  # a tuple is (event, time), a DataFrame keeps dtypes
+    if not isinstance(y, tuple) and y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it "
+            "is flattened.", DataConversionWarning, stacklevel=3,
+        )
+        y = np.asarray(y).ravel()
+    # Any accepted form of a censored target (two-column DataFrame or array,
+    # (event, time) tuple, scikit-survival's field names) becomes the
+    # structured array that the censoring weights read.
+    return _as_target(y)
 
 
 class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
@@ -255,9 +288,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
             Covariates; NaN marks a missing value.
-        y : array-like of shape (n_samples,) or structured array
-            Responses, or a censored target with fields ``event`` and ``time``
-            (see :func:`statopt.survival.make_survival_target`).
+        y : array-like of shape (n_samples,), structured array, DataFrame or tuple
+            Responses, or a censored target: a structured array with fields
+            ``event`` and ``time`` (or scikit-survival's, a boolean then a numeric
+            field under any names), a two-column DataFrame or array with columns
+            (event, time), or a tuple ``(event, time)`` (see
+            :func:`statopt.survival.make_survival_target`).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the rows.
 
@@ -274,14 +310,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None."
             )
-        if not is_survival_target(y):
-            y = np.asarray(y)
-            if y.ndim == 2 and y.shape[1] == 1:
-                warnings.warn(
-                    "A column-vector y was passed when a 1d array was expected; it "
-                    "is flattened.", DataConversionWarning, stacklevel=2,
-                )
-                y = y.ravel()
+        y = _response(y)
         event, time, censored = check_survival_target(y)
         if time.shape[0] != X.shape[0]:
             raise ValueError(
@@ -479,7 +508,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Complete covariates (no NaN).
+            Complete covariates: a row holding NaN is refused with a ValueError
+            that names its columns.
 
         Returns
         -------
@@ -488,7 +518,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         with _quiet_overflow():
-            X = validate_data(self, X, dtype=np.float64, reset=False)
+            X = validate_data(self, X, dtype=np.float64, reset=False,
+                              ensure_all_finite="allow-nan")
+        missing = np.isnan(X)
+        if missing.any():
+            raise ValueError(_incomplete_rows_message(
+                missing, getattr(self, "feature_names_in_", None)))
         return self._predict(X)
 
     def _predict(self, X):
@@ -515,8 +550,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
             Covariates; rows holding NaN are left out.
-        y : array-like of shape (n_samples,) or structured array
-            Responses or censored target.
+        y : array-like of shape (n_samples,), structured array, DataFrame or tuple
+            Responses or censored target, in any form that :meth:`fit` accepts.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the rows.
 
@@ -529,6 +564,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         with _quiet_overflow():
             X = validate_data(self, X, dtype=np.float64, reset=False,
                               ensure_all_finite="allow-nan")
+        y = _as_target(y)  # a tuple (event, time) has length 2, not n_samples
         n_targets = len(y) if hasattr(y, "__len__") else None
         if n_targets != X.shape[0]:
             raise ValueError(
@@ -579,8 +615,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
             The covariates of the fit.
-        y : array-like of shape (n_samples,) or structured array
-            The response or censored target of the fit.
+        y : array-like of shape (n_samples,), structured array, DataFrame or tuple
+            The response or censored target of the fit, in any form that
+            :meth:`fit` accepts.
         alpha : float, default=0.05
             The intervals have level ``1 - alpha``.
         se : {'nid', 'iid', 'ker'}, default='nid'
@@ -690,11 +727,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                               ensure_all_finite="allow-nan")
         if y is None:
             raise ValueError("Inference needs y, the response passed to fit.")
-        if not is_survival_target(y):
-            y = np.asarray(y)
-            if y.ndim == 2 and y.shape[1] == 1:
-                y = y.ravel()
-        _, time, _ = check_survival_target(y)
+        _, time, _ = check_survival_target(_response(y))
         if not time.shape[0] == X.shape[0] == self.weights_.shape[0]:
             raise ValueError(
                 f"X has {X.shape[0]} rows and y {time.shape[0]}, but the fit had "

@@ -6,7 +6,11 @@ from ._kaplan_meier import (
     kaplan_meier,
 )
 from ._kernel_weights import bandwidth_rule, kernel_propensity
-from ._target import check_survival_target, make_survival_target
+from ._target import (
+    check_survival_target,
+    make_survival_target,
+    survival_target_from_dataframe,
+)
 
 __all__ = [
     "bandwidth_rule",
@@ -16,4 +20,5 @@ __all__ = [
     "check_survival_target",
     "kaplan_meier",
     "make_survival_target",
+    "survival_target_from_dataframe",
 ]
