@@ -110,15 +110,14 @@ def quantile_covariance(design, y, beta, weights, quantile, *, se="nid",
     cov : ndarray of shape (n_coef, n_coef)
     """
     n, p = design.shape
-    # Columns and response are divided by powers of two (exact) that bring their
-    # largest weighted entries to [0.5, 1): each formula is equivariant under it,
-    # and designs of 1e150 neither overflow nor look singular. R's eps is
-    # absolute. As the threshold of a zero residual ('iid') it is taken relative
-    # to the largest |w y| (residuals of 1e85 are zeros when y is 1e100); as the
-    # shift of the 'nid' differences it stays absolute when that is below 1
-    # (R's values), relative beyond (else every density of a response of 1e-10
-    # would be 0).
-    # Weights too: the covariance does not change when they are all doubled.
+    # Weights, columns and response are divided by powers of two (exact) that
+    # bring their largest weighted entries to [0.5, 1): each formula is
+    # equivariant under it, so designs of 1e150 or weights of 1e300 neither
+    # overflow nor look singular. R's eps is absolute. As the threshold of a zero
+    # residual ('iid') it is taken relative to the largest |w y| (residuals of
+    # 1e85 are zeros when y is 1e100); as the shift of the 'nid' differences it
+    # stays absolute (R's values) when the largest |w y| is 1 or more, and is
+    # relative below (else every density of a response of 1e-10 would be 0).
     weights = np.ldexp(weights, -int(np.frexp(np.max(weights, initial=0.0))[1]))
     x = weights[:, None] * design
     column_exponents = np.frexp(np.max(np.abs(x), axis=0, initial=0.0))[1]
