@@ -4,8 +4,10 @@ Data: ``statopt.datasets.make_event_shortcut`` (digits with 5 event columns that
 predict the label in training only; test A: training events independent of the label,
 test B: unseen events). Rows: no reversal; reversal lambda=0.3 with the inverse
 learning-rate decay; lambda=1 without decay; logistic regression with event-balancing
-weights; the network on pixels only (oracle); ours, with ``adversary_weight`` chosen by
-GroupKFold over the training events (the test splits are never used for a choice).
+weights; the network on pixels only (oracle); ours, with ``adversary_weight`` chosen on
+the training rows by GroupKFold over the events (the issue's protocol) and by
+stratified folds scored with (event, label)-balancing weights (the test splits are
+never used for a choice).
 
 Target (issue 13): ours >= 0.93 on A and on B, above every baseline but the oracle,
 and its fit under 10 s. BLAS is limited by threadpoolctl (one thread unless
@@ -36,28 +38,34 @@ def main():
                                     for p in threadpool_info()))
         table = {}
         for seed in args.seeds:
-            results, chosen, cv_scores = compare(seed, signatures=args.signatures)
-            print(f"seed {seed}: GroupKFold accuracy "
-                  + ", ".join(f"lambda={w:g}: {s:.3f}" for w, s in cv_scores.items())
-                  + f" -> chosen lambda={chosen:g}")
+            results, chosen, cv_scores, balanced, balanced_scores = compare(
+                seed, signatures=args.signatures)
+            for rule, scores, pick in (("GroupKFold", cv_scores, chosen),
+                                       ("balanced-CV", balanced_scores, balanced)):
+                print(f"seed {seed}: {rule} accuracy "
+                      + ", ".join(f"lambda={w:g}: {s:.3f}" for w, s in scores.items())
+                      + f" -> chosen lambda={pick:g}")
             for name, (a, b, seconds) in results.items():
                 print(f"  {name:38s} A {a:.3f}  B {b:.3f}  fit {seconds:.2f} s")
-                key = "ours" if name.startswith("ours") else name
+                ours = name.startswith("ours")
+                key = name.split(" lambda=")[0] + ")" if ours else name
                 table.setdefault(key, []).append((a, b, seconds))
     print(f"\nmean over seeds {args.seeds}")
     means = {name: np.mean(values, axis=0) for name, values in table.items()}
     for name, (a, b, seconds) in means.items():
         print(f"  {name:38s} A {a:.3f}  B {b:.3f}  fit {seconds:.2f} s")
-    ours = means.pop("ours")
+    rules = [name for name in means if name.startswith("ours")]
+    ours = {name: means.pop(name) for name in rules}
     baselines = {k: v for k, v in means.items() if not k.startswith("pixels")}
-    checks = {
-        ">= 0.93 on A and B": ours[0] >= 0.93 and ours[1] >= 0.93,
-        "above every baseline (oracle aside)": all(
-            ours[0] > v[0] and ours[1] > v[1] for v in baselines.values()),
-        "fit < 10 s": max(s for _, _, s in table["ours"]) < 10.0,
-    }
-    for name, met in checks.items():
-        print(f"target {name}: {'met' if met else 'NOT met'}")
+    for rule, (a, b, _) in ours.items():
+        checks = {
+            ">= 0.93 on A and B": a >= 0.93 and b >= 0.93,
+            "above every baseline (oracle aside)": all(
+                a > v[0] and b > v[1] for v in baselines.values()),
+            "fit < 10 s": max(s for _, _, s in table[rule]) < 10.0,
+        }
+        for name, met in checks.items():
+            print(f"target {name}, {rule}: {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":
