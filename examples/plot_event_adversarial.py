@@ -15,7 +15,8 @@ features, coloured by event, without and with reversal.
 # -----------------------
 # Test A keeps the training events but draws them independently of the label;
 # test B uses unseen events. The sweep is shown, not used to choose lambda: choose
-# it by GroupKFold on the training events (see the User Guide).
+# it on the training rows by folds scored with (event, label)-balancing weights
+# (see the User Guide).
 import warnings
 
 import matplotlib.pyplot as plt
