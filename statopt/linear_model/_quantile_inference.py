@@ -241,7 +241,8 @@ def bootstrap_coefficients(estimator, X, y, sample_weight, *, n_boot, n_jobs,
         joblib workers.
     random_state : int, RandomState instance or None
         Every resample is drawn here, before the work is shared out, so a seed
-        gives the same replicates for any ``n_jobs``.
+        gives the same replicates for any ``n_jobs``: the rows of replicate ``b``
+        are ``check_random_state(random_state).randint(0, n, size=(n_boot, n))[b]``.
 
     Returns
     -------
