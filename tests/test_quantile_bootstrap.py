@@ -67,9 +67,15 @@ def test_engel_bootstrap_is_close_to_nid_and_nid_is_the_default():
     default = model.summary(X, y)
     assert "se='nid' (the default without estimated weights)" in default.header
     assert_allclose(default["std err"], model.bse(X, y, se="nid"), rtol=1e-12)
-    boot = model.bse(X, y, se="boot", n_boot=200, random_state=0)
-    ratio = boot.to_numpy() / default["std err"].to_numpy()
-    assert ((0.7 < ratio) & (ratio < 1.4)).all(), ratio
+    boot = model.bse(X, y, se="boot", n_boot=200, random_state=0).to_numpy()
+    # Engel's errors are heteroskedastic with outlying incomes: the analytic
+    # sandwiches disagree (Powell's 'ker' is 1.57x and 1.32x 'nid'), and the
+    # bootstrap lies between them (1.39-1.47x and 1.22-1.28x 'nid' over four
+    # seeds of 1000 replicates). It must stay within that bracket, loosened
+    # for the noise of 200 replicates.
+    nid = default["std err"].to_numpy()
+    ker = model.bse(X, y, se="ker").to_numpy()
+    assert (0.8 * nid < boot).all() and (boot < 1.15 * ker).all(), boot / nid
 
 
 def test_every_replicate_refits_the_weights(censored, monkeypatch):
