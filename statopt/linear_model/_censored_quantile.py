@@ -666,10 +666,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             and the interval bounds ``[alpha/2`` and ``1-alpha/2]``. z and p
             values use the normal distribution (R prints t values with
             ``n - p`` degrees of freedom). ``str(table)`` prints a header (the
-            method and, when the weights were estimated, that the standard
-            errors treat them as known) above the table. Without pandas, an
-            object with the same ``values``, ``index``, ``columns`` and
-            ``header`` that prints likewise.
+            method, whether it was the default, the bootstrap replicates kept
+            and dropped, and, for an analytic method after estimated weights,
+            that the standard errors treat them as known) above the table.
+            Without pandas, an object with the same ``values``, ``index``,
+            ``columns`` and ``header`` that prints likewise.
         """
         beta, bse, z, p_values, lower, upper, header = self._inference(
             X, y, alpha, se, bandwidth, n_boot, n_jobs, random_state, sample_weight)
