@@ -181,3 +181,19 @@ def test_bad_bootstrap_arguments_are_refused(censored, argument):
     name = next(iter(argument))
     with pytest.raises((ValueError, TypeError), match=name):
         model.bse(X, y, se="boot", **argument)
+
+
+def test_dataframes_and_named_propensity_features_are_resampled(censored):
+    X, y, _ = censored
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    target = pd.DataFrame({"event": y["event"], "time": y["time"]})
+    model = CensoredMissingQuantileRegressor(propensity_features=["a"])
+    boot = model.fit(frame, target).bse(frame, target, n_boot=6, random_state=2)
+    assert list(boot.index) == ["intercept", "a", "b"]
+    reference = []
+    for rows in _draws(2, 6, X.shape[0]):
+        fitted = CensoredMissingQuantileRegressor(propensity_features=["a"]).fit(
+            frame.iloc[rows], y[rows])
+        reference.append(np.r_[fitted.intercept_, fitted.coef_])
+    assert_allclose(boot, np.std(reference, axis=0, ddof=1), rtol=1e-6)
