@@ -133,6 +133,11 @@ def test_sample_weight_is_resampled_with_the_rows():
     assert_allclose(boot, reference, rtol=1e-5)
     with pytest.raises(ValueError, match="sample_weight"):
         model.bse(X, y, se="boot", n_boot=5, sample_weight=weights[:10])
+    with pytest.raises(ValueError, match="pass it again"):
+        model.bse(X, y, se="boot", n_boot=5)
+    unweighted = CensoredMissingQuantileRegressor(0.3).fit(X, y)
+    with pytest.raises(ValueError, match="the fit had none"):
+        unweighted.bse(X, y, se="boot", n_boot=5, sample_weight=weights)
 
 
 def _few_events(n_events, n_features=1):

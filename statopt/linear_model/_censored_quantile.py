@@ -410,6 +410,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         else:
             self.intercept_, self.coef_ = 0.0, beta.copy()
         self.n_iter_ = info["n_iter"]
+        # The bootstrap of summary(se='boot') must resample the same sample_weight.
+        self._fit_sample_weighted = sample_weight is not None
         self.duality_gap_ = info["duality_gap"]
         return self
 
@@ -779,6 +781,13 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             bse = np.sqrt(np.diag(cov))
             header = self._summary_header(se, bandwidth, alpha, n_rows, default)
             return (beta, bse, *coefficient_table(beta, bse, alpha), header)
+        if (sample_weight is not None) != getattr(self, "_fit_sample_weighted",
+                                                  False):
+            raise ValueError(
+                "se='boot' refits the model and needs the sample_weight of fit: "
+                + ("pass it again (sample_weight=...)." if sample_weight is None
+                   else "the fit had none, so pass none.")
+            )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, self.weights_,
                                                  dtype=np.float64,
