@@ -17,7 +17,7 @@ sqrt(0.95 * 0.05 / R) (1.5 points at R = 200, 2.2 at R = 100).
 BLAS runs with one thread (threadpoolctl); the bootstrap runs with --n-jobs workers.
 
 Usage: python benchmarks/bench_quantile_inference.py [--n 500 2000]
-       [--replicates 200 100] [--n-boot 200 100] [--n-jobs 1]
+       [--replicates 200 100] [--n-boot 200 100] [--n-jobs 1] [--first-seed 0]
 """
 
 import argparse
@@ -32,12 +32,12 @@ from statopt.datasets import make_censored_quantile_data
 ALPHA = 0.05
 
 
-def coverage(n, replicates, n_boot, n_jobs):
+def coverage(n, replicates, n_boot, n_jobs, first_seed=0):
     """Fractions of replicates whose intervals cover each true slope."""
     covered = {"boot": [], "nid": []}
     widths = {"boot": [], "nid": []}
     n_failed = 0
-    for seed in range(replicates):
+    for seed in range(first_seed, first_seed + replicates):
         X, y, coef = make_censored_quantile_data(
             n, censoring_rate=0.25, missing_rate=0.3, censoring="random",
             random_state=seed)
@@ -61,12 +61,15 @@ def main():
     parser.add_argument("--replicates", type=int, nargs="+", default=[200, 100])
     parser.add_argument("--n-boot", type=int, nargs="+", default=[200, 100])
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seed of the first replicate (to split a run)")
     args = parser.parse_args()
     print(f"BLAS threads: 1 (threadpoolctl), bootstrap n_jobs={args.n_jobs}")
     with threadpool_limits(limits=1):
         for n, replicates, n_boot in zip(args.n, args.replicates, args.n_boot):
             start = time.perf_counter()
-            cover, width, n_failed = coverage(n, replicates, n_boot, args.n_jobs)
+            cover, width, n_failed = coverage(n, replicates, n_boot, args.n_jobs,
+                                                args.first_seed)
             elapsed = time.perf_counter() - start
             half = 100 * np.sqrt((1 - ALPHA) * ALPHA / replicates)
             print(f"n={n}: {replicates} replicates x {n_boot} bootstrap draws "
