@@ -26,6 +26,7 @@ from ..survival._target import _as_target, check_survival_target
 from ._kernels import column_max_abs
 from ._quantile_inference import (
     SE_METHODS,
+    bootstrap_coefficients,
     coefficient_table,
     quantile_covariance,
 )
@@ -409,6 +410,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         else:
             self.intercept_, self.coef_ = 0.0, beta.copy()
         self.n_iter_ = info["n_iter"]
+        # The bootstrap of summary(se='boot') must resample the same sample_weight.
+        self._fit_sample_weighted = sample_weight is not None
         self.duality_gap_ = info["duality_gap"]
         return self
 
@@ -590,11 +593,17 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
     _inference_constraints: dict = {
         "alpha": [Interval(Real, 0, 1, closed="neither")],
-        "se": [StrOptions(set(SE_METHODS))],
+        "se": [StrOptions(set(SE_METHODS)), None],
         "bandwidth": [StrOptions({"hall_sheather", "bofinger"})],
+        "n_boot": [Interval(Integral, 2, None, closed="left")],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
+        "random_state": ["random_state"],
+        "sample_weight": ["array-like", None],
     }
 
-    def summary(self, X, y, *, alpha=0.05, se="nid", bandwidth="hall_sheather"):
+    def summary(self, X, y, *, alpha=0.05, se=None, bandwidth="hall_sheather",
+                n_boot=200, n_jobs=None, random_state=None, sample_weight=None):
         """Coefficient table: estimate, standard error, z, p value, interval.
 
         Standard errors as R quantreg's ``summary.rq`` computes them, with the
@@ -611,6 +620,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         must be those given to ``fit``; with ``solver='exact'`` the coefficients
         are checked to be optimal for them.
 
+        When the fit estimated weights (censoring, missing covariates), only
+        ``se='boot'`` is valid: it resamples rows and refits the whole estimator,
+        Kaplan-Meier censoring distribution and completeness propensity included,
+        so the uncertainty of the weights enters the standard errors. It is the
+        default then; ``'nid'`` is the default otherwise.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -620,13 +635,30 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             :meth:`fit` accepts.
         alpha : float, default=0.05
             The intervals have level ``1 - alpha``.
-        se : {'nid', 'iid', 'ker'}, default='nid'
+        se : {'nid', 'iid', 'ker', 'boot'} or None, default=None
             ``'iid'``: iid errors (Koenker & Bassett 1978); ``'nid'``:
             Hendricks-Koenker sandwich; ``'ker'``: Powell's kernel sandwich
-            (see :mod:`statopt.linear_model._quantile_inference`). The bootstrap
-            and rank-inversion intervals are not available yet.
+            (see :mod:`statopt.linear_model._quantile_inference`); ``'boot'``:
+            pairs bootstrap refitting the weights, standard errors the standard
+            deviation of the replicates, z and p values from them, percentile
+            intervals. None: ``'boot'`` when the fit estimated censoring or
+            missing-data weights, else ``'nid'``. The rank-inversion intervals
+            are not available yet.
         bandwidth : {'hall_sheather', 'bofinger'}, default='hall_sheather'
-            Bandwidth rule of the sparsity (R's ``hs=TRUE`` / ``hs=FALSE``).
+            Bandwidth rule of the sparsity (R's ``hs=TRUE`` / ``hs=FALSE``);
+            unused by ``'boot'``.
+        n_boot : int, default=200
+            Bootstrap replicates (``'boot'`` only). Replicates whose fit fails
+            (a resample with no event, or no complete row) are dropped and
+            counted in the header; more than half failing is an error.
+        n_jobs : int or None, default=None
+            joblib workers of the bootstrap (``'boot'`` only); -1 uses every core.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the bootstrap resamples (``'boot'`` only); a seed gives the
+            same table for any ``n_jobs``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The ``sample_weight`` of the fit, which the bootstrap resamples with
+            the rows (``'boot'`` only; the analytic methods read ``weights_``).
 
         Returns
         -------
@@ -636,21 +668,21 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             and the interval bounds ``[alpha/2`` and ``1-alpha/2]``. z and p
             values use the normal distribution (R prints t values with
             ``n - p`` degrees of freedom). ``str(table)`` prints a header (the
-            method and, when the weights were estimated, that the standard
-            errors treat them as known) above the table. Without pandas, an
-            object with the same ``values``, ``index``, ``columns`` and
-            ``header`` that prints likewise.
+            method, whether it was the default, the bootstrap replicates kept
+            and dropped, and, for an analytic method after estimated weights,
+            that the standard errors treat them as known) above the table.
+            Without pandas, an object with the same ``values``, ``index``,
+            ``columns`` and ``header`` that prints likewise.
         """
-        beta, cov, n_rows = self._covariance(X, y, alpha, se, bandwidth)
-        bse = np.sqrt(np.diag(cov))
-        z, p_values, lower, upper = coefficient_table(beta, bse, alpha)
+        beta, bse, z, p_values, lower, upper, header = self._inference(
+            X, y, alpha, se, bandwidth, n_boot, n_jobs, random_state, sample_weight)
         columns = ["coef", "std err", "z", "P>|z|",
                    f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
         values = np.column_stack([beta, bse, z, p_values, lower, upper])
-        header = self._summary_header(se, bandwidth, alpha, n_rows)
         return _summary_table(values, self._term_names(), columns, header)
 
-    def conf_int(self, X, y, *, alpha=0.05, se="nid", bandwidth="hall_sheather"):
+    def conf_int(self, X, y, *, alpha=0.05, se=None, bandwidth="hall_sheather",
+                 n_boot=200, n_jobs=None, random_state=None, sample_weight=None):
         """Confidence intervals of the coefficients, intercept first.
 
         Parameters and methods as in :meth:`summary`.
@@ -660,8 +692,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         intervals : pandas.DataFrame or ndarray of shape (n_terms, 2)
             Columns ``lower`` and ``upper``, rows the terms of :meth:`summary`.
         """
-        beta, cov, _ = self._covariance(X, y, alpha, se, bandwidth)
-        _, _, lower, upper = coefficient_table(beta, np.sqrt(np.diag(cov)), alpha)
+        *_, lower, upper, _ = self._inference(
+            X, y, alpha, se, bandwidth, n_boot, n_jobs, random_state, sample_weight)
         values = np.column_stack([lower, upper])
         pd = _pandas()
         if pd is None:
@@ -669,7 +701,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         return pd.DataFrame(values, index=self._term_names(),
                             columns=["lower", "upper"])
 
-    def bse(self, X, y, *, se="nid", bandwidth="hall_sheather"):
+    def bse(self, X, y, *, se=None, bandwidth="hall_sheather", n_boot=200,
+            n_jobs=None, random_state=None, sample_weight=None):
         """Standard errors of the coefficients, intercept first.
 
         Parameters and methods as in :meth:`summary`.
@@ -678,8 +711,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         -------
         bse : pandas.Series or ndarray of shape (n_terms,)
         """
-        _, cov, _ = self._covariance(X, y, 0.05, se, bandwidth)
-        values = np.sqrt(np.diag(cov))
+        values = self._inference(X, y, 0.05, se, bandwidth, n_boot, n_jobs,
+                                 random_state, sample_weight)[1]
         pd = _pandas()
         if pd is None:
             return values
@@ -690,38 +723,94 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                              [f"x{j}" for j in range(self.n_features_in_)]))
         return ["intercept", *names] if self.fit_intercept else names
 
-    def _summary_header(self, se, bandwidth, alpha, n_rows):
-        lines = [
-            f"{type(self).__name__}: quantile={self.quantile:g}, "
-            f"rows={n_rows}, intervals at {1 - alpha:g}",
-            f"Standard errors: se='{se}', {SE_METHODS[se]}, {bandwidth} bandwidth",
-        ]
-        estimated = [what for what, model in (
+    def _estimated_weights(self):
+        return [what for what, model in (
             ("censoring", self.censoring_distribution_),
             ("missing covariates", self.propensity_),
         ) if model is not None]
-        if estimated:
+
+    def _summary_header(self, se, bandwidth, alpha, n_rows, default, boot=None):
+        chosen = ""
+        if default:
+            chosen = (" (the default: the weights were estimated)" if se == "boot"
+                      else " (the default without estimated weights)")
+        if se == "boot":
+            n_boot, n_failed = boot
+            method = (f"{SE_METHODS[se]}, {n_boot - n_failed} of {n_boot} "
+                      f"replicates ({n_failed} failed fits dropped)")
+        else:
+            method = f"{SE_METHODS[se]}, {bandwidth} bandwidth"
+        lines = [
+            f"{type(self).__name__}: quantile={self.quantile:g}, "
+            f"rows={n_rows}, intervals at {1 - alpha:g}",
+            f"Standard errors: se='{se}'{chosen}, {method}",
+        ]
+        estimated = self._estimated_weights()
+        if estimated and se != "boot":
             lines.append(
                 "Warning: the weights for " + " and ".join(estimated) + " were "
                 "estimated; these analytic standard errors treat them as known "
-                "and are not valid for that (a bootstrap that re-estimates them "
-                "is not available yet)."
+                "and are not valid for that (se='boot' re-estimates them)."
             )
         return "\n".join(lines)
 
-    def _covariance(self, X, y, alpha, se, bandwidth):
-        """Validate the inference request; the coefficients and their covariance."""
-        if isinstance(se, str) and se in ("boot", "rank"):
+    def _inference(self, X, y, alpha, se, bandwidth, n_boot, n_jobs, random_state,
+                   sample_weight):
+        """Validate the request; coefficients, errors, z, p, intervals, header."""
+        if isinstance(se, str) and se == "rank":
             raise ValueError(
                 f"se='{se}' is not available yet; available methods: "
                 f"{', '.join(repr(m) for m in SE_METHODS)}."
             )
+        if isinstance(n_boot, bool) or isinstance(n_jobs, bool):
+            raise TypeError("n_boot and n_jobs must be integers, not bool.")
         validate_parameter_constraints(
             self._inference_constraints,
-            {"alpha": alpha, "se": se, "bandwidth": bandwidth},
+            {"alpha": alpha, "se": se, "bandwidth": bandwidth, "n_boot": n_boot,
+             "n_jobs": n_jobs, "random_state": random_state,
+             "sample_weight": sample_weight},
             caller_name=type(self).__name__ + " inference",
         )
         check_is_fitted(self)
+        default = se is None
+        if default:
+            se = "boot" if self._estimated_weights() else "nid"
+        X_given = X
+        beta, cov, n_rows = self._covariance(X, y, se, bandwidth)
+        if se != "boot":
+            bse = np.sqrt(np.diag(cov))
+            header = self._summary_header(se, bandwidth, alpha, n_rows, default)
+            return (beta, bse, *coefficient_table(beta, bse, alpha), header)
+        if (sample_weight is not None) != getattr(self, "_fit_sample_weighted",
+                                                  False):
+            raise ValueError(
+                "se='boot' refits the model and needs the sample_weight of fit: "
+                + ("pass it again (sample_weight=...)." if sample_weight is None
+                   else "the fit had none, so pass none.")
+            )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, self.weights_,
+                                                 dtype=np.float64,
+                                                 ensure_non_negative=True)
+        if not hasattr(X_given, "iloc"):
+            with _quiet_overflow():
+                X_given = validate_data(self, X_given, dtype=np.float64,
+                                        reset=False, ensure_all_finite="allow-nan")
+        replicates, n_failed = bootstrap_coefficients(
+            clone(self).set_params(verbose=0), X_given, _response(y), sample_weight,
+            n_boot=n_boot, n_jobs=n_jobs, random_state=random_state)
+        bse = np.std(replicates, axis=0, ddof=1)
+        z, p_values, _, _ = coefficient_table(beta, bse, alpha)
+        lower, upper = np.quantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0)
+        header = self._summary_header(se, bandwidth, alpha, n_rows, default,
+                                      (n_boot, n_failed))
+        return beta, bse, z, p_values, lower, upper, header
+
+    def _covariance(self, X, y, se, bandwidth):
+        """The coefficients, their analytic covariance and the number of rows used.
+
+        The covariance is None for ``se='boot'``.
+        """
         with _quiet_overflow():
             X = validate_data(self, X, dtype=np.float64, reset=False,
                               ensure_all_finite="allow-nan")
@@ -744,6 +833,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         beta = np.r_[self.intercept_, self.coef_] if offset else self.coef_.copy()
         if self.solver == "exact":
             _check_optimal(design, time, weights, beta, self.quantile)
+        if se == "boot":
+            return beta, None, design.shape[0]
 
         def refit(design, y, weights, level):
             model = type(self)(level, fit_intercept=False)
