@@ -29,6 +29,34 @@ class StrictInterval(Interval):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
+def quiet_finiteness_check():
+    """Silence the overflow of scikit-learn's finiteness check, which sums X first:
+    a sum of finite entries near float64's maximum overflows (a RuntimeWarning
+    under ``-W error``) before the check looks at every entry."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def scale_exponents(maxima, slack=0):
+    """Exponents ``k`` with ``maxima / 2**k`` in [1, 2) (0 for zeros and near 1).
+
+    Dividing by a power of two is exact: the scaled problem is the same problem,
+    its solution maps back exactly, and it spans no more than a factor 2 per
+    column. ``slack`` leaves maxima in ``[2**-slack, 2**slack]`` unscaled.
+    """
+    maxima = np.asarray(maxima, dtype=np.float64)
+    exponents = np.frexp(maxima)[1] - 1
+    exponents[~(maxima > 0)] = 0
+    if slack:
+        exponents[np.abs(exponents) <= slack] = 0
+    return exponents
+
+
+def power_of_two_scale(values):
+    """``2**k`` with ``max |values| / 2**k`` in [1, 2) (1 for all zeros)."""
+    largest = float(np.max(np.abs(values), initial=0.0))
+    return float(np.ldexp(1.0, scale_exponents([largest])[0]))
+
+
 def validated(validator, *args, **kwargs):
     """Call a scikit-learn validator with its invalid-value warnings kept quiet.
 

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.utils.class_weight import compute_sample_weight
 
 from ..datasets import make_event_shortcut
 from ..neural_network import EventAdversarialClassifier
@@ -99,11 +100,9 @@ def choose_adversary_weight(X, y, events, seed, grid=GRID, rule="group"):
 
 
 def _balancing_weights(y, events):
-    """Weights that make every (event, label) cell weigh the same in total."""
+    """Weights that make every (event, label) cell weigh the same in total (mean 1)."""
     cells = np.unique(np.stack([events, y]), axis=1, return_inverse=True)[1]
-    counts = np.bincount(cells.ravel())
-    weight = 1.0 / counts[cells.ravel()]
-    return weight * weight.size / weight.sum()
+    return compute_sample_weight("balanced", cells.ravel())
 
 
 def compare(seed, *, grid=GRID, signatures="onehot"):

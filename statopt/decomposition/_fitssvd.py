@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils import StrictInterval, single_blas_thread
+from .._utils import StrictInterval, quiet_finiteness_check, single_blas_thread
 from ._sparse_svd import (
     estimate_noise_level,
     fit_sparse_svd,
@@ -353,7 +353,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        with _huge_values_allowed():
+        with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, order="C",
                               ensure_min_samples=2)
         result = _fit(X, self.n_components, self._solver_params(), self.random_state)
@@ -400,7 +400,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             ``X @ components_.T``.
         """
         check_is_fitted(self)
-        with _huge_values_allowed():
+        with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False)
         return _finite_product(X, self.components_.T)
 
@@ -418,7 +418,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             ``X @ components_``: the rank-``n_components_`` reconstruction.
         """
         check_is_fitted(self)
-        with _huge_values_allowed():
+        with quiet_finiteness_check():
             X = check_array(X, dtype=np.float64)
         if X.shape[1] != self.n_components_:
             raise ValueError(
@@ -434,13 +434,6 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
-
-
-def _huge_values_allowed():
-    """Silence the overflow of scikit-learn's finiteness check, which sums X first
-    (a sum of finite entries near float64's maximum overflows, and the check then
-    looks at every entry)."""
-    return np.errstate(over="ignore", invalid="ignore")
 
 
 def _finite_product(X, factor):
@@ -521,7 +514,7 @@ def sparse_svd(X, n_components=1, *, threshold="bootstrap", thresholding="hard",
     >>> np.flatnonzero(Vt[0])
     array([0, 1, 2, 3, 4])
     """
-    with _huge_values_allowed():
+    with quiet_finiteness_check():
         X = check_array(X, dtype=np.float64, order="C", copy=False,
                         ensure_min_samples=2)
     params = dict(threshold=threshold, thresholding=thresholding, init=init,

@@ -23,6 +23,7 @@ from scipy.special import ndtr, ndtri
 from scipy.stats import chi2, norm
 from sklearn.exceptions import ConvergenceWarning
 
+from .._utils import power_of_two_scale
 from ._kernels import capped_square_sums, median_absolute_deviation
 
 # Initial screening: squared row norm / (sigma^2 n_columns) > 1 + ALPHA sqrt(log m / n),
@@ -372,7 +373,7 @@ def prepare_matrix(X):
     """
     largest = max(float(X.max()), -float(X.min())) if X.size else 0.0
     if largest > 2.0**200 or 0 < largest < 2.0**-200:
-        scale = math.ldexp(1.0, math.frexp(largest)[1] - 1)  # largest / scale in [1, 2)
+        scale = power_of_two_scale(largest)
         return X / scale, scale
     if not X.flags.writeable:
         return X.copy(), 1.0

@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._utils import quiet_finiteness_check, scale_exponents
 from ..metrics import d2_ipcw_pinball_score
 from ..survival import CensoringDistributionEstimator, kernel_propensity
 from ..survival._kernel_weights import _floor_probability
@@ -30,19 +31,13 @@ from ._quantile_inference import (
     coefficient_table,
     quantile_covariance,
 )
-from ._quantile_solver import SCALE_SLACK_EXPONENT, scale_exponents, solve_quantile
+from ._quantile_solver import SCALE_SLACK_EXPONENT, solve_quantile
 
 # With solver='exact', SQUAREM-accelerated MM maps before the LP finish: measured,
 # six bring the fit to the perturbed optimum, which is all the finish needs.
 _MM_MAPS_BEFORE_FINISH = 6
 # Above this relative duality gap the fit warns that it is not certified optimal.
 _CERTIFIED_GAP = 1e-6
-
-
-def _quiet_overflow():
-    # scikit-learn's finiteness check sums X first: entries near float64's
-    # maximum overflow there (a RuntimeWarning) although every one is finite.
-    return np.errstate(over="ignore", invalid="ignore")
 
 
 def _incomplete_rows_message(missing, feature_names):
@@ -303,7 +298,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        with _quiet_overflow():
+        with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, order="C",
                               ensure_all_finite="allow-nan", ensure_min_samples=2)
         if y is None:
@@ -520,7 +515,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             ``intercept_ + X @ coef_``.
         """
         check_is_fitted(self)
-        with _quiet_overflow():
+        with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
                               ensure_all_finite="allow-nan")
         missing = np.isnan(X)
@@ -564,7 +559,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             See :func:`statopt.metrics.d2_ipcw_pinball_score`.
         """
         check_is_fitted(self)
-        with _quiet_overflow():
+        with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
                               ensure_all_finite="allow-nan")
         y = _as_target(y)  # a tuple (event, time) has length 2, not n_samples
@@ -793,7 +788,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                                                  dtype=np.float64,
                                                  ensure_non_negative=True)
         if not hasattr(X_given, "iloc"):
-            with _quiet_overflow():
+            with quiet_finiteness_check():
                 X_given = validate_data(self, X_given, dtype=np.float64,
                                         reset=False, ensure_all_finite="allow-nan")
         replicates, n_failed = bootstrap_coefficients(
@@ -811,7 +806,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
         The covariance is None for ``se='boot'``.
         """
-        with _quiet_overflow():
+        with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
                               ensure_all_finite="allow-nan")
         if y is None:

@@ -65,21 +65,6 @@ ON_FIT_FLOOR = 1e-15
 GAP_FLOOR = 1e-6
 
 
-def scale_exponents(maxima, slack=0):
-    """Exponents ``k`` with ``maxima / 2**k`` in [1, 2) (0 for zeros and near 1).
-
-    Dividing by a power of two is exact: the scaled problem is the same problem,
-    its solution maps back exactly, and it spans no more than a factor 2 per
-    column. ``slack`` leaves maxima in ``[2**-slack, 2**slack]`` unscaled.
-    """
-    maxima = np.asarray(maxima, dtype=np.float64)
-    exponents = np.frexp(maxima)[1] - 1
-    exponents[~(maxima > 0)] = 0
-    if slack:
-        exponents[np.abs(exponents) <= slack] = 0
-    return exponents
-
-
 def rank_deficiency_error(n_features):
     return ValueError(
         f"The design is rank deficient: among the {n_features} columns (with the "

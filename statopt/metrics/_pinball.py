@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array
 
-from .._utils import weighted_quantile
+from .._utils import power_of_two_scale, weighted_quantile
 from ..survival import CensoringDistributionEstimator, check_survival_target
 
 _PARAMETERS = {
@@ -21,12 +21,6 @@ _PARAMETERS = {
     "quantile": [Interval(Real, 0, 1, closed="neither")],
     "sample_weight": ["array-like", None],
 }
-
-
-def _power_of_two(values):
-    """``2**k`` with ``max |values| / 2**k`` in [1, 2) (1 for all zeros)."""
-    largest = float(np.max(np.abs(values), initial=0.0))
-    return np.ldexp(1.0, np.frexp(largest)[1] - 1) if largest > 0 else 1.0
 
 
 def _ipcw(y_true, sample_weight):
@@ -43,14 +37,14 @@ def _ipcw(y_true, sample_weight):
             )
         if (weights < 0).any():
             raise ValueError("sample_weight must be non-negative.")
-        weights = weights / _power_of_two(weights)
+        weights = weights / power_of_two_scale(weights)
     if censored:
         weights = weights * CensoringDistributionEstimator().fit(y_true).predict_ipcw(
             y_true)
     total = weights.sum()
     if not total > 0:
         raise ValueError("No row has a positive weight: the loss is undefined.")
-    return time, weights / _power_of_two(weights)
+    return time, weights / power_of_two_scale(weights)
 
 
 def _check_predictions(y_pred, time):
@@ -116,7 +110,7 @@ def ipcw_pinball_loss(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     """
     time, weights = _ipcw(y_true, sample_weight)
     y_pred = _check_predictions(y_pred, time)
-    scale = _power_of_two(np.r_[time, y_pred])
+    scale = power_of_two_scale(np.r_[time, y_pred])
     loss = _combine(_sides(time, y_pred, weights, scale), quantile) / weights.sum()
     with np.errstate(over="ignore"):
         loss *= scale
@@ -160,7 +154,7 @@ def d2_ipcw_pinball_score(y_true, y_pred, *, quantile=0.5, sample_weight=None):
     """
     time, weights = _ipcw(y_true, sample_weight)
     y_pred = _check_predictions(y_pred, time)
-    scale = _power_of_two(np.r_[time, y_pred])
+    scale = power_of_two_scale(np.r_[time, y_pred])
     constant = np.full(time.size, weighted_quantile(time, weights, quantile))
     above, below = _sides(time, y_pred, weights, scale)
     above_0, below_0 = _sides(time, constant, weights, scale)

@@ -1,12 +1,13 @@
 """Distance between linear subspaces."""
 
-import math
 
 import numpy as np
 from scipy.linalg import subspace_angles
 from scipy.sparse import issparse
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_array
+
+from .._utils import power_of_two_scale, quiet_finiteness_check
 
 
 def _as_columns(M, name):
@@ -23,13 +24,10 @@ def _as_columns(M, name):
     if M.ndim not in (1, 2):
         raise ValueError(f"{name} should be a 1d or 2d array, got {M.ndim} "
                          "dimension(s).")
-    with np.errstate(over="ignore", invalid="ignore"):  # check_array sums M first
+    with quiet_finiteness_check():
         M = check_array(M[:, None] if M.ndim == 1 else M, dtype=np.float64,
                         input_name=name)
-    largest = np.abs(M).max()
-    if largest > 0:
-        M = M / math.ldexp(1.0, math.frexp(largest)[1] - 1)
-    return M
+    return M / power_of_two_scale(M)
 
 
 @validate_params({"A": ["array-like"], "B": ["array-like"]},
