@@ -10,7 +10,7 @@ and the discriminator each descend their own loss while the extractor descends
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -489,6 +489,11 @@ default='relu'
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return X, self.network_.features(self.params_, X)
 
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.network_.forward(self.params_, X)[0]
+
     def decision_function(self, X):
         """Return the detector's logits (their difference for two classes).
 
@@ -501,9 +506,7 @@ default='relu'
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             For two classes, positive values favour ``classes_[1]``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        logits = self.network_.forward(self.params_, X)[0]
+        logits = self._logits(X)
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict_proba(self, X):
@@ -517,14 +520,12 @@ default='relu'
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return softmax(self.network_.forward(self.params_, X)[0], axis=1)
+        return softmax(self._logits(X), axis=1)
 
     def predict_log_proba(self, X):
-        """Return the logarithm of :meth:`predict_proba`."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        """Return the logarithm of :meth:`predict_proba`, by log-sum-exp on the
+        logits (finite where the probability underflows to 0)."""
+        return log_softmax(self._logits(X), axis=1)
 
     def predict(self, X):
         """Return the most probable class of each row.
