@@ -31,7 +31,11 @@ from ._quantile_inference import (
     coefficient_table,
     quantile_covariance,
 )
-from ._quantile_solver import SCALE_SLACK_EXPONENT, solve_quantile
+from ._quantile_solver import (
+    SCALE_SLACK_EXPONENT,
+    solve_quantile,
+    solve_quantile_process,
+)
 
 # With solver='exact', SQUAREM-accelerated MM maps before the LP finish: measured,
 # six bring the fit to the perturbed optimum, which is all the finish needs.
@@ -108,8 +112,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    quantile : float, default=0.5
-        The quantile to estimate, in (0, 1).
+    quantile : float or array-like of shape (n_quantiles,), default=0.5
+        The quantile to estimate, in (0, 1), or strictly increasing levels in
+        (0, 1): the quantile process, one coefficient row per level. The levels
+        are fitted in sequence, each exact solution warm-starting the next level's
+        linear program (19 levels cost a few single fits, not 19).
     fit_intercept : bool, default=True
         Whether to fit an intercept.
     censoring : {'auto', 'ignore', 'drop'}, default='auto'
@@ -162,13 +169,17 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-        Slopes.
-    intercept_ : float
-        Intercept (0.0 when ``fit_intercept=False``).
-    n_iter_ : int
-        MM iterations (maps) on the full data.
-    duality_gap_ : float
+    coef_ : ndarray of shape (n_features,) or (n_quantiles, n_features)
+        Slopes; one row per level when ``quantile`` is an array.
+    intercept_ : float or ndarray of shape (n_quantiles,)
+        Intercept (0.0 when ``fit_intercept=False``); one per level when
+        ``quantile`` is an array.
+    quantiles_ : ndarray of shape (n_quantiles,)
+        The levels fitted (one for a scalar ``quantile``).
+    n_iter_ : int or ndarray of shape (n_quantiles,)
+        MM iterations (maps) on the full data (per level for an array of levels:
+        a warm-started level runs MM only if its reduced LP cannot settle).
+    duality_gap_ : float or ndarray of shape (n_quantiles,)
         Relative duality gap of the linear program at the solution: an upper
         bound of the excess check loss over the optimum, relative to the check
         loss (or, for a fit through every point, to 1e-6 of the rounding scale
@@ -223,7 +234,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "quantile": [Interval(Real, 0, 1, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "fit_intercept": ["boolean"],
         "censoring": [StrOptions({"auto", "ignore", "drop"})],
         "missing": [StrOptions({"auto", "drop"})],
@@ -276,6 +287,24 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _levels(self):
+        """``quantile`` as a 1-D array of levels, and whether it was an array."""
+        if isinstance(self.quantile, Real):
+            return np.array([float(self.quantile)]), False
+        try:
+            levels = np.asarray(self.quantile, dtype=np.float64)
+        except (TypeError, ValueError):
+            levels = None
+        if (levels is None or levels.ndim != 1 or levels.size == 0
+                or not np.isfinite(levels).all()
+                or not ((levels > 0) & (levels < 1)).all()
+                or not (np.diff(levels) > 0).all()):
+            raise ValueError(
+                "quantile must be a float in (0, 1) or a non-empty 1-D array of "
+                f"strictly increasing levels in (0, 1); got {self.quantile!r}."
+            )
+        return levels, True
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the weighted linear quantile regression.
@@ -298,6 +327,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
+        levels, process = self._levels()
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, order="C",
                               ensure_all_finite="allow-nan", ensure_min_samples=2)
@@ -370,28 +400,22 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 f"{design.shape[1]} coefficients to fit."
             )
         exact = self.solver == "exact"
-        beta, info = solve_quantile(
-            design, response, weights, self.quantile, epsilon=self.epsilon,
+        options = dict(
+            epsilon=self.epsilon,
             max_iter=min(self.max_iter, _MM_MAPS_BEFORE_FINISH) if exact
             else self.max_iter,
             step_tol=None if exact else self.tol,
             rng=check_random_state(self.random_state), exact=exact,
             verbose=self.verbose,
         )
-        if exact and not info["duality_gap"] <= _CERTIFIED_GAP:
-            warnings.warn(
-                f"The exact finish could not certify its solution: relative duality "
-                f"gap {info['duality_gap']:.3g} (optimal fits reach about 1e-12).",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        if not exact and not info["mm_converged"]:
-            warnings.warn(
-                f"MM stopped at max_iter={self.max_iter} before its steps fell "
-                f"below tol={self.tol}; increase max_iter or use solver='exact'.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        if process:
+            beta, infos = solve_quantile_process(design, response, weights, levels,
+                                                 **options)
+        else:
+            beta, info = solve_quantile(design, response, weights, levels[0],
+                                        **options)
+            beta, infos = beta[None, :], [info]
+        self._warn_unsettled(levels, infos, exact)
         with np.errstate(over="ignore"):
             beta = np.ldexp(beta, response_exponent - exponents)
             self.weights_ = np.ldexp(weights, weight_exponent)
@@ -400,15 +424,49 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 "The coefficients overflow float64 (the response is too large for "
                 "the scale of X): rescale X or y before fitting."
             )
-        if self.fit_intercept:
-            self.intercept_, self.coef_ = float(beta[0]), beta[1:].copy()
+        self.quantiles_ = levels
+        intercept = beta[:, 0].copy() if self.fit_intercept else np.zeros(len(levels))
+        coef = beta[:, offset:].copy()
+        n_iter = np.array([info["n_iter"] for info in infos])
+        gaps = np.array([info["duality_gap"] for info in infos])
+        if process:
+            self.intercept_, self.coef_ = intercept, coef
+            self.n_iter_, self.duality_gap_ = n_iter, gaps
         else:
-            self.intercept_, self.coef_ = 0.0, beta.copy()
-        self.n_iter_ = info["n_iter"]
+            self.intercept_, self.coef_ = float(intercept[0]), coef[0]
+            self.n_iter_, self.duality_gap_ = int(n_iter[0]), float(gaps[0])
         # The bootstrap of summary(se='boot') must resample the same sample_weight.
         self._fit_sample_weighted = sample_weight is not None
-        self.duality_gap_ = info["duality_gap"]
         return self
+
+    def _warn_unsettled(self, levels, infos, exact):
+        """Warn about levels whose fit is not certified (exact) or not converged."""
+        where = (lambda k: f" at quantile {levels[k]:g}") if len(levels) > 1 else (
+            lambda k: "")
+        for k, info in enumerate(infos):
+            if exact and not info["duality_gap"] <= _CERTIFIED_GAP:
+                warnings.warn(
+                    f"The exact finish could not certify its solution{where(k)}: "
+                    f"relative duality gap {info['duality_gap']:.3g} (optimal fits "
+                    "reach about 1e-12).",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+            if not exact and not info["mm_converged"]:
+                warnings.warn(
+                    f"MM stopped at max_iter={self.max_iter}{where(k)} before its "
+                    f"steps fell below tol={self.tol}; increase max_iter or use "
+                    "solver='exact'.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+
+    def _coefficient_matrix(self):
+        """Coefficients, one row per level, intercept first when fitted."""
+        coef = np.atleast_2d(self.coef_)
+        if not self.fit_intercept:
+            return coef.copy()
+        return np.column_stack([np.atleast_1d(self.intercept_), coef])
 
     def _censoring_weights(self, y, event, censored):
         self.censoring_distribution_ = None
@@ -500,19 +558,27 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         return _floor_probability(probability[:, list(classes).index(True)],
                                   complete, self.min_propensity, stacklevel=4)
 
-    def predict(self, X):
-        """Predict the conditional quantile.
+    def predict(self, X, monotone=False):
+        """Predict the conditional quantile(s).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Complete covariates: a row holding NaN is refused with a ValueError
             that names its columns.
+        monotone : bool, default=False
+            With an array of levels, rearrange each row's predictions to increase
+            with the level (Chernozhukov, Fernandez-Val & Galichon 2010): linear
+            fits at different levels can cross, and the rearranged curve is the
+            quantile function of the fitted one's values, at least as close to
+            the true conditional quantile function in every Lp norm. Without
+            crossings the predictions are unchanged. One level is left as is.
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
-            ``intercept_ + X @ coef_``.
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_quantiles)
+            ``intercept_ + X @ coef_``, one column per level when ``quantile`` is
+            an array.
         """
         check_is_fitted(self)
         with quiet_finiteness_check():
@@ -522,11 +588,14 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         if missing.any():
             raise ValueError(_incomplete_rows_message(
                 missing, getattr(self, "feature_names_in_", None)))
-        return self._predict(X)
+        prediction = self._predict(X)
+        if monotone and prediction.ndim == 2:
+            prediction = rearrange_quantiles(prediction, self.quantiles_)
+        return prediction
 
     def _predict(self, X):
         with np.errstate(over="ignore", invalid="ignore"):
-            prediction = X @ self.coef_ + self.intercept_
+            prediction = X @ self.coef_.T + self.intercept_
         if not np.isfinite(prediction).all():
             raise ValueError(
                 "The predictions overflow float64 (X @ coef_ is beyond its range "
@@ -536,6 +605,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None):
         """D^2 of the pinball loss, weighted for censoring when ``y`` is censored.
+
+        With an array of levels, the mean of the levels' scores.
 
         The censoring weights come from the Kaplan-Meier estimate of the censoring
         distribution of ``y`` itself, so held-out folds score on their own, as
@@ -582,9 +653,13 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             y = np.asarray(y)[complete]
             if sample_weight is not None:
                 sample_weight = np.asarray(sample_weight)[complete]
-        return d2_ipcw_pinball_score(y, self._predict(X[complete]),
-                                     quantile=self.quantile,
-                                     sample_weight=sample_weight)
+        prediction = self._predict(X[complete]).reshape(-1, len(self.quantiles_))
+        # The process scores as the mean of its levels' scores.
+        return float(np.mean([
+            d2_ipcw_pinball_score(y, prediction[:, k], quantile=level,
+                                  sample_weight=sample_weight)
+            for k, level in enumerate(self.quantiles_)
+        ]))
 
     _inference_constraints: dict = {
         "alpha": [Interval(Real, 0, 1, closed="neither")],
@@ -674,7 +749,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         columns = ["coef", "std err", "z", "P>|z|",
                    f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
         values = np.column_stack([beta, bse, z, p_values, lower, upper])
-        return _summary_table(values, self._term_names(), columns, header)
+        return _summary_table(values, self._row_labels, columns, header)
 
     def conf_int(self, X, y, *, alpha=0.05, se=None, bandwidth="hall_sheather",
                  n_boot=200, n_jobs=None, random_state=None, sample_weight=None):
@@ -693,7 +768,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         pd = _pandas()
         if pd is None:
             return values
-        return pd.DataFrame(values, index=self._term_names(),
+        return pd.DataFrame(values, index=self._row_labels(pd),
                             columns=["lower", "upper"])
 
     def bse(self, X, y, *, se=None, bandwidth="hall_sheather", n_boot=200,
@@ -711,12 +786,26 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         pd = _pandas()
         if pd is None:
             return values
-        return pd.Series(values, index=self._term_names(), name="std err")
+        return pd.Series(values, index=self._row_labels(pd), name="std err")
 
     def _term_names(self):
         names = list(getattr(self, "feature_names_in_",
                              [f"x{j}" for j in range(self.n_features_in_)]))
         return ["intercept", *names] if self.fit_intercept else names
+
+    def _row_labels(self, pd=None):
+        """Rows of the tables: the terms, or (level, term) pairs for a process.
+
+        A pandas MultiIndex (``quantile``, ``term``) when ``pd`` is given, else
+        labels such as ``'q=0.25 income'``.
+        """
+        terms = self._term_names()
+        if np.ndim(self.coef_) == 1:
+            return terms
+        if pd is not None:
+            return pd.MultiIndex.from_product([self.quantiles_, terms],
+                                              names=["quantile", "term"])
+        return [f"q={level:g} {term}" for level in self.quantiles_ for term in terms]
 
     def _estimated_weights(self):
         return [what for what, model in (
@@ -735,8 +824,16 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                       f"replicates ({n_failed} failed fits dropped)")
         else:
             method = f"{SE_METHODS[se]}, {bandwidth} bandwidth"
+        levels = self.quantiles_
+        if np.ndim(self.coef_) == 1:
+            level_text = f"quantile={levels[0]:g}"
+        elif levels.size <= 6:
+            level_text = "quantiles=" + ", ".join(f"{q:g}" for q in levels)
+        else:
+            level_text = (f"{levels.size} quantiles from {levels[0]:g} to "
+                          f"{levels[-1]:g}")
         lines = [
-            f"{type(self).__name__}: quantile={self.quantile:g}, "
+            f"{type(self).__name__}: {level_text}, "
             f"rows={n_rows}, intervals at {1 - alpha:g}",
             f"Standard errors: se='{se}'{chosen}, {method}",
         ]
@@ -771,9 +868,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         if default:
             se = "boot" if self._estimated_weights() else "nid"
         X_given = X
-        beta, cov, n_rows = self._covariance(X, y, se, bandwidth)
+        beta, bse, n_rows = self._standard_errors(X, y, se, bandwidth)
         if se != "boot":
-            bse = np.sqrt(np.diag(cov))
             header = self._summary_header(se, bandwidth, alpha, n_rows, default)
             return (beta, bse, *coefficient_table(beta, bse, alpha), header)
         if (sample_weight is not None) != getattr(self, "_fit_sample_weighted",
@@ -801,10 +897,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                                       (n_boot, n_failed))
         return beta, bse, z, p_values, lower, upper, header
 
-    def _covariance(self, X, y, se, bandwidth):
-        """The coefficients, their analytic covariance and the number of rows used.
+    def _standard_errors(self, X, y, se, bandwidth):
+        """Coefficients, analytic standard errors and the number of rows used.
 
-        The covariance is None for ``se='boot'``.
+        Coefficients and errors are flat, level after level (intercept first in
+        each); the errors are None for ``se='boot'``.
         """
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
@@ -825,25 +922,65 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         design[:, 0] = 1.0
         design[:, offset:] = X[kept]
         time, weights = time[kept], self.weights_[kept]
-        beta = np.r_[self.intercept_, self.coef_] if offset else self.coef_.copy()
+        betas = self._coefficient_matrix()
         if self.solver == "exact":
-            _check_optimal(design, time, weights, beta, self.quantile)
+            for beta, level in zip(betas, self.quantiles_):
+                _check_optimal(design, time, weights, beta, level)
         if se == "boot":
-            return beta, None, design.shape[0]
+            return betas.ravel(), None, design.shape[0]
 
         def refit(design, y, weights, level):
             model = type(self)(level, fit_intercept=False)
             return model.fit(design, y, sample_weight=weights).coef_
 
-        cov = quantile_covariance(design, time, beta, weights, self.quantile,
-                                  se=se, bandwidth=bandwidth, refit=refit)
-        return beta, cov, design.shape[0]
+        bse = [np.sqrt(np.diag(quantile_covariance(
+            design, time, beta, weights, level, se=se, bandwidth=bandwidth,
+            refit=refit))) for beta, level in zip(betas, self.quantiles_)]
+        return betas.ravel(), np.concatenate(bse), design.shape[0]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = False
         return tags
+
+
+def rearrange_quantiles(predictions, levels):
+    """Monotone rearrangement of quantile predictions across levels.
+
+    Each row of ``predictions`` is read as a step function of the level, constant
+    on the cell of each level (the cells' bounds are the midpoints between
+    levels, and 0 and 1 at the ends). Its increasing rearrangement (Chernozhukov,
+    Fernandez-Val & Galichon 2010) is the quantile function of its values
+    weighted by the cells' lengths, evaluated at each level; for equally spaced
+    levels it sorts the row.
+
+    Parameters
+    ----------
+    predictions : ndarray of shape (n_samples, n_quantiles)
+    levels : ndarray of shape (n_quantiles,)
+        Strictly increasing levels in (0, 1).
+
+    Returns
+    -------
+    rearranged : ndarray of shape (n_samples, n_quantiles)
+    """
+    bounds = np.concatenate([[0.0], (levels[1:] + levels[:-1]) / 2, [1.0]])
+    widths = np.diff(bounds)
+    order = np.argsort(predictions, axis=1, kind="stable")
+    ordered = np.take_along_axis(predictions, order, axis=1)
+    # Level u falls in the sorted cell whose cumulative width first exceeds it.
+    cumulative = np.cumsum(widths[order], axis=1)
+    n_samples, n_levels = predictions.shape
+    position = np.empty(predictions.shape, dtype=np.intp)
+    # Rows in chunks: the comparison holds chunk x levels x levels booleans.
+    chunk = max(1, 2**22 // n_levels**2)
+    for start in range(0, n_samples, chunk):
+        block = cumulative[start:start + chunk]
+        position[start:start + chunk] = np.count_nonzero(
+            block[:, :, None] <= levels[None, None, :], axis=1)
+    np.minimum(position, n_levels - 1, out=position)
+    return np.take_along_axis(ordered, position, axis=1)
 
 
 def _check_optimal(design, y, weights, beta, quantile):
@@ -906,10 +1043,11 @@ def _pandas():
     return pandas
 
 
-def _summary_table(values, index, columns, header):
+def _summary_table(values, row_labels, columns, header):
+    """The summary table; ``row_labels(pd)`` names its rows."""
     pd = _pandas()
     if pd is None:
-        return QuantileSummary(values, index, columns, header)
+        return QuantileSummary(values, row_labels(), columns, header)
     if not _SUMMARY_FRAME:
         # Defined on first use: pandas is optional.
         class SummaryFrame(pd.DataFrame):
@@ -929,6 +1067,6 @@ def _summary_table(values, index, columns, header):
                 return f"<p>{title}</p>{super()._repr_html_()}"
 
         _SUMMARY_FRAME.append(SummaryFrame)
-    table = _SUMMARY_FRAME[0](values, index=index, columns=columns)
+    table = _SUMMARY_FRAME[0](values, index=row_labels(pd), columns=columns)
     table.header = header
     return table

@@ -214,7 +214,7 @@ def _bootstrap_replicate(estimator, X, y, sample_weight, rows):
             model = estimator.fit(X_rows, y[rows], sample_weight=weights)
         except (ValueError, np.linalg.LinAlgError):
             return None  # e.g. a resample without events or complete rows
-    beta = np.r_[model.intercept_, model.coef_] if model.fit_intercept else model.coef_
+    beta = model._coefficient_matrix().ravel()  # levels after levels
     return beta if np.isfinite(beta).all() else None
 
 

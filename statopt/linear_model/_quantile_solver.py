@@ -549,18 +549,67 @@ def _solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
     if verbose:
         print(f"MM: {n_iter} iterations on {n_active} rows, epsilon={eps:.3g}")
     info = {"n_iter": n_iter, "mm_converged": converged, "rounds": 0,
-            "duality_gap": np.nan, "epsilon": eps}
+            "duality_gap": np.nan, "epsilon": eps, "step_tol": step_tol,
+            "band_size": int(max(50 * p, BAND_FACTOR * np.sqrt(n_active * p)))}
     if exact:
-        band_size = int(max(50 * p, BAND_FACTOR * np.sqrt(n_active * p)))
-
-        def refine(beta):
-            info["n_iter"] += REFINE_ITER
-            return mm_iterations(X, y, weights, quantile, beta, eps, REFINE_ITER,
-                                 step_tol, accelerate=True)[0]
-
-        beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size,
-                                         refine)
-        info.update(rounds=rounds, duality_gap=gap)
-        if verbose:
-            print(f"exact finish: {rounds} reduced LP(s), duality gap {gap:.2g}")
+        _finish(X, y, weights, quantile, beta, info, info["band_size"], verbose)
+        beta = info.pop("beta")
     return beta, info
+
+
+def _finish(X, y, weights, quantile, beta, info, band_size, verbose):
+    """Exact finish from ``beta``; stores the solution in ``info['beta']``."""
+
+    def refine(beta):
+        info["n_iter"] += REFINE_ITER
+        return mm_iterations(X, y, weights, quantile, beta, info["epsilon"],
+                             REFINE_ITER, info["step_tol"], accelerate=True)[0]
+
+    beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size, refine)
+    info.update(beta=beta, rounds=rounds, duality_gap=gap)
+    if verbose:
+        print(f"exact finish at quantile {quantile:g}: {rounds} reduced LP(s), "
+              f"duality gap {gap:.2g}")
+
+
+def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
+                           step_tol=None, exact=True, verbose=0):
+    """Fit increasing ``quantiles`` in sequence, each level warm-started.
+
+    The first level is fitted as by :func:`solve_quantile`. Each next one starts
+    from the previous level's exact solution: its basis rows (residual 0) start
+    the reduced LP, whose band of rows is centred on the new level by shifting the
+    residuals by their quantile (the intercept moves most between levels), so
+    neither the subsample fit nor the MM iterations are repeated. A parametric
+    simplex that pivots through every breakpoint of the process would need about
+    ``n`` times the level step pivots (every row that changes sides); the band
+    keeps it to the rows near the new fit. The band is twice that of a cold fit:
+    the previous solution is a rougher start than MM's (measured at n=1e5,
+    p=10, steps of 0.05: one reduced LP per level instead of two to three).
+    ``solver='mm'`` (``exact=False``) runs MM from the previous solution.
+
+    Returns
+    -------
+    coefficients : ndarray of shape (n_quantiles, n_features)
+    infos : list of dict
+        One :func:`solve_quantile` info per level.
+    """
+    with single_blas_thread():
+        beta, info = _solve_quantile(X, y, weights, quantiles[0], epsilon=epsilon,
+                                     max_iter=max_iter, rng=rng, step_tol=step_tol,
+                                     exact=exact, verbose=verbose)
+        coefficients, infos = [beta], [info]
+        for quantile in quantiles[1:]:
+            info = dict(infos[-1], n_iter=0, rounds=0, duality_gap=np.nan)
+            if exact:
+                _finish(X, y, weights, quantile, beta, info,
+                        2 * info["band_size"], verbose)
+                beta = info.pop("beta")
+            else:
+                beta, n_iter, converged = mm_iterations(
+                    X, y, weights, quantile, beta, info["epsilon"], max_iter,
+                    info["step_tol"], accelerate=False)
+                info.update(n_iter=n_iter, mm_converged=converged)
+            coefficients.append(beta)
+            infos.append(info)
+    return np.array(coefficients), infos
