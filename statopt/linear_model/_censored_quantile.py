@@ -949,11 +949,11 @@ def rearrange_quantiles(predictions, levels):
     """Monotone rearrangement of quantile predictions across levels.
 
     Each row of ``predictions`` is read as a step function of the level, constant
-    on the cell of each level (the cells' bounds are the midpoints between
-    levels, and 0 and 1 at the ends). Its increasing rearrangement (Chernozhukov,
-    Fernandez-Val & Galichon 2010) is the quantile function of its values
-    weighted by the cells' lengths, evaluated at each level; for equally spaced
-    levels it sorts the row.
+    on a cell around each level: the cells' bounds are the midpoints between
+    levels, and the end cells are symmetric about the first and last level. Its
+    increasing rearrangement (Chernozhukov, Fernandez-Val & Galichon 2010), the
+    quantile function of its values weighted by the cells' lengths, is evaluated
+    at each level; for equally spaced levels it sorts the row.
 
     Parameters
     ----------
@@ -965,12 +965,16 @@ def rearrange_quantiles(predictions, levels):
     -------
     rearranged : ndarray of shape (n_samples, n_quantiles)
     """
-    bounds = np.concatenate([[0.0], (levels[1:] + levels[:-1]) / 2, [1.0]])
+    if levels.size == 1:
+        return predictions.copy()
+    middle = (levels[1:] + levels[:-1]) / 2
+    bounds = np.concatenate([[2 * levels[0] - middle[0]], middle,
+                             [2 * levels[-1] - middle[-1]]])
     widths = np.diff(bounds)
     order = np.argsort(predictions, axis=1, kind="stable")
     ordered = np.take_along_axis(predictions, order, axis=1)
     # Level u falls in the sorted cell whose cumulative width first exceeds it.
-    cumulative = np.cumsum(widths[order], axis=1)
+    cumulative = bounds[0] + np.cumsum(widths[order], axis=1)
     n_samples, n_levels = predictions.shape
     position = np.empty(predictions.shape, dtype=np.intp)
     # Rows in chunks: the comparison holds chunk x levels x levels booleans.
