@@ -20,8 +20,21 @@ Python, which the test suite supports so that kernels are covered and debuggable
 """
 
 import numba
+import numpy as np
 
-__all__ = ["njit"]
+__all__ = ["kernel_input", "njit"]
+
+
+def kernel_input(array, dtype=np.float64):
+    """``array`` as a C-contiguous, read-only array of ``dtype`` for a kernel.
+
+    Every array that a kernel only reads reaches it with the same type (numba
+    compiles once per dtype, layout and writeable flag): a read-only view of a
+    writeable array costs nothing, and a read-only input needs no copy.
+    """
+    view = np.ascontiguousarray(array, dtype=dtype).view()
+    view.flags.writeable = False
+    return view
 
 
 def njit(function=None, **options):

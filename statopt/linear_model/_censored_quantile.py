@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._numba import kernel_input
 from .._utils import quiet_finiteness_check, scale_exponents
 from ..metrics import d2_ipcw_pinball_score
 from ..survival import CensoringDistributionEstimator, kernel_propensity
@@ -353,14 +354,14 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         weights = np.ldexp(weights, -weight_exponent)
         weights = weights * self._censoring_weights(y, event, censored)
         maxima = np.empty(X.shape[1])
-        if not column_max_abs(X, weights, maxima):
+        if not column_max_abs(kernel_input(X), weights, maxima):
             # No NaN (validate_data has refused inf): spares two O(n p) scans.
             missing, complete = None, np.ones(X.shape[0], dtype=bool)
         else:
             missing = np.isnan(X)
             complete = ~missing.any(axis=1)
             # Scales from the complete rows only (incomplete ones drop out).
-            column_max_abs(X, np.where(complete, weights, 0.0), maxima)
+            column_max_abs(kernel_input(X), np.where(complete, weights, 0.0), maxima)
         weights = weights * self._missing_weights(X, time, complete, missing)
         if not weights.any():
             raise ValueError(

@@ -18,6 +18,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._numba import kernel_input
 from .._utils import single_blas_thread
 from ..optim._kernels import RULE_CODES
 from ._kernels import (
@@ -47,18 +48,6 @@ def _quiet_validation():
     """Silence the RuntimeWarning that scikit-learn's finiteness check itself
     raises on mixed infinities (inf + -inf), ahead of its clear ValueError."""
     return np.errstate(invalid="ignore", over="ignore")
-
-
-def _kernel_input(array, dtype=np.float64):
-    """``array`` as a C-contiguous, read-only array of ``dtype`` for a kernel.
-
-    Every array that a kernel only reads reaches it with the same type (numba
-    compiles once per dtype, layout and writeable flag): a read-only view of a
-    writeable array costs nothing, and a read-only input needs no copy.
-    """
-    view = np.ascontiguousarray(array, dtype=dtype).view()
-    view.flags.writeable = False
-    return view
 
 
 class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
@@ -398,8 +387,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             free[stride - 1::stride] = False
         l1_strength = np.full(theta.size, l1)
         l1_strength[stride - 1::stride] = 0.0  # intercepts are not penalised
-        X_kernel, y_kernel = _kernel_input(X), _kernel_input(y)
-        weights_kernel = _kernel_input(weights)
+        X_kernel, y_kernel = kernel_input(X), kernel_input(y)
+        weights_kernel = kernel_input(weights)
 
         def objective(candidate):
             return self._objective(X_kernel, y_kernel, weights_kernel, candidate, l2,
@@ -710,14 +699,14 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             state["max_second_moment"], state["step"], average,
             state["average_count"], snapshot, snapshot_grad,
         )
-        X, y = _kernel_input(X), _kernel_input(y)
-        weights, center = _kernel_input(weights), _kernel_input(state["center"])
+        X, y = kernel_input(X), kernel_input(y)
+        weights, center = kernel_input(weights), kernel_input(state["center"])
         loss = 0.0
         with np.errstate(all="ignore"):  # overflow is reported below
             for _ in range(n_passes):
                 order = rng.permutation(n_rows) if self.shuffle else np.arange(n_rows)
                 loss += logistic_epoch(X, center, y, weights,
-                                       _kernel_input(order, np.int64), settings,
+                                       kernel_input(order, np.int64), settings,
                                        arrays)
         loss /= n_passes
         if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(average))
@@ -731,8 +720,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
     def _loss_gradient(self, X, y, weights, theta, gradient, state):
         loss = logistic_loss_gradient(
-            _kernel_input(X), _kernel_input(state["center"]), _kernel_input(y),
-            _kernel_input(weights), _kernel_input(theta), state["n_outputs"], gradient,
+            kernel_input(X), kernel_input(state["center"]), kernel_input(y),
+            kernel_input(weights), kernel_input(theta), state["n_outputs"], gradient,
         )
         if not self.fit_intercept:
             gradient.reshape(state["n_outputs"], -1)[:, -1] = 0.0
@@ -749,9 +738,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
     def _objective(self, X, y, weights, theta, l2, l1, state):
         n_outputs = state["n_outputs"]
-        loss = logistic_loss(_kernel_input(X), _kernel_input(state["center"]),
-                             _kernel_input(y), _kernel_input(weights),
-                             _kernel_input(theta), n_outputs)
+        loss = logistic_loss(kernel_input(X), kernel_input(state["center"]),
+                             kernel_input(y), kernel_input(weights),
+                             kernel_input(theta), n_outputs)
         value = float(loss) + self._penalty(theta, l2, l1, n_outputs)
         if not np.isfinite(value):
             raise ValueError(
