@@ -422,6 +422,39 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
 
 
 @njit
+def side_sums(X, weights, above, below, sums):
+    """Weighted sums of the rows ``above`` and ``below`` the fit, in one pass.
+
+    Writes ``sum_i w_i x_i`` over each side to the rows of ``sums`` (2, p) and
+    returns the two weight totals: the aggregated pseudo-rows of the reduced LP.
+    """
+    n, p = X.shape
+    # A third row collects the band: indexing by side, not branching on it,
+    # spares the mispredicted branches of randomly signed residuals.
+    accumulated = np.zeros((3, p + 1))
+    for i in range(n):
+        side = 2 - 2 * np.int64(above[i]) - np.int64(below[i])
+        w = weights[i]
+        row = accumulated[side]
+        row[p] += w
+        for j in range(p):
+            row[j] += w * X[i, j]
+    sums[:, :] = accumulated[:2, :p]
+    return accumulated[:2, p].copy()
+
+
+@njit
+def residuals_into(X, y, beta, out):
+    """``out = y - X @ beta`` in one pass over the rows of a C-ordered X."""
+    n, p = X.shape
+    for i in range(n):
+        r = y[i]
+        for j in range(p):
+            r -= X[i, j] * beta[j]
+        out[i] = r
+
+
+@njit
 def column_max_abs(X, weights, out):
     """Largest ``|X[i, j]|`` of each column over the rows of positive weight.
 

@@ -28,7 +28,13 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangular
 
 from .._utils import single_blas_thread, weighted_quantile
-from ._kernels import mm_normal_equations, sign_dual, weighted_gram
+from ._kernels import (
+    mm_normal_equations,
+    residuals_into,
+    side_sums,
+    sign_dual,
+    weighted_gram,
+)
 
 # Rows of the subsample that warm-starts MM on large data.
 SUBSAMPLE_SIZE = 20_000
@@ -196,11 +202,9 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals,
     lower = [(quantile - 1.0) * weights[band]]
     upper = [quantile * weights[band]]
     signs = [residuals[band]]
-    # Both sides' weighted sums in one product, no copy of X.
-    side_weights = np.stack([np.where(above, weights, 0.0),
-                             np.where(below, weights, 0.0)])
-    totals = side_weights.sum(axis=1)
-    sums = side_weights @ X
+    # Both sides' weighted sums in one compiled pass, no copy of X.
+    sums = np.empty((2, X.shape[1]))
+    totals = side_sums(X, weights, above, below, sums)
     for side, sign in ((0, 1.0), (1, -1.0)):
         total = totals[side]
         if total > 0:
@@ -333,7 +337,8 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
     def centred_residuals(beta):
         # Centre the band: an error in the intercept would put too many rows on
         # one side for the band to balance. A subsample's quantile is enough.
-        residuals = y - X @ beta
+        residuals = np.empty(n)
+        residuals_into(X, y, beta, residuals)
         values = residuals[sample]
         if uniform:  # the same lower quantile, by selection rather than a sort
             k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
@@ -366,7 +371,8 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
                                  cold_retry=size >= n_active)
         wrong = None
         if solution is not None:
-            new_residuals = y - X @ solution
+            new_residuals = np.empty(n)
+            residuals_into(X, y, solution, new_residuals)
             wrong = (above & (new_residuals < -tolerance)) | (
                 below & (new_residuals > tolerance))
             if not wrong.any():
