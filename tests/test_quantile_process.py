@@ -63,14 +63,16 @@ def test_every_level_is_the_lp_optimum_on_real_data(dataset):
 
 
 def test_engel_process_equals_r_quantreg():
-    # R quantreg's rq(foodexp ~ income, tau = c(.1, .25, .5, .75, .9), data = engel)
-    # as printed in Koenker's quantreg vignette (4 or 5 significant digits).
+    # R 4.2.2, quantreg 5.94 (Debian's r-cran-quantreg), printed with 12 digits:
+    # coef(rq(foodexp ~ income, tau = c(.1, .25, .5, .75, .9), data = engel)).
     X, y = engel()
     model = CensoredMissingQuantileRegressor([0.1, 0.25, 0.5, 0.75, 0.9]).fit(X, y)
-    assert_allclose(model.intercept_, [110.1416, 95.4835, 81.4822, 62.3966, 67.3509],
-                    atol=1e-4)
-    assert_allclose(model.coef_[:, 0], [0.4018, 0.4741, 0.5602, 0.6440, 0.6863],
-                    atol=1e-4)
+    assert_allclose(model.intercept_, [110.141574204948, 95.483539634553,
+                                       81.482247416936, 62.396585528964,
+                                       67.350872080130], rtol=1e-10)
+    assert_allclose(model.coef_[:, 0], [0.401765759303, 0.474103208193,
+                                        0.560180551209, 0.644014139369,
+                                        0.686299480372], rtol=1e-10)
 
 
 def test_censored_missing_process_solves_each_levels_weighted_problem():
