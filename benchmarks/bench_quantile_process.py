@@ -29,11 +29,11 @@ import time
 import warnings
 
 import numpy as np
+from bench_quantile import P, design  # the same design, in the same folder
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from statopt import CensoredMissingQuantileRegressor
 
-P = 10
 LEVELS = np.round(np.arange(1, 20) / 20, 2)
 
 R_SCRIPT = r"""
@@ -47,14 +47,6 @@ elapsed <- system.time(suppressWarnings(fit <- rq(y ~ X, tau = taus,
                                                   method = "fn")))["elapsed"]
 cat(elapsed, sprintf("%.17g", coef(fit)), "\n")
 """
-
-
-def design(n, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.standard_normal((n, P))
-    beta = rng.uniform(-1, 1, P)
-    y = 1 + X @ beta + (1 + 0.5 * np.abs(X[:, 0])) * rng.standard_normal(n)
-    return X, y
 
 
 def check_losses(X, y, intercepts, coefs):

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.optimize import linprog
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import cross_val_score
+from test_censored_quantile import lp_quantile
 
 from statopt import CensoredMissingQuantileRegressor
 from statopt.datasets import make_censored_quantile_data
@@ -24,13 +24,7 @@ LEVELS = np.array([0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95])
 
 def lp_optimum(X, y, q, weights=None):
     """Optimal check loss of the weighted primal LP, by scipy's HiGHS."""
-    n, p = X.shape
-    weights = np.ones(n) if weights is None else weights
-    design = np.column_stack([np.ones(n), X])
-    cost = np.r_[np.zeros(p + 1), q * weights, (1 - q) * weights]
-    A = np.hstack([design, np.eye(n), -np.eye(n)])
-    bounds = [(None, None)] * (p + 1) + [(0, None)] * (2 * n)
-    return linprog(cost, A_eq=A, b_eq=y, bounds=bounds, method="highs").fun
+    return lp_quantile(X, y, q, weights)[1]
 
 
 def check_loss(prediction, y, q, weights):
