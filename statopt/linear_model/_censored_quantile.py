@@ -26,11 +26,13 @@ from ..survival._kernel_weights import _floor_probability
 from ..survival._target import _as_target, check_survival_target
 from ._kernels import column_max_abs
 from ._quantile_inference import (
+    RANK_METHODS,
     SE_METHODS,
     bootstrap_coefficients,
     coefficient_table,
     quantile_covariance,
 )
+from ._quantile_rank import rank_intervals
 from ._quantile_solver import SCALE_SLACK_EXPONENT, solve_quantile
 
 # With solver='exact', SQUAREM-accelerated MM maps before the LP finish: measured,
@@ -705,7 +707,19 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         bse : pandas.Series or ndarray of shape (n_terms,)
+
+        Raises
+        ------
+        ValueError
+            For ``se='rank'`` and ``'rank_nid'``, which give intervals and no
+            standard errors (use :meth:`conf_int`).
         """
+        if isinstance(se, str) and se in RANK_METHODS:
+            raise ValueError(
+                f"se='{se}' inverts the rank-score test: it gives confidence "
+                "intervals (conf_int, summary) and no standard errors; choose "
+                "se='nid', 'iid', 'ker' or 'boot' for standard errors."
+            )
         values = self._inference(X, y, 0.05, se, bandwidth, n_boot, n_jobs,
                                  random_state, sample_weight)[1]
         pd = _pandas()
@@ -733,6 +747,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             n_boot, n_failed = boot
             method = (f"{SE_METHODS[se]}, {n_boot - n_failed} of {n_boot} "
                       f"replicates ({n_failed} failed fits dropped)")
+        elif se == "rank":
+            method = f"{SE_METHODS[se]}; no standard errors"
+        elif se in RANK_METHODS:
+            method = (f"{SE_METHODS[se]}, hall_sheather bandwidth; no standard "
+                      "errors")
         else:
             method = f"{SE_METHODS[se]}, {bandwidth} bandwidth"
         lines = [
@@ -752,11 +771,6 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     def _inference(self, X, y, alpha, se, bandwidth, n_boot, n_jobs, random_state,
                    sample_weight):
         """Validate the request; coefficients, errors, z, p, intervals, header."""
-        if isinstance(se, str) and se == "rank":
-            raise ValueError(
-                f"se='{se}' is not available yet; available methods: "
-                f"{', '.join(repr(m) for m in SE_METHODS)}."
-            )
         if isinstance(n_boot, bool) or isinstance(n_jobs, bool):
             raise TypeError("n_boot and n_jobs must be integers, not bool.")
         validate_parameter_constraints(
@@ -771,7 +785,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         if default:
             se = "boot" if self._estimated_weights() else "nid"
         X_given = X
-        beta, cov, n_rows = self._covariance(X, y, se, bandwidth)
+        beta, cov, n_rows = self._covariance(X, y, se, bandwidth, alpha)
+        if se in RANK_METHODS:
+            # Intervals only: R's rank inversion gives no standard errors.
+            nan = np.full(beta.shape, np.nan)
+            header = self._summary_header(se, bandwidth, alpha, n_rows, default)
+            return beta, nan, nan, nan, cov[0], cov[1], header
         if se != "boot":
             bse = np.sqrt(np.diag(cov))
             header = self._summary_header(se, bandwidth, alpha, n_rows, default)
@@ -801,10 +820,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                                       (n_boot, n_failed))
         return beta, bse, z, p_values, lower, upper, header
 
-    def _covariance(self, X, y, se, bandwidth):
+    def _covariance(self, X, y, se, bandwidth, alpha=0.05):
         """The coefficients, their analytic covariance and the number of rows used.
 
-        The covariance is None for ``se='boot'``.
+        The covariance is None for ``se='boot'``; for the rank methods it is the
+        pair (lower bounds, upper bounds) at level ``1 - alpha``.
         """
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
@@ -835,6 +855,10 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             model = type(self)(level, fit_intercept=False)
             return model.fit(design, y, sample_weight=weights).coef_
 
+        if se in RANK_METHODS:
+            bounds = rank_intervals(design, time, weights, self.quantile, alpha,
+                                    beta=beta, iid=se == "rank", refit=refit)
+            return beta, bounds, design.shape[0]
         cov = quantile_covariance(design, time, beta, weights, self.quantile,
                                   se=se, bandwidth=bandwidth, refit=refit)
         return beta, cov, design.shape[0]
