@@ -94,9 +94,11 @@ def rank_intervals(design, y, weights, quantile, alpha=0.05, *, beta, iid=True,
             f"se='rank' needs more rows than coefficients; got {n} rows with "
             f"positive weight for {p} coefficients."
         )
-    # R's data: rows and response multiplied by the weights. Powers of two
-    # (exact) then bring each column and the response to [0.5, 1), so designs of
-    # 1e150 neither overflow nor look singular; the intervals scale back.
+    # R's data: rows and response multiplied by the weights (first divided by a
+    # power of two, which changes no interval). Powers of two (exact) then bring
+    # each column and the response to [0.5, 1), so designs of 1e150 and weights
+    # of 1e300 neither overflow nor look singular; the intervals scale back.
+    weights = np.ldexp(weights, -int(np.frexp(np.max(weights, initial=0.0))[1]))
     x = weights[:, None] * design
     yw = weights * y
     column_exponents = np.frexp(np.max(np.abs(x), axis=0, initial=0.0))[1]
@@ -303,7 +305,7 @@ def _leave(z, v, a, rows):
     if v[rows] @ d > 0:
         d = -d
     d[np.abs(d) < 1e-12 * np.max(np.abs(d))] = 0.0
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         room = np.where(d > 0, (1 - a[rows]) / d, np.where(d < 0, -a[rows] / d,
                                                            np.inf))
     room = np.maximum(room, 0.0)
