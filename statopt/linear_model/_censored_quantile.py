@@ -632,18 +632,29 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             :meth:`fit` accepts.
         alpha : float, default=0.05
             The intervals have level ``1 - alpha``.
-        se : {'nid', 'iid', 'ker', 'boot'} or None, default=None
+        se : {'nid', 'iid', 'ker', 'boot', 'rank', 'rank_nid'} or None, \
+default=None
             ``'iid'``: iid errors (Koenker & Bassett 1978); ``'nid'``:
             Hendricks-Koenker sandwich; ``'ker'``: Powell's kernel sandwich
             (see :mod:`statopt.linear_model._quantile_inference`); ``'boot'``:
             pairs bootstrap refitting the weights, standard errors the standard
             deviation of the replicates, z and p values from them, percentile
-            intervals. None: ``'boot'`` when the fit estimated censoring or
-            missing-data weights, else ``'nid'``. The rank-inversion intervals
-            are not available yet.
+            intervals. ``'rank'``: intervals by inverting the regression
+            rank-score test (Koenker 1994), as R's ``summary.rq(se="rank")``
+            (``rq.fit.br(ci=TRUE, iid=TRUE, interp=TRUE)``, t critical value on
+            ``n - p`` degrees of freedom); ``'rank_nid'``: the same with R's
+            ``iid=FALSE`` scaling by Hendricks-Koenker densities (Koenker &
+            Machado 1999). The rank methods give no standard errors (NaN in the
+            table), need the exact fit (``solver='exact'``), may give infinite
+            bounds (R returns +-1.8e308), and take time growing like
+            ``n^1.5 p^2`` (see :mod:`statopt.linear_model._quantile_rank`); R
+            uses them by default below 1001 rows, at its level 0.9: pass
+            ``alpha=0.1`` to reproduce R's table. None: ``'boot'`` when the fit
+            estimated censoring or missing-data weights, else ``'nid'``.
         bandwidth : {'hall_sheather', 'bofinger'}, default='hall_sheather'
             Bandwidth rule of the sparsity (R's ``hs=TRUE`` / ``hs=FALSE``);
-            unused by ``'boot'``.
+            unused by ``'boot'`` and ``'rank'``; ``'rank_nid'`` always uses
+            Hall-Sheather, as R's ``rq.fit.br`` does.
         n_boot : int, default=200
             Bootstrap replicates (``'boot'`` only). Replicates whose fit fails
             (a resample with no event, or no complete row) are dropped and
@@ -662,7 +673,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         table : pandas.DataFrame or QuantileSummary
             Rows: ``'intercept'`` (when fitted), then the feature names (or
             ``x0, x1, ...``); columns ``coef``, ``std err``, ``z``, ``P>|z|``
-            and the interval bounds ``[alpha/2`` and ``1-alpha/2]``. z and p
+            and the interval bounds ``[alpha/2`` and ``1-alpha/2]`` (``std
+            err``, ``z`` and ``P>|z|`` are NaN for the rank methods). z and p
             values use the normal distribution (R prints t values with
             ``n - p`` degrees of freedom). ``str(table)`` prints a header (the
             method, whether it was the default, the bootstrap replicates kept
