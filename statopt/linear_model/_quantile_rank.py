@@ -131,6 +131,7 @@ def rank_intervals(design, y, weights, quantile, alpha=0.05, *, beta, iid=True,
             "switches to it above 1000 rows).",
             UserWarning, stacklevel=4,
         )
+    given = beta
     basis, duals, beta = _optimal_vertex(x, yw, quantile, beta)
     if iid:
         scale = 1.0 / np.diag(np.linalg.inv(x.T @ x))
@@ -146,6 +147,10 @@ def rank_intervals(design, y, weights, quantile, alpha=0.05, *, beta, iid=True,
                          np.sqrt(scale[j] * quantile * (1 - quantile)), cutoff,
                          direction, max_vertices)
             out[j] = beta[j] + direction * step
+    # The walk starts at the vertex solved from its basis, which may differ from
+    # the coefficients of the fit in the last bits; a bound at the vertex (the
+    # test rejects at once) is the estimate, as in R.
+    lower, upper = np.minimum(lower, given), np.maximum(upper, given)
     factor = np.ldexp(1.0, response_exponent - column_exponents)
     with np.errstate(over="ignore", invalid="ignore"):
         return lower * factor, upper * factor
@@ -259,26 +264,20 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
     y0 = y - beta[j] * xj
     v = direction * xj
     a = duals.copy()
-    # Vertices closer than this are one vertex (ties, duplicated rows): the
-    # statistic is read on open intervals only, as R reads it past each vertex.
-    tie = 1e-10 * max(abs(beta[j]), np.finfo(np.float64).tiny)
     # At s = 0 the p rows of the full basis are on the restricted fit.
-    h = _leave(z, v, a, list(basis))
+    h = _cross(z, y0, v, a, list(basis), 0.0, quantile)
     s_cur, s_accept, t_accept = 0.0, 0.0, 0.0
     for _ in range(max_vertices):
-        k, s_next = _next_vertex(z, y0, v, a, h, s_cur)
-        if k >= 0 and s_next <= s_cur + tie * (1 + s_cur):
-            h = _leave(z, v, a, h + [k])
-            continue
         t = xj @ (a - (1 - quantile)) / norm
         if abs(t) >= cutoff:
             return s_accept + (s_cur - s_accept) * (cutoff - abs(t_accept)) / abs(
                 t - t_accept)
+        k, s_next = _next_vertex(z, y0, v, a, h, s_cur)
         if k < 0:
             return np.inf
         s_accept, t_accept = s_cur, t
         s_cur = s_next
-        h = _leave(z, v, a, h + [k])
+        h = _cross(z, y0, v, a, h + [k], s_cur, quantile)
     raise ValueError(
         f"se='rank': no interval bound after {max_vertices} vertices of the rank "
         "test inversion (degenerate data: many ties?); use se='nid' or 'boot'."
@@ -305,6 +304,51 @@ def _next_vertex(z, y0, v, a, h, s_cur):
     s = np.maximum(u[where] / w[where], s_cur)
     best = int(np.argmin(s))
     return int(where[best]), float(s[best])
+
+
+def _cross(z, y0, v, a, rows, s, quantile):
+    """Basis and duals just past the vertex at ``s``, where ``rows`` are on the fit.
+
+    Usually exactly ``q + 1`` rows are on the fit there (:func:`_leave`). With
+    ties (duplicated rows, rows crossing at the same point) more are: the optimum
+    just past ``s`` is then the optimum over the face of duals optimal at ``s``,
+    whose cost is ``-v' a`` on it (``y0 - s v`` is constant on the face), solved
+    by HiGHS' dual simplex; the basis is its rows with interior duals, completed
+    by rows of zero reduced cost, which stay on the fit past ``s``.
+    """
+    n, q = z.shape
+    target = y0 - s * v
+    if q:
+        coef = np.linalg.lstsq(z[rows], target[rows], rcond=None)[0]
+        resid = target - z @ coef
+        scale = np.abs(y0) + s * np.abs(v) + np.abs(z) @ np.abs(coef)
+    else:
+        resid, scale = target, np.abs(y0) + s * np.abs(v)
+    face = np.union1d(np.flatnonzero(np.abs(resid) <= _ON_FIT * scale), rows)
+    if face.size == q + 1:
+        return _leave(z, v, a, face)
+    if not q:
+        # No constraint: each dual goes to the bound that maximises -v_i a_i.
+        a[face] = np.where(v[face] < 0, 1.0, np.where(v[face] > 0, 0.0,
+                                                      np.round(a[face])))
+        return []
+    balance = (1 - quantile) * z.sum(axis=0) - z.T @ a + z[face].T @ a[face]
+    result = optimize.linprog(v[face], A_eq=z[face].T, b_eq=balance,
+                              bounds=(0.0, 1.0), method="highs-ds")
+    if result.status != 0:
+        raise ValueError(
+            "se='rank': the rank scores of a restricted fit could not be found "
+            f"(HiGHS: {result.message}); use se='nid' or 'boot'."
+        )
+    values = result.x
+    reduced = np.abs(v[face] - z[face] @ result.eqlin.marginals)
+    interior = np.minimum(values, 1 - values) > _DUAL_TOL
+    basis = _independent_rows(z, face[np.lexsort((reduced, ~interior))], q)
+    a[face] = np.round(values)
+    a[basis] = 0.0
+    a[basis] = np.clip(np.linalg.solve(
+        z[basis].T, (1 - quantile) * z.sum(axis=0) - z.T @ a), 0.0, 1.0)
+    return [int(row) for row in basis]
 
 
 def _leave(z, v, a, rows):
