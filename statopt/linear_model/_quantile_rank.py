@@ -264,20 +264,29 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
     y0 = y - beta[j] * xj
     v = direction * xj
     a = duals.copy()
-    # At s = 0 the p rows of the full basis are on the restricted fit.
-    h = _cross(z, y0, v, a, list(basis), 0.0, quantile)
+    # At s = 0 the p rows of the full basis, and any tied with them, are on the
+    # restricted fit.
+    resid = y - x @ beta
+    near = np.abs(resid) <= _ON_FIT * (np.abs(y) + np.abs(x) @ np.abs(beta))
+    h = _cross(z, v, a, list(basis), near, quantile)
+    # Vertices closer than this are one vertex: the statistic is read on open
+    # intervals only, as R reads it past each vertex.
+    tie = 1e-10 * max(abs(beta[j]), np.finfo(np.float64).tiny)
     s_cur, s_accept, t_accept = 0.0, 0.0, 0.0
     for _ in range(max_vertices):
+        k, s_next, near = _next_vertex(z, y0, v, a, h, s_cur)
+        if k >= 0 and s_next <= s_cur + tie * (1 + s_cur):
+            h = _cross(z, v, a, h + [k], near, quantile)
+            continue
         t = xj @ (a - (1 - quantile)) / norm
         if abs(t) >= cutoff:
             return s_accept + (s_cur - s_accept) * (cutoff - abs(t_accept)) / abs(
                 t - t_accept)
-        k, s_next = _next_vertex(z, y0, v, a, h, s_cur)
         if k < 0:
             return np.inf
         s_accept, t_accept = s_cur, t
         s_cur = s_next
-        h = _cross(z, y0, v, a, h + [k], s_cur, quantile)
+        h = _cross(z, v, a, h + [k], near, quantile)
     raise ValueError(
         f"se='rank': no interval bound after {max_vertices} vertices of the rank "
         "test inversion (degenerate data: many ties?); use se='nid' or 'boot'."
@@ -285,13 +294,13 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
 
 
 def _next_vertex(z, y0, v, a, h, s_cur):
-    """The row whose residual next leaves the side its dual says, and where."""
+    """The row whose residual next leaves the side its dual says, where, and the
+    mask of rows on the fit there."""
     n, q = z.shape
     if q:
-        zh = z[h]
-        c0 = np.linalg.solve(zh, y0[h])
-        c1 = np.linalg.solve(zh, v[h])
-        u, w = y0 - z @ c0, v - z @ c1
+        coef = np.linalg.solve(z[h], np.column_stack([y0[h], v[h]]))
+        fitted = z @ coef
+        u, w = y0 - fitted[:, 0], v - fitted[:, 1]
     else:
         u, w = y0, v
     # Residual u - s w: rows above (a = 1) cross when w > 0, rows below when w < 0.
@@ -299,15 +308,17 @@ def _next_vertex(z, y0, v, a, h, s_cur):
     crossing = np.where(a == 1.0, w, -w) > _ON_FIT * rounding
     crossing[h] = False
     if not crossing.any():
-        return -1, np.inf
+        return -1, np.inf, None
     where = np.flatnonzero(crossing)
     s = np.maximum(u[where] / w[where], s_cur)
     best = int(np.argmin(s))
-    return int(where[best]), float(s[best])
+    s_next = float(s[best])
+    near = np.abs(u - s_next * w) <= _ON_FIT * (np.abs(y0) + np.abs(v) * (1 + s_next))
+    return int(where[best]), s_next, near
 
 
-def _cross(z, y0, v, a, rows, s, quantile):
-    """Basis and duals just past the vertex at ``s``, where ``rows`` are on the fit.
+def _cross(z, v, a, rows, near, quantile):
+    """Basis and duals just past a vertex where ``rows`` and ``near`` are on the fit.
 
     Usually exactly ``q + 1`` rows are on the fit there (:func:`_leave`). With
     ties (duplicated rows, rows crossing at the same point) more are: the optimum
@@ -317,14 +328,7 @@ def _cross(z, y0, v, a, rows, s, quantile):
     by rows of zero reduced cost, which stay on the fit past ``s``.
     """
     n, q = z.shape
-    target = y0 - s * v
-    if q:
-        coef = np.linalg.lstsq(z[rows], target[rows], rcond=None)[0]
-        resid = target - z @ coef
-        scale = np.abs(y0) + s * np.abs(v) + np.abs(z) @ np.abs(coef)
-    else:
-        resid, scale = target, np.abs(y0) + s * np.abs(v)
-    face = np.union1d(np.flatnonzero(np.abs(resid) <= _ON_FIT * scale), rows)
+    face = np.union1d(np.flatnonzero(near), rows)
     if face.size == q + 1:
         return _leave(z, v, a, face)
     if not q:
@@ -373,6 +377,20 @@ def _leave(z, v, a, rows):
                                                            np.inf))
     room = np.maximum(room, 0.0)
     out = int(np.argmin(room))
+    tied = np.flatnonzero(room <= room[out] + _DUAL_TOL * np.abs(room[out]))
+    if tied.size > 1 and zs.shape[1]:
+        # Degenerate duals (one at a bound already, e.g. the median of an even
+        # number of rows): of the rows reaching a bound together, the one to
+        # leave is one whose residual then moves to its side of the fit, as R's
+        # simplex keeps every residual on its side; the entering row (last)
+        # first, since R, after flipping the side of the row that crossed, keeps
+        # the basis when it is still optimal.
+        for i in tied[::-1]:
+            keep = np.delete(rows, i)
+            slope = z[rows[i]] @ np.linalg.solve(z[keep], v[keep]) - v[rows[i]]
+            if (slope > 0) == (d[i] > 0):
+                out = int(i)
+                break
     a[rows] += room[out] * d
     a[rows[out]] = 1.0 if d[out] > 0 else 0.0
     a[rows] = np.clip(a[rows], 0.0, 1.0)
