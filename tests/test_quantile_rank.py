@@ -325,3 +325,25 @@ def test_heavy_ties_accept_inside_the_interval():
             for share in (0.3, 0.7, 0.97):
                 theta = beta[j] + share * (bound - beta[j])
                 assert abs(_statistic(design, y, 0.45, j, theta, qn[j])) < cutoff
+
+
+def test_degenerate_duals_accept_inside_the_interval():
+    # The median of an even number of rows: n tau is an integer and a dual of
+    # each restricted fit sits at a bound. The statistic is still unique
+    # between vertices; from scratch, the values inside the interval are
+    # accepted and the estimate is inside.
+    rng = np.random.default_rng(9)
+    X = rng.uniform(0, 1, (60, 1))
+    y = 1 + 2 * X[:, 0] + rng.normal(size=60)
+    design = np.column_stack([np.ones(60), X])
+    model = CensoredMissingQuantileRegressor(0.5).fit(X, y)
+    beta = np.r_[model.intercept_, model.coef_]
+    intervals = model.conf_int(X, y, se="rank").to_numpy()
+    assert np.all(intervals[:, 0] < beta) and np.all(beta < intervals[:, 1])
+    qn = 1 / np.diag(np.linalg.inv(design.T @ design))
+    cutoff = stats.t.ppf(0.975, 58)
+    for j in range(2):
+        for bound in intervals[j]:
+            for share in (0.3, 0.7, 0.97):
+                theta = beta[j] + share * (bound - beta[j])
+                assert abs(_statistic(design, y, 0.5, j, theta, qn[j])) < cutoff

@@ -34,6 +34,16 @@ duals of the ``p`` rows on the fit decides which row leaves (or that the enterin
 row only moves to its other bound). Each vertex costs one ``(p-1) x (p-1)`` solve
 and ``O(n p)`` for the residuals; about ``sqrt(n)`` vertices are visited per bound.
 
+Ties. Rows crossing at the same point (duplicated rows: Engel has three) are one
+vertex, past which the duals are the optimum over the face of duals optimal at
+the vertex (a small LP, HiGHS). When a dual of the basis already sits at a bound
+(``n tau`` an integer, as the median of an even number of rows) the ratio test
+ties; the basis is then kept when still optimal, as R's simplex does when it
+re-optimises after flipping the side of the crossing row. The statistic between
+vertices is unique either way; in that degenerate case the vertices passed, hence
+the interpolation, follow this reading of R's simplex and were not compared with
+R output.
+
 As in the rest of :mod:`._quantile_inference`, weights multiply rows and
 response (R's convention) before anything else.
 """
@@ -95,9 +105,9 @@ def rank_intervals(design, y, weights, quantile, alpha=0.05, *, beta, iid=True,
     -----
     The work grows like ``n^1.5 p^2``: about ``sqrt(n)`` vertices, each of
     ``O(n p)``, for each of the ``2 p`` bounds (R's simplex pivots cost ``O(n p)``
-    too). On the development machine, with six coefficients: 0.05 s at
-    ``n = 1e3``, 0.5 s at ``1e4``, 21 s at ``1e5`` (40 to 80 times the 'nid'
-    sandwich); a UserWarning says so beyond that work.
+    too). On the development machine, with six coefficients: 0.06 s at
+    ``n = 1e3``, 0.5 s at ``1e4``, 14 to 21 s at ``1e5`` (12, 54 and about 100
+    times the 'nid' sandwich); a UserWarning says so beyond that work.
     """
     n, p = design.shape
     if n <= p:
