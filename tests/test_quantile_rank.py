@@ -303,6 +303,18 @@ def test_interval_contains_estimate_or_clear_error(n, quantile, alpha, seed, tie
     np.testing.assert_array_equal(y, y_before)
 
 
+def _assert_accepted_inside(design, y, tau, beta, intervals, alpha):
+    """From scratch, values between the estimate and each bound are accepted."""
+    n, p = design.shape
+    qn = 1 / np.diag(np.linalg.inv(design.T @ design))
+    cutoff = stats.t.ppf(1 - alpha / 2, n - p)
+    for j in range(p):
+        for bound in intervals[j]:
+            for share in (0.3, 0.7, 0.97):
+                theta = beta[j] + share * (bound - beta[j])
+                assert abs(_statistic(design, y, tau, j, theta, qn[j])) < cutoff
+
+
 def test_heavy_ties_accept_inside_the_interval():
     # Integer response and covariates, a binary column: many rows on each fit
     # and crossings that tie. From scratch, every value strictly between the
@@ -318,13 +330,7 @@ def test_heavy_ties_accept_inside_the_interval():
     intervals = model.conf_int(X, y, se="rank").to_numpy()
     assert np.isfinite(intervals).all()
     assert np.all(intervals[:, 0] <= beta) and np.all(beta <= intervals[:, 1])
-    qn = 1 / np.diag(np.linalg.inv(design.T @ design))
-    cutoff = stats.t.ppf(0.975, 198)
-    for j in range(3):
-        for bound in intervals[j]:
-            for share in (0.3, 0.7, 0.97):
-                theta = beta[j] + share * (bound - beta[j])
-                assert abs(_statistic(design, y, 0.45, j, theta, qn[j])) < cutoff
+    _assert_accepted_inside(design, y, 0.45, beta, intervals, 0.05)
 
 
 def test_degenerate_duals_accept_inside_the_interval():
@@ -340,10 +346,4 @@ def test_degenerate_duals_accept_inside_the_interval():
     beta = np.r_[model.intercept_, model.coef_]
     intervals = model.conf_int(X, y, se="rank").to_numpy()
     assert np.all(intervals[:, 0] < beta) and np.all(beta < intervals[:, 1])
-    qn = 1 / np.diag(np.linalg.inv(design.T @ design))
-    cutoff = stats.t.ppf(0.975, 58)
-    for j in range(2):
-        for bound in intervals[j]:
-            for share in (0.3, 0.7, 0.97):
-                theta = beta[j] + share * (bound - beta[j])
-                assert abs(_statistic(design, y, 0.5, j, theta, qn[j])) < cutoff
+    _assert_accepted_inside(design, y, 0.5, beta, intervals, 0.05)
