@@ -766,16 +766,17 @@ default=None
                       "errors")
         else:
             method = f"{SE_METHODS[se]}, {bandwidth} bandwidth"
+        what = "intervals" if se in RANK_METHODS else "standard errors"
         lines = [
             f"{type(self).__name__}: quantile={self.quantile:g}, "
             f"rows={n_rows}, intervals at {1 - alpha:g}",
-            f"Standard errors: se='{se}'{chosen}, {method}",
+            f"{what.capitalize()}: se='{se}'{chosen}, {method}",
         ]
         estimated = self._estimated_weights()
         if estimated and se != "boot":
             lines.append(
                 "Warning: the weights for " + " and ".join(estimated) + " were "
-                "estimated; these analytic standard errors treat them as known "
+                f"estimated; these analytic {what} treat them as known "
                 "and are not valid for that (se='boot' re-estimates them)."
             )
         return "\n".join(lines)
