@@ -27,11 +27,13 @@ from ..survival._kernel_weights import _floor_probability
 from ..survival._target import _as_target, check_survival_target
 from ._kernels import column_max_abs
 from ._quantile_inference import (
+    RANK_METHODS,
     SE_METHODS,
     bootstrap_coefficients,
     coefficient_table,
     quantile_covariance,
 )
+from ._quantile_rank import rank_intervals
 from ._quantile_solver import (
     SCALE_SLACK_EXPONENT,
     solve_quantile,
@@ -706,18 +708,29 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             :meth:`fit` accepts.
         alpha : float, default=0.05
             The intervals have level ``1 - alpha``.
-        se : {'nid', 'iid', 'ker', 'boot'} or None, default=None
+        se : {'nid', 'iid', 'ker', 'boot', 'rank', 'rank_nid'} or None, \
+default=None
             ``'iid'``: iid errors (Koenker & Bassett 1978); ``'nid'``:
             Hendricks-Koenker sandwich; ``'ker'``: Powell's kernel sandwich
             (see :mod:`statopt.linear_model._quantile_inference`); ``'boot'``:
             pairs bootstrap refitting the weights, standard errors the standard
             deviation of the replicates, z and p values from them, percentile
-            intervals. None: ``'boot'`` when the fit estimated censoring or
-            missing-data weights, else ``'nid'``. The rank-inversion intervals
-            are not available yet.
+            intervals. ``'rank'``: intervals by inverting the regression
+            rank-score test (Koenker 1994), as R's ``summary.rq(se="rank")``
+            (``rq.fit.br(ci=TRUE, iid=TRUE, interp=TRUE)``, t critical value on
+            ``n - p`` degrees of freedom); ``'rank_nid'``: the same with R's
+            ``iid=FALSE`` scaling by Hendricks-Koenker densities (Koenker &
+            Machado 1999). The rank methods give no standard errors (NaN in the
+            table), need the exact fit (``solver='exact'``), may give infinite
+            bounds (R returns +-1.8e308), and take time growing like
+            ``n^1.5 p^2`` (see :mod:`statopt.linear_model._quantile_rank`); R
+            uses them by default below 1001 rows, at its level 0.9: pass
+            ``alpha=0.1`` to reproduce R's table. None: ``'boot'`` when the fit
+            estimated censoring or missing-data weights, else ``'nid'``.
         bandwidth : {'hall_sheather', 'bofinger'}, default='hall_sheather'
             Bandwidth rule of the sparsity (R's ``hs=TRUE`` / ``hs=FALSE``);
-            unused by ``'boot'``.
+            unused by ``'boot'`` and ``'rank'``; ``'rank_nid'`` always uses
+            Hall-Sheather, as R's ``rq.fit.br`` does.
         n_boot : int, default=200
             Bootstrap replicates (``'boot'`` only). Replicates whose fit fails
             (a resample with no event, or no complete row) are dropped and
@@ -736,7 +749,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         table : pandas.DataFrame or QuantileSummary
             Rows: ``'intercept'`` (when fitted), then the feature names (or
             ``x0, x1, ...``); columns ``coef``, ``std err``, ``z``, ``P>|z|``
-            and the interval bounds ``[alpha/2`` and ``1-alpha/2]``. z and p
+            and the interval bounds ``[alpha/2`` and ``1-alpha/2]`` (``std
+            err``, ``z`` and ``P>|z|`` are NaN for the rank methods). z and p
             values use the normal distribution (R prints t values with
             ``n - p`` degrees of freedom). ``str(table)`` prints a header (the
             method, whether it was the default, the bootstrap replicates kept
@@ -781,7 +795,19 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         bse : pandas.Series or ndarray of shape (n_terms,)
+
+        Raises
+        ------
+        ValueError
+            For ``se='rank'`` and ``'rank_nid'``, which give intervals and no
+            standard errors (use :meth:`conf_int`).
         """
+        if isinstance(se, str) and se in RANK_METHODS:
+            raise ValueError(
+                f"se='{se}' inverts the rank-score test: it gives confidence "
+                "intervals (conf_int, summary) and no standard errors; choose "
+                "se='nid', 'iid', 'ker' or 'boot' for standard errors."
+            )
         values = self._inference(X, y, 0.05, se, bandwidth, n_boot, n_jobs,
                                  random_state, sample_weight)[1]
         pd = _pandas()
@@ -823,6 +849,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             n_boot, n_failed = boot
             method = (f"{SE_METHODS[se]}, {n_boot - n_failed} of {n_boot} "
                       f"replicates ({n_failed} failed fits dropped)")
+        elif se == "rank":
+            method = f"{SE_METHODS[se]}; no standard errors"
+        elif se in RANK_METHODS:
+            method = (f"{SE_METHODS[se]}, hall_sheather bandwidth; no standard "
+                      "errors")
         else:
             method = f"{SE_METHODS[se]}, {bandwidth} bandwidth"
         levels = self.quantiles_
@@ -833,16 +864,17 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         else:
             level_text = (f"{levels.size} quantiles from {levels[0]:g} to "
                           f"{levels[-1]:g}")
+        what = "intervals" if se in RANK_METHODS else "standard errors"
         lines = [
             f"{type(self).__name__}: {level_text}, "
             f"rows={n_rows}, intervals at {1 - alpha:g}",
-            f"Standard errors: se='{se}'{chosen}, {method}",
+            f"{what.capitalize()}: se='{se}'{chosen}, {method}",
         ]
         estimated = self._estimated_weights()
         if estimated and se != "boot":
             lines.append(
                 "Warning: the weights for " + " and ".join(estimated) + " were "
-                "estimated; these analytic standard errors treat them as known "
+                f"estimated; these analytic {what} treat them as known "
                 "and are not valid for that (se='boot' re-estimates them)."
             )
         return "\n".join(lines)
@@ -850,11 +882,6 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     def _inference(self, X, y, alpha, se, bandwidth, n_boot, n_jobs, random_state,
                    sample_weight):
         """Validate the request; coefficients, errors, z, p, intervals, header."""
-        if isinstance(se, str) and se == "rank":
-            raise ValueError(
-                f"se='{se}' is not available yet; available methods: "
-                f"{', '.join(repr(m) for m in SE_METHODS)}."
-            )
         if isinstance(n_boot, bool) or isinstance(n_jobs, bool):
             raise TypeError("n_boot and n_jobs must be integers, not bool.")
         validate_parameter_constraints(
@@ -869,7 +896,13 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         if default:
             se = "boot" if self._estimated_weights() else "nid"
         X_given = X
-        beta, bse, n_rows = self._standard_errors(X, y, se, bandwidth)
+        beta, bse, n_rows = self._standard_errors(X, y, se, bandwidth, alpha)
+        if se in RANK_METHODS:
+            # Intervals only: R's rank inversion gives no standard errors.
+            lower, upper = bse
+            nan = np.full(beta.shape, np.nan)
+            header = self._summary_header(se, bandwidth, alpha, n_rows, default)
+            return beta, nan, nan, nan, lower, upper, header
         if se != "boot":
             header = self._summary_header(se, bandwidth, alpha, n_rows, default)
             return (beta, bse, *coefficient_table(beta, bse, alpha), header)
@@ -898,11 +931,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                                       (n_boot, n_failed))
         return beta, bse, z, p_values, lower, upper, header
 
-    def _standard_errors(self, X, y, se, bandwidth):
+    def _standard_errors(self, X, y, se, bandwidth, alpha=0.05):
         """Coefficients, analytic standard errors and the number of rows used.
 
         Coefficients and errors are flat, level after level (intercept first in
-        each); the errors are None for ``se='boot'``.
+        each); the errors are None for ``se='boot'``, and for the rank methods
+        the pair (lower bounds, upper bounds) at level ``1 - alpha``.
         """
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
@@ -934,6 +968,12 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             model = type(self)(level, fit_intercept=False)
             return model.fit(design, y, sample_weight=weights).coef_
 
+        if se in RANK_METHODS:
+            bounds = [rank_intervals(design, time, weights, level, alpha, beta=beta,
+                                     iid=se == "rank", refit=refit)
+                      for beta, level in zip(betas, self.quantiles_)]
+            return (betas.ravel(), tuple(np.concatenate(side) for side in
+                                         zip(*bounds)), design.shape[0])
         bse = [np.sqrt(np.diag(quantile_covariance(
             design, time, beta, weights, level, se=se, bandwidth=bandwidth,
             refit=refit))) for beta, level in zip(betas, self.quantiles_)]

@@ -19,6 +19,9 @@ residuals).
 
 ``h`` is the Hall-Sheather (default) or Bofinger bandwidth of ``bandwidth.rq``.
 
+- ``'rank'`` and ``'rank_nid'``: intervals by inverting the regression rank-score
+  test (R's ``rq.fit.br(ci=TRUE)`` with ``iid=TRUE`` / ``iid=FALSE``), in
+  :mod:`._quantile_rank`; no standard errors.
 - ``'boot'``: the pairs bootstrap (:func:`bootstrap_coefficients`): rows drawn with
   replacement and the whole estimator refitted, censoring distribution and
   propensity included; standard errors are the replicates' standard deviation,
@@ -41,7 +44,12 @@ SE_METHODS = {
     "nid": "Hendricks-Koenker sandwich",
     "ker": "Powell kernel sandwich",
     "boot": "pairs bootstrap refitting the weights, percentile intervals",
+    "rank": "intervals by inverting the rank-score test (Koenker 1994), iid scaling",
+    "rank_nid": ("intervals by inverting the rank-score test (Koenker 1994), "
+                 "Koenker-Machado density scaling"),
 }
+# Methods that give intervals only (R prints no standard errors for them).
+RANK_METHODS = ("rank", "rank_nid")
 
 
 def quantile_bandwidth(quantile, n_samples, bandwidth="hall_sheather", alpha=0.05):
