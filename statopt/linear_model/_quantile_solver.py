@@ -569,13 +569,13 @@ def _solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
             "duality_gap": np.nan, "epsilon": eps, "step_tol": step_tol,
             "band_size": int(max(50 * p, BAND_FACTOR * np.sqrt(n_active * p)))}
     if exact:
-        _finish(X, y, weights, quantile, beta, info, info["band_size"], verbose)
-        beta = info.pop("beta")
+        beta = _finish(X, y, weights, quantile, beta, info, info["band_size"],
+                       verbose)
     return beta, info
 
 
 def _finish(X, y, weights, quantile, beta, info, band_size, verbose):
-    """Exact finish from ``beta``; stores the solution in ``info['beta']``."""
+    """Exact finish from ``beta``: the solution; rounds and gap go to ``info``."""
 
     def refine(beta):
         info["n_iter"] += REFINE_ITER
@@ -583,10 +583,11 @@ def _finish(X, y, weights, quantile, beta, info, band_size, verbose):
                              REFINE_ITER, info["step_tol"], accelerate=True)[0]
 
     beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size, refine)
-    info.update(beta=beta, rounds=rounds, duality_gap=gap)
+    info.update(rounds=rounds, duality_gap=gap)
     if verbose:
         print(f"exact finish at quantile {quantile:g}: {rounds} reduced LP(s), "
               f"duality gap {gap:.2g}")
+    return beta
 
 
 def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
@@ -618,9 +619,8 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
         for quantile in quantiles[1:]:
             info = dict(infos[-1], n_iter=0, rounds=0, duality_gap=np.nan)
             if exact:
-                _finish(X, y, weights, quantile, beta, info,
-                        int(WARM_BAND_FACTOR * info["band_size"]), verbose)
-                beta = info.pop("beta")
+                beta = _finish(X, y, weights, quantile, beta, info,
+                               int(WARM_BAND_FACTOR * info["band_size"]), verbose)
             else:
                 beta, n_iter, converged = mm_iterations(
                     X, y, weights, quantile, beta, info["epsilon"], max_iter,
