@@ -98,6 +98,10 @@ def test_scalar_and_one_level_array_shapes():
     assert scalar.predict(X).shape == (X.shape[0],)
     assert array.predict(X).shape == (X.shape[0], 1)
     assert_array_equal(scalar.quantiles_, [0.3])
+    zero_dimensional = CensoredMissingQuantileRegressor(np.array(0.3)).fit(X, y)
+    assert zero_dimensional.coef_.shape == (1,)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        CensoredMissingQuantileRegressor(np.array(1.5)).fit(X, y)
 
 
 def test_mm_solver_process_is_near_the_optimum():

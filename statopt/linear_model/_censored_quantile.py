@@ -298,6 +298,9 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             levels = np.asarray(self.quantile, dtype=np.float64)
         except (TypeError, ValueError):
             levels = None
+        scalar = levels is not None and levels.ndim == 0  # np.array(0.5)
+        if scalar:
+            levels = levels.reshape(1)
         if (levels is None or levels.ndim != 1 or levels.size == 0
                 or not np.isfinite(levels).all()
                 or not ((levels > 0) & (levels < 1)).all()
@@ -306,7 +309,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 "quantile must be a float in (0, 1) or a non-empty 1-D array of "
                 f"strictly increasing levels in (0, 1); got {self.quantile!r}."
             )
-        return levels, True
+        return levels, not scalar
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
