@@ -595,10 +595,11 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
     """Fit increasing ``quantiles`` in sequence, each level warm-started.
 
     The first level is fitted as by :func:`solve_quantile`. Each next one starts
-    from the previous level's exact solution: its basis rows (residual 0) start
-    the reduced LP, whose band of rows is centred on the new level by shifting the
-    residuals by their quantile (the intercept moves most between levels), so
-    neither the subsample fit nor the MM iterations are repeated. A parametric
+    from the previous level's exact solution: its residuals, shifted by their
+    quantile at the new level (the intercept moves most between levels), choose
+    the band of the reduced LP and its starting basis (rows at the bound of their
+    sign, the rows nearest the shifted fit basic), so neither the subsample fit
+    nor the MM iterations are repeated. A parametric
     simplex that pivots through every breakpoint of the process would need about
     ``n`` times the level step pivots (every row that changes sides); the band
     keeps it to the rows near the new fit. The band is twice that of a cold fit
