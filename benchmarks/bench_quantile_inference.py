@@ -20,7 +20,10 @@ BLAS runs with one thread (threadpoolctl); the bootstrap runs with --n-jobs work
 'rank_nid'): their coverage of the slope of a linear model with iid normal errors
 (y = 1 + 2 x + e, x uniform on (0, 1), median regression, the issue's 200
 replicates at n = 100 by default), and their time beside the 'nid' sandwich of
-the same fit at n = 1e3 and 1e4 (five covariates).
+the same fit at n = 1e3 and 1e4 (five covariates), and beside R quantreg's
+``summary(rq(y ~ X), se = "rank", alpha = 0.05)`` on the same data through
+``Rscript`` when R is installed (its time, and the largest relative difference
+of its bounds from ours).
 
 Usage: python benchmarks/bench_quantile_inference.py [--n 500 2000]
        [--replicates 200 100] [--n-boot 200 100] [--n-jobs 1] [--first-seed 0]
@@ -29,6 +32,10 @@ Usage: python benchmarks/bench_quantile_inference.py [--n 500 2000]
 """
 
 import argparse
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 import warnings
 
@@ -39,6 +46,17 @@ from statopt import CensoredMissingQuantileRegressor
 from statopt.datasets import make_censored_quantile_data
 
 ALPHA = 0.05
+
+R_RANK_SCRIPT = r"""
+suppressMessages(library(quantreg))
+args <- commandArgs(trailingOnly = TRUE)
+n <- as.integer(args[2]); p <- as.integer(args[3])
+X <- matrix(readBin(file.path(args[1], "X.bin"), "double", n * p), n, p)
+y <- readBin(file.path(args[1], "y.bin"), "double", n)
+fit <- rq(y ~ X, tau = 0.5)
+elapsed <- system.time(s <- summary(fit, se = "rank", alpha = 0.05))["elapsed"]
+cat(elapsed, sprintf("%.17g", s$coefficients[, 2:3]), "\n")
+"""
 
 
 def coverage(n, replicates, n_boot, n_jobs, first_seed=0):
@@ -100,7 +118,28 @@ def rank_timing(n, n_features=5, repeats=3):
                 model.conf_int(X, y, se=se)
             best = min(best, time.perf_counter() - start)
         times[se] = best
+    if shutil.which("Rscript"):
+        times["R rank"], bounds = _r_rank(X, y)
+        ours = np.asarray(model.conf_int(X, y, se="rank"))
+        times["R difference"] = float(np.max(np.abs(ours - bounds)
+                                             / np.abs(bounds)))
     return times
+
+
+def _r_rank(X, y):
+    """R quantreg's rank intervals of the same fit: seconds, bounds (terms, 2)."""
+    with tempfile.TemporaryDirectory() as folder:
+        np.asfortranarray(X).T.tofile(os.path.join(folder, "X.bin"))
+        y.tofile(os.path.join(folder, "y.bin"))
+        script = os.path.join(folder, "rank.R")
+        with open(script, "w") as handle:
+            handle.write(R_RANK_SCRIPT)
+        result = subprocess.run(
+            ["Rscript", script, folder, str(X.shape[0]), str(X.shape[1])],
+            capture_output=True, text=True, check=True,
+            env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    values = np.array(result.stdout.split(), dtype=float)
+    return values[0], values[1:].reshape(2, -1).T
 
 
 def main_rank(args):
@@ -121,8 +160,16 @@ def main_rank(args):
         for n in args.time_n:
             times = rank_timing(n)
             print(f"n={n}, 5 covariates + intercept: "
-                  + ", ".join(f"se='{se}' {t:.3f} s" for se, t in times.items())
+                  + ", ".join(f"se='{se}' {times[se]:.3f} s"
+                              for se in ("rank", "rank_nid", "nid"))
                   + f"; rank/nid = {times['rank'] / times['nid']:.1f}")
+            if "R rank" in times:
+                print(f"  R quantreg se='rank' {times['R rank']:.3f} s = "
+                      f"{times['R rank'] / times['rank']:.1f}x ours; largest "
+                      f"relative difference of the bounds "
+                      f"{times['R difference']:.1e}")
+            else:
+                print("  R is not installed: its row is skipped")
 
 
 def main():
