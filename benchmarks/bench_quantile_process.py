@@ -17,7 +17,7 @@ Rows printed, all in one process with BLAS limited to one thread (threadpoolctl)
 Times are the median of ``--repeat`` runs (statsmodels and R: one run).
 
 Usage: python benchmarks/bench_quantile_process.py [--n N ...] [--repeat R]
-       [--statsmodels-max-n N]
+       [--statsmodels-max-n N] [--r-max-n N]
 """
 
 import argparse
@@ -98,7 +98,7 @@ def run_r(X, y):
     return values[0], coef[:, 0], coef[:, 1:]
 
 
-def compare(n, repeat, statsmodels_max_n, has_r):
+def compare(n, repeat, statsmodels_max_n, r_max_n, has_r):
     """Print the rows of one size."""
     X, y = design(n)
     t_one, _ = median_time(
@@ -131,7 +131,9 @@ def compare(n, repeat, statsmodels_max_n, has_r):
               f"ours by up to {excess:.1e} (relative)")
     else:
         print(f"  statsmodels QuantReg   not run (n > {statsmodels_max_n})")
-    if has_r:
+    if has_r and n > r_max_n:
+        print(f"  R rq(tau=levels, fn)   not run (n > {r_max_n})")
+    elif has_r:
         result = run_r(X, y)
         if result is not None:
             t_r, intercepts, coefs = result
@@ -146,6 +148,7 @@ def main():
     parser.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--statsmodels-max-n", type=int, default=100_000)
+    parser.add_argument("--r-max-n", type=int, default=1_000_000)
     args = parser.parse_args()
     has_r = shutil.which("Rscript") is not None
     with threadpool_limits(limits=1):
@@ -158,7 +161,7 @@ def main():
         X, y = design(2000)
         CensoredMissingQuantileRegressor(LEVELS).fit(X, y)  # compile the kernels
         for n in args.n:
-            compare(n, args.repeat, args.statsmodels_max_n, has_r)
+            compare(n, args.repeat, args.statsmodels_max_n, args.r_max_n, has_r)
 
 
 if __name__ == "__main__":
