@@ -40,9 +40,11 @@ the vertex (a small LP, HiGHS). When a dual of the basis already sits at a bound
 (``n tau`` an integer, as the median of an even number of rows) the ratio test
 ties; the basis is then kept when still optimal, as R's simplex does when it
 re-optimises after flipping the side of the crossing row. The statistic between
-vertices is unique either way; in that degenerate case the vertices passed, hence
-the interpolation, follow this reading of R's simplex and were not compared with
-R output.
+vertices is unique either way. Against R quantreg 5.94: equal to 1e-12 when the
+duals are not degenerate; on degenerate tied duals the vertices passed (hence the
+interpolation) follow this rule, not R's tie-breaking, and the bounds differed
+from R's by 0.1-0.4% on Engel at the levels 0.2-0.8 and by up to 13% of the
+interval's width on stackloss (21 rows).
 
 As in the rest of :mod:`._quantile_inference`, weights multiply rows and
 response (R's convention) before anything else.
