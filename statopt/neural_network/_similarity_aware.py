@@ -487,8 +487,11 @@ default='tanh'
             if weight.shape != (n_rows,) or not np.all(np.isfinite(weight)):
                 raise ValueError(f"sample_weight must be {n_rows} finite values, one "
                                  "per row.")
-            if np.any(weight < 0) or not np.any(weight > 0):
-                raise ValueError("sample_weight must be >= 0 with some row positive.")
+            if np.any(weight < 0):
+                raise ValueError("sample_weight must be >= 0.")
+            if not np.any(weight > 0):
+                raise ValueError("sample_weight is zero on every row; give some row "
+                                 "a positive weight.")
         if self.alpha + self.beta <= 0:
             raise ValueError("alpha and beta are both 0: nothing to fit; give one "
                              "of the losses a positive weight.")
@@ -540,6 +543,11 @@ default='tanh'
         check_is_fitted(self)
         return validate_data(self, X, dtype=np.float64, reset=False)
 
+    def _outputs(self, X):
+        """Predictor logits and similarity ``s`` of ``X``."""
+        X = self._validated(X)
+        return self.network_.forward(self.params_, X)
+
     def decision_function(self, X):
         """Return the predictor's logit difference (positive favours ``classes_[1]``).
 
@@ -551,7 +559,7 @@ default='tanh'
         -------
         scores : ndarray of shape (n_samples,)
         """
-        logits = self.network_.forward(self.params_, self._validated(X))[0]
+        logits = self._outputs(X)[0]
         return logits[:, 1] - logits[:, 0]
 
     def predict_proba(self, X):
@@ -565,8 +573,7 @@ default='tanh'
         -------
         proba : ndarray of shape (n_samples, 2)
         """
-        return softmax(self.network_.forward(self.params_, self._validated(X))[0],
-                       axis=1)
+        return softmax(self._outputs(X)[0], axis=1)
 
     def predict(self, X):
         """Return the most probable class of each row.
@@ -579,7 +586,8 @@ default='tanh'
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
+        scores = self.decision_function(X)
+        return self.classes_[(scores > 0).astype(np.intp)]
 
     def similarity(self, X):
         """Return ``s = (1 + cos(t, v)) / 2`` of each row, in [0, 1].
@@ -594,7 +602,7 @@ default='tanh'
         -------
         s : ndarray of shape (n_samples,)
         """
-        return self.network_.forward(self.params_, self._validated(X))[1][:, 0]
+        return self._outputs(X)[1][:, 0]
 
     def transform(self, X, modality=None):
         """Return the representations ``[t, v]``, or one of them.
@@ -611,11 +619,11 @@ default='tanh'
         features : ndarray of shape (n_samples, 2 * representation_dim) or \
 (n_samples, representation_dim)
         """
-        check_is_fitted(self)
         if modality is not None and modality not in MODALITIES:
             raise ValueError(f"modality must be 'text', 'image' or None, got "
                              f"{modality!r}.")
-        features = self.network_.features(self.params_, self._validated(X))
+        X = self._validated(X)
+        features = self.network_.features(self.params_, X)
         if modality is None:
             return features
         d = self.representation_dim
