@@ -1,11 +1,19 @@
 """SimilarityAwareMultimodalClassifier: gradients, both similarity rules, errors."""
 
+import pickle
 import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import log_softmax
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from statopt import SimilarityAwareMultimodalClassifier
 
@@ -19,9 +27,10 @@ SMALL = dict(representation_dim=5, hidden_layer_sizes=(7,), learning_rate=1e-2,
 def _pairs(n=200, seed=0):
     """Image features and text features that are a noisy map of them; half the
     rows get another row's text (y = 1)."""
+    mapping = np.random.RandomState(42).normal(size=(3, N_TEXT))
     rng = np.random.RandomState(seed)
     image = rng.normal(size=(n, N_IMAGE))
-    text = np.tanh(image[:, :3] @ rng.normal(size=(3, N_TEXT)))
+    text = np.tanh(image[:, :3] @ mapping)
     text += 0.1 * rng.normal(size=text.shape)
     fake = np.zeros(n, dtype=int)
     fake[rng.permutation(n)[: n // 2]] = 1
@@ -144,3 +153,145 @@ def test_published_similarity_gradient_formula_on_one_pair():
             np.testing.assert_allclose(g_tv[0, :4], expected, rtol=1e-6, atol=1e-9)
     # For y = 1 the published gradient is 0 where the true one is not.
     assert np.linalg.norm(missing) > 0.05
+
+
+def test_without_similarity_and_linear_branches_it_is_logistic_regression():
+    # beta = 0, identity activations, no similarity inputs: the predictor is linear
+    # in the columns, so its unpenalised optimum is scikit-learn's unpenalised
+    # logistic regression (same probabilities, not the same parameters).
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, N_IMAGE + N_TEXT))
+    y = (X[:, 0] - X[:, 8] + rng.logistic(size=150) > 0).astype(int)
+    clf = _fit(SimilarityAwareMultimodalClassifier(
+        representation_dim=4, activation="identity", beta=0.0, alpha=1.0, l2=0.0,
+        similarity_in_predictor=False, batch_size=150, learning_rate=1e-2,
+        max_iter=3000, tol=1e-10, n_iter_no_change=50, random_state=0, **VIEWS),
+        X, y)
+    reference = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(X),
+                               atol=2e-3)
+
+
+def test_similarity_separates_fakes_and_methods_agree():
+    # Each modality alone is the same in real and fake rows; the learned similarity
+    # ranks fakes low. predict/proba/similarity/transform agree with the network.
+    X, y = _pairs(400)
+    X_test, y_test = _pairs(300, seed=5)
+    clf = _fit(SimilarityAwareMultimodalClassifier(max_iter=150, **SMALL), X, y)
+    assert roc_auc_score(y_test, -clf.similarity(X_test)) > 0.85
+    assert roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1]) > 0.85
+    proba = clf.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X_test),
+                                  clf.classes_[np.argmax(proba, axis=1)])
+    t, v = clf.transform(X_test, modality="text"), clf.transform(X_test, "image")
+    assert t.shape == v.shape == (300, 5)
+    np.testing.assert_array_equal(clf.transform(X_test), np.hstack([t, v]))
+    cos = np.sum(t * v, 1) / np.linalg.norm(t, axis=1) / np.linalg.norm(v, axis=1)
+    np.testing.assert_allclose(clf.similarity(X_test), (1 + cos) / 2, rtol=1e-10)
+
+
+def test_string_labels_second_class_is_the_fake():
+    X, y = _pairs(200)
+    labels = np.where(y == 1, "fake", "real")  # sorted: 'fake' < 'real'
+    clf = _fit(SimilarityAwareMultimodalClassifier(max_iter=60, **SMALL), X, labels)
+    assert list(clf.classes_) == ["fake", "real"]
+    # 'real' is classes_[1], the y = 1 of the similarity loss: real pairs are
+    # pushed apart, so the similarity now ranks the true fakes high.
+    assert roc_auc_score(y, clf.similarity(X)) > 0.7
+
+
+def test_pickle_determinism_and_model_selection():
+    X, y = _pairs(160)
+    clf = _fit(SimilarityAwareMultimodalClassifier(max_iter=20, **SMALL), X, y)
+    again = _fit(clone(clf), X, y)
+    np.testing.assert_array_equal(clf.params_, again.params_)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.similarity(X), clf.similarity(X))
+    pipe = make_pipeline(StandardScaler(), SimilarityAwareMultimodalClassifier(
+        max_iter=20, **SMALL))
+    search = GridSearchCV(pipe, {"similarityawaremultimodalclassifier__beta":
+                                 [0.0, 0.4]}, cv=2, scoring="roc_auc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    assert set(search.cv_results_["param_similarityawaremultimodalclassifier__beta"]
+               ) == {0.0, 0.4}
+
+
+def test_input_array_is_not_modified():
+    X, y = _pairs(80)
+    X_copy = X.copy()
+    clf = _fit(SimilarityAwareMultimodalClassifier(max_iter=3, **SMALL), X, y)
+    clf.predict(X), clf.similarity(X), clf.transform(X)
+    np.testing.assert_array_equal(X, X_copy)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(views=[np.arange(6)], modalities=["image"]), "text modality has no view"),
+    (dict(views=[np.arange(6), np.arange(6, 10)], modalities=["image", "audio"]),
+     "must be 'image' or 'text'"),
+    (dict(views=[np.arange(6), np.arange(5, 10)], modalities=["image", "text"]),
+     "repeats a column"),
+    (dict(views=[np.arange(6), np.arange(6, 11)], modalities=["image", "text"]),
+     r"column indices in \[0, 10\)"),
+    (dict(views=[np.arange(6), np.arange(6, 10)]), "Pass modalities"),
+    (dict(modalities=["image", "text"]), "without views"),
+    (dict(views=[np.arange(6), np.arange(6, 10)], modalities=["image"]),
+     "2 views but 1 modalities"),
+    (dict(vocabulary_size=100, **VIEWS), "Token-sequence text views"),
+    (dict(alpha=0.0, beta=0.0, **VIEWS), "alpha and beta are both 0"),
+    (dict(hidden_layer_sizes=(0,), **VIEWS), "positive integer"),
+])
+def test_bad_parameters_give_clear_errors(params, message):
+    X, y = _pairs(40)
+    with pytest.raises(ValueError, match=message):
+        SimilarityAwareMultimodalClassifier(max_iter=2, **params).fit(X, y)
+
+
+def test_bad_targets_and_weights():
+    X, y = _pairs(40)
+    clf = SimilarityAwareMultimodalClassifier(max_iter=2, **SMALL)
+    with pytest.raises(ValueError, match="one class only"):
+        clf.fit(X, np.zeros(40))
+    with pytest.raises(ValueError, match="Only binary classification"):
+        clf.fit(X, np.arange(40) % 3)
+    with pytest.raises(ValueError, match="sample_weight must be >= 0"):
+        clf.fit(X, y, sample_weight=np.r_[-1.0, np.ones(39)])
+    with pytest.raises(ValueError, match="zero on every row"):
+        clf.fit(X, y, sample_weight=np.zeros(40))
+    fitted = _fit(clf, X, y)
+    with pytest.raises(ValueError, match="modality must be"):
+        fitted.transform(X, modality="audio")
+    with pytest.raises(ValueError, match="10 features"):
+        fitted.similarity(X[:, :9])
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_rows=st.integers(2, 12),
+       bad=st.sampled_from(["nan", "inf", "one_class", "wide_view", "y_short"]),
+       seed=st.integers(0, 2**16))
+def test_property_bad_input_gives_clear_errors(n_rows, bad, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_rows, N_IMAGE + N_TEXT))
+    y = np.arange(n_rows) % 2
+    params = dict(SMALL, max_iter=1)
+    if bad in ("nan", "inf"):
+        X[rng.randint(n_rows), rng.randint(X.shape[1])] = (np.nan if bad == "nan"
+                                                           else np.inf)
+        message = "NaN|infinity"
+    elif bad == "one_class":
+        y = np.zeros(n_rows, dtype=int)
+        message = "one class only"
+    elif bad == "wide_view":
+        params["views"] = [np.arange(6), np.arange(6, 10 + rng.randint(1, 5))]
+        message = "column indices in"
+    else:
+        y = y[:-1]
+        message = "inconsistent numbers of samples"
+    X_before = X.copy()
+    with pytest.raises(ValueError, match=message):
+        SimilarityAwareMultimodalClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(X, X_before)

@@ -471,14 +471,14 @@ default='tanh'
                              "vocabulary_size=None.")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(f"y holds one class only ({self.classes_[0]!r}); the "
+                             "classifier needs real and mismatched pairs.")
         y_type = type_of_target(y, input_name="y")
         if y_type != "binary":
             raise ValueError("Only binary classification is supported (real against "
-                             f"mismatched pairs). The type of the target is {y_type}."
-                             if np.unique(y).size > 2 else
-                             f"y holds one class only ({np.unique(y)[0]!r}); the "
-                             "classifier needs real and mismatched pairs.")
-        self.classes_, codes = np.unique(y, return_inverse=True)
+                             f"mismatched pairs). The type of the target is {y_type}.")
         codes = codes.reshape(-1).astype(np.int64)
         n_rows = X.shape[0]
         weight = np.ones(n_rows)
