@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._utils import single_blas_thread
 from ._layers import (
     Dense,
     Dropout,
@@ -511,10 +512,13 @@ default='tanh'
             early_stopping=self.early_stopping,
             validation_fraction=self.validation_fraction,
             random_state=rng.randint(np.iinfo(np.int32).max), verbose=self.verbose)
-        trainer.fit(self._objective(l2), self.params_,
-                    (X, codes, codes.astype(np.float64), weight),
-                    score=self._validation_score,
-                    stratify=codes if self.early_stopping else None)
+        # The package's BLAS policy: one thread (minibatch products are small; on
+        # the Wikipedia pairs two threads made the fit several times slower here).
+        with single_blas_thread():
+            trainer.fit(self._objective(l2), self.params_,
+                        (X, codes, codes.astype(np.float64), weight),
+                        score=self._validation_score,
+                        stratify=codes if self.early_stopping else None)
         self.loss_curve_ = trainer.loss_curve_
         self.validation_scores_ = trainer.validation_scores_
         self.n_iter_, self.t_ = trainer.n_iter_, trainer.t_
