@@ -337,15 +337,20 @@ default='tanh'
     --------
     >>> import numpy as np
     >>> from statopt.neural_network import SimilarityAwareMultimodalClassifier
+    >>> from statopt.datasets import make_mismatched_pairs
     >>> rng = np.random.RandomState(0)
-    >>> image = rng.normal(size=(200, 6)); text = image[:, :3] @ rng.normal(size=(3, 4))
-    >>> fake = rng.rand(200) < 0.5
-    >>> text[fake] = text[rng.permutation(np.flatnonzero(fake))]
-    >>> X = np.hstack([image, text])
+    >>> image = rng.normal(size=(400, 6))
+    >>> text = np.tanh(image[:, :3] @ rng.normal(size=(3, 4)))
+    >>> X, y, _ = make_mismatched_pairs(image, text, random_state=0)
     >>> clf = SimilarityAwareMultimodalClassifier(
     ...     views=[np.arange(6), np.arange(6, 10)], modalities=["image", "text"],
-    ...     representation_dim=8, learning_rate=1e-2, max_iter=50, tol=0,
-    ...     random_state=0).fit(X, fake.astype(int))  # doctest: +SKIP
+    ...     representation_dim=8, learning_rate=1e-2, tol=1e-3,
+    ...     random_state=0).fit(X, y)
+    >>> s = clf.similarity(X)
+    >>> bool(s[y == 0].mean() > s[y == 1].mean())
+    True
+    >>> clf.transform(X[:2], modality="text").shape
+    (2, 8)
     """
 
     _parameter_constraints: dict = {
