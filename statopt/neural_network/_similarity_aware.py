@@ -20,30 +20,12 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils import single_blas_thread
-from ._layers import (
-    Dense,
-    Dropout,
-    Head,
-    Identity,
-    Layer,
-    LeakyReLU,
-    Logistic,
-    ReLU,
-    SoftmaxCrossEntropy,
-    Tanh,
-)
+from ._adversarial import ACTIVATIONS
+from ._layers import Dense, Dropout, Head, Layer, SoftmaxCrossEntropy
 from ._network import Branches, MultiHeadNetwork, Stack
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = ["SimilarityAwareMultimodalClassifier"]
-
-ACTIVATIONS = {
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "tanh": Tanh,
-    "logistic": Logistic,
-    "identity": Identity,
-}
 
 MODALITIES = ("text", "image")
 
