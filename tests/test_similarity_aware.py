@@ -16,6 +16,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from statopt import SimilarityAwareMultimodalClassifier
+from statopt.datasets import make_token_image_pairs
+from statopt.neural_network import Tanh
+from statopt.neural_network._similarity_aware import _TokenConvolution
 
 N_IMAGE, N_TEXT = 6, 4
 VIEWS = dict(views=[np.arange(N_IMAGE), np.arange(N_IMAGE, N_IMAGE + N_TEXT)],
@@ -241,7 +244,9 @@ def test_input_array_is_not_modified():
     (dict(modalities=["image", "text"]), "without views"),
     (dict(views=[np.arange(6), np.arange(6, 10)], modalities=["image"]),
      "2 views but 1 modalities"),
-    (dict(vocabulary_size=100, **VIEWS), "Token-sequence text views"),
+    (dict(vocabulary_size=100, **VIEWS), "integer token ids"),
+    (dict(vocabulary_size=100, window_sizes=(5,), **VIEWS), "shorter than the"),
+    (dict(vocabulary_size=100, window_sizes=(0,), **VIEWS), "window_sizes must"),
     (dict(alpha=0.0, beta=0.0, **VIEWS), "alpha and beta are both 0"),
     (dict(hidden_layer_sizes=(0,), **VIEWS), "positive integer"),
 ])
@@ -295,3 +300,72 @@ def test_property_bad_input_gives_clear_errors(n_rows, bad, seed):
     with pytest.raises(ValueError, match=message):
         SimilarityAwareMultimodalClassifier(**params).fit(X, y)
     np.testing.assert_array_equal(X, X_before)
+
+
+TOKENS = dict(vocabulary_size=30, embedding_dim=4, window_sizes=(1, 3), n_filters=3)
+
+
+def test_token_convolution_forward_against_loops():
+    # Embedding lookup, every window's filter response and the max over positions,
+    # written as plain loops.
+    rng = np.random.RandomState(0)
+    layer = _TokenConvolution(30, 4, (2, 3), 5, Tanh())
+    ids = rng.randint(0, 30, size=(6, 7)).astype(float)
+    w = rng.normal(size=layer.n_params(7))
+    embedding = np.vstack([np.zeros(4), w[: 29 * 4].reshape(29, 4)])
+    start, expected = 29 * 4, []
+    for h in (2, 3):
+        W = w[start : start + h * 4 * 5].reshape(h * 4, 5)
+        b = w[start + h * 4 * 5 : start + h * 4 * 5 + 5]
+        start += h * 4 * 5 + 5
+        block = np.empty((6, 5))
+        for row in range(6):
+            responses = [np.concatenate([embedding[int(ids[row, i + j])]
+                                         for j in range(h)]) @ W + b
+                         for i in range(7 - h + 1)]
+            block[row] = np.tanh(np.max(responses, axis=0))
+        expected.append(block)
+    np.testing.assert_allclose(layer.forward(w, ids)[0], np.hstack(expected),
+                               rtol=1e-12)
+
+
+def test_token_branch_gradient_matches_central_differences():
+    # The whole network with a token-sequence text view: embedding, filters, dense
+    # layers and predictor, under alpha L_p + beta L_s.
+    data = make_token_image_pairs(24, vocabulary_size=30, sequence_length=6,
+                                  n_image_features=5, random_state=0)
+    X, y = data.X, data.y
+    clf = _fit(SimilarityAwareMultimodalClassifier(
+        views=data.views, modalities=data.modalities, representation_dim=4,
+        max_iter=2, l2=0.0, random_state=0, **TOKENS), X, y)
+    theta = clf.params_ + 0.05 * np.random.RandomState(1).normal(
+        size=clf.params_.size)
+    coef = np.full(24, 1 / 24)
+    grad = clf.network_._loss_gradient(theta, X, [y, y.astype(float)],
+                                       [0.6 * coef, 0.4 * coef], 0.0)[1]
+
+    def objective(params):
+        L_p, L_s, _ = _losses(clf, params, X, y)
+        return 0.6 * L_p + 0.4 * L_s
+
+    expected = np.array([_central(objective, theta, k) for k in range(theta.size)])
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-8)
+
+
+def test_token_sequences_detect_fakes_that_logistic_cannot():
+    data = make_token_image_pairs(1500, random_state=0)
+    X, y = data.X, data.y
+    clf = _fit(SimilarityAwareMultimodalClassifier(
+        views=data.views, modalities=data.modalities, vocabulary_size=200,
+        embedding_dim=16, n_filters=16, window_sizes=(1, 2), representation_dim=16,
+        learning_rate=3e-3, max_iter=30, random_state=0), X[:1000], y[:1000])
+    from sklearn.linear_model import LogisticRegression
+
+    logistic = LogisticRegression(max_iter=3000).fit(X[:1000], y[:1000])
+    assert roc_auc_score(y[1000:], logistic.predict_proba(X[1000:])[:, 1]) < 0.6
+    assert roc_auc_score(y[1000:], clf.predict_proba(X[1000:])[:, 1]) > 0.8
+    # Token ids outside the vocabulary are refused at prediction too.
+    bad = X[1000:1010].copy()
+    bad[0, data.views[1][0]] = 200
+    with pytest.raises(ValueError, match="integer token ids"):
+        clf.predict(bad)

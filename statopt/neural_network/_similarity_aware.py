@@ -54,19 +54,121 @@ def _cosine_backward(t, v, cos, norm_t, norm_v, g_cos):
     return g_t, g_v
 
 
-class _Pair(Layer):
-    """Base of the layers that read ``[t, v]``, two halves of equal width."""
-
-    @staticmethod
-    def _halves(x):
-        half = x.shape[1] // 2
-        return x[:, :half], x[:, half:]
+class _NoROperator(Layer):
+    """A layer without R-operator: Hessian-vector products refuse it."""
 
     def r_forward(self, w, v, cache, rx):
         raise NotImplementedError(f"{type(self).__name__} has no R-operator; "
                                   "Hessian-vector products are not available.")
 
     r_backward = r_forward
+
+
+class _TokenConvolution(_NoROperator):
+    """Token ids -> embeddings -> one convolution per window size -> max-pool.
+
+    The input is ``(n, L)`` token ids (float-coded integers, 0 = padding) in
+    ``[0, vocabulary_size)``. Id ``k >= 1`` maps to row ``k - 1`` of the learned
+    embedding ``E`` of shape ``(vocabulary_size - 1, embedding_dim)``; padding maps
+    to zeros. For each window size ``h`` the filters ``W_h`` of shape
+    ``(h * embedding_dim, n_filters)`` and ``b_h`` give
+    ``c^i = W_h' x^{i:i+h-1} + b_h`` at every position ``i``; the output is the
+    activation of the maximum over positions (the activations are monotone, so this
+    is the max-pool of the activated maps), windows side by side. Parameters: ``E``
+    then ``(W_h, b_h)`` per window, row-major; the L2 penalty takes the filters.
+    """
+
+    def __init__(self, vocabulary_size, embedding_dim, window_sizes, n_filters,
+                 activation):
+        self.vocabulary_size = int(vocabulary_size)
+        self.embedding_dim = int(embedding_dim)
+        self.window_sizes = tuple(int(h) for h in window_sizes)
+        self.n_filters = int(n_filters)
+        self.activation = activation
+
+    def _sizes(self):
+        e, f = self.embedding_dim, self.n_filters
+        return [(self.vocabulary_size - 1) * e] + [
+            size for h in self.window_sizes for size in (h * e * f, f)]
+
+    def _split(self, w):
+        parts = np.split(w, np.cumsum(self._sizes())[:-1])
+        e, f = self.embedding_dim, self.n_filters
+        filters = [(parts[1 + 2 * k].reshape(h * e, f), parts[2 + 2 * k])
+                   for k, h in enumerate(self.window_sizes)]
+        return parts[0].reshape(-1, e), filters
+
+    def n_params(self, n_in):
+        return sum(self._sizes())
+
+    def n_out(self, n_in):
+        return self.n_filters * len(self.window_sizes)
+
+    def penalty_mask(self, n_in):
+        sizes = self._sizes()
+        return np.concatenate([np.zeros(sizes[0], bool)] + [
+            np.full(size, index % 2 == 1) for index, size in enumerate(sizes[1:],
+                                                                        1)])
+
+    def init(self, w, n_in, rng, scheme):
+        embedding, filters = self._split(w)
+        embedding[...] = rng.normal(0.0, 1.0 / np.sqrt(self.embedding_dim),
+                                    size=embedding.shape)
+        for weights, bias in filters:
+            bound = np.sqrt(6.0 / (weights.shape[0] + weights.shape[1]))
+            weights[...] = rng.uniform(-bound, bound, size=weights.shape)
+            bias[...] = 0.0
+
+    def forward(self, w, x, *, training=False, rng=None):
+        embedding, filters = self._split(w)
+        ids = x.astype(np.intp)
+        n, length = ids.shape
+        table = np.vstack([np.zeros((1, self.embedding_dim)), embedding])
+        vectors = table[ids]
+        outputs, caches = [], []
+        for h, (weights, bias) in zip(self.window_sizes, filters):
+            positions = length - h + 1
+            # Row i of windows is x^{i:i+h-1}, its h embeddings one after another.
+            windows = np.lib.stride_tricks.sliding_window_view(vectors, h, axis=1)
+            windows = windows.transpose(0, 1, 3, 2).reshape(n, positions, -1)
+            maps = windows @ weights + bias
+            best = np.argmax(maps, axis=1)
+            peak = np.take_along_axis(maps, best[:, None, :], axis=1)[:, 0, :]
+            activated, cache = self.activation.forward(None, peak)
+            outputs.append(activated)
+            caches.append((windows, best, cache))
+        return np.hstack(outputs), (ids, caches)
+
+    def backward(self, w, cache, gy, grad_w, need_input=True):
+        embedding, filters = self._split(w)
+        grad_embedding, grad_filters = self._split(grad_w)
+        ids, caches = cache
+        n, e = ids.shape[0], self.embedding_dim
+        grad_table = np.zeros((self.vocabulary_size, e))
+        rows = np.arange(n)[:, None]
+        for k, (h, (weights, _), (grad_weights, grad_bias), (windows, best, act)) in \
+                enumerate(zip(self.window_sizes, filters, grad_filters, caches)):
+            g = gy[:, k * self.n_filters : (k + 1) * self.n_filters]
+            g_peak = self.activation.backward(None, act, g, None)
+            # Only the arg-max window of each filter receives gradient.
+            chosen = windows[rows, best]
+            np.einsum("nfk,nf->kf", chosen, g_peak, out=grad_weights)
+            np.sum(g_peak, axis=0, out=grad_bias)
+            g_windows = (g_peak[:, :, None] * weights.T[None]).reshape(n, -1, h, e)
+            for offset in range(h):
+                np.add.at(grad_table, ids[rows, best + offset],
+                          g_windows[:, :, offset, :])
+        grad_embedding[...] = grad_table[1:]
+        return np.zeros(ids.shape) if need_input else None
+
+
+class _Pair(_NoROperator):
+    """Base of the layers that read ``[t, v]``, two halves of equal width."""
+
+    @staticmethod
+    def _halves(x):
+        half = x.shape[1] // 2
+        return x[:, :half], x[:, half:]
 
 
 class _CosineSimilarity(_Pair):
@@ -243,9 +345,19 @@ default='tanh'
         L2 penalty on the dense weights (``l2 / (2 n) ||W||^2`` added to the loss).
     dropout : float, default=0.0
         Inverted-dropout rate after the hidden layers of the branches.
-    vocabulary_size : None, default=None
-        Reserved for token-sequence text views (embedding, convolution, max-pool),
-        which are not implemented: any other value raises a ValueError.
+    vocabulary_size : int, default=None
+        None: the text view is dense features (topic proportions, TF-IDF, sentence
+        embeddings). An integer: the text columns are a token-id sequence, ids in
+        ``[0, vocabulary_size)`` with 0 for padding, read by the original text
+        branch: a learned embedding, one convolution per window size, max-pooling
+        over positions, then the dense layers.
+    embedding_dim : int, default=32
+        Size of the token embeddings (token-sequence text only).
+    window_sizes : tuple of int, default=(3, 4)
+        Window sizes ``h`` of the convolutions (token-sequence text only); the
+        sequence must be at least as long as the largest.
+    n_filters : int, default=32
+        Filters per window size (token-sequence text only).
     optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
         Update rule of :mod:`statopt.optim`.
     learning_rate : float, default=1e-3
@@ -347,7 +459,10 @@ default='tanh'
         "similarity_gradient": [StrOptions({"exact", "published"})],
         "l2": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "vocabulary_size": [None, Interval(Integral, 1, None, closed="left")],
+        "vocabulary_size": [None, Interval(Integral, 2, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "window_sizes": [tuple, list],
+        "n_filters": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"),
@@ -376,6 +491,9 @@ default='tanh'
         l2=1e-4,
         dropout=0.0,
         vocabulary_size=None,
+        embedding_dim=32,
+        window_sizes=(3, 4),
+        n_filters=32,
         optimizer="adam",
         learning_rate=1e-3,
         batch_size="auto",
@@ -399,6 +517,9 @@ default='tanh'
         self.l2 = l2
         self.dropout = dropout
         self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.window_sizes = window_sizes
+        self.n_filters = n_filters
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -412,8 +533,12 @@ default='tanh'
 
     # ----------------------------------------------------------------- building
 
-    def _branch(self):
+    def _branch(self, modality):
         layers = []
+        if modality == "text" and self.vocabulary_size is not None:
+            layers.append(_TokenConvolution(
+                self.vocabulary_size, self.embedding_dim, self.window_sizes,
+                self.n_filters, ACTIVATIONS[self.activation]()))
         for index, units in enumerate(self.hidden_layer_sizes):
             if (not isinstance(units, (Integral, np.integer)) or isinstance(units, bool)
                     or units < 1):
@@ -427,7 +552,8 @@ default='tanh'
 
     def _build(self, groups):
         # Branch order fixes the trunk's output as [t, v].
-        trunk = [Branches([(groups[name], self._branch()) for name in MODALITIES])]
+        trunk = [Branches([(groups[name], self._branch(name))
+                           for name in MODALITIES])]
         predictor = ([_SimilarityFeatures()] if self.similarity_in_predictor else [])
         heads = [(predictor + [Dense(2)], SoftmaxCrossEntropy()),
                  ([_CosineSimilarity()], _SimilarityLoss(self.similarity_gradient))]
@@ -452,11 +578,6 @@ default='tanh'
         -------
         self : SimilarityAwareMultimodalClassifier
         """
-        if self.vocabulary_size is not None:
-            raise ValueError("Token-sequence text views (vocabulary_size) are not "
-                             "implemented; pass dense text features (topic "
-                             "proportions, TF-IDF, sentence embeddings) and leave "
-                             "vocabulary_size=None.")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -485,6 +606,7 @@ default='tanh'
                              "of the losses a positive weight.")
         groups = _check_views(self.views, self.modalities, self.n_features_in_)
         self._groups = groups
+        self._check_tokens(X)
         rng = check_random_state(self.random_state)
         self.network_ = self._build(groups)
         self.params_ = self.network_.init_params(rng)
@@ -530,9 +652,33 @@ default='tanh'
 
     # ------------------------------------------------------------- predicting
 
+    def _check_tokens(self, X):
+        """Refuse token-sequence text columns that are not ids in range."""
+        if self.vocabulary_size is None:
+            return
+        windows = list(self.window_sizes)
+        if not windows or any(
+                not isinstance(h, (Integral, np.integer)) or isinstance(h, bool)
+                or h < 1 for h in windows):
+            raise ValueError(f"window_sizes must be a non-empty tuple of positive "
+                             f"integers, got {self.window_sizes!r}.")
+        tokens = X[:, self._groups["text"]]
+        if tokens.shape[1] < max(windows):
+            raise ValueError(f"The token sequence has {tokens.shape[1]} columns, "
+                             f"shorter than the largest window ({max(windows)}); "
+                             "pad it with 0 or use smaller window_sizes.")
+        if np.any(tokens != np.round(tokens)) or np.any(tokens < 0) or np.any(
+                tokens >= self.vocabulary_size):
+            raise ValueError("Token-sequence text columns must hold integer token "
+                             f"ids in [0, vocabulary_size={self.vocabulary_size}) "
+                             "(0 = padding); some id is out of range or not an "
+                             "integer.")
+
     def _validated(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        self._check_tokens(X)
+        return X
 
     def _outputs(self, X):
         """Predictor logits and similarity ``s`` of ``X``."""
