@@ -102,3 +102,38 @@ def test_wikipedia_similarity_beats_logistic_on_mismatched_pairs():
     # The logistic logit is additive in image and text: near chance on fakes that
     # show only in their relation.
     assert baseline < 0.6 < ours
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(4, 60), n_topics=st.integers(2, 4), length=st.integers(1, 8),
+       rate=st.floats(0, 1), seed=st.integers(0, 2**16))
+def test_property_token_pairs_keywords_follow_the_text_source(n, n_topics, length,
+                                                             rate, seed):
+    from statopt.datasets import make_token_image_pairs
+
+    data = make_token_image_pairs(n, n_topics=n_topics, vocabulary_size=40,
+                                  sequence_length=length, n_image_features=3,
+                                  keyword_rate=rate, random_state=seed)
+    tokens = data.X[:, data.views[1]]
+    assert data.X.shape == (n, 3 + length)
+    assert np.all(tokens == np.round(tokens)) and tokens.min() >= 0
+    assert tokens.max() < 40
+    # Topics are balanced; a keyword names its topic: a real row's keywords are of
+    # its image's topic, a fake's of another topic.
+    assert np.bincount(data.topics).max() - np.bincount(data.topics).min() <= 1
+    n_keywords = 40 // (2 * n_topics)
+    for row in range(n):
+        ids = tokens[row][(tokens[row] >= 1) & (tokens[row] <= n_topics * n_keywords)]
+        keyword_topics = (ids.astype(int) - 1) // n_keywords
+        if data.y[row] == 0:
+            assert np.all(keyword_topics == data.topics[row])
+        else:
+            assert np.all(keyword_topics != data.topics[row])
+            assert np.unique(keyword_topics).size <= 1
+
+
+def test_token_pairs_refuse_a_vocabulary_too_small():
+    from statopt.datasets import make_token_image_pairs
+
+    with pytest.raises(ValueError, match="too small for 5 topics"):
+        make_token_image_pairs(10, vocabulary_size=11)

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 from scipy.special import log_softmax
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from statopt import SimilarityAwareMultimodalClassifier
 from statopt.datasets import make_token_image_pairs
@@ -162,8 +164,6 @@ def test_without_similarity_and_linear_branches_it_is_logistic_regression():
     # beta = 0, identity activations, no similarity inputs: the predictor is linear
     # in the columns, so its unpenalised optimum is scikit-learn's unpenalised
     # logistic regression (same probabilities, not the same parameters).
-    from sklearn.linear_model import LogisticRegression
-
     rng = np.random.RandomState(0)
     X = rng.normal(size=(150, N_IMAGE + N_TEXT))
     y = (X[:, 0] - X[:, 8] + rng.logistic(size=150) > 0).astype(int)
@@ -359,9 +359,9 @@ def test_token_sequences_detect_fakes_that_logistic_cannot():
         views=data.views, modalities=data.modalities, vocabulary_size=200,
         embedding_dim=16, n_filters=16, window_sizes=(1, 2), representation_dim=16,
         learning_rate=3e-3, max_iter=30, random_state=0), X[:1000], y[:1000])
-    from sklearn.linear_model import LogisticRegression
-
-    logistic = LogisticRegression(max_iter=3000).fit(X[:1000], y[:1000])
+    # One BLAS thread: two made this small fit seconds long on the shared machine.
+    with threadpool_limits(1, user_api="blas"):
+        logistic = LogisticRegression(max_iter=2000).fit(X[:1000], y[:1000])
     assert roc_auc_score(y[1000:], logistic.predict_proba(X[1000:])[:, 1]) < 0.6
     assert roc_auc_score(y[1000:], clf.predict_proba(X[1000:])[:, 1]) > 0.8
     # Token ids outside the vocabulary are refused at prediction too.
@@ -369,3 +369,23 @@ def test_token_sequences_detect_fakes_that_logistic_cannot():
     bad[0, data.views[1][0]] = 200
     with pytest.raises(ValueError, match="integer token ids"):
         clf.predict(bad)
+
+
+@settings(max_examples=25, deadline=None)
+@given(bad=st.sampled_from([-1.0, 30.0, 2.5, 1e9]), row=st.integers(0, 9),
+       column=st.integers(0, 5), at_fit=st.booleans())
+def test_property_bad_token_ids_give_clear_errors(bad, row, column, at_fit):
+    data = make_token_image_pairs(40, vocabulary_size=30, sequence_length=6,
+                                  n_image_features=5, random_state=0)
+    params = dict(views=data.views, modalities=data.modalities,
+                  representation_dim=4, max_iter=1, random_state=0, **TOKENS)
+    X = data.X.copy()
+    X[row, data.views[1][column]] = bad
+    X_before = X.copy()
+    with pytest.raises(ValueError, match="integer token ids"):
+        if at_fit:
+            SimilarityAwareMultimodalClassifier(**params).fit(X, data.y)
+        else:
+            clf = _fit(SimilarityAwareMultimodalClassifier(**params), data.X, data.y)
+            clf.similarity(X)
+    np.testing.assert_array_equal(X, X_before)
