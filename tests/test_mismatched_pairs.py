@@ -75,7 +75,7 @@ def test_reproduce_safe_quick_without_wikipedia(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "Wikipedia skipped" in out
     for name in ["published head (published gradient)", "ours (exact gradient)",
-                 "ours (published gradient)"]:
+                 "ours (published gradient)", "Simulated token sequences"]:
         assert name in out
     # Fakes show only in the relation: the published head, linear in [t, v],
     # stays near chance while ours, with the similarity as input, does not.
