@@ -302,7 +302,9 @@ class SimilarityAwareMultimodalClassifier(ClassifierMixin, TransformerMixin,
     """Text-image classifier trained with a cross-modal similarity loss (SAFE).
 
     A text branch maps the text columns of a row to ``t``, an image branch the image
-    columns to ``v`` (dense layers, the last one of ``representation_dim`` units).
+    columns to ``v`` (dense layers, the last one of ``representation_dim`` units;
+    with ``vocabulary_size`` the text columns are token ids, read first by an
+    embedding, one convolution per window size and max-pooling).
     Their similarity is ``s = (1 + cos(t, v)) / 2`` and the predictor is
     ``y_hat = softmax(W_p [t, v, s, t'v] + b_p)`` (``[t, v]`` alone, as published,
     with ``similarity_in_predictor=False``). The loss is
