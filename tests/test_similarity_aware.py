@@ -389,3 +389,32 @@ def test_property_bad_token_ids_give_clear_errors(bad, row, column, at_fit):
             clf = _fit(SimilarityAwareMultimodalClassifier(**params), data.X, data.y)
             clf.similarity(X)
     np.testing.assert_array_equal(X, X_before)
+
+
+def test_given_embedding_frozen_or_trained():
+    data = make_token_image_pairs(60, vocabulary_size=30, sequence_length=6,
+                                  n_image_features=5, random_state=0)
+    given = np.random.RandomState(2).normal(size=(30, 3))
+    params = dict(views=data.views, modalities=data.modalities,
+                  representation_dim=4, max_iter=5, random_state=0,
+                  vocabulary_size=30, window_sizes=(2,), n_filters=3,
+                  embedding=given)
+    frozen = _fit(SimilarityAwareMultimodalClassifier(freeze_embedding=True,
+                                                      **params), data.X, data.y)
+    trained = _fit(SimilarityAwareMultimodalClassifier(**params), data.X, data.y)
+    start = frozen.network_._blocks[0].start
+    # The text branch comes first in the trunk, its embedding first in the branch.
+    np.testing.assert_array_equal(frozen.params_[start : start + 29 * 3],
+                                  given[1:].ravel())
+    moved = trained.params_[start : start + 29 * 3] - given[1:].ravel()
+    assert 0 < np.abs(moved).max() < 0.1
+    with pytest.raises(ValueError, match="one per token id"):
+        SimilarityAwareMultimodalClassifier(**{**params, "embedding": given[:5]}
+                                            ).fit(data.X, data.y)
+    with pytest.raises(ValueError, match="needs a given embedding"):
+        SimilarityAwareMultimodalClassifier(**{**params, "embedding": None},
+                                            freeze_embedding=True).fit(data.X,
+                                                                       data.y)
+    X, y = _pairs(40)
+    with pytest.raises(ValueError, match="set vocabulary_size"):
+        SimilarityAwareMultimodalClassifier(embedding=given, **VIEWS).fit(X, y)

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._utils import single_blas_thread
 from ._adversarial import ACTIVATIONS
@@ -79,12 +79,16 @@ class _TokenConvolution(_NoROperator):
     """
 
     def __init__(self, vocabulary_size, embedding_dim, window_sizes, n_filters,
-                 activation):
+                 activation, *, initial=None, frozen=False):
         self.vocabulary_size = int(vocabulary_size)
         self.embedding_dim = int(embedding_dim)
         self.window_sizes = tuple(int(h) for h in window_sizes)
         self.n_filters = int(n_filters)
         self.activation = activation
+        # A given embedding (rows 1.. used, row 0 is padding) starts the training
+        # or, frozen, stays as given (its gradient is zero).
+        self.initial = initial
+        self.frozen = frozen
 
     def _sizes(self):
         e, f = self.embedding_dim, self.n_filters
@@ -112,8 +116,9 @@ class _TokenConvolution(_NoROperator):
 
     def init(self, w, n_in, rng, scheme):
         embedding, filters = self._split(w)
-        embedding[...] = rng.normal(0.0, 1.0 / np.sqrt(self.embedding_dim),
-                                    size=embedding.shape)
+        embedding[...] = (rng.normal(0.0, 1.0 / np.sqrt(self.embedding_dim),
+                                     size=embedding.shape)
+                          if self.initial is None else self.initial[1:])
         for weights, bias in filters:
             bound = np.sqrt(6.0 / (weights.shape[0] + weights.shape[1]))
             weights[...] = rng.uniform(-bound, bound, size=weights.shape)
@@ -158,7 +163,7 @@ class _TokenConvolution(_NoROperator):
             for offset in range(h):
                 np.add.at(grad_table, ids[rows, best + offset],
                           g_windows[:, :, offset, :])
-        grad_embedding[...] = grad_table[1:]
+        grad_embedding[...] = 0.0 if self.frozen else grad_table[1:]
         return np.zeros(ids.shape) if need_input else None
 
 
@@ -354,7 +359,14 @@ default='tanh'
         branch: a learned embedding, one convolution per window size, max-pooling
         over positions, then the dense layers.
     embedding_dim : int, default=32
-        Size of the token embeddings (token-sequence text only).
+        Size of the token embeddings (token-sequence text only); ignored when
+        ``embedding`` is given.
+    embedding : array-like of shape (vocabulary_size, n_dims), default=None
+        A given embedding matrix (pre-trained word vectors; row ``k`` for id ``k``,
+        row 0 unused): the start of training, or fixed with
+        ``freeze_embedding=True``. None learns one from a random start.
+    freeze_embedding : bool, default=False
+        Keep the given ``embedding`` fixed during training.
     window_sizes : tuple of int, default=(3, 4)
         Window sizes ``h`` of the convolutions (token-sequence text only); the
         sequence must be at least as long as the largest.
@@ -463,6 +475,8 @@ default='tanh'
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "vocabulary_size": [None, Interval(Integral, 2, None, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "embedding": ["array-like", None],
+        "freeze_embedding": ["boolean"],
         "window_sizes": [tuple, list],
         "n_filters": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
@@ -494,6 +508,8 @@ default='tanh'
         dropout=0.0,
         vocabulary_size=None,
         embedding_dim=32,
+        embedding=None,
+        freeze_embedding=False,
         window_sizes=(3, 4),
         n_filters=32,
         optimizer="adam",
@@ -520,6 +536,8 @@ default='tanh'
         self.dropout = dropout
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
+        self.embedding = embedding
+        self.freeze_embedding = freeze_embedding
         self.window_sizes = window_sizes
         self.n_filters = n_filters
         self.optimizer = optimizer
@@ -538,9 +556,12 @@ default='tanh'
     def _branch(self, modality):
         layers = []
         if modality == "text" and self.vocabulary_size is not None:
+            initial = self._check_embedding()
             layers.append(_TokenConvolution(
-                self.vocabulary_size, self.embedding_dim, self.window_sizes,
-                self.n_filters, ACTIVATIONS[self.activation]()))
+                self.vocabulary_size,
+                self.embedding_dim if initial is None else initial.shape[1],
+                self.window_sizes, self.n_filters, ACTIVATIONS[self.activation](),
+                initial=initial, frozen=self.freeze_embedding))
         for index, units in enumerate(self.hidden_layer_sizes):
             if (not isinstance(units, (Integral, np.integer)) or isinstance(units, bool)
                     or units < 1):
@@ -551,6 +572,19 @@ default='tanh'
                 layers.append(Dropout(self.dropout))
         return Stack(layers + [Dense(self.representation_dim),
                                ACTIVATIONS[self.activation]()])
+
+    def _check_embedding(self):
+        if self.embedding is None:
+            if self.freeze_embedding:
+                raise ValueError("freeze_embedding=True needs a given embedding; "
+                                 "pass embedding or leave freeze_embedding=False.")
+            return None
+        embedding = check_array(self.embedding, dtype=np.float64,
+                                input_name="embedding")
+        if embedding.shape[0] != self.vocabulary_size:
+            raise ValueError(f"embedding has {embedding.shape[0]} rows; it needs one "
+                             f"per token id, vocabulary_size={self.vocabulary_size}.")
+        return embedding
 
     def _build(self, groups):
         # Branch order fixes the trunk's output as [t, v].
@@ -606,6 +640,10 @@ default='tanh'
         if self.alpha + self.beta <= 0:
             raise ValueError("alpha and beta are both 0: nothing to fit; give one "
                              "of the losses a positive weight.")
+        if self.vocabulary_size is None and (self.embedding is not None
+                                             or self.freeze_embedding):
+            raise ValueError("embedding and freeze_embedding apply to token-sequence "
+                             "text views; set vocabulary_size as well.")
         groups = _check_views(self.views, self.modalities, self.n_features_in_)
         self._groups = groups
         self._check_tokens(X)
