@@ -418,3 +418,38 @@ def test_given_embedding_frozen_or_trained():
     X, y = _pairs(40)
     with pytest.raises(ValueError, match="set vocabulary_size"):
         SimilarityAwareMultimodalClassifier(embedding=given, **VIEWS).fit(X, y)
+
+
+def test_scatter_kernel_equals_numpy_add_at():
+    from statopt.neural_network._kernels import scatter_window_gradient
+
+    rng = np.random.RandomState(0)
+    ids = rng.randint(0, 9, size=(7, 6))  # few ids: many repeats
+    best = rng.randint(0, 4, size=(7, 5))
+    g = rng.normal(size=(7, 5, 3, 2))
+    result = np.zeros((9, 2))
+    scatter_window_gradient(result, ids, best, g)
+    expected = np.zeros((9, 2))
+    rows = np.arange(7)[:, None]
+    for offset in range(3):
+        np.add.at(expected, ids[rows, best + offset], g[:, :, offset, :])
+    np.testing.assert_allclose(result, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_odd_token_layouts_compile_nothing_new():
+    from statopt.neural_network._kernels import scatter_window_gradient
+
+    if not hasattr(scatter_window_gradient, "signatures"):
+        pytest.skip("numba JIT disabled: nothing is compiled")
+    data = make_token_image_pairs(40, vocabulary_size=30, sequence_length=6,
+                                  n_image_features=5, random_state=0)
+    params = dict(views=data.views, modalities=data.modalities,
+                  representation_dim=4, max_iter=2, random_state=0, **TOKENS)
+    _fit(SimilarityAwareMultimodalClassifier(**params), data.X, data.y)
+    before = len(scatter_window_gradient.signatures)
+    read_only = data.X.copy()
+    read_only.flags.writeable = False
+    for odd in (read_only, np.asfortranarray(data.X), data.X.astype(np.float32),
+                np.repeat(data.X, 2, axis=0)[::2]):
+        _fit(SimilarityAwareMultimodalClassifier(**params), odd, data.y)
+    assert len(scatter_window_gradient.signatures) == before

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._utils import single_blas_thread
 from ._adversarial import ACTIVATIONS
+from ._kernels import scatter_window_gradient
 from ._layers import Dense, Dropout, Head, Layer, SoftmaxCrossEntropy
 from ._network import Branches, MultiHeadNetwork, Stack
 from ._training import OPTIMIZERS, MinibatchTrainer
@@ -160,9 +161,8 @@ class _TokenConvolution(_NoROperator):
             np.einsum("nfk,nf->kf", chosen, g_peak, out=grad_weights)
             np.sum(g_peak, axis=0, out=grad_bias)
             g_windows = (g_peak[:, :, None] * weights.T[None]).reshape(n, -1, h, e)
-            for offset in range(h):
-                np.add.at(grad_table, ids[rows, best + offset],
-                          g_windows[:, :, offset, :])
+            # A compiled scatter: np.add.at took 25x longer on 200 x 16 x 2 x 16.
+            scatter_window_gradient(grad_table, ids, best, g_windows)
         grad_embedding[...] = 0.0 if self.frozen else grad_table[1:]
         return np.zeros(ids.shape) if need_input else None
 
