@@ -8,13 +8,17 @@ from .linear_model import (  # noqa: E402
     CensoredMissingQuantileRegressor,
 )
 from .multimodal import TensorCrossModalRegressor  # noqa: E402
-from .neural_network import EventAdversarialClassifier  # noqa: E402
+from .neural_network import (  # noqa: E402
+    EventAdversarialClassifier,
+    SimilarityAwareMultimodalClassifier,
+)
 
 __all__ = [
     "AdamLogisticRegression",
     "CensoredMissingQuantileRegressor",
     "EventAdversarialClassifier",
     "FITSSVD",
+    "SimilarityAwareMultimodalClassifier",
     "TensorCrossModalRegressor",
     "__version__",
 ]

@@ -24,10 +24,12 @@ from ._layers import (
     Tanh,
 )
 from ._network import Branches, MultiHeadNetwork, Network, Stack
+from ._similarity_aware import SimilarityAwareMultimodalClassifier
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = [
     "EventAdversarialClassifier",
+    "SimilarityAwareMultimodalClassifier",
     "Layer",
     "Dense",
     "ReLU",
