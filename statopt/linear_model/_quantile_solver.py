@@ -50,10 +50,12 @@ BIG_FACTOR = 1e6
 # band cannot balance the rest.
 BAND_FACTOR = 1.0
 REFINE_ITER = 5
-# Band of a level warm-started from the previous level's solution, relative to a
-# cold fit's band. Measured at n=1e5, p=10, levels 0.05 apart: one reduced LP per
-# level (a band of 1x or 0.5x needed two to three, and took longer); a secant
-# prediction from the two previous levels did not help.
+# Band of a level warm-started from the previous level's solution: this many
+# times sqrt(n p) rows (at least 50 p, as a cold fit's). Measured with p=10 and
+# levels 0.05 apart: at n=1e5 one reduced LP per level (1 or 0.5 times needed two
+# to three, and took longer); at n=1e4 the floor of 50 p rows is enough, and a
+# band of twice the floor cost 30% more. A secant prediction from the two
+# previous levels did not help.
 WARM_BAND_FACTOR = 2.0
 
 
@@ -602,8 +604,9 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
     nor the MM iterations are repeated. A parametric
     simplex that pivots through every breakpoint of the process would need about
     ``n`` times the level step pivots (every row that changes sides); the band
-    keeps it to the rows near the new fit. The band is twice that of a cold fit
-    (``WARM_BAND_FACTOR``): the previous solution is a rougher start than MM's.
+    keeps it to the rows near the new fit. The band is ``WARM_BAND_FACTOR``
+    times ``sqrt(n p)`` rows, twice a cold fit's on large data: the previous
+    solution is a rougher start than MM's.
     ``solver='mm'`` (``exact=False``) runs MM from the previous solution.
 
     Returns
@@ -617,11 +620,14 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
                                      max_iter=max_iter, rng=rng, step_tol=step_tol,
                                      exact=exact, verbose=verbose)
         coefficients, infos = [beta], [info]
+        n_active, p = int(np.count_nonzero(weights)), X.shape[1]
+        band_size = int(max(50 * p, WARM_BAND_FACTOR * BAND_FACTOR
+                            * np.sqrt(n_active * p)))
         for quantile in quantiles[1:]:
             info = dict(infos[-1], n_iter=0, rounds=0, duality_gap=np.nan)
             if exact:
-                beta = _finish(X, y, weights, quantile, beta, info,
-                               int(WARM_BAND_FACTOR * info["band_size"]), verbose)
+                beta = _finish(X, y, weights, quantile, beta, info, band_size,
+                               verbose)
             else:
                 beta, n_iter, converged = mm_iterations(
                     X, y, weights, quantile, beta, info["epsilon"], max_iter,
