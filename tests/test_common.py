@@ -8,6 +8,7 @@ from statopt import (
     AdamLogisticRegression,
     CensoredMissingQuantileRegressor,
     EventAdversarialClassifier,
+    RobustPairedClassifier,
     TensorCrossModalRegressor,
 )
 
@@ -18,6 +19,7 @@ ESTIMATORS = [
     EventAdversarialClassifier(hidden_layer_sizes=(16,), learning_rate=1e-2,
                                max_iter=500, tol=1e-2, random_state=0),
     FITSSVD(random_state=0),
+    RobustPairedClassifier(radius=0.01),
     TensorCrossModalRegressor(random_state=0),
 ]
 

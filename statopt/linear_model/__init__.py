@@ -2,5 +2,10 @@
 
 from ._censored_quantile import CensoredMissingQuantileRegressor
 from ._logistic import AdamLogisticRegression
+from ._robust_paired import RobustPairedClassifier
 
-__all__ = ["AdamLogisticRegression", "CensoredMissingQuantileRegressor"]
+__all__ = [
+    "AdamLogisticRegression",
+    "CensoredMissingQuantileRegressor",
+    "RobustPairedClassifier",
+]

@@ -1,0 +1,266 @@
+"""RobustPairedClassifier against independent references (issue 17).
+
+References: scikit-learn's LogisticRegression (the binary robust model solves the
+ridge problem whose strength matches the optimality conditions), scipy.optimize on
+smooth reformulations, a brute-force primal worst case built from explicit transport
+plans, brute-force perturbations for the worst-case accuracy, and cvxpy (a test-only
+dependency, skipped when absent).
+"""
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+from scipy.special import log_expit, logsumexp
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from statopt import RobustPairedClassifier
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return X[:200, :6], y[:200]
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+def _binary_loss(w, b, X, y):
+    z = (2.0 * y - 1.0) * (X @ w + b)
+    return np.mean(-log_expit(z)), z
+
+
+def _softmax_loss(W, b, X, y):
+    Z = X @ W.T + b
+    return np.mean(logsumexp(Z, axis=1) - Z[np.arange(len(y)), y])
+
+
+def _worst_case_risk(w, b, X, y, radius, kappa):
+    """Sup of the expected log-loss over the Wasserstein ball, from transport plans.
+
+    Mass of row i can flip its label (cost kappa per unit mass, gain
+    l(-z_i) - l(z_i)) or travel far along -y w (gain ||w|| per unit of cost, the
+    loss's asymptotic slope, never beaten by a finite move since the loss is
+    convex with that slope). Spending the budget greedily on the best ratio is
+    the optimal fractional knapsack.
+    """
+    loss, z = _binary_loss(w, b, X, y)
+    n = len(y)
+    slope = np.linalg.norm(w)
+    gains = (-log_expit(-z) + log_expit(z)) / n  # per row, flipping all its mass
+    costs = np.full(n, kappa / n)
+    ratio = gains / costs
+    budget, total = radius, loss
+    for i in np.argsort(-ratio):
+        if ratio[i] <= slope or budget <= 0:
+            break
+        used = min(costs[i], budget)
+        total += ratio[i] * used
+        budget -= used
+    return total + slope * budget
+
+
+def test_binary_matches_ridge_logistic_regression(cancer):
+    X, y = cancer
+    radius = 0.5
+    model = RobustPairedClassifier(radius=radius, tol=1e-12).fit(X, y)
+    w = model.coef_[0]
+    # Optimality: grad mean-loss + r w / ||w|| = 0, which is LogisticRegression's
+    # condition grad mean-loss + w / (C n) = 0 with C = ||w|| / (r n).
+    C = np.linalg.norm(w) / (radius * len(y))
+    reference = LogisticRegression(C=C, tol=1e-12, max_iter=100000).fit(X, y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-5)
+    loss, _ = _binary_loss(w, model.intercept_[0], X, y)
+    assert abs(model.objective_ - (loss + radius * np.linalg.norm(w))) < 1e-9
+    assert model.duality_gap_ <= 1e-12
+
+
+@pytest.mark.parametrize("kappa", [0.5, 2.0])
+def test_label_flip_dual_equals_brute_force_worst_case(cancer, kappa):
+    X, y = cancer
+    radius = 0.1
+    model = RobustPairedClassifier(radius=radius, label_flip_cost=kappa,
+                                   tol=1e-10).fit(X, y)
+    w, b = model.coef_[0], model.intercept_[0]
+    # The dual value at the optimum is the primal worst case of the fitted model ...
+    worst = _worst_case_risk(w, b, X, y, radius, kappa)
+    assert abs(model.objective_ - worst) < 1e-6
+    # ... and no nearby model has a smaller worst case (the optimum is a minimum).
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        dw, db = rng.normal(size=w.size) * 1e-3, rng.normal() * 1e-3
+        assert _worst_case_risk(w + dw, b + db, X, y, radius, kappa) >= worst - 1e-9
+    assert model.dual_multiplier_ >= np.linalg.norm(w) - 1e-8
+
+
+def test_label_flip_cost_large_recovers_fixed_labels(cancer):
+    X, y = cancer
+    fixed = RobustPairedClassifier(radius=0.1, tol=1e-10).fit(X, y)
+    flip = RobustPairedClassifier(radius=0.1, label_flip_cost=1e6, tol=1e-10).fit(X, y)
+    assert abs(fixed.objective_ - flip.objective_) < 1e-6
+    np.testing.assert_allclose(flip.coef_, fixed.coef_, rtol=1e-3, atol=1e-5)
+
+
+def test_frobenius_and_nuclear_against_smooth_reformulations(iris):
+    X, y = iris
+    X = X - X.mean(axis=0)
+    K, p = 3, X.shape[1]
+    radius = 0.1
+    rho = np.sqrt(2.0) * radius
+    for norm in ("frobenius", "nuclear"):
+        model = RobustPairedClassifier(radius=radius, norm=norm, tol=1e-11).fit(X, y)
+
+        if norm == "frobenius":
+            # Smooth away from W = 0, where the optimum is not (radius < r*).
+            def objective(theta):
+                W, b = theta[:K * p].reshape(K, p), theta[K * p:]
+                return _softmax_loss(W, b, X, y) + rho * np.linalg.norm(W)
+            start = np.zeros(K * p + K) + 0.01
+        else:
+            # ||W||_* = min over W = U V' of (||U||_F^2 + ||V||_F^2) / 2.
+            def objective(theta):
+                U = theta[:K * K].reshape(K, K)
+                V = theta[K * K:K * K + p * K].reshape(p, K)
+                b = theta[K * K + p * K:]
+                return (_softmax_loss(U @ V.T, b, X, y)
+                        + rho * 0.5 * (np.sum(U * U) + np.sum(V * V)))
+            start = np.random.default_rng(0).normal(size=K * K + p * K + K) * 0.1
+        reference = minimize(objective, start, method="BFGS",
+                             options={"gtol": 1e-10, "maxiter": 20000})
+        assert abs(model.objective_ - reference.fun) < 1e-6, norm
+        assert model.objective_ <= reference.fun + 1e-9
+
+
+def test_multiclass_bound_dominates_exact_worst_case(iris):
+    X, y = iris
+    radius = 0.1
+    model = RobustPairedClassifier(radius=radius, norm="spectral").fit(X, y)
+    W, b = model.coef_, model.intercept_
+    exact = _softmax_loss(W, b, X, y) + radius * max(
+        np.linalg.norm(W[k] - W[m]) for k in range(3) for m in range(3))
+    # sqrt(2) ||W||_2 >= max ||w_k - w_l||: the fitted value certifies the worst case.
+    assert exact <= model.objective_ + 1e-12
+    assert model.objective_ - exact < 0.05 * model.objective_
+
+
+def test_critical_radius(cancer, iris):
+    for X, y in (cancer, iris):
+        model = RobustPairedClassifier(radius=1e-3).fit(X, y)
+        r_star = model.radius_max_
+        below = RobustPairedClassifier(radius=0.98 * r_star, tol=1e-12).fit(X, y)
+        assert np.abs(below.coef_).max() > 0
+        with pytest.raises(ValueError, match="critical radius r\\*="):
+            RobustPairedClassifier(radius=r_star).fit(X, y)
+    # Independent check: r* is the norm of the gradient at w = 0 of the loss
+    # minimised over the intercept (envelope theorem), by central differences.
+    X, y = cancer
+    X = X / X.std(axis=0)
+    r_star = RobustPairedClassifier(radius=1e-3).fit(X, y).radius_max_
+
+    def profile(w):
+        return minimize(lambda c: _binary_loss(w, c[0], X, y)[0], [0.0],
+                        method="BFGS", options={"gtol": 1e-12}).fun
+
+    step = 1e-5
+    basis = np.eye(X.shape[1]) * step
+    gradient = [(profile(e) - profile(-e)) / (2 * step) for e in basis]
+    assert abs(np.linalg.norm(gradient) - r_star) < 1e-6 * r_star
+
+
+def test_worst_case_accuracy_by_brute_force(cancer, iris):
+    for X, y in (cancer, iris):
+        model = RobustPairedClassifier(radius=0.05).fit(X, y)
+        W = model.coef_
+        for epsilon in (0.0, 0.5, 2.0):
+            robust = np.ones(len(y), dtype=bool)
+            labels = np.searchsorted(model.classes_, y)
+            if W.shape[0] == 1:
+                direction = -(2 * labels - 1)[:, None] * W[0] / np.linalg.norm(W[0])
+                robust &= model.predict(X + epsilon * 0.999999 * direction) == y
+                robust &= model.predict(X) == y
+            else:
+                for k in range(W.shape[0]):
+                    diff = W[labels] - W[k]
+                    size = np.linalg.norm(diff, axis=1, keepdims=True)
+                    direction = -np.divide(diff, size, out=np.zeros_like(diff),
+                                           where=size > 0)
+                    robust &= model.predict(X + epsilon * direction) == y
+            # Boundary ties are measure-zero on these data.
+            assert model.worst_case_accuracy(X, y, epsilon) == pytest.approx(
+                robust.mean(), abs=1.5 / len(y))
+
+
+def test_sample_weight_equals_repetition(iris):
+    X, y = iris
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 3, size=len(y))
+    weighted = RobustPairedClassifier(radius=0.05, tol=1e-11).fit(
+        X, y, sample_weight=counts)
+    repeated = RobustPairedClassifier(radius=0.05, tol=1e-11).fit(
+        np.repeat(X, counts, axis=0), np.repeat(y, counts))
+    assert abs(weighted.objective_ - repeated.objective_) < 1e-9
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               atol=1e-5)
+
+
+def test_refusals(iris, cancer):
+    X, y = iris
+    with pytest.raises(ValueError, match="two classes only"):
+        RobustPairedClassifier(label_flip_cost=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="at least two classes"):
+        RobustPairedClassifier().fit(X[:10], np.zeros(10))
+    with pytest.raises(ValueError, match="non-negative"):
+        RobustPairedClassifier().fit(X, y, sample_weight=-np.ones(len(y)))
+    model = RobustPairedClassifier().fit(X, y)
+    with pytest.raises(ValueError, match="epsilon"):
+        model.worst_case_accuracy(X, y, -1.0)
+    Xb, yb = cancer
+    with pytest.raises(ValueError, match="critical radius"):
+        RobustPairedClassifier(radius=0.3, label_flip_cost=0.5).fit(Xb, yb)
+
+
+def test_pipeline_and_grid_search_on_radius(cancer):
+    X, y = cancer
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), RobustPairedClassifier()),
+        {"robustpairedclassifier__radius": [0.01, 0.05, 0.1]}, cv=3,
+    ).fit(X, y)
+    assert search.best_score_ > 0.8
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_against_cvxpy(cancer, iris):
+    cp = pytest.importorskip("cvxpy")
+    X, y = iris
+    n = len(y)
+    Y = np.eye(3)[y]
+    for norm in ("spectral", "frobenius", "nuclear"):
+        model = RobustPairedClassifier(radius=0.1, norm=norm, tol=1e-11).fit(X, y)
+        W, b = cp.Variable((3, 4)), cp.Variable(3)
+        Z = X @ W.T + np.ones((n, 1)) @ cp.reshape(b, (1, 3), order="C")
+        loss = cp.sum(cp.log_sum_exp(Z, axis=1) - cp.sum(cp.multiply(Y, Z), axis=1))
+        penalty = {"spectral": cp.sigma_max(W), "frobenius": cp.norm(W, "fro"),
+                   "nuclear": cp.normNuc(W)}[norm]
+        problem = cp.Problem(cp.Minimize(loss / n + np.sqrt(2) * 0.1 * penalty))
+        problem.solve(solver=cp.CLARABEL)
+        assert abs(model.objective_ - problem.value) < 1e-6, norm
+    X, y = cancer
+    n = len(y)
+    signs = 2 * y - 1
+    for kappa in (0.5, 2.0):
+        model = RobustPairedClassifier(radius=0.1, label_flip_cost=kappa,
+                                       tol=1e-10).fit(X, y)
+        w, b, lam = cp.Variable(X.shape[1]), cp.Variable(), cp.Variable()
+        z = cp.multiply(signs, X @ w + b)
+        objective = 0.1 * lam + cp.sum(
+            cp.maximum(cp.logistic(-z), cp.logistic(z) - kappa * lam)) / n
+        problem = cp.Problem(cp.Minimize(objective), [cp.norm(w, 2) <= lam])
+        problem.solve(solver=cp.CLARABEL)
+        assert abs(model.objective_ - problem.value) < 1e-6, kappa
