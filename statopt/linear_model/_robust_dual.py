@@ -44,7 +44,8 @@ def _project_l1_ball(values, radius):
     ordered = np.sort(values)[::-1]
     cumulative = np.cumsum(ordered) - radius
     index = np.arange(1, values.size + 1)
-    count = index[ordered - cumulative / index > 0][-1]
+    # The first entry always qualifies; rounding may hide it when radius is tiny.
+    count = max(np.count_nonzero(ordered - cumulative / index > 0), 1)
     threshold = cumulative[count - 1] / count
     return np.maximum(values - threshold, 0.0)
 
