@@ -280,11 +280,15 @@ def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
     signs[n_features] = 0.0  # the intercept is not in the cone
 
     def barrier(v, t):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _barrier(v, t)
+
+    def _barrier(v, t):
         z = z_design @ v
         d = design @ v
         lam = v[-1]
         cone = lam * lam - v[:n_features] @ v[:n_features]
-        if not (cone > 0.0 and lam > 0.0):
+        if not (cone > 0.0 and lam > 0.0 and np.isfinite(cone)):
             return np.inf, None, None
         a = t * weights
         slack, first, second = _barrier_slack(a, d)
@@ -333,6 +337,9 @@ def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
                 break
             steps += 1
             resolved = value - new_value <= 1e-15 * abs(value)
+            if not (np.all(np.isfinite(new_gradient))
+                    and np.all(np.isfinite(new_hessian))):
+                break  # beyond what float64 resolves: stop with the gap measured
             v, value = candidate, new_value
             gradient, hessian = new_gradient, new_hessian
             if resolved:
