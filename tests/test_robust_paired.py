@@ -197,6 +197,26 @@ def test_worst_case_accuracy_by_brute_force(cancer, iris):
                 robust.mean(), abs=1.5 / len(y))
 
 
+def test_label_flip_collapse_is_detected(cancer):
+    X, y = cancer
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    kappa = 2.0
+    fitted = RobustPairedClassifier(radius=0.3, label_flip_cost=kappa).fit(X, y)
+    # Below: some model beats the collapsed one (worst case log 2), by brute force.
+    assert _worst_case_risk(fitted.coef_[0], fitted.intercept_[0], X, y, 0.3,
+                            kappa) < np.log(2) - 1e-3
+    with pytest.raises(ValueError, match="label_flip_cost=2"):
+        RobustPairedClassifier(radius=0.5, label_flip_cost=kappa).fit(X, y)
+    # Above: no model near w = 0 beats the collapsed one (the problem is convex,
+    # so a local check around w = 0 decides).
+    assert _worst_case_risk(np.zeros(X.shape[1]), 0.0, X, y, 0.5, kappa) == (
+        pytest.approx(np.log(2), abs=1e-12))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        w, b = rng.normal(size=X.shape[1]) * 1e-3, rng.normal() * 1e-3
+        assert _worst_case_risk(w, b, X, y, 0.5, kappa) >= np.log(2) - 1e-12
+
+
 def test_sample_weight_equals_repetition(iris):
     X, y = iris
     rng = np.random.default_rng(0)

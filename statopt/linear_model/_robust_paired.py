@@ -91,7 +91,12 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts (zeros when ``fit_intercept=False``).
     radius_max_ : float
-        Critical radius ``r*``: for ``radius >= r*`` the optimum is ``W = 0``.
+        Critical radius ``r*``, computed before solving: for ``radius >= r*`` the
+        optimum is ``W = 0``. With ``label_flip_cost=inf`` it is the dual norm of
+        the loss gradient at ``W = 0`` (optimal intercept), divided by ``sqrt(2)``
+        for several classes; with a finite cost it is ``label_flip_cost / 2``, an
+        upper bound: a collapse below it is detected after solving (the certified
+        optimum then equals the collapsed value ``log 2``) and raises too.
     objective_ : float
         Optimal value: the (bound on the) worst-case expected log-loss.
     duality_gap_ : float
@@ -221,21 +226,17 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         norm = "l2" if binary else self.norm
         factor = 1.0 if binary else _PAIR_FACTOR
         with single_blas_thread():
-            gradient = critical_radius_gradient(Xc, Y, weights, binary,
-                                                self.fit_intercept)
-            self.radius_max_ = scale * matrix_norm(gradient, DUAL_NORMS[norm]) / factor
             if np.isfinite(kappa):
-                # Collapse is also certain from kappa / 2 on: labels then flip for
-                # free and w = 0, b = 0, lam = 0 satisfies the optimality conditions.
-                self.radius_max_ = min(self.radius_max_, 0.5 * kappa)
+                # From kappa / 2 on, labels flip for free: w = 0, b = 0, lam = 0
+                # meets the optimality conditions (derivation in the user guide).
+                self.radius_max_ = 0.5 * kappa
+            else:
+                gradient = critical_radius_gradient(Xc, Y, weights, binary,
+                                                    self.fit_intercept)
+                self.radius_max_ = scale * matrix_norm(
+                    gradient, DUAL_NORMS[norm]) / factor
             if self.radius >= self.radius_max_:
-                raise ValueError(
-                    f"radius={self.radius:.6g} is at or above the critical radius "
-                    f"r*={self.radius_max_:.6g} of these data: the optimum is W = 0 "
-                    "and the model would predict one class for every sample. Choose "
-                    f"radius < {self.radius_max_:.6g} (e.g. by GridSearchCV over "
-                    "fractions of r*)."
-                )
+                raise ValueError(_collapse_message(self.radius, self.radius_max_))
             rho = factor * self.radius / scale
             if np.isfinite(kappa):
                 w, b, lam, objective, gap, n_iter = binary_label_flip(
@@ -244,6 +245,13 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                     self.verbose)
                 W, b = w[None, :], np.array([b])
                 self.dual_multiplier_ = lam / scale
+                # Below kappa / 2 the collapse radius has no closed form; the
+                # collapsed model (w = 0, b = 0, lam = 0) has objective log 2, an
+                # upper bound of the optimum, so a certified optimum within the gap
+                # of log 2 means w = 0 is optimal.
+                if objective >= np.log(2.0) - max(gap, 1e-12) and lam * (
+                        1.0 + np.abs(b[0])) <= 1e-6:
+                    raise ValueError(_collapse_message(self.radius, None, kappa))
             else:
                 # Binary: a short FISTA warm-up, then Newton, which the scaling of
                 # the features does not slow down (first-order steps crawl on
@@ -324,6 +332,19 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+def _collapse_message(radius, critical, kappa=None):
+    if critical is not None:
+        where = f"at or above the critical radius r*={critical:.6g} of these data"
+        advice = (f"Choose radius < {critical:.6g} (e.g. by GridSearchCV over "
+                  "fractions of r*).")
+    else:
+        where = (f"at or above the critical radius of these data for "
+                 f"label_flip_cost={kappa:.6g}")
+        advice = "Choose a smaller radius or a larger label_flip_cost."
+    return (f"radius={radius:.6g} is {where}: the optimum is W = 0 and the model "
+            f"would predict one class for every sample. {advice}")
 
 
 def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
