@@ -25,6 +25,10 @@ from scipy.special import expit, log_expit, logsumexp, xlogy
 
 # Norm of the coefficient matrix -> its dual norm (used for the dual certificate
 # and for the critical radius).
+# The step may grow past the global bound 1 / L (local curvature of a well-fitted
+# softmax is far below it), by this factor per iteration, up to this ratio.
+_GROW, _MAX_STEP_RATIO = 1.25, 1e4
+
 DUAL_NORMS = {"l2": "l2", "frobenius": "frobenius", "spectral": "nuclear",
               "nuclear": "spectral"}
 
@@ -195,7 +199,7 @@ def fista(X, Y, weights, rho, norm, binary, fit_intercept, tol, max_iter,
         smooth, R = loss_residuals(X @ VW.T + vb, Y, weights, binary)
         grad_W = (R * weights[:, None]).T @ X
         grad_b = weights @ R if fit_intercept else np.zeros(n_outputs)
-        step_size = min(2.0 * step_size, 1.0 / lipschitz)
+        step_size = min(_GROW * step_size, _MAX_STEP_RATIO / lipschitz)
         while True:
             W_new = prox_norm(VW - step_size * grad_W, step_size * rho, norm)
             b_new = vb - step_size * grad_b
