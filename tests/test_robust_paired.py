@@ -284,3 +284,26 @@ def test_against_cvxpy(cancer, iris):
         problem = cp.Problem(cp.Minimize(objective), [cp.norm(w, 2) <= lam])
         problem.solve(solver=cp.CLARABEL)
         assert abs(model.objective_ - problem.value) < 1e-6, kappa
+
+
+def test_reproduce_source_objective_collapses_where_ours_does_not():
+    from statopt._reproduce.robust import _project_nuclear_ball, train_source
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    aux = X + np.random.default_rng(0).normal(scale=0.5, size=X.shape)
+    r_star = RobustPairedClassifier(radius=1e-3, norm="nuclear").fit(X, y).radius_max_
+    W, b, _ = train_source(X, aux, y, 0.1 * r_star, n_steps=100)
+    assert np.unique(np.argmax(X @ W.T + b, axis=1)).size == 1
+    ours = RobustPairedClassifier(radius=0.1 * r_star, norm="nuclear").fit(X, y)
+    assert np.unique(ours.predict(X)).size == 3
+    # The projection onto the nuclear-norm ball: inside the ball, and the residual
+    # makes an obtuse angle with every other point of the ball.
+    rng = np.random.default_rng(1)
+    V = rng.normal(size=(3, 4))
+    P = _project_nuclear_ball(V, 1.0)
+    assert np.linalg.svd(P, compute_uv=False).sum() == pytest.approx(1.0)
+    for _ in range(100):
+        Q = rng.normal(size=(3, 4))
+        Q /= max(1.0, np.linalg.svd(Q, compute_uv=False).sum())
+        assert np.sum((V - P) * (Q - P)) <= 1e-12
