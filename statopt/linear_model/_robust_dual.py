@@ -21,7 +21,9 @@ certified by the central path.
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp, xlogy
+from scipy.special import expit, log_expit, xlogy
+
+from ._kernels import logistic_loss_residuals, softmax_loss_residuals
 
 # Norm of the coefficient matrix -> its dual norm (used for the dual certificate
 # and for the critical radius).
@@ -75,15 +77,12 @@ def prox_norm(V, threshold, norm):
 def loss_residuals(Z, Y, weights, binary):
     """Weighted mean loss at logits ``Z`` and its derivative in ``Z`` (per row).
 
-    ``Y`` holds 0/1 labels (binary, one column) or the one-hot matrix.
+    ``Y`` holds 0/1 labels (binary, one column) or the one-hot matrix; ``Z`` must
+    be a fresh C-contiguous float64 array (a product), as the kernels expect.
     """
-    if binary:
-        z = Z[:, 0]
-        losses = -log_expit(z) + (1.0 - Y[:, 0]) * z  # log(1 + e^z) - y z
-        return weights @ losses, (expit(z) - Y[:, 0])[:, None]
-    normaliser = logsumexp(Z, axis=1)
-    losses = normaliser - np.sum(Z * Y, axis=1)
-    return weights @ losses, np.exp(Z - normaliser[:, None]) - Y
+    R = np.empty_like(Z)
+    kernel = logistic_loss_residuals if binary else softmax_loss_residuals
+    return kernel(Z, Y, weights, R), R
 
 
 def _negative_entropy(Q, binary):
@@ -92,7 +91,7 @@ def _negative_entropy(Q, binary):
     return np.sum(xlogy(Q, Q), axis=1)
 
 
-def refit_intercept(offsets, Y, weights, b, binary, max_steps=100):
+def refit_intercept(offsets, Y, weights, b, binary, max_steps=20):
     """Intercept minimising the loss for fixed offsets ``X W'``, by damped Newton.
 
     At the result the weighted residuals sum to zero (to rounding), which the dual
@@ -102,7 +101,7 @@ def refit_intercept(offsets, Y, weights, b, binary, max_steps=100):
     value, R = loss_residuals(offsets + b, Y, weights, binary)
     for _ in range(max_steps):
         gradient = weights @ R
-        if np.abs(gradient).max() <= 1e-15:
+        if np.abs(gradient).max() <= 1e-13:
             break
         P = R + Y
         if binary:
@@ -143,10 +142,17 @@ def duality_gap(X, Y, weights, W, b, rho, norm, binary, fit_intercept):
     else:
         loss, R = loss_residuals(offsets + b, Y, weights, binary)
     primal = loss + rho * matrix_norm(W, norm)
+    if fit_intercept:
+        # Shift every residual by their weighted mean (the rounding left by the
+        # refit): the dual constraint then holds exactly. Rows of X have weighted
+        # mean zero, so the gradient in W is unchanged; rows of a softmax residual
+        # sum to zero, so the shifted point stays in the entropy's domain (up to a
+        # clip at rounding level).
+        R = R - weights @ R
     gradient = (R * weights[:, None]).T @ X
     size = matrix_norm(gradient, DUAL_NORMS[norm])
     scale = 1.0 if size <= rho else rho / size
-    dual = -weights @ _negative_entropy(Y + scale * R, binary)
+    dual = -weights @ _negative_entropy(np.clip(Y + scale * R, 0.0, 1.0), binary)
     return primal, max(primal - dual, 0.0), b
 
 
@@ -190,6 +196,7 @@ def fista(X, Y, weights, rho, norm, binary, fit_intercept, tol, max_iter,
     W_prev, b_prev = W.copy(), b.copy()
     momentum = 1.0
     objective, gap = np.inf, np.inf
+    best_dual = -np.inf
     previous_objective = np.inf
     for iteration in range(1, max_iter + 1):
         momentum_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * momentum**2))
@@ -221,6 +228,9 @@ def fista(X, Y, weights, rho, norm, binary, fit_intercept, tol, max_iter,
         if iteration % check_every == 0 or iteration == max_iter:
             objective, gap, b_fit = duality_gap(X, Y, weights, W, b, rho, norm,
                                                 binary, fit_intercept)
+            # Every dual value is a lower bound of the optimum: keep the best.
+            best_dual = max(best_dual, objective - gap)
+            gap = max(objective - best_dual, 0.0)
             if verbose:
                 print(f"iteration {iteration}: objective {objective:.10g}, "
                       f"duality gap {gap:.3g}")
@@ -373,7 +383,7 @@ def newton_l2(X, y, weights, w, b, rho, fit_intercept, tol, max_iter):
 
     Returns ``w, b, objective, gap, n_steps``.
     """
-    Y = y[:, None]
+    Y = np.ascontiguousarray(y[:, None])
     n_features = X.shape[1]
     design = np.hstack([X, np.ones((X.shape[0], 1))])
     theta = np.append(w, b)
