@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from statopt import RobustPairedClassifier
-from statopt.linear_model._robust_paired import worst_case_accuracy
+from statopt.linear_model import worst_case_accuracy
 
 EPSILONS = (0.0, 0.5, 1.0, 2.0)
 FRACTIONS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5)

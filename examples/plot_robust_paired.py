@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from statopt import RobustPairedClassifier
-from statopt.linear_model._robust_paired import worst_case_accuracy
+from statopt.linear_model import worst_case_accuracy
 
 X, y = load_digits(return_X_y=True)
 keep = np.isin(y, [3, 8])

@@ -350,13 +350,54 @@ def _collapse_message(radius, critical, kappa=None):
 def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
     """Worst-case accuracy of any linear classifier under l2 perturbations.
 
-    ``coef`` has one row (binary, logit of ``classes[1]``) or one per class, as in
-    scikit-learn's linear classifiers; see
-    :meth:`RobustPairedClassifier.worst_case_accuracy`.
+    A row stays correct iff for every other class ``k``,
+    ``(w_y - w_k)'x + b_y - b_k > epsilon ||w_y - w_k||_2`` (one row of
+    coefficients: the signed margin exceeds ``epsilon ||w||_2``); ties count as
+    errors. Exact for linear models.
+
+    Parameters
+    ----------
+    coef : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Coefficients as scikit-learn's linear classifiers store them (one row:
+        the logit of ``classes[1]``).
+    intercept : ndarray of shape (1,) or (n_classes,)
+        Intercepts.
+    classes : ndarray of shape (n_classes,)
+        Sorted class labels (``classes_``).
+    X : ndarray of shape (n_samples, n_features)
+        Input data.
+    y : array-like of shape (n_samples,)
+        True labels; labels not in ``classes`` count as errors.
+    epsilon : float
+        Size of the perturbation (l2 norm), non-negative.
+
+    Returns
+    -------
+    accuracy : float
+        Share of rows classified correctly under the worst perturbation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from statopt.linear_model import worst_case_accuracy
+    >>> X = np.array([[-2.0], [-0.5], [0.5], [2.0]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> worst_case_accuracy(np.array([[1.0]]), np.array([0.0]), np.array([0, 1]),
+    ...                     X, y, 1.0)
+    0.5
     """
     if not (isinstance(epsilon, Real) and np.isfinite(epsilon) and epsilon >= 0):
         raise ValueError(f"epsilon must be a finite non-negative number; got "
                          f"{epsilon!r}.")
+    coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+    intercept = np.asarray(intercept, dtype=np.float64).reshape(-1)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != coef.shape[1]:
+        raise ValueError(f"X must be 2-D with {coef.shape[1]} columns to match coef; "
+                         f"got shape {X.shape}.")
+    if intercept.shape != (coef.shape[0],):
+        raise ValueError(f"intercept must have {coef.shape[0]} entries to match "
+                         f"coef; got {intercept.shape}.")
     y = np.asarray(y)
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X; got "
