@@ -307,3 +307,21 @@ def test_reproduce_source_objective_collapses_where_ours_does_not():
         Q = rng.normal(size=(3, 4))
         Q /= max(1.0, np.linalg.svd(Q, compute_uv=False).sum())
         assert np.sum((V - P) * (Q - P)) <= 1e-12
+
+
+def test_sample_weight_is_routed_through_pipeline_and_grid_search(iris):
+    import sklearn
+
+    X, y = iris
+    weights = np.random.default_rng(0).integers(1, 3, size=len(y)).astype(float)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = RobustPairedClassifier(radius=0.05).set_fit_request(
+            sample_weight=True).set_score_request(sample_weight=False)
+        pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False),
+                             model)
+        search = GridSearchCV(pipe, {"robustpairedclassifier__radius": [0.05]},
+                              cv=2, refit=True).fit(X, y, sample_weight=weights)
+    direct = make_pipeline(StandardScaler(), RobustPairedClassifier(radius=0.05))
+    direct.fit(X, y, robustpairedclassifier__sample_weight=weights)
+    assert search.best_estimator_[-1].objective_ == pytest.approx(
+        direct[-1].objective_, abs=1e-9)
