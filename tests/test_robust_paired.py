@@ -13,6 +13,7 @@ from scipy.optimize import minimize
 from scipy.special import log_expit, logsumexp
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, make_scorer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -316,11 +317,12 @@ def test_sample_weight_is_routed_through_pipeline_and_grid_search(iris):
     weights = np.random.default_rng(0).integers(1, 3, size=len(y)).astype(float)
     with sklearn.config_context(enable_metadata_routing=True):
         model = RobustPairedClassifier(radius=0.05).set_fit_request(
-            sample_weight=True).set_score_request(sample_weight=False)
+            sample_weight=True)
+        scorer = make_scorer(accuracy_score).set_score_request(sample_weight=True)
         pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False),
                              model)
         search = GridSearchCV(pipe, {"robustpairedclassifier__radius": [0.05]},
-                              cv=2, refit=True).fit(X, y, sample_weight=weights)
+                              cv=2, scoring=scorer).fit(X, y, sample_weight=weights)
     direct = make_pipeline(StandardScaler(), RobustPairedClassifier(radius=0.05))
     direct.fit(X, y, robustpairedclassifier__sample_weight=weights)
     assert search.best_estimator_[-1].objective_ == pytest.approx(
