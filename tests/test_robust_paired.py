@@ -151,6 +151,47 @@ def test_multiclass_bound_dominates_exact_worst_case(iris):
     assert model.objective_ - exact < 0.05 * model.objective_
 
 
+def _exact_multiclass_risk(W, b, X, y, radius):
+    largest = max(np.linalg.norm(W[k] - W[m]) for k in range(len(W))
+                  for m in range(len(W)))
+    return _softmax_loss(W, b, X, y) + radius * largest
+
+
+def test_pairwise_is_the_exact_worst_case_and_a_minimum(iris):
+    X, y = iris
+    radius = 0.2
+    model = RobustPairedClassifier(radius=radius, norm="pairwise", tol=1e-11).fit(X, y)
+    W, b = model.coef_, model.intercept_
+    assert model.objective_ == pytest.approx(
+        _exact_multiclass_risk(W, b, X, y, radius), abs=1e-9)
+    # Convex objective: no random nearby point may be lower.
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        dW, db = rng.normal(size=W.shape) * 1e-4, rng.normal(size=3) * 1e-4
+        assert _exact_multiclass_risk(W + dW, b + db, X, y, radius) >= (
+            model.objective_ - 1e-9)
+    # The matrix norms give upper bounds of the same worst case.
+    for norm in ("spectral", "frobenius", "nuclear"):
+        bound = RobustPairedClassifier(radius=radius, norm=norm).fit(X, y)
+        assert bound.objective_ >= model.objective_ - 1e-7
+    r_star = model.radius_max_
+    assert np.abs(RobustPairedClassifier(radius=0.98 * r_star, norm="pairwise")
+                  .fit(X, y).coef_).max() > 0
+    with pytest.raises(ValueError, match="critical radius"):
+        RobustPairedClassifier(radius=r_star, norm="pairwise").fit(X, y)
+
+
+def test_pairwise_dual_norm_for_two_rows():
+    from statopt.linear_model._robust_dual import pairwise_dual_norm
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        g = rng.normal(size=4)
+        # max <a_1 - a_2, g> over ||a_1 - a_2|| <= 1 is ||g||.
+        assert pairwise_dual_norm(np.vstack([g, -g])) == pytest.approx(
+            np.linalg.norm(g), rel=1e-8)
+
+
 def test_critical_radius(cancer, iris):
     for X, y in (cancer, iris):
         model = RobustPairedClassifier(radius=1e-3).fit(X, y)
@@ -262,16 +303,30 @@ def test_against_cvxpy(cancer, iris):
     X, y = iris
     n = len(y)
     Y = np.eye(3)[y]
-    for norm in ("spectral", "frobenius", "nuclear"):
+    for norm in ("spectral", "frobenius", "nuclear", "pairwise"):
         model = RobustPairedClassifier(radius=0.1, norm=norm, tol=1e-11).fit(X, y)
         W, b = cp.Variable((3, 4)), cp.Variable(3)
         Z = X @ W.T + np.ones((n, 1)) @ cp.reshape(b, (1, 3), order="C")
         loss = cp.sum(cp.log_sum_exp(Z, axis=1) - cp.sum(cp.multiply(Y, Z), axis=1))
-        penalty = {"spectral": cp.sigma_max(W), "frobenius": cp.norm(W, "fro"),
-                   "nuclear": cp.normNuc(W)}[norm]
-        problem = cp.Problem(cp.Minimize(loss / n + np.sqrt(2) * 0.1 * penalty))
+        penalty = {"spectral": np.sqrt(2) * cp.sigma_max(W),
+                   "frobenius": np.sqrt(2) * cp.norm(W, "fro"),
+                   "nuclear": np.sqrt(2) * cp.normNuc(W),
+                   "pairwise": cp.max(cp.hstack([cp.norm(W[k] - W[m]) for k in
+                                                 range(3) for m in range(k)]))}[norm]
+        problem = cp.Problem(cp.Minimize(loss / n + 0.1 * penalty))
         problem.solve(solver=cp.CLARABEL)
         assert abs(model.objective_ - problem.value) < 1e-6, norm
+    # The critical radius of the exact dual: the dual norm of the gradient at 0.
+    from statopt.linear_model._robust_dual import pairwise_dual_norm
+
+    G = np.random.default_rng(0).normal(size=(4, 3))
+    G -= G.mean(axis=0)
+    A = cp.Variable((4, 3))
+    problem = cp.Problem(cp.Maximize(cp.sum(cp.multiply(A, G))),
+                         [cp.norm(A[k] - A[m]) <= 1 for k in range(4)
+                          for m in range(k)])
+    problem.solve(solver=cp.CLARABEL)
+    assert pairwise_dual_norm(G) == pytest.approx(problem.value, abs=1e-7)
     X, y = cancer
     n = len(y)
     signs = 2 * y - 1

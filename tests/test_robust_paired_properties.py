@@ -44,7 +44,7 @@ def problems(draw):
 @settings(max_examples=80, deadline=None)
 @given(problems(), st.sampled_from([1e-3, 0.1, 10.0]),
        st.sampled_from([np.inf, 0.5, 5.0]),
-       st.sampled_from(["spectral", "frobenius", "nuclear"]))
+       st.sampled_from(["spectral", "frobenius", "nuclear", "pairwise"]))
 def test_fit_is_clean_or_finite(problem, radius, kappa, norm):
     X, y, weights = problem
     copies = [None if a is None else a.copy() for a in (X, y, weights)]

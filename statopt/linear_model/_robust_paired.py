@@ -17,14 +17,16 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._utils import single_blas_thread
+from .._utils import check_array_budget, single_blas_thread
 from ._robust_dual import (
     DUAL_NORMS,
     binary_label_flip,
     critical_radius_gradient,
     fista,
     matrix_norm,
+    multiclass_exact,
     newton_l2,
+    pairwise_dual_norm,
 )
 
 # Multiclass penalties bound max_{k,l} ||w_k - w_l||_2 by sqrt(2) times the norm.
@@ -45,12 +47,13 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     - ``label_flip_cost=inf`` (labels are not perturbed): the worst-case risk is the
       empirical loss plus ``radius`` times the Lipschitz constant of the loss in
       ``x``. For two classes (one weight vector) this is ``loss + radius ||w||_2``,
-      exactly. For more classes the exact constant is ``max_{k,l} ||w_k - w_l||_2``,
-      and the fit minimises the certified upper bound
-      ``loss + radius sqrt(2) ||W||`` with the matrix norm ``norm`` ('spectral' is
-      the tightest of the three). Solver: FISTA with adaptive restart and the exact
-      prox of the norm (singular-value thresholding for 'nuclear'), stopped on a
-      certified duality gap.
+      exactly. For more classes the exact constant is ``max_{k,l} ||w_k - w_l||_2``:
+      ``norm='pairwise'`` minimises that exact dual (barrier Newton method, a dense
+      Hessian of every coefficient); the matrix norms minimise the certified upper
+      bound ``loss + radius sqrt(2) ||W||`` ('spectral' is the tightest of the
+      three). Solver: FISTA with adaptive restart and the exact prox of the norm
+      (singular-value thresholding for 'nuclear'), stopped on a certified duality
+      gap.
     - finite ``label_flip_cost`` (two classes only): the dual of
       Shafieezadeh-Abadeh, Kuhn & Mohajerin Esfahani (2015),
       ``min r lam + mean max(l(y z), l(-y z) - kappa lam)`` over ``||w|| <= lam``,
@@ -69,9 +72,11 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     label_flip_cost : float, default=np.inf
         Transport cost of changing a label (``kappa``). ``np.inf``: labels are not
         perturbed. Finite values are supported for two classes.
-    norm : {'spectral', 'frobenius', 'nuclear'}, default='spectral'
-        Matrix norm of the multiclass penalty (ignored for two classes, where the
-        exact penalty ``||w||_2`` is used).
+    norm : {'spectral', 'frobenius', 'nuclear', 'pairwise'}, default='spectral'
+        Multiclass penalty (ignored for two classes, where the exact penalty
+        ``||w||_2`` is used): ``'pairwise'`` is the exact ``max_{k,l} ||w_k -
+        w_l||_2`` (slower: Newton steps on all coefficients at once); the matrix
+        norms, times ``sqrt(2)``, bound it from above.
     fit_intercept : bool, default=True
         Whether to fit an (unpenalised) intercept.
     tol : float, default=1e-7
@@ -94,7 +99,7 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         Critical radius ``r*``, computed before solving: for ``radius >= r*`` the
         optimum is ``W = 0``. With ``label_flip_cost=inf`` it is the dual norm of
         the loss gradient at ``W = 0`` (optimal intercept), divided by ``sqrt(2)``
-        for several classes; with a finite cost it is ``label_flip_cost / 2``, an
+        for the matrix norms; with a finite cost it is ``label_flip_cost / 2``, an
         upper bound: a collapse below it is detected after solving (the certified
         optimum then equals the collapsed value ``log 2``) and raises too.
     objective_ : float
@@ -148,7 +153,7 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     _parameter_constraints: dict = {
         "radius": [Interval(Real, 0, None, closed="neither")],
         "label_flip_cost": [Interval(Real, 0, None, closed="right")],
-        "norm": [StrOptions({"spectral", "frobenius", "nuclear"})],
+        "norm": [StrOptions({"spectral", "frobenius", "nuclear", "pairwise"})],
         "fit_intercept": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -224,7 +229,12 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         Xc = (X - center) / scale
         Y = LabelBinarizer().fit(self.classes_).transform(y).astype(np.float64)
         norm = "l2" if binary else self.norm
-        factor = 1.0 if binary else _PAIR_FACTOR
+        exact = norm == "pairwise"
+        factor = 1.0 if binary or exact else _PAIR_FACTOR
+        if exact:
+            # The barrier method stores a dense Hessian of every coefficient.
+            check_array_budget((Y.shape[1] * (X.shape[1] + 1) + 1) ** 2,
+                               "the Hessian of norm='pairwise' (use 'spectral')")
         with single_blas_thread():
             if np.isfinite(kappa):
                 # From kappa / 2 on, labels flip for free: w = 0, b = 0, lam = 0
@@ -233,8 +243,11 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             else:
                 gradient = critical_radius_gradient(Xc, Y, weights, binary,
                                                     self.fit_intercept)
-                self.radius_max_ = scale * matrix_norm(
-                    gradient, DUAL_NORMS[norm]) / factor
+                if exact:
+                    self.radius_max_ = scale * pairwise_dual_norm(gradient)
+                else:
+                    self.radius_max_ = scale * matrix_norm(
+                        gradient, DUAL_NORMS[norm]) / factor
             if self.radius >= self.radius_max_:
                 raise ValueError(_collapse_message(self.radius, self.radius_max_))
             rho = factor * self.radius / scale
@@ -252,6 +265,11 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 if objective >= np.log(2.0) - max(gap, 1e-12) and lam * (
                         1.0 + np.abs(b[0])) <= 1e-6:
                     raise ValueError(_collapse_message(self.radius, None, kappa))
+            elif exact:
+                W, b, objective, gap, n_iter = multiclass_exact(
+                    Xc, Y, weights, self.radius / scale, self.fit_intercept,
+                    self.tol, self.max_iter, self.verbose)
+                self.dual_multiplier_ = None
             else:
                 # Binary: a short FISTA warm-up, then Newton, which the scaling of
                 # the features does not slow down (first-order steps crawl on
