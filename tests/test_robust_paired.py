@@ -101,6 +101,56 @@ def test_label_flip_dual_equals_brute_force_worst_case(cancer, kappa):
     assert model.dual_multiplier_ >= np.linalg.norm(w) - 1e-8
 
 
+def _multiclass_flip_risk(W, b, X, y, radius, kappa):
+    """Worst case by transport plans: per row, flip to the best other label
+    (gain z_y - z_l at cost kappa) while the ratio beats the slope, the rest of
+    the budget travels far at the slope max ||w_k - w_l|| (labels move too)."""
+    Z = X @ W.T + b
+    n = len(y)
+    loss = np.mean(logsumexp(Z, axis=1) - Z[np.arange(n), y])
+    slope = max(np.linalg.norm(W[k] - W[m]) for k in range(len(W))
+                for m in range(len(W)))
+    margins = Z[np.arange(n), y][:, None] - Z
+    margins[np.arange(n), y] = -np.inf
+    ratio = margins.max(axis=1) / kappa
+    budget, total = radius, loss
+    for i in np.argsort(-ratio):
+        if ratio[i] <= slope or budget <= 0:
+            break
+        used = min(kappa / n, budget)
+        total += ratio[i] * used
+        budget -= used
+    return total + slope * budget
+
+
+def test_multiclass_label_flip_equals_brute_force_worst_case(iris):
+    X, y = iris
+    X = X - X.mean(axis=0)
+    radius, kappa = 0.1, 0.5
+    model = RobustPairedClassifier(radius=radius, label_flip_cost=kappa,
+                                   tol=1e-10).fit(X, y)
+    W, b = model.coef_, model.intercept_
+    worst = _multiclass_flip_risk(W, b, X, y, radius, kappa)
+    assert abs(model.objective_ - worst) < 1e-6
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        dW, db = rng.normal(size=W.shape) * 1e-3, rng.normal(size=3) * 1e-3
+        assert _multiclass_flip_risk(W + dW, b + db, X, y, radius, kappa) >= (
+            worst - 1e-9)
+    # Two classes through the multiclass path: the binary dual's value.
+    Xb, yb = X[y > 0], y[y > 0]
+    binary = RobustPairedClassifier(radius=radius, label_flip_cost=kappa,
+                                    tol=1e-10).fit(Xb, yb)
+    from statopt.linear_model._robust_dual import multiclass_label_flip
+
+    Xc = Xb - Xb.mean(axis=0)
+    Y = np.eye(2)[yb - 1]
+    weights = np.full(len(yb), 1.0 / len(yb))
+    value = multiclass_label_flip(Xc, Y, weights, radius, kappa, True, 1e-10,
+                                  500)[3]
+    assert value == pytest.approx(binary.objective_, abs=1e-8)
+
+
 def test_label_flip_cost_large_recovers_fixed_labels(cancer):
     X, y = cancer
     fixed = RobustPairedClassifier(radius=0.1, tol=1e-10).fit(X, y)
@@ -274,8 +324,8 @@ def test_sample_weight_equals_repetition(iris):
 
 def test_refusals(iris, cancer):
     X, y = iris
-    with pytest.raises(ValueError, match="two classes only"):
-        RobustPairedClassifier(label_flip_cost=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="r\\*=0.133333"):  # kappa (K - 1) / K
+        RobustPairedClassifier(radius=0.15, label_flip_cost=0.2).fit(X, y)
     with pytest.raises(ValueError, match="at least two classes"):
         RobustPairedClassifier().fit(X[:10], np.zeros(10))
     with pytest.raises(ValueError, match="non-negative"):
@@ -316,6 +366,20 @@ def test_against_cvxpy(cancer, iris):
         problem = cp.Problem(cp.Minimize(loss / n + 0.1 * penalty))
         problem.solve(solver=cp.CLARABEL)
         assert abs(model.objective_ - problem.value) < 1e-6, norm
+    for kappa in (0.5, 2.0):
+        model = RobustPairedClassifier(radius=0.1, label_flip_cost=kappa,
+                                       tol=1e-10).fit(X, y)
+        W, b, lam = cp.Variable((3, 4)), cp.Variable(3), cp.Variable()
+        Z = X @ W.T + np.ones((n, 1)) @ cp.reshape(b, (1, 3), order="C")
+        normaliser = cp.log_sum_exp(Z, axis=1)
+        losses = [normaliser - cp.sum(cp.multiply(Y, Z), axis=1)]
+        losses += [normaliser - Z[:, m] - kappa * lam for m in range(3)]
+        objective = 0.1 * lam + cp.sum(cp.max(cp.vstack(losses), axis=0)) / n
+        problem = cp.Problem(cp.Minimize(objective),
+                             [cp.norm(W[k] - W[m]) <= lam for k in range(3)
+                              for m in range(k)])
+        problem.solve(solver=cp.CLARABEL)
+        assert abs(model.objective_ - problem.value) < 1e-6, kappa
     # The critical radius of the exact dual: the dual norm of the gradient at 0.
     from statopt.linear_model._robust_dual import pairwise_dual_norm
 

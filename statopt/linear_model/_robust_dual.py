@@ -296,7 +296,11 @@ def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
 
     def barrier(v, t):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return _barrier(v, t)
+            value, gradient, hessian = _barrier(v, t)
+        if gradient is not None and not (
+                np.all(np.isfinite(gradient)) and np.all(np.isfinite(hessian))):
+            return np.inf, None, None
+        return value, gradient, hessian
 
     def _barrier(v, t):
         z = z_design @ v
@@ -330,8 +334,13 @@ def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
     v[-1] = 1.0
     t = degree / max(1.0, np.log(2.0))
     steps = 0
+    decrement, gap = np.inf, np.inf
     while True:
         value, gradient, hessian = barrier(v, t)
+        if gradient is None:
+            # Beyond what float64 resolves (extreme weights or scales): stop at
+            # the last finite point, uncertified.
+            break
         while True:
             try:
                 direction = -np.linalg.solve(hessian, gradient)
@@ -486,6 +495,11 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose):
     while True:
         value, gradient, hessian = barrier(v, t, True)
         while steps < max_iter:
+            if not (np.isfinite(value) and np.all(np.isfinite(gradient))
+                    and np.all(np.isfinite(hessian))):
+                # Beyond what float64 resolves (extreme weights or scales): stop
+                # at the last finite point, uncertified.
+                return v, np.inf, steps
             direction = np.zeros_like(v)
             direction[free] = -np.linalg.lstsq(hessian[sub], gradient[free],
                                                rcond=None)[0]
@@ -607,3 +621,129 @@ def pairwise_dual_norm(G, tol=1e-10, max_iter=500):
     v, gap, _ = _central_path(barrier, v, free, 2.0 * len(pairs), tol / scale,
                               max_iter, 0)
     return scale * (-(linear @ v) + gap)
+
+
+def _hinge_slacks(a, D):
+    """Minimise ``a h - sum_l log(h - D_l)`` over ``h > max_l D_l``, row by row.
+
+    Returns the value and ``g = 1 / (h - D)`` (the gradient in ``D``); the root of
+    ``a = sum_l 1 / (h - D_l)`` is bracketed in ``(0, K / a]`` above ``max D`` and
+    found by bisection on the offset, which keeps ``h - D_l`` free of cancellation.
+    """
+    top = D.max(axis=1)
+    gaps = top[:, None] - D  # >= 0, exact
+    low = np.zeros_like(top)
+    high = D.shape[1] / a
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        rising = a - np.sum(1.0 / (middle[:, None] + gaps), axis=1) > 0.0
+        high = np.where(rising, middle, high)
+        low = np.where(rising, low, middle)
+        if np.all(high - low <= 1e-15 * high):
+            break
+    offset = high
+    distance = offset[:, None] + gaps
+    value = a * (top + offset) - np.sum(np.log(distance), axis=1)
+    return value, 1.0 / distance
+
+
+def multiclass_label_flip(X, Y, weights, radius, kappa, fit_intercept, tol,
+                          max_iter, verbose=0):
+    """The exact dual with label-flip cost ``kappa``, any number of classes.
+
+    With cost ``||x - x'||_2 + kappa [y != y']`` the inner supremum of row ``i``
+    compares its loss at ``y_i`` with the loss at every other label minus
+    ``kappa lam``; for the softmax cross-entropy, ``loss(l) = loss(y) + z_y - z_l``,
+    so the dual is::
+
+        min r lam + sum_i s_i [loss_i + max(0, max_{l != y_i} z_iy - z_il - kappa lam)]
+        subject to ||w_k - w_l||_2 <= lam for every pair (labels move too)
+
+    The hinge slacks are minimised inside their log barriers row by row (the
+    constraints ``h >= 0`` and ``h >= z_iy - z_il - kappa lam`` are linear), the
+    cones get ``-log(lam^2 - ||w_k - w_l||^2)``, and Newton's method follows the
+    central path (degree ``n K + 2 P``). The last class is held at zero.
+
+    Returns ``W, b, lam, objective, gap, n_newton_steps``.
+    """
+    n_samples, n_features = X.shape
+    K = Y.shape[1]
+    stride = n_features + 1
+    dim = K * stride + 1
+    pairs = [(k, l) for k in range(K) for l in range(k + 1, K)]
+    free = np.ones(dim, dtype=bool)
+    free[(K - 1) * stride:K * stride] = False
+    if not fit_intercept:
+        free[n_features:K * stride:stride] = False
+    design = np.hstack([X, np.ones((n_samples, 1))])
+    other = 1.0 - Y  # labels a row may flip to
+    rows = np.arange(n_samples)
+    labels = np.argmax(Y, axis=1)
+
+    def unpack(v):
+        packed = v[:-1].reshape(K, stride)
+        return packed[:, :n_features], packed[:, n_features], v[-1]
+
+    def barrier(v, t, derivatives):
+        W, b, lam = unpack(v)
+        cone_value, gradient, hessian = _pair_cones(W, lam, pairs, stride, dim,
+                                                    derivatives)
+        if not np.isfinite(cone_value):
+            return np.inf, None, None
+        Z = X @ W.T + b
+        loss, R = loss_residuals(Z, Y, weights, False)
+        # D_il = z_iy - z_il - kappa lam for l != y; D_iy = 0 is the h >= 0 side.
+        D = (Z[rows, labels][:, None] - Z - kappa * lam) * other
+        slack, g = _hinge_slacks(t * weights, D)
+        value = t * (radius * lam + loss) + slack.sum() + cone_value
+        if not derivatives:
+            return value, None, None
+        gflip = g * other
+        # Gradient in the logits: d D_il / d z = e_y - e_l (l != y).
+        logit_gradient = t * weights[:, None] * R - gflip
+        logit_gradient[rows, labels] += gflip.sum(axis=1)
+        curvature = g * g
+        curvature_flip = curvature * other
+        # Hessian of the slack value in D: diag(g^2) - g^2 g^2' / sum g^2, then
+        # mapped to the logits through J = c e_y' - diag(c), c = other.
+        total = curvature.sum(axis=1)
+        J = -np.einsum("ik,kl->ikl", other, np.eye(K))
+        J[rows, :, labels] += other
+        HD = (np.einsum("ik,kl->ikl", curvature_flip, np.eye(K))
+              - np.einsum("ik,il->ikl", curvature_flip, curvature_flip)
+              / total[:, None, None])
+        logit_hessian = np.einsum("ilk,ilm,imn->ikn", J, HD, J)
+        P = R + Y
+        logit_hessian += (t * weights)[:, None, None] * (
+            np.einsum("ik,kl->ikl", P, np.eye(K)) - np.einsum("ik,il->ikl", P, P))
+        # lam enters every flip constraint with coefficient -kappa.
+        lam_row = -kappa * other
+        cross = np.einsum("ilk,ilm,im->ik", J, HD, lam_row)
+        gradient[:-1] += (logit_gradient.T @ design).ravel()
+        gradient[-1] += t * radius + np.sum(gflip * lam_row)
+        hessian[-1, -1] += np.einsum("il,ilm,im->", lam_row, HD, lam_row)
+        cross_theta = (cross.T @ design).ravel()
+        hessian[:-1, -1] += cross_theta
+        hessian[-1, :-1] += cross_theta
+        blocks = hessian[:-1, :-1].reshape(K, stride, K, stride)
+        for k in range(K):
+            for m in range(k, K):
+                block = (design * logit_hessian[:, k, m, None]).T @ design
+                blocks[k, :, m, :] += block
+                if m != k:
+                    blocks[m, :, k, :] += block.T
+        return value, gradient, hessian
+
+    v = np.zeros(dim)
+    v[-1] = 1.0
+    degree = float(n_samples * K + 2 * len(pairs))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        v, gap, steps = _central_path(barrier, v, free, degree, tol, max_iter,
+                                      verbose)
+    W, b, lam = unpack(v)
+    Z = X @ W.T + b
+    loss, _ = loss_residuals(Z, Y, weights, False)
+    margins = (Z[rows, labels][:, None] - Z) * other
+    hinge = np.maximum(margins.max(axis=1) - kappa * lam, 0.0)
+    objective = radius * lam + loss + weights @ hinge
+    return W.copy(), b.copy(), float(lam), float(objective), float(gap), steps

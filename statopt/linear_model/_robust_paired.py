@@ -25,6 +25,7 @@ from ._robust_dual import (
     fista,
     matrix_norm,
     multiclass_exact,
+    multiclass_label_flip,
     newton_l2,
     pairwise_dual_norm,
 )
@@ -54,10 +55,12 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
       three). Solver: FISTA with adaptive restart and the exact prox of the norm
       (singular-value thresholding for 'nuclear'), stopped on a certified duality
       gap.
-    - finite ``label_flip_cost`` (two classes only): the dual of
-      Shafieezadeh-Abadeh, Kuhn & Mohajerin Esfahani (2015),
-      ``min r lam + mean max(l(y z), l(-y z) - kappa lam)`` over ``||w|| <= lam``,
-      solved by a barrier (path-following Newton) method with a certified gap.
+    - finite ``label_flip_cost``: the dual of Shafieezadeh-Abadeh, Kuhn & Mohajerin
+      Esfahani (2015, 2019), ``min r lam + mean max(l(y z), l(-y z) - kappa lam)``
+      over ``||w|| <= lam`` for two classes; for more, the loss at every other
+      label minus ``kappa lam`` under ``||w_k - w_l|| <= lam`` for every pair
+      (``norm`` is then ignored). Solved by a barrier (path-following Newton)
+      method with a certified gap.
 
     A radius at or above ``radius_max_`` makes ``W = 0`` optimal (one class for
     every sample) and is refused with a ValueError giving the critical value.
@@ -71,7 +74,8 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         ``radius_max_``.
     label_flip_cost : float, default=np.inf
         Transport cost of changing a label (``kappa``). ``np.inf``: labels are not
-        perturbed. Finite values are supported for two classes.
+        perturbed. Finite values use the exact pairwise penalty (``norm`` is
+        ignored) and a dense Newton method.
     norm : {'spectral', 'frobenius', 'nuclear', 'pairwise'}, default='spectral'
         Multiclass penalty (ignored for two classes, where the exact penalty
         ``||w||_2`` is used): ``'pairwise'`` is the exact ``max_{k,l} ||w_k -
@@ -99,9 +103,10 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         Critical radius ``r*``, computed before solving: for ``radius >= r*`` the
         optimum is ``W = 0``. With ``label_flip_cost=inf`` it is the dual norm of
         the loss gradient at ``W = 0`` (optimal intercept), divided by ``sqrt(2)``
-        for the matrix norms; with a finite cost it is ``label_flip_cost / 2``, an
-        upper bound: a collapse below it is detected after solving (the certified
-        optimum then equals the collapsed value ``log 2``) and raises too.
+        for the matrix norms; with a finite cost it is
+        ``label_flip_cost (K - 1) / K`` for ``K`` classes, an upper bound: a
+        collapse below it is detected after solving (the certified optimum then
+        equals the collapsed value ``log K``) and raises too.
     objective_ : float
         Optimal value: the (bound on the) worst-case expected log-loss.
     duality_gap_ : float
@@ -212,11 +217,7 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             )
         binary = self.classes_.size == 2
         kappa = float(self.label_flip_cost)
-        if np.isfinite(kappa) and not binary:
-            raise ValueError(
-                "A finite label_flip_cost is implemented for two classes only; use "
-                "label_flip_cost=np.inf for multiclass problems."
-            )
+        n_classes = self.classes_.size
         keep = weights > 0
         X, y, weights = X[keep], y[keep], weights[keep] / weights[keep].sum()
         # The cost only sees differences of rows: centre, and let the intercept absorb
@@ -228,7 +229,8 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         scale = scale if np.isfinite(scale) and scale > 0 else 1.0
         Xc = (X - center) / scale
         Y = LabelBinarizer().fit(self.classes_).transform(y).astype(np.float64)
-        norm = "l2" if binary else self.norm
+        flips = np.isfinite(kappa)
+        norm = "l2" if binary else ("pairwise" if flips else self.norm)
         exact = norm == "pairwise"
         factor = 1.0 if binary or exact else _PAIR_FACTOR
         if exact:
@@ -236,10 +238,10 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             check_array_budget((Y.shape[1] * (X.shape[1] + 1) + 1) ** 2,
                                "the Hessian of norm='pairwise' (use 'spectral')")
         with single_blas_thread():
-            if np.isfinite(kappa):
-                # From kappa / 2 on, labels flip for free: w = 0, b = 0, lam = 0
-                # meets the optimality conditions (derivation in the user guide).
-                self.radius_max_ = 0.5 * kappa
+            if flips:
+                # From kappa (K - 1) / K on, labels flip for free: W = 0, b = 0,
+                # lam = 0 meets the optimality conditions (see the user guide).
+                self.radius_max_ = kappa * (n_classes - 1) / n_classes
             else:
                 gradient = critical_radius_gradient(Xc, Y, weights, binary,
                                                     self.fit_intercept)
@@ -251,19 +253,24 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             if self.radius >= self.radius_max_:
                 raise ValueError(_collapse_message(self.radius, self.radius_max_))
             rho = factor * self.radius / scale
-            if np.isfinite(kappa):
-                w, b, lam, objective, gap, n_iter = binary_label_flip(
-                    Xc, 2.0 * Y[:, 0] - 1.0, weights, self.radius / scale,
-                    kappa / scale, self.fit_intercept, self.tol, self.max_iter,
-                    self.verbose)
-                W, b = w[None, :], np.array([b])
+            if flips:
+                if binary:
+                    w, b, lam, objective, gap, n_iter = binary_label_flip(
+                        Xc, 2.0 * Y[:, 0] - 1.0, weights, self.radius / scale,
+                        kappa / scale, self.fit_intercept, self.tol,
+                        self.max_iter, self.verbose)
+                    W, b = w[None, :], np.array([b])
+                else:
+                    W, b, lam, objective, gap, n_iter = multiclass_label_flip(
+                        Xc, Y, weights, self.radius / scale, kappa / scale,
+                        self.fit_intercept, self.tol, self.max_iter, self.verbose)
                 self.dual_multiplier_ = lam / scale
-                # Below kappa / 2 the collapse radius has no closed form; the
-                # collapsed model (w = 0, b = 0, lam = 0) has objective log 2, an
+                # Below that radius the collapse radius has no closed form; the
+                # collapsed model (W = 0, b = 0, lam = 0) has objective log K, an
                 # upper bound of the optimum, so a certified optimum within the gap
-                # of log 2 means w = 0 is optimal.
-                if objective >= np.log(2.0) - max(gap, 1e-12) and lam * (
-                        1.0 + np.abs(b[0])) <= 1e-6:
+                # of log K means W = 0 is optimal.
+                if objective >= np.log(n_classes) - max(gap, 1e-12) and lam * (
+                        1.0 + np.abs(b).max()) <= 1e-6:
                     raise ValueError(_collapse_message(self.radius, None, kappa))
             elif exact:
                 W, b, objective, gap, n_iter = multiclass_exact(
