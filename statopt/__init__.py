@@ -6,6 +6,7 @@ from .decomposition import FITSSVD  # noqa: E402
 from .linear_model import (  # noqa: E402
     AdamLogisticRegression,
     CensoredMissingQuantileRegressor,
+    RobustPairedClassifier,
 )
 from .multimodal import TensorCrossModalRegressor  # noqa: E402
 from .neural_network import (  # noqa: E402
@@ -18,6 +19,7 @@ __all__ = [
     "CensoredMissingQuantileRegressor",
     "EventAdversarialClassifier",
     "FITSSVD",
+    "RobustPairedClassifier",
     "SimilarityAwareMultimodalClassifier",
     "TensorCrossModalRegressor",
     "__version__",

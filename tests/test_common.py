@@ -8,6 +8,7 @@ from statopt import (
     AdamLogisticRegression,
     CensoredMissingQuantileRegressor,
     EventAdversarialClassifier,
+    RobustPairedClassifier,
     SimilarityAwareMultimodalClassifier,
     TensorCrossModalRegressor,
 )
@@ -19,6 +20,7 @@ ESTIMATORS = [
     EventAdversarialClassifier(hidden_layer_sizes=(16,), learning_rate=1e-2,
                                max_iter=500, tol=1e-2, random_state=0),
     FITSSVD(random_state=0),
+    RobustPairedClassifier(radius=0.01),
     SimilarityAwareMultimodalClassifier(representation_dim=8, learning_rate=1e-2,
                                         max_iter=300, tol=1e-3, random_state=0),
     TensorCrossModalRegressor(random_state=0),

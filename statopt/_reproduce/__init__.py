@@ -4,7 +4,7 @@ Each experiment is a module with a ``DESCRIPTION`` and ``run(quick, data_home)``
 prints its tables; ``python -m statopt reproduce NAME`` runs it.
 """
 
-from . import adam, adversarial, crossmodal, fitssvd, quantile, safe
+from . import adam, adversarial, crossmodal, fitssvd, quantile, robust, safe
 
 EXPERIMENTS = {
     "adam": adam,
@@ -12,6 +12,7 @@ EXPERIMENTS = {
     "fitssvd": fitssvd,
     "crossmodal": crossmodal,
     "adversarial": adversarial,
+    "robust": robust,
     "safe": safe,
 }
 

@@ -2,5 +2,11 @@
 
 from ._censored_quantile import CensoredMissingQuantileRegressor
 from ._logistic import AdamLogisticRegression
+from ._robust_paired import RobustPairedClassifier, worst_case_accuracy
 
-__all__ = ["AdamLogisticRegression", "CensoredMissingQuantileRegressor"]
+__all__ = [
+    "AdamLogisticRegression",
+    "CensoredMissingQuantileRegressor",
+    "RobustPairedClassifier",
+    "worst_case_accuracy",
+]

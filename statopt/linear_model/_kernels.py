@@ -477,3 +477,38 @@ def column_max_abs(X, weights, out):
                 if X[i, j] != X[i, j]:
                     has_nan = True
     return has_nan
+
+
+# RobustPairedClassifier: weighted log-loss and its derivative in the logits, one
+# pass per row (no temporaries), the work of every FISTA step and line search.
+@njit
+def softmax_loss_residuals(Z, Y, weights, R):
+    """``sum_i w_i (logsumexp(Z_i) - Y_i'Z_i)``; fills ``R = softmax(Z) - Y``."""
+    n, K = Z.shape
+    total = 0.0
+    for i in range(n):
+        top = Z[i, 0]
+        for k in range(1, K):
+            if Z[i, k] > top:
+                top = Z[i, k]
+        norm = 0.0
+        for k in range(K):
+            R[i, k] = np.exp(Z[i, k] - top)
+            norm += R[i, k]
+        picked = 0.0
+        for k in range(K):
+            picked += Y[i, k] * Z[i, k]
+            R[i, k] = R[i, k] / norm - Y[i, k]
+        total += weights[i] * (top + np.log(norm) - picked)
+    return total
+
+
+@njit
+def logistic_loss_residuals(Z, Y, weights, R):
+    """``sum_i w_i (log(1 + e^z_i) - y_i z_i)`` for one column; ``R = expit(z) - y``."""
+    total = 0.0
+    for i in range(Z.shape[0]):
+        z = Z[i, 0]
+        total += weights[i] * (_log1pexp(z) - Y[i, 0] * z)
+        R[i, 0] = _expit(z) - Y[i, 0]
+    return total

@@ -1,0 +1,749 @@
+"""Exact duals of the Wasserstein-robust linear softmax classifier, and their solvers.
+
+Notation: rows ``x_i`` (centred by their weighted mean: the intercept absorbs the
+shift, and the transport cost only sees differences), weights ``s_i`` summing to one,
+logits ``z_i = W x_i + b``. Binary problems have one output (the logit of the
+positive class, ``y_i`` in {0, 1}); multiclass ones an output per class.
+
+With transport cost ``||x - x'||_2`` and labels that do not move (``kappa = inf``),
+the worst-case expected loss over the Wasserstein-1 ball of radius ``r`` equals the
+empirical loss plus ``r`` times the Lipschitz constant of the loss in ``x``
+(Gao & Kleywegt 2016), which for the softmax cross-entropy is
+``max_{k, l} ||w_k - w_l||_2`` (``||w||_2`` for one output). The matrix norms below
+bound it: ``||w_k - w_l||_2 <= sqrt(2) ||W||_2 <= sqrt(2) ||W||_F, sqrt(2) ||W||_*``,
+so ``loss + r sqrt(2) ||W||`` is a certified upper bound of the worst-case risk,
+exact for two classes; see the user guide for the derivation.
+
+``fista`` solves ``min loss(W, b) + rho ||W||`` with the exact prox of the norm and a
+certified duality gap; ``binary_label_flip`` solves the binary dual with a finite
+label-flip cost by a primal barrier (path-following Newton) method whose gap is
+certified by the central path.
+"""
+
+import numpy as np
+from scipy.special import expit, log_expit, xlogy
+
+from ._kernels import logistic_loss_residuals, softmax_loss_residuals
+from ._logistic_newton import smooth_derivatives
+
+# Norm of the coefficient matrix -> its dual norm (used for the dual certificate
+# and for the critical radius).
+# The step may grow past the global bound 1 / L (local curvature of a well-fitted
+# softmax is far below it), by this factor per iteration, up to this ratio.
+_GROW, _MAX_STEP_RATIO = 1.25, 1e4
+
+DUAL_NORMS = {"l2": "l2", "frobenius": "frobenius", "spectral": "nuclear",
+              "nuclear": "spectral"}
+
+
+def matrix_norm(W, norm):
+    """The norm ``norm`` of the coefficient matrix ``W`` (one row: the l2 norm)."""
+    if norm in ("l2", "frobenius"):
+        return float(np.sqrt(np.sum(W * W)))
+    singular = np.linalg.svd(W, compute_uv=False)
+    return float(singular.max(initial=0.0) if norm == "spectral" else singular.sum())
+
+
+def _project_l1_ball(values, radius):
+    """Euclidean projection of non-negative ``values`` onto the l1 ball."""
+    if values.sum() <= radius:
+        return values
+    ordered = np.sort(values)[::-1]
+    cumulative = np.cumsum(ordered) - radius
+    index = np.arange(1, values.size + 1)
+    # The first entry always qualifies; rounding may hide it when radius is tiny.
+    count = max(np.count_nonzero(ordered - cumulative / index > 0), 1)
+    threshold = cumulative[count - 1] / count
+    return np.maximum(values - threshold, 0.0)
+
+
+def prox_norm(V, threshold, norm):
+    """Exact prox of ``threshold * ||.||`` at ``V``.
+
+    l2/Frobenius: block soft-thresholding; nuclear: singular-value thresholding;
+    spectral: ``V`` minus its projection onto the nuclear-norm ball of radius
+    ``threshold`` (Moreau), i.e. singular values projected onto an l1 ball.
+    """
+    if norm in ("l2", "frobenius"):
+        size = np.sqrt(np.sum(V * V))
+        return V * max(0.0, 1.0 - threshold / size) if size > 0 else V * 0.0
+    U, singular, Vt = np.linalg.svd(V, full_matrices=False)
+    if norm == "nuclear":
+        shrunk = np.maximum(singular - threshold, 0.0)
+    else:
+        shrunk = singular - _project_l1_ball(singular, threshold)
+    return (U * shrunk) @ Vt
+
+
+def loss_residuals(Z, Y, weights, binary):
+    """Weighted mean loss at logits ``Z`` and its derivative in ``Z`` (per row).
+
+    ``Y`` holds 0/1 labels (binary, one column) or the one-hot matrix; ``Z`` must
+    be a fresh C-contiguous float64 array (a product), as the kernels expect.
+    """
+    R = np.empty_like(Z)
+    kernel = logistic_loss_residuals if binary else softmax_loss_residuals
+    return kernel(Z, Y, weights, R), R
+
+
+def _negative_entropy(Q, binary):
+    if binary:
+        return (xlogy(Q, Q) + xlogy(1.0 - Q, 1.0 - Q))[:, 0]
+    return np.sum(xlogy(Q, Q), axis=1)
+
+
+def refit_intercept(offsets, Y, weights, b, binary, max_steps=20):
+    """Intercept minimising the loss for fixed offsets ``X W'``, by damped Newton.
+
+    At the result the weighted residuals sum to zero (to rounding), which the dual
+    certificate needs.
+    """
+    b = b.copy()
+    value, R = loss_residuals(offsets + b, Y, weights, binary)
+    for _ in range(max_steps):
+        gradient = weights @ R
+        if np.abs(gradient).max() <= 1e-13:
+            break
+        P = R + Y
+        if binary:
+            hessian = np.array([[weights @ (P[:, 0] * (1.0 - P[:, 0]))]])
+        else:
+            hessian = np.diag(weights @ P) - (P * weights[:, None]).T @ P
+        # The softmax intercepts have one free direction (a common shift): lstsq.
+        step = -np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+        scale = 1.0
+        while scale > 1e-12:
+            candidate = b + scale * step
+            new_value, new_R = loss_residuals(offsets + candidate, Y, weights, binary)
+            if new_value <= value + 1e-4 * scale * (gradient @ step):
+                break
+            scale *= 0.5
+        else:
+            break
+        if new_value >= value and np.abs(weights @ new_R).max() >= np.abs(
+                gradient).max():
+            break
+        b, value, R = candidate, new_value, new_R
+    return b, value, R
+
+
+def duality_gap(X, Y, weights, W, b, rho, norm, binary, fit_intercept):
+    """Primal objective, certified duality gap, and the intercept used.
+
+    The dual of ``min_{W, b} sum_i s_i loss(z_i) + rho ||W||`` is
+    ``max -sum_i s_i loss*(theta_i)`` over ``theta`` with ``sum_i s_i theta_i = 0``
+    (when the intercept is fitted) and ``||sum_i s_i theta_i x_i'||_dual <= rho``;
+    ``loss*`` is the negative entropy of ``theta_i + y_i`` on the simplex. The
+    residuals at the current point, scaled into the dual ball, are feasible once the
+    intercept has been refitted for the current ``W``.
+    """
+    offsets = X @ W.T
+    if fit_intercept:
+        b, loss, R = refit_intercept(offsets, Y, weights, b, binary)
+    else:
+        loss, R = loss_residuals(offsets + b, Y, weights, binary)
+    primal = loss + rho * matrix_norm(W, norm)
+    if fit_intercept:
+        # Shift every residual by their weighted mean (the rounding left by the
+        # refit): the dual constraint then holds exactly. Rows of X have weighted
+        # mean zero, so the gradient in W is unchanged; rows of a softmax residual
+        # sum to zero, so the shifted point stays in the entropy's domain (up to a
+        # clip at rounding level).
+        R = R - weights @ R
+    gradient = (R * weights[:, None]).T @ X
+    size = matrix_norm(gradient, DUAL_NORMS[norm])
+    scale = 1.0 if size <= rho else rho / size
+    dual = -weights @ _negative_entropy(np.clip(Y + scale * R, 0.0, 1.0), binary)
+    return primal, max(primal - dual, 0.0), b
+
+
+def critical_radius_gradient(X, Y, weights, binary, fit_intercept):
+    """Gradient in ``W`` of the loss at ``W = 0`` with the optimal intercept."""
+    offsets = np.zeros((X.shape[0], Y.shape[1]))
+    b0 = np.zeros(Y.shape[1])
+    if fit_intercept:
+        _, _, R = refit_intercept(offsets, Y, weights, b0, binary)
+    else:
+        _, R = loss_residuals(offsets, Y, weights, binary)
+    return (R * weights[:, None]).T @ X
+
+
+def fista(X, Y, weights, rho, norm, binary, fit_intercept, tol, max_iter,
+          check_every=10, verbose=0):
+    """Accelerated proximal gradient with adaptive restart on the penalised loss.
+
+    The step is backtracked from an upper bound of the curvature (the softmax
+    Hessian is at most 1/2, the logistic one 1/4, times the largest eigenvalue of
+    the weighted Gram matrix of ``[X, 1]``) and allowed to grow again; momentum
+    restarts when the objective rises (O'Donoghue & Candes 2015). Every
+    ``check_every`` iterations the intercept is refitted and the duality gap
+    evaluated; the fit stops when it is at most ``tol``.
+
+    Returns ``W, b, objective, gap, n_iter``.
+    """
+    n_outputs = Y.shape[1]
+    n_features = X.shape[1]
+    curvature = 0.25 if binary else 0.5
+    gram = (X * weights[:, None]).T @ X
+    lipschitz = curvature * (max(np.linalg.eigvalsh(gram)[-1], 0.0)
+                             + (1.0 if fit_intercept else 0.0))
+    lipschitz = max(lipschitz, 1e-12)
+    step_size = 1.0 / lipschitz
+    W = np.zeros((n_outputs, n_features))
+    b = np.zeros(n_outputs)
+    if fit_intercept:
+        b = refit_intercept(np.zeros((X.shape[0], n_outputs)), Y, weights, b,
+                            binary)[0]
+    W_prev, b_prev = W.copy(), b.copy()
+    momentum = 1.0
+    objective, gap = np.inf, np.inf
+    best_dual = -np.inf
+    previous_objective = np.inf
+    for iteration in range(1, max_iter + 1):
+        momentum_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * momentum**2))
+        beta = (momentum - 1.0) / momentum_next
+        VW = W + beta * (W - W_prev)
+        vb = b + beta * (b - b_prev)
+        smooth, R = loss_residuals(X @ VW.T + vb, Y, weights, binary)
+        grad_W = (R * weights[:, None]).T @ X
+        grad_b = weights @ R if fit_intercept else np.zeros(n_outputs)
+        step_size = min(_GROW * step_size, _MAX_STEP_RATIO / lipschitz)
+        while True:
+            W_new = prox_norm(VW - step_size * grad_W, step_size * rho, norm)
+            b_new = vb - step_size * grad_b
+            dW, db = W_new - VW, b_new - vb
+            new_smooth, _ = loss_residuals(X @ W_new.T + b_new, Y, weights, binary)
+            bound = (smooth + np.sum(grad_W * dW) + grad_b @ db
+                     + (np.sum(dW * dW) + db @ db) / (2.0 * step_size))
+            if new_smooth <= bound + 1e-15 * abs(smooth) or \
+                    step_size <= 1.0 / lipschitz:
+                break
+            step_size = max(0.5 * step_size, 1.0 / lipschitz)
+        W_prev, b_prev = W, b
+        W, b = W_new, b_new
+        current = new_smooth + rho * matrix_norm(W, norm)
+        momentum = momentum_next
+        if current > previous_objective:
+            momentum = 1.0  # restart: the momentum overshot
+        previous_objective = current
+        if iteration % check_every == 0 or iteration == max_iter:
+            objective, gap, b_fit = duality_gap(X, Y, weights, W, b, rho, norm,
+                                                binary, fit_intercept)
+            # Every dual value is a lower bound of the optimum: keep the best.
+            best_dual = max(best_dual, objective - gap)
+            gap = max(objective - best_dual, 0.0)
+            if verbose:
+                print(f"iteration {iteration}: objective {objective:.10g}, "
+                      f"duality gap {gap:.3g}")
+            if fit_intercept:
+                b = b_fit
+                b_prev = b_fit
+            if gap <= tol:
+                return W, b, objective, gap, iteration
+    return W, b, objective, gap, max_iter
+
+
+def _barrier_slack(a, d):
+    """Minimise ``a h - log h - log(h - d)`` over ``h > max(0, d)`` in closed form.
+
+    Returns the value, its first and second derivatives in ``d`` (by the envelope
+    theorem), computed without cancellation for large ``|a d|``.
+    """
+    u = a * d
+    q = np.sqrt(u * u + 4.0)
+    positive = u >= 0
+    safe_pos = np.where(positive, q + u, 1.0)
+    safe_neg = np.where(positive, 1.0, q - u)
+    h = np.where(positive, u + 2.0 + q, 2.0 + 4.0 / safe_neg) / (2.0 * a)
+    gap = np.where(positive, 2.0 + 4.0 / safe_pos, 2.0 - u + q) / (2.0 * a)
+    value = a * h - np.log(h) - np.log(gap)
+    first = 1.0 / gap
+    second = first * first * (q - u) / (2.0 * q)
+    return value, first, second
+
+
+def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
+                      max_iter, verbose=0):
+    """Binary robust logistic regression with label-flip cost ``kappa``.
+
+    Solves the dual of Shafieezadeh-Abadeh, Kuhn & Mohajerin Esfahani (2015)
+    with cost ``||x - x'||_2 + kappa [y != y']``::
+
+        min_{w, b, lam >= ||w||_2}  r lam + sum_i s_i max(l(z_i), l(-z_i) - kappa lam)
+                                  = r lam + sum_i s_i [l(z_i) + (z_i - kappa lam)_+]
+
+    with ``z_i = y_i (w'x_i + b)``, ``l(z) = log(1 + exp(-z))``. The hinge slacks are
+    minimised in closed form inside a log barrier, ``lam >= ||w||`` gets the barrier
+    ``-log(lam^2 - ||w||^2)``, and Newton's method follows the central path. With
+    ``m = 2 n + 2`` barrier degrees the point at parameter ``t`` is within ``m / t``
+    of the optimum, which certifies the gap. Rows must have positive weight.
+
+    Returns ``w, b, lam, objective, gap, n_newton_steps`` (``None`` objective when
+    ``max_iter`` Newton steps did not reach ``tol``).
+    """
+    n_samples, n_features = X.shape
+    dim = n_features + 2
+    design = np.empty((n_samples, dim))
+    design[:, :n_features] = X * y_sign[:, None]
+    design[:, n_features] = y_sign if fit_intercept else 0.0
+    design[:, n_features + 1] = -kappa  # d_i = z_i - kappa lam
+    z_design = design.copy()
+    z_design[:, n_features + 1] = 0.0
+    degree = 2.0 * n_samples + 2.0
+    signs = np.ones(dim)
+    signs[:n_features] = -1.0
+    signs[n_features] = 0.0  # the intercept is not in the cone
+
+    def barrier(v, t):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value, gradient, hessian = _barrier(v, t)
+        if gradient is not None and not (
+                np.all(np.isfinite(gradient)) and np.all(np.isfinite(hessian))):
+            return np.inf, None, None
+        return value, gradient, hessian
+
+    def _barrier(v, t):
+        z = z_design @ v
+        d = design @ v
+        lam = v[-1]
+        cone = lam * lam - v[:n_features] @ v[:n_features]
+        if not (cone > 0.0 and lam > 0.0 and np.isfinite(cone)):
+            return np.inf, None, None
+        a = t * weights
+        slack, first, second = _barrier_slack(a, d)
+        value = (t * radius * lam + t * weights @ (-log_expit(z)) + slack.sum()
+                 - np.log(cone))
+        logistic_first = -expit(-z)
+        logistic_second = expit(z) * expit(-z)
+        gradient = z_design.T @ (t * weights * logistic_first) + design.T @ first
+        gradient[-1] += t * radius
+        hessian = (z_design * (t * weights * logistic_second)[:, None]).T @ z_design
+        hessian += (design * second[:, None]).T @ design
+        signed = signs * v
+        gradient += -2.0 * signed / cone
+        hessian += (-2.0 * np.diag(signs) / cone
+                    + 4.0 * np.outer(signed, signed) / cone**2)
+        if not fit_intercept:
+            gradient[n_features] = 0.0
+            hessian[n_features, :] = 0.0
+            hessian[:, n_features] = 0.0
+            hessian[n_features, n_features] = 1.0
+        return value, gradient, hessian
+
+    v = np.zeros(dim)
+    v[-1] = 1.0
+    t = degree / max(1.0, np.log(2.0))
+    steps = 0
+    decrement, gap = np.inf, np.inf
+    while True:
+        value, gradient, hessian = barrier(v, t)
+        if gradient is None:
+            # Beyond what float64 resolves (extreme weights or scales): stop at
+            # the last finite point, uncertified.
+            break
+        while True:
+            try:
+                direction = -np.linalg.solve(hessian, gradient)
+            except np.linalg.LinAlgError:
+                direction = -np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+            decrement = -gradient @ direction
+            # Centred enough: the decrement adds at most 1e-6 of the path's gap bound.
+            if decrement <= 1e-6 * degree or steps >= max_iter:
+                break
+            step = 1.0
+            while step > 1e-14:
+                candidate = v + step * direction
+                new_value, new_gradient, new_hessian = barrier(candidate, t)
+                if new_value <= value - 0.25 * step * decrement:
+                    break
+                step *= 0.5
+            else:
+                break
+            steps += 1
+            resolved = value - new_value <= 1e-15 * abs(value)
+            if not (np.all(np.isfinite(new_gradient))
+                    and np.all(np.isfinite(new_hessian))):
+                break  # beyond what float64 resolves: stop with the gap measured
+            v, value = candidate, new_value
+            gradient, hessian = new_gradient, new_hessian
+            if resolved:
+                break  # the step's gain is below rounding: as central as it gets
+        # Newton's decrement bounds the distance to the central point: add it.
+        gap = (degree + max(decrement, 0.0)) / t
+        if verbose:
+            print(f"barrier t={t:.3g}: {steps} Newton steps, gap bound {gap:.3g}")
+        if gap <= tol or steps >= max_iter:
+            break
+        t *= 10.0
+    w, b, lam = v[:n_features], v[n_features], v[-1]
+    z = z_design @ v
+    hinge = np.maximum(z - kappa * lam, 0.0)
+    objective = radius * lam + weights @ (-log_expit(z) + hinge)
+    return w, b, lam, float(objective), float(gap), steps
+
+
+def newton_l2(X, y, weights, w, b, rho, fit_intercept, tol, max_iter):
+    """Damped Newton finish for the binary problem ``loss + rho ||w||_2``.
+
+    Below the critical radius the optimum has ``w != 0``, where the objective is
+    twice differentiable (the Hessian of ``||w||`` is ``(I - u u') / ||w||``, with
+    ``u = w / ||w||``): Newton's method then converges quadratically whatever the
+    scaling of the features, where first-order steps crawl. Stops on the certified
+    duality gap of :func:`duality_gap`.
+
+    Returns ``w, b, objective, gap, n_steps``.
+    """
+    Y = np.ascontiguousarray(y[:, None])
+    n_features = X.shape[1]
+    design = np.hstack([X, np.ones((X.shape[0], 1))])
+    theta = np.append(w, b)
+    free = np.ones(n_features + 1, dtype=bool)
+    free[-1] = fit_intercept
+
+    def value(theta):
+        loss, _ = loss_residuals(design @ theta[:, None], Y, weights, True)
+        return loss + rho * np.linalg.norm(theta[:n_features])
+
+    current = value(theta)
+    objective, gap = current, np.inf
+    for step_count in range(max_iter + 1):
+        objective, gap, b_fit = duality_gap(
+            X, Y, weights, theta[None, :n_features], theta[n_features:], rho, "l2",
+            True, fit_intercept)
+        if gap <= tol or step_count == max_iter:
+            break
+        theta[n_features] = b_fit[0]
+        current = value(theta)
+        w = theta[:n_features]
+        size = np.linalg.norm(w)
+        if size == 0:
+            break
+        _, R = loss_residuals(design @ theta[:, None], Y, weights, True)
+        p = R[:, 0] + y
+        gradient = design.T @ (weights * R[:, 0])
+        hessian = (design * (weights * p * (1.0 - p))[:, None]).T @ design
+        unit = w / size
+        gradient[:n_features] += rho * unit
+        hessian[:n_features, :n_features] += rho * (
+            np.eye(n_features) - np.outer(unit, unit)) / size
+        direction = np.zeros_like(theta)
+        sub = np.ix_(free, free)
+        direction[free] = -np.linalg.lstsq(hessian[sub], gradient[free],
+                                           rcond=None)[0]
+        slope = gradient @ direction
+        scale = 1.0
+        while scale > 1e-12:
+            candidate = theta + scale * direction
+            new = value(candidate)
+            if new <= current + 1e-4 * scale * slope:
+                break
+            scale *= 0.5
+        else:
+            break  # no decrease representable: return with the gap measured
+        theta = candidate
+    return theta[None, :n_features], theta[n_features:], objective, gap, step_count
+
+
+def _pair_cones(W, lam, pairs, stride, dim, derivatives=True):
+    """Barrier ``-sum_pairs log(lam^2 - ||w_k - w_l||^2)`` with its derivatives.
+
+    ``W`` has one row per class; coordinates follow the layout ``(class k:
+    coefficients, then intercept)`` of length ``K * stride``, then ``lam``.
+    Returns ``inf`` (and None) outside the cones.
+    """
+    n_features = W.shape[1]
+    differences = np.array([W[k] - W[l] for k, l in pairs])
+    cones = lam * lam - np.sum(differences * differences, axis=1)
+    if not (lam > 0.0 and np.all(cones > 0.0)):
+        return np.inf, None, None
+    value = -np.sum(np.log(cones))
+    if not derivatives:
+        return value, None, None
+    gradient = np.zeros(dim)
+    hessian = np.zeros((dim, dim))
+    for (k, l), u, cone in zip(pairs, differences, cones):
+        rows_k = slice(k * stride, k * stride + n_features)
+        rows_l = slice(l * stride, l * stride + n_features)
+        du = 2.0 * u / cone
+        gradient[rows_k] += du
+        gradient[rows_l] -= du
+        gradient[-1] -= 2.0 * lam / cone
+        block = 2.0 * np.eye(n_features) / cone + 4.0 * np.outer(u, u) / cone**2
+        hessian[rows_k, rows_k] += block
+        hessian[rows_l, rows_l] += block
+        hessian[rows_k, rows_l] -= block
+        hessian[rows_l, rows_k] -= block
+        cross = -4.0 * lam * u / cone**2
+        hessian[rows_k, -1] += cross
+        hessian[-1, rows_k] += cross
+        hessian[rows_l, -1] -= cross
+        hessian[-1, rows_l] -= cross
+        hessian[-1, -1] += -2.0 / cone + 4.0 * lam * lam / cone**2
+    return value, gradient, hessian
+
+
+def _central_path(barrier, v, free, degree, tol, max_iter, verbose):
+    """Damped Newton along the central path of ``barrier(v, t, derivatives)``.
+
+    ``t`` grows tenfold once the point is centred; the point at ``t`` is within
+    ``(degree + decrement) / t`` of the optimum. Returns ``v, gap, steps``.
+    """
+    t = degree
+    steps = 0
+    decrement = np.inf
+    sub = np.ix_(free, free)
+    while True:
+        value, gradient, hessian = barrier(v, t, True)
+        while steps < max_iter:
+            if not (np.isfinite(value) and np.all(np.isfinite(gradient))
+                    and np.all(np.isfinite(hessian))):
+                # Beyond what float64 resolves (extreme weights or scales): stop
+                # at the last finite point, uncertified.
+                return v, np.inf, steps
+            direction = np.zeros_like(v)
+            direction[free] = -np.linalg.lstsq(hessian[sub], gradient[free],
+                                               rcond=None)[0]
+            decrement = -gradient @ direction
+            if decrement <= 1e-6 * degree:
+                break
+            step = 1.0
+            while step > 1e-14:
+                new_value = barrier(v + step * direction, t, False)[0]
+                if new_value <= value - 0.25 * step * decrement:
+                    break
+                step *= 0.5
+            else:
+                break
+            steps += 1
+            resolved = value - new_value <= 1e-15 * abs(value)
+            v = v + step * direction
+            value, gradient, hessian = barrier(v, t, True)
+            if resolved:
+                break  # the step's gain is below rounding: as central as it gets
+        gap = (degree + max(decrement, 0.0)) / t
+        if verbose:
+            print(f"barrier t={t:.3g}: {steps} Newton steps, gap bound {gap:.3g}")
+        if gap <= tol or steps >= max_iter:
+            return v, gap, steps
+        t *= 10.0
+
+
+def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
+                     verbose=0):
+    """The exact multiclass dual with labels fixed, by a barrier method.
+
+    Solves ``min_{W, b, lam} r lam + sum_i s_i loss(W x_i + b)`` subject to
+    ``||w_k - w_l||_2 <= lam`` for every pair of classes: the worst-case risk
+    itself, whose Lipschitz constant in ``x`` is ``max_{k,l} ||w_k - w_l||``.
+    Each pair gets the barrier ``-log(lam^2 - ||w_k - w_l||^2)`` (degree 2), the
+    softmax loss its exact Hessian, and Newton's method follows the central path.
+    The last class is held at ``w_K = 0, b_K = 0`` (logits and pairwise
+    differences only matter up to a common shift).
+
+    Returns ``W, b, objective, gap, n_newton_steps``.
+    """
+    n_samples, n_features = X.shape
+    K = Y.shape[1]
+    stride = n_features + 1
+    dim = K * stride + 1
+    pairs = [(k, l) for k in range(K) for l in range(k + 1, K)]
+    free = np.ones(dim, dtype=bool)
+    free[(K - 1) * stride:K * stride] = False
+    if not fit_intercept:
+        free[n_features:K * stride:stride] = False
+    labels = np.argmax(Y, axis=1).astype(np.float64)
+    center = np.zeros(n_features)
+    scaled_weights = weights * n_samples  # smooth_derivatives averages over rows
+    all_free = np.ones(dim - 1, dtype=bool)
+
+    def unpack(v):
+        packed = v[:-1].reshape(K, stride)
+        return packed[:, :n_features], packed[:, n_features], v[-1]
+
+    def barrier(v, t, derivatives):
+        W, b, lam = unpack(v)
+        cone_value, gradient, hessian = _pair_cones(W, lam, pairs, stride, dim,
+                                                    derivatives)
+        if not np.isfinite(cone_value):
+            return np.inf, None, None
+        loss, _ = loss_residuals(X @ W.T + b, Y, weights, False)
+        value = t * (radius * lam + loss) + cone_value
+        if derivatives:
+            g, H = smooth_derivatives(X, center, labels, scaled_weights, v[:-1], K,
+                                      0.0, all_free)
+            gradient[:-1] += t * g
+            hessian[:-1, :-1] += t * H
+            gradient[-1] += t * radius
+        return value, gradient, hessian
+
+    v = np.zeros(dim)
+    v[-1] = 1.0
+    v, gap, steps = _central_path(barrier, v, free, 2.0 * len(pairs), tol,
+                                  max_iter, verbose)
+    W, b, _ = unpack(v)
+    loss, _ = loss_residuals(X @ W.T + b, Y, weights, False)
+    largest = max(np.linalg.norm(W[k] - W[l]) for k, l in pairs)
+    return W.copy(), b.copy(), float(loss + radius * largest), float(gap), steps
+
+
+def pairwise_dual_norm(G, tol=1e-10, max_iter=500):
+    """Dual norm of ``W -> max_{k,l} ||w_k - w_l||_2`` at ``G`` (rows summing to 0).
+
+    ``max <A, G>`` over matrices whose rows lie within distance 1 of each other,
+    by the same barrier method (the last row held at 0: ``<A, G>`` ignores a
+    common shift when the rows of ``G`` sum to zero). Returns an upper bound
+    within ``tol`` of the value (the barrier's certified gap).
+    """
+    K, n_features = G.shape
+    stride = n_features + 1
+    dim = K * stride + 1
+    pairs = [(k, l) for k in range(K) for l in range(k + 1, K)]
+    free = np.zeros(dim, dtype=bool)
+    for k in range(K - 1):
+        free[k * stride:k * stride + n_features] = True
+    linear = np.zeros(dim)
+    linear[:-1] = -np.hstack([G, np.zeros((K, 1))]).ravel()
+
+    def barrier(v, t, derivatives):
+        W = v[:-1].reshape(K, stride)[:, :n_features]
+        cone_value, gradient, hessian = _pair_cones(W, 1.0, pairs, stride, dim,
+                                                    derivatives)
+        if not np.isfinite(cone_value):
+            return np.inf, None, None
+        if derivatives:
+            gradient += t * linear
+        return t * (linear @ v) + cone_value, gradient, hessian
+
+    v = np.zeros(dim)
+    v[-1] = 1.0
+    scale = max(float(np.abs(G).max()), 1e-300)
+    linear /= scale
+    v, gap, _ = _central_path(barrier, v, free, 2.0 * len(pairs), tol / scale,
+                              max_iter, 0)
+    return scale * (-(linear @ v) + gap)
+
+
+def _hinge_slacks(a, D):
+    """Minimise ``a h - sum_l log(h - D_l)`` over ``h > max_l D_l``, row by row.
+
+    Returns the value and ``g = 1 / (h - D)`` (the gradient in ``D``); the root of
+    ``a = sum_l 1 / (h - D_l)`` is bracketed in ``(0, K / a]`` above ``max D`` and
+    found by bisection on the offset, which keeps ``h - D_l`` free of cancellation.
+    """
+    top = D.max(axis=1)
+    gaps = top[:, None] - D  # >= 0, exact
+    low = np.zeros_like(top)
+    high = D.shape[1] / a
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        rising = a - np.sum(1.0 / (middle[:, None] + gaps), axis=1) > 0.0
+        high = np.where(rising, middle, high)
+        low = np.where(rising, low, middle)
+        if np.all(high - low <= 1e-15 * high):
+            break
+    offset = high
+    distance = offset[:, None] + gaps
+    value = a * (top + offset) - np.sum(np.log(distance), axis=1)
+    return value, 1.0 / distance
+
+
+def multiclass_label_flip(X, Y, weights, radius, kappa, fit_intercept, tol,
+                          max_iter, verbose=0):
+    """The exact dual with label-flip cost ``kappa``, any number of classes.
+
+    With cost ``||x - x'||_2 + kappa [y != y']`` the inner supremum of row ``i``
+    compares its loss at ``y_i`` with the loss at every other label minus
+    ``kappa lam``; for the softmax cross-entropy, ``loss(l) = loss(y) + z_y - z_l``,
+    so the dual is::
+
+        min r lam + sum_i s_i [loss_i + max(0, max_{l != y_i} z_iy - z_il - kappa lam)]
+        subject to ||w_k - w_l||_2 <= lam for every pair (labels move too)
+
+    The hinge slacks are minimised inside their log barriers row by row (the
+    constraints ``h >= 0`` and ``h >= z_iy - z_il - kappa lam`` are linear), the
+    cones get ``-log(lam^2 - ||w_k - w_l||^2)``, and Newton's method follows the
+    central path (degree ``n K + 2 P``). The last class is held at zero.
+
+    Returns ``W, b, lam, objective, gap, n_newton_steps``.
+    """
+    n_samples, n_features = X.shape
+    K = Y.shape[1]
+    stride = n_features + 1
+    dim = K * stride + 1
+    pairs = [(k, l) for k in range(K) for l in range(k + 1, K)]
+    free = np.ones(dim, dtype=bool)
+    free[(K - 1) * stride:K * stride] = False
+    if not fit_intercept:
+        free[n_features:K * stride:stride] = False
+    design = np.hstack([X, np.ones((n_samples, 1))])
+    other = 1.0 - Y  # labels a row may flip to
+    rows = np.arange(n_samples)
+    labels = np.argmax(Y, axis=1)
+
+    def unpack(v):
+        packed = v[:-1].reshape(K, stride)
+        return packed[:, :n_features], packed[:, n_features], v[-1]
+
+    def barrier(v, t, derivatives):
+        W, b, lam = unpack(v)
+        cone_value, gradient, hessian = _pair_cones(W, lam, pairs, stride, dim,
+                                                    derivatives)
+        if not np.isfinite(cone_value):
+            return np.inf, None, None
+        Z = X @ W.T + b
+        loss, R = loss_residuals(Z, Y, weights, False)
+        # D_il = z_iy - z_il - kappa lam for l != y; D_iy = 0 is the h >= 0 side.
+        D = (Z[rows, labels][:, None] - Z - kappa * lam) * other
+        slack, g = _hinge_slacks(t * weights, D)
+        value = t * (radius * lam + loss) + slack.sum() + cone_value
+        if not derivatives:
+            return value, None, None
+        gflip = g * other
+        # Gradient in the logits: d D_il / d z = e_y - e_l (l != y).
+        logit_gradient = t * weights[:, None] * R - gflip
+        logit_gradient[rows, labels] += gflip.sum(axis=1)
+        curvature = g * g
+        curvature_flip = curvature * other
+        # Hessian of the slack value in D: diag(g^2) - g^2 g^2' / sum g^2, then
+        # mapped to the logits through J = c e_y' - diag(c), c = other.
+        total = curvature.sum(axis=1)
+        J = -np.einsum("ik,kl->ikl", other, np.eye(K))
+        J[rows, :, labels] += other
+        HD = (np.einsum("ik,kl->ikl", curvature_flip, np.eye(K))
+              - np.einsum("ik,il->ikl", curvature_flip, curvature_flip)
+              / total[:, None, None])
+        logit_hessian = np.einsum("ilk,ilm,imn->ikn", J, HD, J)
+        P = R + Y
+        logit_hessian += (t * weights)[:, None, None] * (
+            np.einsum("ik,kl->ikl", P, np.eye(K)) - np.einsum("ik,il->ikl", P, P))
+        # lam enters every flip constraint with coefficient -kappa.
+        lam_row = -kappa * other
+        cross = np.einsum("ilk,ilm,im->ik", J, HD, lam_row)
+        gradient[:-1] += (logit_gradient.T @ design).ravel()
+        gradient[-1] += t * radius + np.sum(gflip * lam_row)
+        hessian[-1, -1] += np.einsum("il,ilm,im->", lam_row, HD, lam_row)
+        cross_theta = (cross.T @ design).ravel()
+        hessian[:-1, -1] += cross_theta
+        hessian[-1, :-1] += cross_theta
+        blocks = hessian[:-1, :-1].reshape(K, stride, K, stride)
+        for k in range(K):
+            for m in range(k, K):
+                block = (design * logit_hessian[:, k, m, None]).T @ design
+                blocks[k, :, m, :] += block
+                if m != k:
+                    blocks[m, :, k, :] += block.T
+        return value, gradient, hessian
+
+    v = np.zeros(dim)
+    v[-1] = 1.0
+    degree = float(n_samples * K + 2 * len(pairs))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        v, gap, steps = _central_path(barrier, v, free, degree, tol, max_iter,
+                                      verbose)
+    W, b, lam = unpack(v)
+    Z = X @ W.T + b
+    loss, _ = loss_residuals(Z, Y, weights, False)
+    margins = (Z[rows, labels][:, None] - Z) * other
+    hinge = np.maximum(margins.max(axis=1) - kappa * lam, 0.0)
+    objective = radius * lam + loss + weights @ hinge
+    return W.copy(), b.copy(), float(lam), float(objective), float(gap), steps
