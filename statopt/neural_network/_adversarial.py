@@ -155,6 +155,17 @@ default='relu'
         Seeds the initialisation, the shuffling and the dropout masks.
     verbose : int, default=0
         Print one line per epoch when positive.
+    warm_start : bool, default=False
+        When True, :meth:`fit` continues from the fitted parameters instead of
+        initialising new ones, as scikit-learn's MLPClassifier does: it keeps the
+        parameters, ``loss_curve_``, ``n_iter_`` and ``t_``, and starts a fresh
+        optimiser (zero moments) whose learning-rate and adversary schedules
+        restart from step 0 over ``max_iter`` epochs. The classes, the events
+        (the rows' events must be among ``events_``), the number of features and
+        the architecture parameters (``hidden_layer_sizes``,
+        ``detector_layer_sizes``, ``discriminator_layer_sizes``, ``activation``,
+        ``views``, ``modalities``) must be those of the fitted network.
+        :meth:`partial_fit` always continues, optimiser state included.
 
     Attributes
     ----------
@@ -174,9 +185,10 @@ default='relu'
     validation_scores_ : list of float
         Validation accuracy of each epoch (``early_stopping`` only).
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (accumulated over warm starts and
+        :meth:`partial_fit` calls).
     t_ : int
-        Number of optimiser steps.
+        Number of optimiser steps (accumulated likewise).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -198,6 +210,11 @@ default='relu'
     Rows with ``y = -1`` (scikit-learn's semi-supervised convention) are unlabelled:
     they train only the discriminator path, which aligns the features of unlabelled
     target events with the labelled ones.
+
+    :meth:`partial_fit` makes one epoch over the rows it is given and continues
+    the optimiser (moments, step count, learning-rate and adversary schedules),
+    so a stream of chunks trains as one run; ``events`` reaches it through
+    ``set_partial_fit_request(events=True)``.
 
     References
     ----------
@@ -245,6 +262,7 @@ default='relu'
         "modalities": [list, tuple, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -273,6 +291,7 @@ default='relu'
         modalities=None,
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.detector_layer_sizes = detector_layer_sizes
@@ -297,6 +316,7 @@ default='relu'
         self.modalities = modalities
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # ----------------------------------------------------------------- building
 
@@ -356,6 +376,130 @@ default='relu'
 
     # -------------------------------------------------------------------- fit
 
+    def _architecture(self):
+        """The parameters that shape the network, in a comparable form."""
+        views = (None if self.views is None
+                 else tuple(tuple(np.asarray(view).tolist()) for view in self.views))
+        modalities = None if self.modalities is None else tuple(self.modalities)
+        return (tuple(self.hidden_layer_sizes), tuple(self.detector_layer_sizes),
+                tuple(self.discriminator_layer_sizes), self.activation, views,
+                modalities)
+
+    def _validate_rows(self, X, y, continuing, hint):
+        if not continuing:
+            return validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        try:
+            return validate_data(self, X, y, dtype=np.float64, y_numeric=False,
+                                 reset=False)
+        except ValueError as error:
+            raise ValueError(f"{error} {hint}") from error
+
+    def _encode_labels(self, y, classes, hint):
+        """Codes of ``y`` in ``classes`` (0 on unlabelled rows) and the labelled mask.
+
+        ``classes`` None takes the classes from ``y``, which must hold two.
+        """
+        n_rows = y.shape[0]
+        labelled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(n_rows, bool)
+        if classes is None:
+            if not np.any(labelled):
+                raise ValueError("y holds no labelled row (every label is -1).")
+            classes = np.unique(y[labelled])
+            if classes.size < 2:
+                unlabelled = ("; -1 marks an unlabelled row here (scikit-learn's "
+                              "semi-supervised convention): recode labels such as "
+                              "{-1, 1} as {0, 1}" if not np.all(labelled) else "")
+                raise ValueError(f"y holds one class only ({classes[0]!r}); a "
+                                 f"classifier needs at least two{unlabelled}.")
+        elif not np.any(labelled):
+            raise ValueError("y holds no labelled row (every label is -1); each call "
+                             "needs labelled rows to scale the detector loss.")
+        try:
+            unseen = np.setdiff1d(y[labelled], classes)
+        except TypeError as error:
+            raise TypeError(f"y and the classes must be labels of one sortable type: "
+                            f"{error}") from error
+        if unseen.size:
+            raise ValueError(f"y holds labels {unseen.tolist()} not in the classes "
+                             f"{classes.tolist()}; {hint}")
+        codes = np.zeros(n_rows, dtype=np.int64)
+        codes[labelled] = np.searchsorted(classes, y[labelled])
+        return classes, codes, labelled
+
+    def _encode_events(self, events, n_rows, known, hint):
+        """Event codes in ``known`` labels (None: the labels found in ``events``)."""
+        if known is None:
+            return self._check_events(events, n_rows)
+        events = np.asarray(events)
+        if events.ndim != 1 or events.shape[0] != n_rows:
+            raise ValueError(f"events must be a 1-d array with one label per row of X "
+                             f"({n_rows}); got shape {events.shape}.")
+        try:
+            unseen = np.setdiff1d(events, known)
+        except TypeError as error:
+            raise TypeError(f"events must be labels of the type of events_ "
+                            f"({known.dtype}): {error}") from error
+        if unseen.size:
+            raise ValueError(f"events holds labels {unseen.tolist()} not in events_ "
+                             f"{known.tolist()}; {hint}")
+        return known, np.searchsorted(known, events).astype(np.int64)
+
+    def _check_weights(self, sample_weight, n_rows, labelled):
+        weight = np.ones(n_rows)
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            if weight.shape != (n_rows,) or not np.all(np.isfinite(weight)):
+                raise ValueError(f"sample_weight must be {n_rows} finite values, one "
+                                 "per row.")
+            if np.any(weight < 0):
+                raise ValueError("sample_weight must be >= 0.")
+            if not np.any(weight[labelled] > 0):
+                raise ValueError("sample_weight is zero on every labelled row; give "
+                                 "some labelled row a positive weight.")
+        return weight
+
+    @staticmethod
+    def _trainer_arrays(X, targets, event_codes, labelled, weight):
+        """The trainer's row arrays and the L2 coefficient of these rows."""
+        n_rows = X.shape[0]
+        # Weights of mean 1 keep the step size on the scale of unit weights; the
+        # penalty alpha / sum(weights) makes a weight of 2 equal a repeated row.
+        l2_scale = 1.0 / weight[labelled].sum()
+        weight = weight / weight[labelled].mean()
+        # Scaled by n / n_labelled, a full batch's detector loss is the mean over
+        # the labelled rows, whatever the number of unlabelled rows beside them.
+        label_weight = np.where(labelled, weight, 0.0) * (n_rows / labelled.sum())
+        if event_codes is None:
+            return (X, targets, label_weight), l2_scale
+        return (X, targets, event_codes, label_weight, weight), l2_scale
+
+    def _new_trainer(self, seed):
+        return MinibatchTrainer(
+            optimizer=self.optimizer, learning_rate=self.learning_rate,
+            schedule=self.learning_rate_schedule, decay_a=self.decay_a,
+            decay_b=self.decay_b, batch_size=self.batch_size, max_iter=self.max_iter,
+            tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            random_state=seed, verbose=self.verbose)
+
+    def _start(self, n_events, rng):
+        """Build the network (keeping the fitted parameters when continuing)."""
+        groups = _check_views(self.views, self.modalities, self.n_features_in_)
+        self.modalities_ = list(groups)
+        self._groups = groups
+        self.network_ = self._build(groups, self.classes_.size, n_events)
+        if not hasattr(self, "params_") or self.params_.size != self.network_.n_params:
+            self.params_ = self.network_.init_params(rng)
+        self._architecture_ = self._architecture()
+
+    def _check_continuation(self, hint):
+        """Refuse architecture parameters changed since the fitted network."""
+        if self._architecture() != getattr(self, "_architecture_", None):
+            raise ValueError("hidden_layer_sizes, detector_layer_sizes, "
+                             "discriminator_layer_sizes, activation, views or "
+                             f"modalities changed since the network was fitted; {hint}")
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, events=None, sample_weight=None):
         """Fit the extractor, the detector and (with events) the discriminator.
@@ -377,78 +521,190 @@ default='relu'
         -------
         self : EventAdversarialClassifier
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        warm = self.warm_start and hasattr(self, "params_")
+        hint = "set warm_start=False to fit a new network."
+        if warm:
+            self._check_continuation(hint)
+        X, y = self._validate_rows(X, y, warm, hint)
         check_classification_targets(y)
         n_rows = X.shape[0]
-        labelled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(n_rows, bool)
-        if not np.any(labelled):
-            raise ValueError("y holds no labelled row (every label is -1).")
-        self.classes_, codes = np.unique(y[labelled], return_inverse=True)
-        if self.classes_.size < 2:
-            unlabelled = ("; -1 marks an unlabelled row here (scikit-learn's "
-                          "semi-supervised convention): recode labels such as "
-                          "{-1, 1} as {0, 1}" if not np.all(labelled) else "")
-            raise ValueError(f"y holds one class only ({self.classes_[0]!r}); a "
-                             f"classifier needs at least two{unlabelled}.")
-        targets = np.zeros(n_rows, dtype=np.int64)
-        targets[labelled] = codes.reshape(-1)
-        weight = np.ones(n_rows)
-        if sample_weight is not None:
-            weight = np.asarray(sample_weight, dtype=np.float64)
-            if weight.shape != (n_rows,) or not np.all(np.isfinite(weight)):
-                raise ValueError(f"sample_weight must be {n_rows} finite values, one "
-                                 "per row.")
-            if np.any(weight < 0):
-                raise ValueError("sample_weight must be >= 0.")
-            if not np.any(weight[labelled] > 0):
-                raise ValueError("sample_weight is zero on every labelled row; give "
-                                 "some labelled row a positive weight.")
+        classes, targets, labelled = self._encode_labels(y, None, hint)
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(f"warm_start needs y to hold the classes of the fitted "
+                             f"network {self.classes_.tolist()}; y has "
+                             f"{classes.tolist()}: {hint}")
+        weight = self._check_weights(sample_weight, n_rows, labelled)
+        if warm and (events is None) != (self.events_ is None):
+            raise ValueError("warm_start continues a network fitted "
+                             f"{'without' if self.events_ is None else 'with'} "
+                             f"events; pass events accordingly or {hint}")
         if events is None:
             if not np.all(labelled):
                 raise ValueError("Unlabelled rows (y = -1) train only the "
                                  "discriminator; pass events for them.")
-            self.events_, event_codes = None, None
+            event_labels, event_codes = None, None
         else:
-            self.events_, event_codes = self._check_events(events, n_rows)
+            event_labels, event_codes = self._encode_events(
+                events, n_rows, self.events_ if warm else None, hint)
 
-        groups = _check_views(self.views, self.modalities, self.n_features_in_)
-        self.modalities_ = list(groups)
-        self._groups = groups
         rng = check_random_state(self.random_state)
-        n_events = 0 if self.events_ is None else self.events_.size
-        self.network_ = self._build(groups, self.classes_.size, n_events)
-        self.params_ = self.network_.init_params(rng)
-        # Weights of mean 1 keep the step size on the scale of unit weights; the
-        # penalty alpha / sum(weights) makes a weight of 2 equal a repeated row.
-        l2 = self.alpha / weight[labelled].sum()
-        weight = weight / weight[labelled].mean()
-        # Scaled by n / n_labelled, a full batch's detector loss is the mean over
-        # the labelled rows, whatever the number of unlabelled rows beside them.
-        label_weight = np.where(labelled, weight, 0.0) * (n_rows / labelled.sum())
-        arrays = (X, targets, label_weight)
-        if n_events:
-            arrays = (X, targets, event_codes, label_weight, weight)
-
-        trainer = MinibatchTrainer(
-            optimizer=self.optimizer, learning_rate=self.learning_rate,
-            schedule=self.learning_rate_schedule, decay_a=self.decay_a,
-            decay_b=self.decay_b, batch_size=self.batch_size, max_iter=self.max_iter,
-            tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            random_state=rng.randint(np.iinfo(np.int32).max), verbose=self.verbose)
+        if not warm:
+            self.__dict__.pop("params_", None)
+        self.classes_, self.events_ = classes, event_labels
+        n_events = 0 if event_labels is None else event_labels.size
+        self._start(n_events, rng)
+        arrays, l2_scale = self._trainer_arrays(X, targets, event_codes, labelled,
+                                                weight)
+        # As MLPClassifier's warm start: the parameters carry over, the optimiser
+        # and its schedules start afresh.
+        trainer = self._new_trainer(rng.randint(np.iinfo(np.int32).max))
         n_train = n_rows - (int(np.ceil(self.validation_fraction * n_rows))
                             if self.early_stopping else 0)
         n_batches = -(-n_train // trainer._batch_size(n_train))
-        objective = self._objective(trainer, self.max_iter * n_batches,
-                                    l2)
+        self._trainer, self._total_steps = trainer, self.max_iter * n_batches
+        objective = self._objective(trainer, self._total_steps,
+                                    self.alpha * l2_scale)
         trainer.fit(objective, self.params_, arrays, score=self._validation_score,
                     stratify=np.where(labelled, targets, -1)
                     if self.early_stopping else None)
-        self.loss_curve_ = trainer.loss_curve_
-        self.validation_scores_ = trainer.validation_scores_
-        self.n_iter_, self.t_ = trainer.n_iter_, trainer.t_
+        if not warm:
+            self.loss_curve_, self.validation_scores_ = [], []
+            self.n_iter_ = self.t_ = 0
+        self.loss_curve_ = self.loss_curve_ + trainer.loss_curve_
+        self.validation_scores_ = self.validation_scores_ + trainer.validation_scores_
+        self.n_iter_ += trainer.n_iter_
+        self.t_ += trainer.t_
         return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, events=None, sample_weight=None, classes=None,
+                    event_labels=None):
+        """Train for one epoch over the given rows, continuing the previous state.
+
+        The first call (on an unfitted estimator) builds the network for
+        ``classes`` and, when ``events`` is given, for ``event_labels``; later
+        calls, and calls after :meth:`fit`, continue the parameters and the
+        optimiser: its moments, its step count and with it the learning-rate
+        and adversary schedules (whose horizon is ``max_iter`` epochs of
+        minibatches of the first chunk). Sample weights and the L2 penalty are
+        normalised on each call's rows, so one call on all rows is one epoch of
+        :meth:`fit` with the same ``random_state``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows of this chunk.
+        y : array-like of shape (n_samples,)
+            Class labels, from ``classes``; ``-1`` marks an unlabelled row. Each
+            chunk needs at least one labelled row.
+        events : array-like of shape (n_samples,), default=None
+            Event label of each row. Required on every call when the network has
+            a discriminator (its first call had events), refused otherwise.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, used by both losses.
+        classes : array-like of shape (n_classes,), default=None
+            All the class labels of the stream; required on the first call (as
+            in scikit-learn's ``partial_fit``), optional later and then equal to
+            ``classes_``.
+        event_labels : array-like of shape (n_events,), default=None
+            All the event labels of the stream, so that chunks may hold only some
+            events; None on the first call takes the events of that chunk (at
+            least two). Later calls refuse events outside ``events_``.
+
+        Returns
+        -------
+        self : EventAdversarialClassifier
+        """
+        if self.early_stopping:
+            raise ValueError("partial_fit does not hold out a validation split: set "
+                             "early_stopping=False (as MLPClassifier requires).")
+        first = not hasattr(self, "params_")
+        hint = "call fit (or a new estimator's partial_fit) to start over."
+        if not first:
+            self._check_continuation(hint)
+        X, y = self._validate_rows(X, y, not first, hint)
+        check_classification_targets(y)
+        n_rows = X.shape[0]
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to "
+                                 "partial_fit: all the class labels of the stream, "
+                                 "e.g. np.unique(y_all).")
+            known = self._check_label_set(classes, "classes")
+            if known.dtype.kind in "iuf" and np.any(known == -1):
+                raise ValueError("classes must not hold -1, which marks unlabelled "
+                                 "rows.")
+        else:
+            known = self.classes_
+            if classes is not None and not np.array_equal(
+                    self._check_label_set(classes, "classes"), known):
+                raise ValueError(f"classes={np.asarray(classes).tolist()} differs "
+                                 f"from classes_ {known.tolist()} of the previous "
+                                 f"calls; {hint}")
+        _, targets, labelled = self._encode_labels(y, known, hint)
+        weight = self._check_weights(sample_weight, n_rows, labelled)
+        has_events = events is not None if first else self.events_ is not None
+        if has_events and events is None:
+            raise ValueError("The network has an event discriminator: pass events on "
+                             "every call to partial_fit.")
+        if not has_events:
+            if events is not None:
+                raise ValueError(f"The network was built without events (its first "
+                                 f"call had none); {hint}")
+            if not np.all(labelled):
+                raise ValueError("Unlabelled rows (y = -1) train only the "
+                                 "discriminator; pass events for them.")
+            event_known, event_codes = None, None
+        else:
+            if first and event_labels is not None:
+                event_labels = self._check_label_set(event_labels, "event_labels")
+            elif not first:
+                if event_labels is not None and not np.array_equal(
+                        self._check_label_set(event_labels, "event_labels"),
+                        self.events_):
+                    raise ValueError("event_labels differs from events_ of the "
+                                     f"previous calls; {hint}")
+                event_labels = self.events_
+            event_known, event_codes = self._encode_events(events, n_rows,
+                                                           event_labels, hint)
+
+        arrays, l2_scale = self._trainer_arrays(X, targets, event_codes, labelled,
+                                                weight)
+        if first:
+            rng = check_random_state(self.random_state)
+            self.classes_, self.events_ = known, event_known
+            self._start(0 if event_known is None else event_known.size, rng)
+            self._trainer = self._new_trainer(rng.randint(np.iinfo(np.int32).max))
+            self._total_steps = self.max_iter * -(
+                -n_rows // self._trainer._batch_size(n_rows))
+            self.loss_curve_, self.validation_scores_ = [], []
+            self.n_iter_ = self.t_ = 0
+        trainer = self._trainer
+        steps = getattr(trainer, "t_", 0)
+        trainer.partial_fit(self._objective(trainer, self._total_steps,
+                                            self.alpha * l2_scale),
+                            self.params_, arrays)
+        self.loss_curve_ = self.loss_curve_ + trainer.loss_curve_[-1:]
+        self.n_iter_ += 1
+        self.t_ += trainer.t_ - steps
+        return self
+
+    @staticmethod
+    def _check_label_set(labels, name):
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.size < 2:
+            raise ValueError(f"{name} must be a 1-d array of at least two labels, got "
+                             f"shape {labels.shape}.")
+        if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+            raise ValueError(f"{name} holds NaN or inf.")
+        try:
+            unique = np.unique(labels)
+        except TypeError as error:
+            raise TypeError(f"{name} must be labels of one sortable type: {error}"
+                            ) from error
+        if unique.size != labels.size:
+            raise ValueError(f"{name} repeats a label.")
+        return unique
 
     def _objective(self, trainer, total_steps, l2):
         """The trainer's objective, setting the reversal weight before each step."""
