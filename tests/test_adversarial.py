@@ -379,3 +379,239 @@ def test_labels_minus_one_and_one_get_a_message_that_names_the_convention():
     y = np.where(X[:, 0] > 0, 1, -1)
     with pytest.raises(ValueError, match=r"recode labels such as \{-1, 1\}"):
         EventAdversarialClassifier(max_iter=2, random_state=0).fit(X, y)
+
+
+# ------------------------------------------------- warm_start and partial_fit
+
+STREAM = dict(hidden_layer_sizes=(8,), discriminator_layer_sizes=(6,),
+              learning_rate=1e-2, batch_size=32, adversary_schedule="ramp",
+              random_state=0)
+
+
+@pytest.mark.parametrize("n_epochs", [1, 3])
+def test_partial_fit_epochs_reproduce_fit(n_epochs):
+    # Same seed, same rows: each call draws the permutation fit's epoch draws, so
+    # parameters, losses and step counts agree exactly only if partial_fit keeps
+    # Adam's moments, the inverse-decay and ramp step counts between calls.
+    X, y, events = _data()
+    y = y.copy()
+    y[::7] = -1
+    fitted = _fit(EventAdversarialClassifier(max_iter=n_epochs, **STREAM), X, y,
+                  events=events)
+    streamed = EventAdversarialClassifier(max_iter=n_epochs, **STREAM)
+    for _ in range(n_epochs):
+        streamed.partial_fit(X, y, events=events, classes=[0, 1])
+    np.testing.assert_allclose(streamed.params_, fitted.params_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(streamed.loss_curve_, fitted.loss_curve_, rtol=1e-12)
+    assert (streamed.n_iter_, streamed.t_) == (n_epochs, 4 * n_epochs)
+    np.testing.assert_array_equal(streamed.events_, [0, 1, 2])
+
+
+def _mlp_blocks(theta, sizes):
+    """Split a flat one-hidden-layer vector into MLPClassifier's coefs/intercepts."""
+    blocks, start = [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        weights = theta[start : start + n_in * n_out].reshape(n_in, n_out)
+        start += n_in * n_out
+        blocks.append((weights, theta[start : start + n_out]))
+        start += n_out
+    assert start == theta.size
+    return [w for w, _ in blocks] + [b for _, b in blocks]
+
+
+def test_partial_fit_chunks_match_mlp_classifier():
+    # Without events the network is an MLP: plain SGD with one minibatch per
+    # chunk must follow scikit-learn's MLPClassifier.partial_fit chunk by chunk,
+    # including a chunk that lacks a class and the per-chunk L2 penalty.
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(120, 5))
+    y = np.digitize(X[:, 0] + X[:, 1], [-0.5, 0.5])
+    y[80:][y[80:] == 2] = 1
+    chunks = [slice(0, 40), slice(40, 80), slice(80, 120)]
+    ours = EventAdversarialClassifier(
+        hidden_layer_sizes=(8,), optimizer="sgd", learning_rate=0.1,
+        learning_rate_schedule="constant", alpha=1e-2, batch_size=40, random_state=0)
+    reference = MLPClassifier(hidden_layer_sizes=(8,), solver="sgd",
+                              learning_rate_init=0.1, momentum=0.0, alpha=1e-2,
+                              batch_size=40, shuffle=False, random_state=0)
+    ours.partial_fit(X[chunks[0]], y[chunks[0]], classes=[0, 1, 2])
+    reference.partial_fit(X[chunks[0]], y[chunks[0]], classes=[0, 1, 2])
+    # Start the reference from our parameters (in place: its optimiser holds them).
+    for mine, theirs in zip(_mlp_blocks(ours.params_, (5, 8, 3)),
+                            reference.coefs_ + reference.intercepts_):
+        theirs[...] = mine
+    for rows in chunks[1:]:
+        ours.partial_fit(X[rows], y[rows])
+        reference.partial_fit(X[rows], y[rows])
+    for mine, theirs in zip(_mlp_blocks(ours.params_, (5, 8, 3)),
+                            reference.coefs_ + reference.intercepts_):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_[1:], reference.loss_curve_[1:],
+                               rtol=1e-10)
+    np.testing.assert_array_equal(ours.predict(X), reference.predict(X))
+
+
+def test_warm_start_sgd_two_short_fits_equal_one_long_fit():
+    # Stateless full-batch SGD at a constant rate: continuing from the fitted
+    # parameters for k epochs twice is 2k epochs (a re-initialisation would not be).
+    X, y, events = _data()
+    common = dict(hidden_layer_sizes=(8,), discriminator_layer_sizes=(6,),
+                  optimizer="sgd", learning_rate=0.05,
+                  learning_rate_schedule="constant", batch_size=120, tol=0.0,
+                  random_state=0)
+    long = _fit(EventAdversarialClassifier(max_iter=6, **common), X, y,
+                events=events)
+    warm = EventAdversarialClassifier(max_iter=3, warm_start=True, **common)
+    _fit(_fit(warm, X, y, events=events), X, y, events=events)
+    np.testing.assert_allclose(warm.params_, long.params_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(warm.loss_curve_, long.loss_curve_, rtol=1e-12)
+    assert (warm.n_iter_, warm.t_) == (6, 6)
+
+
+def test_warm_start_adam_restarts_the_optimiser_like_mlp_classifier():
+    # MLPClassifier's warm start keeps the weights and builds a new optimiser:
+    # the second fit is Adam from zero moments at the fitted parameters, computed
+    # here by hand on the network's full-batch gradient.
+    X, y, _ = _data()
+    clf = EventAdversarialClassifier(hidden_layer_sizes=(8,), learning_rate=0.02,
+                                     learning_rate_schedule="constant",
+                                     batch_size=120, max_iter=4, tol=0.0,
+                                     warm_start=True, random_state=0)
+    _fit(clf, X, y)
+    theta = clf.params_.copy()
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    for t in range(1, 5):
+        _, gradient = clf.network_.loss_gradient(theta, X, [y], l2=clf.alpha / 120)
+        m = 0.9 * m + 0.1 * gradient
+        v = 0.999 * v + 0.001 * gradient**2
+        theta -= 0.02 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    _fit(clf, X, y)
+    np.testing.assert_allclose(clf.params_, theta, rtol=1e-9, atol=1e-12)
+    assert len(clf.loss_curve_) == clf.n_iter_ == 8
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(y=lambda y: np.where(y == 1, 2, y)), "classes of the fitted"),
+    (dict(events=lambda e: e + 5), "not in events_"),
+    (dict(events=lambda e: None), "fitted with events"),
+    (dict(X=lambda X: X[:, :4]), "set warm_start=False"),
+    (dict(params=dict(hidden_layer_sizes=(9,))), "hidden_layer_sizes"),
+    (dict(params=dict(views=[[0, 1], [2, 3, 4]])), "views"),
+])
+def test_warm_start_refuses_a_changed_problem(change, message):
+    X, y, events = _data(60)
+    clf = _fit(EventAdversarialClassifier(max_iter=2, warm_start=True, **SMALL), X,
+               y, events=events)
+    before = clf.params_.copy()
+    X2 = change.get("X", lambda X: X)(X)
+    y2 = change.get("y", lambda y: y)(y)
+    events2 = change.get("events", lambda e: e)(events)
+    clf.set_params(**change.get("params", {}))
+    with pytest.raises(ValueError, match=message) as error:
+        _fit(clf, X2, y2, events=events2)
+    assert "warm_start=False" in str(error.value)
+    np.testing.assert_array_equal(clf.params_, before)
+    _fit(clf.set_params(warm_start=False), X2, y2, events=events2)
+
+
+def test_partial_fit_refusals():
+    X, y, events = _data(60)
+    clf = EventAdversarialClassifier(**SMALL)
+    with pytest.raises(ValueError, match="classes must be passed on the first"):
+        clf.partial_fit(X, y, events=events)
+    with pytest.raises(ValueError, match=r"labels \[1\] not in the classes"):
+        clf.partial_fit(X, y, events=events, classes=[0, 2])
+    with pytest.raises(ValueError, match="must not hold -1"):
+        clf.partial_fit(X, y, events=events, classes=[-1, 0, 1])
+    with pytest.raises(ValueError, match="early_stopping=False"):
+        clone(clf).set_params(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+    clf.partial_fit(X[:30], y[:30], events=events[:30], classes=[0, 1],
+                    event_labels=[0, 1, 2, 3])
+    np.testing.assert_array_equal(clf.events_, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="pass events on every call"):
+        clf.partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"labels \[7\] not in events_"):
+        clf.partial_fit(X, y, events=np.where(events == 0, 7, events))
+    with pytest.raises(ValueError, match="differs from classes_"):
+        clf.partial_fit(X, y, events=events, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="call fit"):
+        clf.partial_fit(X[:, :3], y, events=events)
+    without = EventAdversarialClassifier(**SMALL).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="built without events"):
+        without.partial_fit(X, y, events=events)
+    # A chunk holding one event is fine once the events are known.
+    clf.partial_fit(X[events == 1], y[events == 1], events=events[events == 1])
+    assert clf.n_iter_ == 2
+
+
+def test_partial_fit_after_fit_continues_and_routes_events():
+    X, y, events = _data()
+    clf = _fit(EventAdversarialClassifier(max_iter=2, **SMALL), X, y, events=events)
+    steps = clf.t_
+    clf.partial_fit(X, y, events=events)
+    assert (clf.n_iter_, clf.t_, len(clf.loss_curve_)) == (3, steps + steps // 2, 3)
+    from sklearn.multioutput import MultiOutputClassifier
+
+    with config_context(enable_metadata_routing=True):
+        inner = EventAdversarialClassifier(**SMALL).set_partial_fit_request(
+            events=True)
+        outer = MultiOutputClassifier(inner)
+        outer.partial_fit(X, y[:, None], classes=[[0, 1]], events=events)
+        np.testing.assert_array_equal(outer.estimators_[0].events_, [0, 1, 2])
+        unrequested = MultiOutputClassifier(EventAdversarialClassifier(**SMALL))
+        with pytest.raises(ValueError, match="events"):
+            unrequested.partial_fit(X, y[:, None], classes=[[0, 1]], events=events)
+
+
+@settings(max_examples=25, deadline=None)
+@given(bad=st.sampled_from(["short_y", "nan_X", "short_events", "unseen_class",
+                            "unseen_event", "no_classes", "string_classes",
+                            "negative_weight", "all_unlabelled", "one_class"]),
+       seed=st.integers(0, 1000), fitted=st.booleans())
+def test_property_partial_fit_bad_input(bad, seed, fitted):
+    X, y, events = _data(30, seed)
+    y = y.copy()
+    y[:2] = [0, 1]
+    clf = EventAdversarialClassifier(**SMALL)
+    if fitted:
+        clf.partial_fit(X, y, events=events, classes=[0, 1], event_labels=[0, 1, 2])
+    args = dict(X=X.copy(), y=y.copy(), events=events.copy(), sample_weight=None,
+                classes=None if fitted else [0, 1])
+    if bad == "short_y":
+        args["y"] = args["y"][:-1]
+    elif bad == "nan_X":
+        args["X"][seed % 30, seed % 5] = np.nan
+    elif bad == "short_events":
+        args["events"] = args["events"][1:]
+    elif bad == "unseen_class":
+        args["y"][seed % 30] = 5
+    elif bad == "unseen_event":
+        args["events"][seed % 30] = 9
+        if not fitted:
+            clf.partial_fit(X, y, events=events, classes=[0, 1],
+                            event_labels=[0, 1, 2])
+    elif bad == "no_classes":
+        args["classes"] = None
+        if fitted:
+            args["classes"] = [0, 3]
+    elif bad == "string_classes":
+        args["classes"] = ["a", "b"]
+    elif bad == "negative_weight":
+        args["sample_weight"] = np.ones(30)
+        args["sample_weight"][seed % 30] = -1.0
+    elif bad == "all_unlabelled":
+        args["y"][:] = -1
+    elif bad == "one_class":
+        args["classes"] = [0] if not fitted else [1]
+    kept = {name: np.array(value, copy=True) for name, value in args.items()
+            if value is not None}
+    before = clf.params_.copy() if hasattr(clf, "params_") else None
+    with pytest.raises((ValueError, TypeError)) as error:
+        clf.partial_fit(**args)
+    assert "Traceback" not in str(error.value) and str(error.value)
+    for name, value in kept.items():
+        np.testing.assert_array_equal(np.asarray(args[name]), value)
+    if before is not None:
+        np.testing.assert_array_equal(clf.params_, before)
