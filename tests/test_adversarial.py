@@ -615,3 +615,42 @@ def test_property_partial_fit_bad_input(bad, seed, fitted):
         np.testing.assert_array_equal(np.asarray(args[name]), value)
     if before is not None:
         np.testing.assert_array_equal(clf.params_, before)
+
+
+def _hand_adam(theta, gradients, learning_rate, start=0, m=None, v=None):
+    """Adam (Kingma & Ba) written out, from the given moments and step count."""
+    m = np.zeros_like(theta) if m is None else m
+    v = np.zeros_like(theta) if v is None else v
+    for t, gradient in enumerate(gradients, start + 1):
+        g = gradient(theta)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g**2
+        theta = theta - learning_rate * (m / (1 - 0.9**t)) / (
+            np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    return theta
+
+
+def test_partial_fit_keeps_adam_moments_across_chunks_and_pickling():
+    # One minibatch per chunk, so each call is one Adam step on that chunk's
+    # gradient (L2 alpha / chunk size); the moments must carry over, also through
+    # a pickle round trip in the middle of the stream.
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(90, 4))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    chunks = [slice(0, 30), slice(30, 60), slice(60, 90)]
+    clf = EventAdversarialClassifier(hidden_layer_sizes=(6,), learning_rate=0.05,
+                                     learning_rate_schedule="constant",
+                                     batch_size=30, random_state=0)
+    clf.partial_fit(X[chunks[0]], y[chunks[0]], classes=[0, 1])
+    clf = pickle.loads(pickle.dumps(clf))
+    for rows in chunks[1:]:
+        clf.partial_fit(X[rows], y[rows])
+
+    def gradient(rows):
+        return lambda theta: clf.network_.loss_gradient(
+            theta, X[rows], [y[rows]], l2=clf.alpha / 30)[1]
+
+    theta0 = clf.network_.init_params(0)
+    expected = _hand_adam(theta0, [gradient(rows) for rows in chunks], 0.05)
+    np.testing.assert_allclose(clf.params_, expected, rtol=1e-9, atol=1e-12)
+    assert (clf.n_iter_, clf.t_) == (3, 3)
