@@ -160,7 +160,8 @@ default='relu'
         initialising new ones, as scikit-learn's MLPClassifier does: it keeps the
         parameters, ``loss_curve_``, ``n_iter_`` and ``t_``, and starts a fresh
         optimiser (zero moments) whose learning-rate and adversary schedules
-        restart from step 0 over ``max_iter`` epochs. The classes, the events
+        restart from step 0 over ``max_iter`` epochs; the ``tol`` counter (and
+        the early-stopping split) restart too. The classes, the events
         (the rows' events must be among ``events_``), the number of features and
         the architecture parameters (``hidden_layer_sizes``,
         ``detector_layer_sizes``, ``discriminator_layer_sizes``, ``activation``,
