@@ -4,6 +4,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from statopt import CensoredMissingQuantileRegressor
@@ -87,3 +89,30 @@ def test_refusals_say_what_to_fix(engel, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         plot_quantile_process(model, X, y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(alpha=st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                       st.just(0.1)),
+       se=st.sampled_from([None, "iid", "nid", "ker", "rank", "boot", "bogus", 3]),
+       n_cols=st.one_of(st.integers(-2, 4), st.floats(0, 3), st.booleans()))
+def test_any_arguments_give_a_plot_or_a_clear_error(alpha, se, n_cols):
+    data = sm.datasets.engel.load_pandas().data.iloc[::3]
+    X, y = data[["income"]], data["foodexp"]
+    model = CensoredMissingQuantileRegressor([0.25, 0.5, 0.75]).fit(X, y)
+    valid_cols = (isinstance(n_cols, int) and not isinstance(n_cols, bool)
+                  and n_cols >= 1)
+    try:
+        axes = plot_quantile_process(model, X, y, alpha=alpha, se=se, n_cols=n_cols,
+                                     n_boot=20, random_state=0)
+    except (ValueError, TypeError) as error:
+        assert str(error)  # says what to fix
+        assert not (valid_cols and 0 < alpha < 1 and se in (None, "iid", "nid",
+                                                            "ker", "rank", "boot"))
+    else:
+        assert valid_cols and 0 < alpha < 1
+        assert len(axes) == 2
+        for ax in axes:
+            assert np.isfinite(ax.get_lines()[0].get_ydata()).all()
+    finally:
+        plt.close("all")
