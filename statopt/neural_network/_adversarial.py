@@ -32,7 +32,7 @@ from ._layers import (
     SoftmaxCrossEntropy,
     Tanh,
 )
-from ._network import Branches, MultiHeadNetwork, Stack
+from ._network import Branches, MultiHeadNetwork, Stack, _check_weights
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = ["EventAdversarialClassifier"]
@@ -51,6 +51,19 @@ def _ramp(progress):
     return 2.0 / (1.0 + np.exp(-10.0 * progress)) - 1.0
 
 
+def _view_columns(view, index, n_features, seen):
+    """Column indices of ``views[index]``, checked and marked as taken in ``seen``."""
+    columns = np.asarray(view)
+    if (columns.ndim != 1 or columns.size == 0 or columns.dtype.kind not in "iu"
+            or np.any(columns < 0) or np.any(columns >= n_features)):
+        raise ValueError(f"views[{index}] must be a non-empty 1-d array of column "
+                         f"indices in [0, {n_features}).")
+    if np.any(seen[columns]) or np.unique(columns).size != columns.size:
+        raise ValueError(f"views[{index}] repeats a column already in a view.")
+    seen[columns] = True
+    return columns
+
+
 def _check_views(views, modalities, n_features):
     """Return ``{modality: column indices}`` in order of first appearance."""
     if views is None:
@@ -66,17 +79,10 @@ def _check_views(views, modalities, n_features):
                          "pass one modality name per view.")
     groups, seen = {}, np.zeros(n_features, dtype=bool)
     for index, (view, modality) in enumerate(zip(views, modalities)):
-        columns = np.asarray(view)
-        if (columns.ndim != 1 or columns.size == 0 or columns.dtype.kind not in "iu"
-                or np.any(columns < 0) or np.any(columns >= n_features)):
-            raise ValueError(f"views[{index}] must be a non-empty 1-d array of column "
-                             f"indices in [0, {n_features}).")
-        if np.any(seen[columns]) or np.unique(columns).size != columns.size:
-            raise ValueError(f"views[{index}] repeats a column already in a view.")
+        columns = _view_columns(view, index, n_features, seen)
         if not isinstance(modality, str):
             raise TypeError(f"modalities[{index}] must be a string, got "
                             f"{modality!r}.")
-        seen[columns] = True
         groups[modality] = np.concatenate([groups.get(modality, []), columns]).astype(
             np.intp)
     return groups
@@ -446,17 +452,10 @@ default='relu'
         return known, np.searchsorted(known, events).astype(np.int64)
 
     def _check_weights(self, sample_weight, n_rows, labelled):
-        weight = np.ones(n_rows)
-        if sample_weight is not None:
-            weight = np.asarray(sample_weight, dtype=np.float64)
-            if weight.shape != (n_rows,) or not np.all(np.isfinite(weight)):
-                raise ValueError(f"sample_weight must be {n_rows} finite values, one "
-                                 "per row.")
-            if np.any(weight < 0):
-                raise ValueError("sample_weight must be >= 0.")
-            if not np.any(weight[labelled] > 0):
-                raise ValueError("sample_weight is zero on every labelled row; give "
-                                 "some labelled row a positive weight.")
+        weight = _check_weights(sample_weight, n_rows)
+        if not np.any(weight[labelled] > 0):
+            raise ValueError("sample_weight is zero on every labelled row; give some "
+                             "labelled row a positive weight.")
         return weight
 
     @staticmethod

@@ -20,10 +20,10 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._utils import single_blas_thread
-from ._adversarial import ACTIVATIONS
+from ._adversarial import ACTIVATIONS, _view_columns
 from ._kernels import scatter_window_gradient
 from ._layers import Dense, Dropout, Head, Layer, SoftmaxCrossEntropy
-from ._network import Branches, MultiHeadNetwork, Stack
+from ._network import Branches, MultiHeadNetwork, Stack, _check_weights
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = ["SimilarityAwareMultimodalClassifier"]
@@ -282,17 +282,10 @@ def _check_views(views, modalities, n_features):
                          "name one modality per view.")
     groups, seen = {name: [] for name in MODALITIES}, np.zeros(n_features, bool)
     for index, (view, modality) in enumerate(zip(views, modalities)):
-        columns = np.asarray(view)
-        if (columns.ndim != 1 or columns.size == 0 or columns.dtype.kind not in "iu"
-                or np.any(columns < 0) or np.any(columns >= n_features)):
-            raise ValueError(f"views[{index}] must be a non-empty 1-d array of column "
-                             f"indices in [0, {n_features}).")
-        if np.any(seen[columns]) or np.unique(columns).size != columns.size:
-            raise ValueError(f"views[{index}] repeats a column already in a view.")
+        columns = _view_columns(view, index, n_features, seen)
         if not isinstance(modality, str) or modality not in MODALITIES:
             raise ValueError(f"modalities[{index}] must be 'image' or 'text', got "
                              f"{modality!r}.")
-        seen[columns] = True
         groups[modality].append(columns)
     for modality in MODALITIES:
         if not groups[modality]:
@@ -626,17 +619,10 @@ default='tanh'
                              f"mismatched pairs). The type of the target is {y_type}.")
         codes = codes.reshape(-1).astype(np.int64)
         n_rows = X.shape[0]
-        weight = np.ones(n_rows)
-        if sample_weight is not None:
-            weight = np.asarray(sample_weight, dtype=np.float64)
-            if weight.shape != (n_rows,) or not np.all(np.isfinite(weight)):
-                raise ValueError(f"sample_weight must be {n_rows} finite values, one "
-                                 "per row.")
-            if np.any(weight < 0):
-                raise ValueError("sample_weight must be >= 0.")
-            if not np.any(weight > 0):
-                raise ValueError("sample_weight is zero on every row; give some row "
-                                 "a positive weight.")
+        weight = _check_weights(sample_weight, n_rows)
+        if not np.any(weight > 0):
+            raise ValueError("sample_weight is zero on every row; give some row a "
+                             "positive weight.")
         if self.alpha + self.beta <= 0:
             raise ValueError("alpha and beta are both 0: nothing to fit; give one "
                              "of the losses a positive weight.")
