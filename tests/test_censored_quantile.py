@@ -29,16 +29,25 @@ def heteroscedastic(n, p=4, seed=0):
     return X, y
 
 
-def lp_quantile(X, y, q, weights=None):
-    """The primal LP solved by HiGHS: min sum w (q u + (1-q) v), X b + u - v = y."""
-    n, p = X.shape
+def lp_fit(design, y, q, weights=None):
+    """The primal LP solved by HiGHS: min sum w (q u + (1-q) v), design b + u - v = y.
+
+    Returns the coefficients ``b`` and the optimal check loss. The other quantile
+    test modules import it: the one reference LP of the suite.
+    """
+    n, p = design.shape
     weights = np.ones(n) if weights is None else weights
-    design = np.column_stack([np.ones(n), X])
-    cost = np.r_[np.zeros(p + 1), q * weights, (1 - q) * weights]
+    cost = np.r_[np.zeros(p), q * weights, (1 - q) * weights]
     A = np.hstack([design, np.eye(n), -np.eye(n)])
-    bounds = [(None, None)] * (p + 1) + [(0, None)] * (2 * n)
+    bounds = [(None, None)] * p + [(0, None)] * (2 * n)
     result = linprog(cost, A_eq=A, b_eq=y, bounds=bounds, method="highs")
-    return result.x[: p + 1], result.fun
+    assert result.status == 0
+    return result.x[:p], result.fun
+
+
+def lp_quantile(X, y, q, weights=None):
+    """:func:`lp_fit` with an intercept column first."""
+    return lp_fit(np.column_stack([np.ones(len(y)), X]), y, q, weights)
 
 
 def check_objective(model, X, y, q, weights=None):

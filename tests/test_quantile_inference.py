@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
-from scipy import optimize, stats
+from scipy import stats
 from sklearn.exceptions import NotFittedError
+from test_censored_quantile import lp_fit
 
 from statopt import CensoredMissingQuantileRegressor
 from statopt.linear_model import _censored_quantile
@@ -30,15 +31,9 @@ def engel():
 
 
 def _lp_quantile(x, y, tau):
-    """Unweighted linear quantile regression by HiGHS: min tau 1'u + (1-tau) 1'v."""
-    n, p = x.shape
-    cost = np.r_[np.zeros(p), np.full(n, tau), np.full(n, 1 - tau)]
-    result = optimize.linprog(
-        cost, A_eq=np.hstack([x, np.eye(n), -np.eye(n)]), b_eq=y,
-        bounds=[(None, None)] * p + [(0, None)] * (2 * n), method="highs",
-    )
-    assert result.status == 0
-    return result.x[:p]
+    """Unweighted linear quantile regression coefficients by HiGHS (no intercept
+    added)."""
+    return lp_fit(x, y, tau)[0]
 
 
 def _r_summary_rq(x, y, tau, se, weights, hs=True):

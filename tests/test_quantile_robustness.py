@@ -18,6 +18,7 @@ from numpy.testing import assert_allclose
 from scipy.optimize import linprog
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import d2_pinball_score, mean_pinball_loss
+from test_censored_quantile import lp_quantile
 
 from statopt import CensoredMissingQuantileRegressor
 from statopt.metrics import d2_ipcw_pinball_score, ipcw_pinball_loss
@@ -32,14 +33,7 @@ def data(n=80, seed=0):
 
 def lp_coefficients(X, y, q=0.5):
     """Intercept and slopes of the primal LP by HiGHS."""
-    n = len(y)
-    design = np.column_stack([np.ones(n), X])
-    p = design.shape[1]
-    result = linprog(np.r_[np.zeros(p), q * np.ones(n), (1 - q) * np.ones(n)],
-                     A_eq=np.hstack([design, np.eye(n), -np.eye(n)]), b_eq=y,
-                     bounds=[(None, None)] * p + [(0, None)] * (2 * n),
-                     method="highs")
-    return result.x[:p]
+    return lp_quantile(X, y, q)[0]
 
 
 def coefficients(model):
