@@ -98,28 +98,40 @@ def fit_sklearn(X, y, q):
     return fit.intercept_, fit.coef_
 
 
+def rscript(script, X, y, *args):
+    """Run the R ``script`` on ``X`` and ``y``; its standard output, or None.
+
+    ``X`` (column-major) and ``y`` are written as little-endian doubles to
+    ``X.bin`` and ``y.bin`` in a temporary folder, whose path is the script's
+    first argument, followed by ``args``. R's BLAS and OpenMP run one thread. On
+    failure R's error is printed and None returned.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        np.asfortranarray(X).T.astype("<f8").tofile(os.path.join(folder, "X.bin"))
+        np.asarray(y).astype("<f8").tofile(os.path.join(folder, "y.bin"))
+        path = os.path.join(folder, "script.R")
+        with open(path, "w") as handle:
+            handle.write(script)
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        result = subprocess.run(["Rscript", path, folder, *map(str, args)],
+                                capture_output=True, text=True, env=env,
+                                timeout=3600)
+    if result.returncode != 0:
+        print(f"  R failed: {result.stderr.strip()[:300]}")
+        return None
+    return result.stdout
+
+
 def run_r(X, y, q, methods):
     """Times and coefficients of R quantreg methods, or None without R."""
     if shutil.which("Rscript") is None or not methods:
         return None
-    with tempfile.TemporaryDirectory() as folder:
-        design_matrix = np.column_stack([np.ones(len(y)), X])
-        np.asfortranarray(design_matrix).T.astype("<f8").tofile(
-            os.path.join(folder, "X.bin"))
-        y.astype("<f8").tofile(os.path.join(folder, "y.bin"))
-        script = os.path.join(folder, "fit.R")
-        with open(script, "w") as handle:
-            handle.write(R_SCRIPT)
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        result = subprocess.run(
-            ["Rscript", script, folder, str(len(y)), str(P + 1), str(q),
-             ",".join(methods)], capture_output=True, text=True, env=env,
-            timeout=3600)
-        if result.returncode != 0:
-            print(f"  R failed: {result.stderr.strip()[:300]}")
-            return None
+    output = rscript(R_SCRIPT, np.column_stack([np.ones(len(y)), X]), y, len(y),
+                     P + 1, q, ",".join(methods))
+    if output is None:
+        return None
     fits = {}
-    for line in result.stdout.splitlines():
+    for line in output.splitlines():
         parts = line.split()
         if parts and parts[0] in methods:
             values = np.array(parts[1:], dtype=float)

@@ -32,14 +32,12 @@ Usage: python benchmarks/bench_quantile_inference.py [--n 500 2000]
 """
 
 import argparse
-import os
 import shutil
-import subprocess
-import tempfile
 import time
 import warnings
 
 import numpy as np
+from bench_quantile import rscript  # the same folder
 from threadpoolctl import threadpool_limits
 
 from statopt import CensoredMissingQuantileRegressor
@@ -128,17 +126,10 @@ def rank_timing(n, n_features=5, repeats=3):
 
 def _r_rank(X, y):
     """R quantreg's rank intervals of the same fit: seconds, bounds (terms, 2)."""
-    with tempfile.TemporaryDirectory() as folder:
-        np.asfortranarray(X).T.tofile(os.path.join(folder, "X.bin"))
-        y.tofile(os.path.join(folder, "y.bin"))
-        script = os.path.join(folder, "rank.R")
-        with open(script, "w") as handle:
-            handle.write(R_RANK_SCRIPT)
-        result = subprocess.run(
-            ["Rscript", script, folder, str(X.shape[0]), str(X.shape[1])],
-            capture_output=True, text=True, check=True,
-            env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-    values = np.array(result.stdout.split(), dtype=float)
+    output = rscript(R_RANK_SCRIPT, X, y, X.shape[0], X.shape[1])
+    if output is None:
+        raise RuntimeError("R quantreg's rank intervals failed (see above).")
+    values = np.array(output.split(), dtype=float)
     return values[0], values[1:].reshape(2, -1).T
 
 

@@ -21,15 +21,12 @@ Usage: python benchmarks/bench_quantile_process.py [--n N ...] [--repeat R]
 """
 
 import argparse
-import os
 import shutil
-import subprocess
-import tempfile
 import time
 import warnings
 
 import numpy as np
-from bench_quantile import P, design  # the same design, in the same folder
+from bench_quantile import P, design, rscript  # the same folder
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from statopt import CensoredMissingQuantileRegressor
@@ -79,21 +76,11 @@ def fit_statsmodels(X, y):
 
 
 def run_r(X, y):
-    with tempfile.TemporaryDirectory() as folder:
-        np.asfortranarray(X).T.tofile(os.path.join(folder, "X.bin"))
-        y.tofile(os.path.join(folder, "y.bin"))
-        script = os.path.join(folder, "process.R")
-        with open(script, "w") as handle:
-            handle.write(R_SCRIPT)
-        result = subprocess.run(
-            ["Rscript", script, folder, str(X.shape[0]), str(P),
-             ",".join(f"{q:g}" for q in LEVELS)],
-            capture_output=True, text=True,
-            env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-    if result.returncode:
-        print(f"  R failed: {result.stderr.strip()[:300]}")
+    output = rscript(R_SCRIPT, X, y, X.shape[0], P,
+                     ",".join(f"{q:g}" for q in LEVELS))
+    if output is None:
         return None
-    values = np.array(result.stdout.split(), dtype=float)
+    values = np.array(output.split(), dtype=float)
     coef = values[1:].reshape(LEVELS.size, P + 1)  # column-major p+1 x levels
     return values[0], coef[:, 0], coef[:, 1:]
 
