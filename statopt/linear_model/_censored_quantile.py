@@ -447,12 +447,11 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def _warn_unsettled(self, levels, infos, exact):
         """Warn about levels whose fit is not certified (exact) or not converged."""
-        where = (lambda k: f" at quantile {levels[k]:g}") if len(levels) > 1 else (
-            lambda k: "")
-        for k, info in enumerate(infos):
+        for level, info in zip(levels, infos):
+            where = f" at quantile {level:g}" if len(levels) > 1 else ""
             if exact and not info["duality_gap"] <= _CERTIFIED_GAP:
                 warnings.warn(
-                    f"The exact finish could not certify its solution{where(k)}: "
+                    f"The exact finish could not certify its solution{where}: "
                     f"relative duality gap {info['duality_gap']:.3g} (optimal fits "
                     "reach about 1e-12).",
                     ConvergenceWarning,
@@ -460,7 +459,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 )
             if not exact and not info["mm_converged"]:
                 warnings.warn(
-                    f"MM stopped at max_iter={self.max_iter}{where(k)} before its "
+                    f"MM stopped at max_iter={self.max_iter}{where} before its "
                     f"steps fell below tol={self.tol}; increase max_iter or use "
                     "solver='exact'.",
                     ConvergenceWarning,
