@@ -23,6 +23,8 @@ tolerances below are relative; the rank is decided by pivoted QR
 (:func:`weighted_least_squares`). HiGHS comes from the public ``highspy`` package.
 """
 
+from typing import NamedTuple
+
 import highspy
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangular
@@ -305,12 +307,39 @@ def solve_box_lp(design, values, lower, upper, balance, residuals=None,
             cost_scale * np.array(solution.row_dual))
 
 
-def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30):
+class FinishRows(NamedTuple):
+    """What the exact finish reads of the rows, the same at every quantile level."""
+
+    active: np.ndarray  # rows of positive weight
+    n_active: int
+    scale: float  # max(|y| on active rows, 1)
+    sample: np.ndarray  # active rows whose residual quantile centres the band
+    sample_weights: np.ndarray
+    uniform: bool  # whether the sample's weights are all equal
+
+
+def finish_rows(y, weights):
+    """The :class:`FinishRows` of a problem, computed once for all its levels."""
+    active = weights > 0
+    sample = np.flatnonzero(active)
+    if sample.size > SUBSAMPLE_SIZE:
+        # Measured: 20,000 rows centre the band well; 5,000 often needed extra
+        # rounds, and all 1e5 rows cost more in sorting than they saved.
+        sample = np.random.default_rng(0).choice(sample, SUBSAMPLE_SIZE, replace=False)
+    sample_weights = weights[sample]
+    return FinishRows(active, int(active.sum()), max(np.abs(y[active]).max(), 1.0),
+                      sample, sample_weights,
+                      bool((sample_weights == sample_weights[0]).all()))
+
+
+def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30,
+                 rows=None):
     """Exact LP solution from an approximate one.
 
     ``refine(beta)`` returns a better approximation (more MM iterations); it is
     called when the band cannot balance the aggregated rows, a sign that
     ``beta`` is still too far from the optimum for a band of this size.
+    ``rows`` is :func:`finish_rows` of the problem (computed here when None).
 
     Returns
     -------
@@ -322,19 +351,11 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         Primal minus dual objective of the whole problem, relative to the primal.
     """
     n = X.shape[0]
-    active = weights > 0
-    n_active = int(active.sum())
-    scale = max(np.abs(y[active]).max(), 1.0)
+    if rows is None:
+        rows = finish_rows(y, weights)
+    active, n_active, scale, sample, sample_weights, uniform = rows
     big = BIG_FACTOR * scale
     tolerance = 1e-9 * scale
-    sample = np.flatnonzero(active)
-    if sample.size > SUBSAMPLE_SIZE:
-        # Measured: 20,000 rows centre the band well; 5,000 often needed extra
-        # rounds, and all 1e5 rows cost more in sorting than they saved.
-        sample = np.random.default_rng(0).choice(sample, SUBSAMPLE_SIZE, replace=False)
-
-    sample_weights = weights[sample]
-    uniform = bool((sample_weights == sample_weights[0]).all())
 
     def centred_residuals(beta):
         # Centre the band: an error in the intercept would put too many rows on
@@ -576,7 +597,7 @@ def _solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
     return beta, info
 
 
-def _finish(X, y, weights, quantile, beta, info, band_size, verbose):
+def _finish(X, y, weights, quantile, beta, info, band_size, verbose, rows=None):
     """Exact finish from ``beta``: the solution; rounds and gap go to ``info``."""
 
     def refine(beta):
@@ -584,7 +605,8 @@ def _finish(X, y, weights, quantile, beta, info, band_size, verbose):
         return mm_iterations(X, y, weights, quantile, beta, info["epsilon"],
                              REFINE_ITER, info["step_tol"], accelerate=True)[0]
 
-    beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size, refine)
+    beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size, refine,
+                                     rows=rows)
     info.update(rounds=rounds, duality_gap=gap)
     if verbose:
         print(f"exact finish at quantile {quantile:g}: {rounds} reduced LP(s), "
@@ -620,14 +642,16 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
                                      max_iter=max_iter, rng=rng, step_tol=step_tol,
                                      exact=exact, verbose=verbose)
         coefficients, infos = [beta], [info]
-        n_active, p = int(np.count_nonzero(weights)), X.shape[1]
-        band_size = int(max(50 * p, WARM_BAND_FACTOR * BAND_FACTOR
-                            * np.sqrt(n_active * p)))
+        if exact:  # the rows' setup and the band size serve every level
+            rows = finish_rows(y, weights)
+            p = X.shape[1]
+            band_size = int(max(50 * p, WARM_BAND_FACTOR * BAND_FACTOR
+                                * np.sqrt(rows.n_active * p)))
         for quantile in quantiles[1:]:
             info = dict(infos[-1], n_iter=0, rounds=0, duality_gap=np.nan)
             if exact:
                 beta = _finish(X, y, weights, quantile, beta, info, band_size,
-                               verbose)
+                               verbose, rows)
             else:
                 beta, n_iter, converged = mm_iterations(
                     X, y, weights, quantile, beta, info["epsilon"], max_iter,
