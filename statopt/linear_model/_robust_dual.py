@@ -528,6 +528,29 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose):
         t *= 10.0
 
 
+def _pair_layout(n_features, n_classes, fit_intercept):
+    """Flat layout of ``(W, b, lam)`` in the pairwise barrier solvers.
+
+    Class ``k`` holds ``w_k`` then ``b_k`` at ``[k stride, (k + 1) stride)`` and
+    ``lam`` comes last; the last class is held at zero, and so is every ``b_k``
+    without an intercept. Returns ``stride, dim, pairs, free``.
+    """
+    stride = n_features + 1
+    dim = n_classes * stride + 1
+    pairs = [(k, l) for k in range(n_classes) for l in range(k + 1, n_classes)]
+    free = np.ones(dim, dtype=bool)
+    free[(n_classes - 1) * stride:n_classes * stride] = False
+    if not fit_intercept:
+        free[n_features:n_classes * stride:stride] = False
+    return stride, dim, pairs, free
+
+
+def _unpack(v, n_classes, n_features):
+    """``W, b, lam`` of a flat vector laid out by :func:`_pair_layout`."""
+    packed = v[:-1].reshape(n_classes, n_features + 1)
+    return packed[:, :n_features], packed[:, n_features], v[-1]
+
+
 def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
                      verbose=0):
     """The exact multiclass dual with labels fixed, by a barrier method.
@@ -544,24 +567,14 @@ def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
     """
     n_samples, n_features = X.shape
     K = Y.shape[1]
-    stride = n_features + 1
-    dim = K * stride + 1
-    pairs = [(k, l) for k in range(K) for l in range(k + 1, K)]
-    free = np.ones(dim, dtype=bool)
-    free[(K - 1) * stride:K * stride] = False
-    if not fit_intercept:
-        free[n_features:K * stride:stride] = False
+    stride, dim, pairs, free = _pair_layout(n_features, K, fit_intercept)
     labels = np.argmax(Y, axis=1).astype(np.float64)
     center = np.zeros(n_features)
     scaled_weights = weights * n_samples  # smooth_derivatives averages over rows
     all_free = np.ones(dim - 1, dtype=bool)
 
-    def unpack(v):
-        packed = v[:-1].reshape(K, stride)
-        return packed[:, :n_features], packed[:, n_features], v[-1]
-
     def barrier(v, t, derivatives):
-        W, b, lam = unpack(v)
+        W, b, lam = _unpack(v, K, n_features)
         cone_value, gradient, hessian = _pair_cones(W, lam, pairs, stride, dim,
                                                     derivatives)
         if not np.isfinite(cone_value):
@@ -580,7 +593,7 @@ def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
     v[-1] = 1.0
     v, gap, steps = _central_path(barrier, v, free, 2.0 * len(pairs), tol,
                                   max_iter, verbose)
-    W, b, _ = unpack(v)
+    W, b, _ = _unpack(v, K, n_features)
     loss, _ = loss_residuals(X @ W.T + b, Y, weights, False)
     largest = max(np.linalg.norm(W[k] - W[l]) for k, l in pairs)
     return W.copy(), b.copy(), float(loss + radius * largest), float(gap), steps
@@ -668,24 +681,14 @@ def multiclass_label_flip(X, Y, weights, radius, kappa, fit_intercept, tol,
     """
     n_samples, n_features = X.shape
     K = Y.shape[1]
-    stride = n_features + 1
-    dim = K * stride + 1
-    pairs = [(k, l) for k in range(K) for l in range(k + 1, K)]
-    free = np.ones(dim, dtype=bool)
-    free[(K - 1) * stride:K * stride] = False
-    if not fit_intercept:
-        free[n_features:K * stride:stride] = False
+    stride, dim, pairs, free = _pair_layout(n_features, K, fit_intercept)
     design = np.hstack([X, np.ones((n_samples, 1))])
     other = 1.0 - Y  # labels a row may flip to
     rows = np.arange(n_samples)
     labels = np.argmax(Y, axis=1)
 
-    def unpack(v):
-        packed = v[:-1].reshape(K, stride)
-        return packed[:, :n_features], packed[:, n_features], v[-1]
-
     def barrier(v, t, derivatives):
-        W, b, lam = unpack(v)
+        W, b, lam = _unpack(v, K, n_features)
         cone_value, gradient, hessian = _pair_cones(W, lam, pairs, stride, dim,
                                                     derivatives)
         if not np.isfinite(cone_value):
@@ -740,7 +743,7 @@ def multiclass_label_flip(X, Y, weights, radius, kappa, fit_intercept, tol,
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         v, gap, steps = _central_path(barrier, v, free, degree, tol, max_iter,
                                       verbose)
-    W, b, lam = unpack(v)
+    W, b, lam = _unpack(v, K, n_features)
     Z = X @ W.T + b
     loss, _ = loss_residuals(Z, Y, weights, False)
     margins = (Z[rows, labels][:, None] - Z) * other
