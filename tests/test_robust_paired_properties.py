@@ -8,6 +8,7 @@ worst_case_accuracy behaves as an accuracy under growing perturbations.
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -99,3 +100,60 @@ def test_worst_case_accuracy_refuses_bad_epsilon(epsilon):
     except CLEAN:
         return
     raise AssertionError(f"epsilon={epsilon!r} was accepted")
+
+
+def test_worst_case_accuracy_function_against_logistic_regression_on_iris():
+    # An independent classifier and its own predictions: at epsilon 0 the
+    # function is its accuracy; for two classes the worst perturbation moves each
+    # row by epsilon against its label along w, which LogisticRegression then
+    # predicts.
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from statopt.linear_model import worst_case_accuracy
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    assert worst_case_accuracy(model.coef_, model.intercept_, model.classes_, X, y,
+                               0.0) == pytest.approx(model.score(X, y))
+    binary = y > 0
+    model = LogisticRegression(max_iter=1000).fit(X[:, :2], binary)
+    w = model.coef_[0]
+    for epsilon in (0.1, 0.3, 1.0):
+        moved = X[:, :2] - epsilon * np.where(binary, 1.0, -1.0)[:, None] * w / \
+            np.linalg.norm(w)
+        expected = np.mean(model.predict(moved) == binary)
+        assert worst_case_accuracy(model.coef_, model.intercept_, model.classes_,
+                                   X[:, :2], binary, epsilon) == pytest.approx(
+                                       expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_rows=st.integers(0, 6), n_features=st.integers(1, 3),
+       n_coef_rows=st.integers(1, 4), n_classes=st.integers(0, 5),
+       bad=st.sampled_from([None, "nan_x", "inf_coef", "list_classes"]))
+def test_worst_case_accuracy_function_any_input(n_rows, n_features, n_coef_rows,
+                                                n_classes, bad):
+    from statopt.linear_model import worst_case_accuracy
+
+    rng = np.random.RandomState(0)
+    coef = rng.standard_normal((n_coef_rows, n_features))
+    intercept = rng.standard_normal(n_coef_rows)
+    X = rng.standard_normal((n_rows, n_features))
+    classes = np.arange(n_classes)
+    y = rng.randint(0, max(n_classes, 1), n_rows)
+    if bad == "nan_x" and n_rows:
+        X[0, 0] = np.nan
+    if bad == "inf_coef":
+        coef[0, 0] = np.inf
+    if bad == "list_classes":
+        classes = list(classes)
+    X_copy = X.copy()
+    try:
+        accuracy = worst_case_accuracy(coef, intercept, classes, X, y, 0.5)
+    except ValueError as error:
+        assert str(error)
+    else:
+        assert 0.0 <= accuracy <= 1.0
+        assert n_rows and bad in (None, "list_classes")
+    np.testing.assert_array_equal(X, X_copy)

@@ -416,10 +416,20 @@ def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
                          f"{epsilon!r}.")
     coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
     intercept = np.asarray(intercept, dtype=np.float64).reshape(-1)
+    classes = np.asarray(classes)
+    if coef.ndim != 2 or not np.all(np.isfinite(coef)) or not np.all(
+            np.isfinite(intercept)):
+        raise ValueError("coef must be a finite 2-D array and intercept finite.")
+    n_classes = 2 if coef.shape[0] == 1 else coef.shape[0]
+    if classes.shape != (n_classes,):
+        raise ValueError(f"classes must hold {n_classes} labels to match coef (one "
+                         f"row: two classes); got shape {classes.shape}.")
     X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != coef.shape[1]:
-        raise ValueError(f"X must be 2-D with {coef.shape[1]} columns to match coef; "
-                         f"got shape {X.shape}.")
+    if X.ndim != 2 or X.shape[1] != coef.shape[1] or X.shape[0] == 0:
+        raise ValueError(f"X must be 2-D with at least one row and {coef.shape[1]} "
+                         f"columns to match coef; got shape {X.shape}.")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X holds NaN or inf; worst-case accuracy needs finite rows.")
     if intercept.shape != (coef.shape[0],):
         raise ValueError(f"intercept must have {coef.shape[0]} entries to match "
                          f"coef; got {intercept.shape}.")
