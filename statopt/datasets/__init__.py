@@ -3,6 +3,7 @@
 from ._loaders import get_data_home, load_lung200, load_mnist_0_vs_6
 from ._mismatched import make_mismatched_pairs, make_token_image_pairs
 from ._simulators import (
+    make_auxiliary_tasks,
     make_censored_quantile_data,
     make_correlated_logistic,
     make_cross_modal_data,
@@ -16,6 +17,7 @@ __all__ = [
     "load_lung200",
     "load_mnist_0_vs_6",
     "load_wikipedia_crossmodal",
+    "make_auxiliary_tasks",
     "make_censored_quantile_data",
     "make_correlated_logistic",
     "make_cross_modal_data",

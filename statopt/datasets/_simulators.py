@@ -526,3 +526,83 @@ def make_event_shortcut(*, agreement=0.9, event_scale=1.0, signatures="onehot",
         X_test_b=with_events(test, events_b), y_test_b=y[test], events_test_b=events_b,
         event_columns=np.arange(pixels.shape[1], pixels.shape[1] + n_events),
     )
+
+
+@validate_params(
+    {
+        "n_primary_per_class": [Interval(Integral, 1, None, closed="left")],
+        "n_auxiliary": [Interval(Integral, 1, None, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_auxiliary_tasks(*, n_primary_per_class=5, n_auxiliary=800, rho=0.0,
+                         random_state=None):
+    """Digits with few primary labels and a pool labelled by auxiliary tasks.
+
+    scikit-learn's 8x8 digits (pixels scaled to [0, 1]) are split three ways:
+    ``n_primary_per_class`` rows of each digit carry the primary label (the digit),
+    ``n_auxiliary`` further rows carry only auxiliary labels (``y = -1``, scikit-
+    learn's semi-supervised convention), and the remaining rows are the held-out
+    primary test set. Every training row gets three auxiliary labels: the parity of
+    the digit, whether it is ``>= 5``, both flipped independently with probability
+    ``rho``, and a pure-noise coin that carries no information on the digit.
+
+    Parameters
+    ----------
+    n_primary_per_class : int, default=5
+        Labelled primary rows of each of the 10 digits.
+    n_auxiliary : int, default=800
+        Rows of the auxiliary pool (without a primary label).
+    rho : float, default=0.0
+        Probability of flipping each parity and ``>= 5`` label (0.5 makes them noise).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the flips and the noise task.
+
+    Returns
+    -------
+    data : Bunch
+        ``X`` (primary rows first, then the pool), ``y`` (digit, -1 on the pool),
+        ``auxiliary_targets`` of shape ``(n_rows, 3)`` (the argument of
+        ``AuxiliaryLearningClassifier.fit``), ``X_test, y_test`` (held-out digits
+        with their primary label), ``task_names`` and ``useful`` (which auxiliary
+        tasks carry information on the digit).
+
+    Examples
+    --------
+    >>> from statopt.datasets import make_auxiliary_tasks
+    >>> data = make_auxiliary_tasks(rho=0.25, random_state=0)
+    >>> data.X.shape, int((data.y >= 0).sum()), data.auxiliary_targets.shape
+    ((850, 64), 50, (850, 3))
+    >>> data.task_names
+    ['parity', '>= 5', 'noise']
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.utils import Bunch
+
+    rng = check_random_state(random_state)
+    pixels, digits = load_digits(return_X_y=True)
+    pixels = pixels / 16.0
+    order = rng.permutation(digits.size)
+    primary = np.concatenate([order[digits[order] == c][:n_primary_per_class]
+                              for c in range(10)])
+    rest = np.setdiff1d(order, primary, assume_unique=True)
+    rest = rest[rng.permutation(rest.size)]
+    if n_auxiliary >= rest.size:
+        raise ValueError(f"n_auxiliary={n_auxiliary} leaves no test row: the digits "
+                         f"have {rest.size} rows besides the primary ones.")
+    pool, test = rest[:n_auxiliary], rest[n_auxiliary:]
+    train = np.concatenate([primary, pool])
+    clean = np.column_stack([digits[train] % 2, digits[train] >= 5]).astype(float)
+    flips = rng.uniform(size=clean.shape) < rho
+    noise = rng.randint(2, size=train.size).astype(float)
+    y = np.concatenate([digits[primary], np.full(pool.size, -1)])
+    return Bunch(
+        X=pixels[train], y=y,
+        auxiliary_targets=np.column_stack([np.where(flips, 1.0 - clean, clean),
+                                           noise]),
+        X_test=pixels[test], y_test=digits[test],
+        task_names=["parity", ">= 5", "noise"],
+        useful=np.array([rho < 0.5, rho < 0.5, False]),
+    )
