@@ -8,6 +8,7 @@ the optimisers and schedules of :mod:`statopt.optim`.
 """
 
 from ._adversarial import EventAdversarialClassifier
+from ._auxiliary import AuxiliaryLearningClassifier
 from ._layers import (
     Dense,
     Dropout,
@@ -20,6 +21,7 @@ from ._layers import (
     ReLU,
     SigmoidCrossEntropy,
     SoftmaxCrossEntropy,
+    SoftTargetCrossEntropy,
     SquaredLoss,
     Tanh,
 )
@@ -28,6 +30,7 @@ from ._similarity_aware import SimilarityAwareMultimodalClassifier
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = [
+    "AuxiliaryLearningClassifier",
     "EventAdversarialClassifier",
     "SimilarityAwareMultimodalClassifier",
     "Layer",
@@ -41,6 +44,7 @@ __all__ = [
     "GradientReversal",
     "Head",
     "SoftmaxCrossEntropy",
+    "SoftTargetCrossEntropy",
     "SigmoidCrossEntropy",
     "SquaredLoss",
     "Stack",

@@ -30,6 +30,7 @@ __all__ = [
     "Dropout",
     "GradientReversal",
     "SoftmaxCrossEntropy",
+    "SoftTargetCrossEntropy",
     "SigmoidCrossEntropy",
     "SquaredLoss",
 ]
@@ -562,3 +563,28 @@ class SquaredLoss(Head):
 
     def r_gradient(self, z, target, coef, rz):
         return rz * coef[:, None]
+
+
+class SoftTargetCrossEntropy(SoftmaxCrossEntropy):
+    """Multinomial cross-entropy against soft targets: ``logsumexp(z) - q . z``.
+
+    Targets ``q`` are probability rows of shape ``(n_rows, n_classes)`` (generated
+    labels, say). The gradient is ``softmax(z) - q``; the Hessian in ``z`` does not
+    depend on ``q``, so the R-operator is that of :class:`SoftmaxCrossEntropy`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from statopt.neural_network import SoftTargetCrossEntropy
+    >>> z, q = np.array([[0.0, 0.0]]), np.array([[0.5, 0.5]])
+    >>> round(SoftTargetCrossEntropy().loss(z, q, np.array([1.0])), 6)
+    0.693147
+    """
+
+    def loss(self, z, target, coef):
+        return -float(coef @ np.sum(target * log_softmax(z, axis=1), axis=1))
+
+    def gradient(self, z, target, coef):
+        log_proba = log_softmax(z, axis=1)
+        loss = -float(coef @ np.sum(target * log_proba, axis=1))
+        return loss, (np.exp(log_proba) - target) * coef[:, None]

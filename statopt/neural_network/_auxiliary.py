@@ -1,0 +1,989 @@
+"""Auxiliary learning: a primary task helped by weighted or generated auxiliary tasks.
+
+A shared trunk feeds one head per task. The training loss mixes the primary loss with
+the auxiliary losses, ``L_t(theta, phi) = L_0 + sum_k w_k L_k``; the baselines fix or
+adapt the weights ``w`` by a rule ('equal', 'uncertainty', 'gcs'), the bilevel methods
+choose ``phi`` (the weights, and for 'dtg' a generator of the auxiliary labels and
+rows) so that the primary loss on other data, ``L_p(theta*(phi))``, is small. Its
+implicit gradient
+
+``d L_p / d phi = - grad_theta L_p  H^{-1}  d/dphi grad_theta L_t``,  ``H = grad^2 L_t``
+
+applies ``H^{-1}`` by a few terms of a Neumann series of exact Hessian-vector products
+(the network's R-operator); ``d/dphi grad_theta L_t`` is the gradient of task ``k``
+for a weight ``w_k`` and, for a generated soft label ``q``, the R-derivative of the
+head's logits (``J u``), so no second-order term is approximated.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..optim import Adam
+from ._layers import (
+    Dense,
+    Identity,
+    LeakyReLU,
+    Logistic,
+    ReLU,
+    SoftmaxCrossEntropy,
+    SoftTargetCrossEntropy,
+    SquaredLoss,
+    Tanh,
+)
+from ._network import MultiHeadNetwork, Stack, _check_weights
+from ._training import OPTIMIZERS, MinibatchTrainer
+
+__all__ = ["AuxiliaryLearningClassifier", "neumann_inverse_hvp", "largest_eigenvalue"]
+
+ACTIVATIONS = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "tanh": Tanh,
+    "logistic": Logistic,
+    "identity": Identity,
+}
+WEIGHTINGS = ("none", "equal", "uncertainty", "gcs", "bilevel", "dtg")
+# Logit given to a task's own observed label by the linear term of the label
+# generator at the start: the generated label is then the observed one (p ~ 0.95).
+_MEMORY_LOGIT = 3.0
+
+
+def largest_eigenvalue(hvp, size, *, n_iter=20, start=None, random_state=None):
+    """Eigenvalue of largest magnitude of a symmetric operator, by power iteration.
+
+    Parameters
+    ----------
+    hvp : callable
+        ``hvp(v)`` returns ``H v`` for a vector ``v`` of length ``size``.
+    size : int
+        Dimension of ``H``.
+    n_iter : int, default=20
+        Number of products.
+    start : ndarray of shape (size,), default=None
+        Starting vector (the last one of an earlier call warm-starts); None draws one.
+    random_state : int, RandomState instance or None, default=None
+        Draws the starting vector.
+
+    Returns
+    -------
+    eigenvalue : float
+        Rayleigh quotient ``v' H v`` of the last unit vector.
+    vector : ndarray of shape (size,)
+        That unit vector.
+    """
+    if start is None or not np.any(start):
+        start = check_random_state(random_state).normal(size=size)
+    vector = start / np.linalg.norm(start)
+    eigenvalue = 0.0
+    for _ in range(n_iter):
+        product = hvp(vector)
+        eigenvalue = float(vector @ product)
+        norm = np.linalg.norm(product)
+        if not np.isfinite(norm) or norm == 0.0:
+            break
+        vector = product / norm
+    return eigenvalue, vector
+
+
+def neumann_inverse_hvp(hvp, gradient, n_terms, step):
+    """Approximate ``H^{-1} g`` by ``step * sum_{j=0..n} (I - step H)^j g``.
+
+    The recursion of the method (``v <- v - step H v; p <- p + v``, from
+    ``v = p = g``) times ``step``. It converges as ``n`` grows when every
+    eigenvalue of ``step H`` lies in ``(0, 2)``, that is ``0 < step < 2 / lambda_max``
+    for a positive definite ``H``; the published loop has ``step = 1``.
+
+    Parameters
+    ----------
+    hvp : callable
+        ``hvp(v)`` returns ``H v``.
+    gradient : ndarray of shape (n_params,)
+        The vector ``g``.
+    n_terms : int
+        Number of Neumann terms ``n`` after the first.
+    step : float
+        The step ``eta``.
+
+    Returns
+    -------
+    solution : ndarray of shape (n_params,)
+    """
+    v = gradient.copy()
+    p = gradient.copy()
+    for _ in range(n_terms):
+        v = v - step * hvp(v)
+        p += v
+    return step * p
+
+
+def _dense_block(sizes, name, activation):
+    layers = []
+    for index, units in enumerate(sizes):
+        if (not isinstance(units, (Integral, np.integer)) or isinstance(units, bool)
+                or units < 1):
+            raise ValueError(f"{name}[{index}] must be a positive integer, got "
+                             f"{units!r}.")
+        layers += [Dense(int(units)), activation()]
+    return layers
+
+
+def _check_auxiliary(auxiliary_targets, n_rows, kinds):
+    """Validate the auxiliary label matrix; return its tasks' encodings.
+
+    Each task is a dict: ``kind``; for a classification column ``classes``,
+    ``codes`` (0 where missing) and ``observed``; for a regression column the
+    standardised ``values`` (0 where missing), ``observed``, ``mean`` and ``scale``.
+    """
+    if auxiliary_targets is None:
+        return []
+    values = np.asarray(auxiliary_targets)
+    if values.dtype.kind not in "biuf":
+        raise TypeError("auxiliary_targets must be numeric (NaN marks a missing "
+                        f"label), got dtype {values.dtype}.")
+    values = values.astype(np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] != n_rows:
+        raise ValueError(f"auxiliary_targets must have one row per row of X "
+                         f"({n_rows}) and one column per auxiliary task; got shape "
+                         f"{np.shape(auxiliary_targets)}.")
+    if np.any(np.isinf(values)):
+        raise ValueError("auxiliary_targets holds inf; mark missing labels by NaN.")
+    if kinds != "auto" and len(kinds) != values.shape[1]:
+        raise ValueError(f"auxiliary_types names {len(kinds)} tasks; "
+                         f"auxiliary_targets has {values.shape[1]} columns.")
+    tasks = []
+    for k in range(values.shape[1]):
+        column = values[:, k]
+        observed = ~np.isnan(column)
+        if observed.sum() < 2:
+            raise ValueError(f"auxiliary task {k} has {int(observed.sum())} labelled "
+                             "row(s); give it at least 2 or drop the column.")
+        seen = column[observed]
+        kind = kinds[k] if kinds != "auto" else (
+            "classification" if np.all(seen == np.round(seen)) else "regression")
+        if kind == "classification":
+            classes = np.unique(seen)
+            if classes.size < 2:
+                raise ValueError(f"auxiliary task {k} holds one class only "
+                                 f"({classes[0]!r}); drop it or give it two.")
+            if np.any(seen != np.round(seen)):
+                raise ValueError(f"auxiliary task {k} is a classification task but "
+                                 "holds non-integer labels.")
+            codes = np.zeros(n_rows, dtype=np.int64)
+            codes[observed] = np.searchsorted(classes, seen)
+            tasks.append(dict(kind=kind, classes=classes, codes=codes,
+                              observed=observed))
+        elif kind == "regression":
+            mean, scale = float(seen.mean()), float(seen.std())
+            scale = scale if scale > 0 else 1.0
+            tasks.append(dict(kind=kind, values=np.where(observed, column - mean,
+                                                         0.0)[:, None] / scale,
+                              observed=observed, mean=mean, scale=scale))
+        else:
+            raise ValueError(f"auxiliary_types[{k}] must be 'classification' or "
+                             f"'regression', got {kind!r}.")
+    return tasks
+
+
+class AuxiliaryLearningClassifier(ClassifierMixin, BaseEstimator):
+    """Classifier helped by auxiliary tasks: fixed, adaptive or learned task weights.
+
+    A shared trunk (dense layers) feeds the primary head and one head per auxiliary
+    task (a column of ``auxiliary_targets``). The training loss is
+    ``L_t = L_0 + sum_k w_k L_k``; ``weighting`` chooses how the weights ``w`` (and,
+    for 'dtg', the auxiliary labels and rows) are set:
+
+    - 'none': the primary task alone (the network on the labelled rows);
+    - 'equal': ``w_k = 1``;
+    - 'uncertainty': homoscedastic uncertainty (Kendall, Gal & Cipolla 2018), loss
+      ``sum_k exp(-s_k) L_k + s_k / 2`` descended in ``s`` as well;
+    - 'gcs': gradient cosine similarity (Du et al. 2018), at each step
+      ``w_k = max(0, cos(grad L_k, grad L_0))`` on the trunk's parameters;
+    - 'bilevel': ``w`` learned by the implicit gradient of the upper objective (as
+      AuxiLearn, Navon et al. 2021), every ``upper_every`` steps;
+    - 'dtg': the joint data-task generator (Chen et al. 2023): the weights plus a
+      label generator (a linear term and an MLP over the primary and auxiliary
+      labels of a row) that produces soft auxiliary labels, a feature generator that
+      adds rows mixed with another (shuffled) row of the minibatch, and an instance
+      regulariser that keeps the generated labels from collapsing onto one class.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Units of the trunk's dense layers.
+    weighting : {'dtg', 'bilevel', 'equal', 'uncertainty', 'gcs', 'none'}, \
+default='dtg'
+        How the auxiliary tasks are weighted (see above).
+    activation : {'relu', 'leaky_relu', 'tanh', 'logistic', 'identity'}, \
+default='relu'
+        Activation of the trunk's hidden layers.
+    auxiliary_types : 'auto' or list of {'classification', 'regression'}, \
+default='auto'
+        Kind of each auxiliary column; 'auto' takes integer-valued columns as
+        classification, the others as regression (standardised, squared loss).
+    upper_every : int, default=20
+        Lower (minibatch) steps between two upper steps ('bilevel', 'dtg').
+    neumann_terms : int, default=3
+        Terms of the Neumann series for the inverse Hessian.
+    neumann_step : 'auto' or float, default='auto'
+        Step ``eta`` of the Neumann series. 'auto' takes ``1 / lambda_max``, half the
+        convergence bound ``2 / lambda_max``, with ``lambda_max`` estimated by power
+        iteration on Hessian-vector products of the current minibatch (warm-started,
+        5 products per upper step). The published loop uses 1.
+    upper_learning_rate : float, default=0.05
+        Adam step of the upper parameters (task weights, generator) and of the
+        log-variances of 'uncertainty'.
+    upper_validation : {'holdout', 'reorder'}, default='holdout'
+        Rows of the upper objective: 'holdout' holds out ``validation_fraction`` of
+        the labelled primary rows (stratified; they train no lower step), 'reorder'
+        uses the primary training rows in another order (the published choice).
+    validation_fraction : float, default=0.2
+        Share of the labelled primary rows held out with 'holdout'.
+    refit_epochs : int, default=0
+        With 'holdout', epochs trained afterwards on all rows with the learned
+        weights and generator frozen (the held-out rows then train the network too).
+    generator_layers : int, default=1
+        Hidden layers (16 tanh units each) of the MLP term of the label generator.
+    label_generator : {'linear+mlp', 'mlp', 'linear'}, default='linear+mlp'
+        Terms of the label generator ('dtg'); the other two are ablations.
+    feature_mixing : float, default=0.3
+        Share of the shuffled row in each generated row ('dtg'); 0 adds no rows.
+    instance_regularization : float, default=0.1
+        Weight of the instance regulariser (minus the entropy of the mean generated
+        label of each task, per minibatch) in the upper objective ('dtg').
+    alpha : float, default=1e-4
+        L2 penalty of the dense weights.
+    optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
+        Update rule of the network's parameters.
+    learning_rate : float, default=1e-2
+        Step of the network's optimiser.
+    batch_size : int or 'auto', default='auto'
+        Rows per minibatch (``min(200, n_rows)`` for 'auto').
+    max_iter : int, default=100
+        Epochs.
+    tol : float, default=1e-4
+        Improvement of the epoch's training loss below which an epoch makes no
+        progress.
+    n_iter_no_change : int, default=10
+        Stop after this many epochs without progress.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the split, the minibatches and the generators.
+    verbose : int, default=0
+        Print one line per epoch when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Primary class labels.
+    task_weights_ : ndarray of shape (n_auxiliary,)
+        Final weight of each auxiliary task relative to the primary task (the mean
+        over the fit for 'gcs', whose weights change every step).
+    task_weight_curve_ : ndarray of shape (n_records, n_auxiliary)
+        The weights every ``upper_every`` steps.
+    upper_curve_ : list of float
+        Upper objective at each upper step ('bilevel', 'dtg'; primary loss on the
+        upper rows).
+    neumann_steps_ : list of float
+        The Neumann step of each upper step.
+    auxiliary_tasks_ : list of dict
+        Kind and classes (or mean and scale) of each auxiliary task.
+    network_ : MultiHeadNetwork
+        The fitted network (primary head first).
+    params_ : ndarray of shape (n_params,)
+        Its parameters.
+    generator_params_ : list of ndarray
+        Parameters of each classification task's label generator ('dtg').
+    loss_curve_ : list of float
+        Training loss of each epoch.
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    See Also
+    --------
+    statopt.neural_network.MultiHeadNetwork : The network this estimator trains.
+    statopt.neural_network.EventAdversarialClassifier : Another multi-head network.
+
+    Notes
+    -----
+    ``auxiliary_targets`` reaches ``fit`` through metadata routing: after
+    ``sklearn.set_config(enable_metadata_routing=True)`` and
+    ``clf.set_fit_request(auxiliary_targets=True)``, Pipeline, cross_val_score and
+    GridSearchCV pass it and split it with the rows. Rows with ``y = -1`` carry no
+    primary label (scikit-learn's semi-supervised convention) and train only the
+    auxiliary heads, so one ``X`` holds the few primary rows and the larger
+    auxiliary pool. ``NaN`` in ``auxiliary_targets`` marks a missing label.
+
+    The upper step works on the current minibatch: the Hessian, the task gradients
+    and the generated labels are those of the rows of the step that triggered it.
+
+    References
+    ----------
+    .. [1] H. Chen et al., "Joint data-task generation for auxiliary learning",
+       NeurIPS 2023.
+    .. [2] A. Navon et al., "Auxiliary learning by implicit differentiation",
+       ICLR 2021.
+    .. [3] A. Kendall, Y. Gal and R. Cipolla, "Multi-task learning using
+       uncertainty to weigh losses", CVPR 2018.
+    .. [4] Y. Du et al., "Adapting auxiliary losses using gradient similarity",
+       arXiv:1812.02224, 2018.
+
+    Examples
+    --------
+    >>> from statopt.datasets import make_auxiliary_tasks
+    >>> from statopt.neural_network import AuxiliaryLearningClassifier
+    >>> data = make_auxiliary_tasks(random_state=0)
+    >>> clf = AuxiliaryLearningClassifier(weighting="equal", max_iter=20,
+    ...                                   tol=1e-2, random_state=0)
+    >>> clf = clf.fit(data.X, data.y, auxiliary_targets=data.auxiliary_targets)
+    >>> clf.task_weights_
+    array([1., 1., 1.])
+    >>> clf.predict(data.X_test[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [tuple, list],
+        "weighting": [StrOptions(set(WEIGHTINGS))],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "auxiliary_types": [StrOptions({"auto"}), list, tuple],
+        "upper_every": [Interval(Integral, 1, None, closed="left")],
+        "neumann_terms": [Interval(Integral, 0, None, closed="left")],
+        "neumann_step": [StrOptions({"auto"}),
+                         Interval(Real, 0, None, closed="neither")],
+        "upper_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "upper_validation": [StrOptions({"holdout", "reorder"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "refit_epochs": [Interval(Integral, 0, None, closed="left")],
+        "generator_layers": [Interval(Integral, 0, None, closed="left")],
+        "label_generator": [StrOptions({"linear+mlp", "mlp", "linear"})],
+        "feature_mixing": [Interval(Real, 0, 1, closed="left")],
+        "instance_regularization": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"),
+                       StrOptions({"auto"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64,),
+        *,
+        weighting="dtg",
+        activation="relu",
+        auxiliary_types="auto",
+        upper_every=20,
+        neumann_terms=3,
+        neumann_step="auto",
+        upper_learning_rate=0.05,
+        upper_validation="holdout",
+        validation_fraction=0.2,
+        refit_epochs=0,
+        generator_layers=1,
+        label_generator="linear+mlp",
+        feature_mixing=0.3,
+        instance_regularization=0.1,
+        alpha=1e-4,
+        optimizer="adam",
+        learning_rate=1e-2,
+        batch_size="auto",
+        max_iter=100,
+        tol=1e-4,
+        n_iter_no_change=10,
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.weighting = weighting
+        self.activation = activation
+        self.auxiliary_types = auxiliary_types
+        self.upper_every = upper_every
+        self.neumann_terms = neumann_terms
+        self.neumann_step = neumann_step
+        self.upper_learning_rate = upper_learning_rate
+        self.upper_validation = upper_validation
+        self.validation_fraction = validation_fraction
+        self.refit_epochs = refit_epochs
+        self.generator_layers = generator_layers
+        self.label_generator = label_generator
+        self.feature_mixing = feature_mixing
+        self.instance_regularization = instance_regularization
+        self.alpha = alpha
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- building
+
+    def _build(self, n_features, n_classes, tasks):
+        trunk = _dense_block(self.hidden_layer_sizes, "hidden_layer_sizes",
+                             ACTIVATIONS[self.activation])
+        heads = [([Dense(n_classes)], SoftmaxCrossEntropy())]
+        for task in tasks:
+            if task["kind"] == "regression":
+                heads.append(([Dense(1)], SquaredLoss()))
+            elif self.weighting == "dtg":
+                heads.append(([Dense(task["classes"].size)], SoftTargetCrossEntropy()))
+            else:
+                heads.append(([Dense(task["classes"].size)], SoftmaxCrossEntropy()))
+        return MultiHeadNetwork(trunk, heads, n_features)
+
+    def _generator_input(self, codes, labelled, tasks):
+        """One-hot primary label (zeros if absent) and auxiliary labels of each row."""
+        n_rows = codes.shape[0]
+        parts = [np.where(labelled[:, None],
+                          np.eye(self.classes_.size)[codes], 0.0)]
+        for task in tasks:
+            if task["kind"] == "classification":
+                onehot = np.eye(task["classes"].size)[task["codes"]]
+                parts.append(onehot * task["observed"][:, None])
+            else:
+                parts.append(task["values"] * task["observed"][:, None])
+        return np.hstack(parts) if parts else np.zeros((n_rows, 0))
+
+    def _build_generators(self, tasks, n_inputs, rng):
+        """Label generators of the classification tasks: linear and MLP stacks."""
+        generators, offset = [], self.classes_.size
+        for index, task in enumerate(tasks):
+            width = task["classes"].size if task["kind"] == "classification" else 1
+            if task["kind"] != "classification":
+                offset += width
+                continue
+            linear = Stack([Dense(width, init="glorot")])
+            mlp = Stack(_dense_block((16,) * self.generator_layers,
+                                     "generator_layers", Tanh) + [Dense(width)])
+            w_linear = np.zeros(linear.n_params(n_inputs))
+            if "linear" in self.label_generator:
+                # The linear term starts by repeating the task's own observed label.
+                weights = w_linear[: n_inputs * width].reshape(n_inputs, width)
+                weights[offset : offset + width] = _MEMORY_LOGIT * np.eye(width)
+            w_mlp = mlp.init_params(n_inputs, rng)
+            # A small MLP term at the start: it learns what to add to the labels.
+            w_mlp *= 0.1
+            generators.append(dict(task=index, linear=linear, mlp=mlp,
+                                   sizes=(w_linear.size, w_mlp.size),
+                                   use_linear="linear" in self.label_generator,
+                                   use_mlp="mlp" in self.label_generator))
+            generators[-1]["init"] = np.concatenate([w_linear, w_mlp])
+            offset += width
+        return generators
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, *, auxiliary_targets=None, sample_weight=None):
+        """Fit the network on the primary labels and the auxiliary tasks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows: the primary rows and the auxiliary pool.
+        y : array-like of shape (n_samples,)
+            Primary class labels; ``-1`` marks a row without a primary label.
+        auxiliary_targets : array-like of shape (n_samples, n_auxiliary), \
+default=None
+            Auxiliary labels of the rows, ``NaN`` where missing. None fits the
+            primary task alone.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, applied to every task's loss.
+
+        Returns
+        -------
+        self : AuxiliaryLearningClassifier
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        check_classification_targets(y)
+        n_rows = X.shape[0]
+        labelled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(n_rows, bool)
+        if not np.any(labelled):
+            raise ValueError("y holds no labelled row (every label is -1).")
+        classes = np.unique(y[labelled])
+        if classes.size < 2:
+            raise ValueError(f"y holds one class only ({classes[0]!r}) among its "
+                             "labelled rows; a classifier needs at least two (-1 "
+                             "marks a row without a primary label).")
+        codes = np.zeros(n_rows, dtype=np.int64)
+        codes[labelled] = np.searchsorted(classes, y[labelled])
+        weight = _check_weights(sample_weight, n_rows)
+        if not np.any(weight[labelled] > 0):
+            raise ValueError("sample_weight is zero on every labelled row.")
+        kinds = self.auxiliary_types
+        if kinds != "auto":
+            kinds = list(kinds)
+        tasks = _check_auxiliary(auxiliary_targets, n_rows, kinds)
+        if self.weighting == "none":
+            tasks = []
+        if not tasks and not np.all(labelled):
+            # Rows without any label train nothing: drop them.
+            keep = labelled
+            X, codes, weight, labelled = X[keep], codes[keep], weight[keep], \
+                labelled[keep]
+            n_rows = X.shape[0]
+        self.classes_ = classes
+        rng = check_random_state(self.random_state)
+        self.network_ = self._build(X.shape[1], classes.size, tasks)
+        self.params_ = self.network_.init_params(rng)
+        self.auxiliary_tasks_ = [
+            {key: task[key] for key in ("kind", "classes", "mean", "scale")
+             if key in task} for task in tasks]
+
+        upper_rows = None
+        bilevel = self.weighting in ("bilevel", "dtg") and bool(tasks)
+        train_labelled = labelled.copy()
+        if bilevel and self.upper_validation == "holdout":
+            held_out = self._holdout(codes, labelled, rng)
+            train_labelled[held_out] = False
+            upper_rows = (X[held_out], codes[held_out], weight[held_out])
+        elif bilevel:
+            rows = np.flatnonzero(labelled)
+            upper_rows = (X[rows], codes[rows], weight[rows])
+
+        # Weights of mean 1 per task keep a full batch's task loss a mean over the
+        # rows that carry its label; alpha / sum(weights) makes a weight of 2 a
+        # repeated row.
+        l2 = self.alpha / weight[train_labelled].sum()
+        primary_weight = np.where(train_labelled, weight, 0.0)
+        primary_weight *= n_rows / primary_weight.sum()
+        task_targets, task_weights = [], []
+        for task in tasks:
+            observed = np.where(task["observed"], weight, 0.0)
+            if not np.any(observed > 0):
+                raise ValueError("sample_weight is zero on every row of an "
+                                 "auxiliary task.")
+            task_weights.append(observed * (n_rows / observed.sum()))
+            task_targets.append(task["codes"] if task["kind"] == "classification"
+                                else task["values"])
+        generator_input = self._generator_input(codes, labelled, tasks)
+        arrays = (X, codes, primary_weight, generator_input, *task_targets,
+                  *task_weights)
+
+        self._tasks = tasks
+        self._setup_upper(tasks, generator_input.shape[1], rng)
+        trainer = MinibatchTrainer(
+            optimizer=self.optimizer, learning_rate=self.learning_rate,
+            batch_size=self.batch_size, max_iter=self.max_iter, tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            random_state=rng.randint(np.iinfo(np.int32).max), verbose=self.verbose)
+        objective = self._objective(l2, upper_rows, rng)
+        trainer.fit(objective, self.params_, arrays)
+        self.loss_curve_ = list(trainer.loss_curve_)
+        self.n_iter_ = trainer.n_iter_
+        if upper_rows is not None and self.upper_validation == "holdout" and \
+                self.refit_epochs:
+            self._frozen = True
+            primary_weight = np.where(labelled, weight, 0.0)
+            primary_weight *= n_rows / primary_weight.sum()
+            arrays = (X, codes, primary_weight) + arrays[3:]
+            refit = MinibatchTrainer(
+                optimizer=self.optimizer, learning_rate=self.learning_rate,
+                batch_size=self.batch_size, max_iter=self.refit_epochs, tol=0.0,
+                n_iter_no_change=self.refit_epochs,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+                verbose=self.verbose)
+            refit.fit(self._objective(self.alpha / weight[labelled].sum(), None, rng),
+                      self.params_, arrays)
+            self.loss_curve_ += refit.loss_curve_
+            self.n_iter_ += refit.n_iter_
+        self._finish()
+        return self
+
+    def _holdout(self, codes, labelled, rng):
+        rows = np.flatnonzero(labelled)
+        n_held = max(int(round(self.validation_fraction * rows.size)), 1)
+        if n_held >= rows.size:
+            raise ValueError(f"validation_fraction={self.validation_fraction} of "
+                             f"{rows.size} labelled rows leaves none to train on; "
+                             "lower it or use upper_validation='reorder'.")
+        seed = rng.randint(np.iinfo(np.int32).max)
+        try:
+            _, held = train_test_split(rows, test_size=n_held, stratify=codes[rows],
+                                       random_state=seed)
+        except ValueError:
+            # Too few rows per class to stratify: a plain random split.
+            _, held = train_test_split(rows, test_size=n_held, random_state=seed)
+        return held
+
+    def _setup_upper(self, tasks, n_inputs, rng):
+        n_tasks = len(tasks)
+        self._frozen = False
+        self._steps = 0
+        self._eig_vector = None
+        self.upper_curve_, self.neumann_steps_ = [], []
+        self._weight_records = []
+        self._gcs_sum, self._gcs_count = np.zeros(n_tasks), 0
+        self._generators = (self._build_generators(tasks, n_inputs, rng)
+                            if self.weighting == "dtg" else [])
+        # The upper parameters, one vector: task weights (or log-variances with
+        # 'uncertainty', the primary's first), then each generator's block.
+        if self.weighting == "uncertainty":
+            start = [np.zeros(n_tasks + 1)]
+        else:
+            start = [np.full(n_tasks, 0.0 if self.weighting == "none" else 1.0)]
+        start += [g["init"] for g in self._generators]
+        self._upper = np.concatenate(start)
+        self._upper_optimizer = Adam([self._upper], self.upper_learning_rate)
+
+    def _weights(self):
+        """Weight of each auxiliary task relative to the primary one."""
+        n_tasks = len(self._tasks)
+        if self.weighting == "uncertainty":
+            s = self._upper[: n_tasks + 1]
+            return np.exp(s[0] - s[1:])
+        return self._upper[:n_tasks].copy()
+
+    def _generator_block(self, index):
+        start = len(self._tasks)
+        for g in self._generators[:index]:
+            start += sum(g["sizes"])
+        g = self._generators[index]
+        return slice(start, start + sum(g["sizes"]))
+
+    def _generate(self, index, inputs):
+        """Soft labels of one generator and the caches of its two terms."""
+        g = self._generators[index]
+        w = self._upper[self._generator_block(index)]
+        n_linear = g["sizes"][0]
+        logits = 0.0
+        caches = [None, None]
+        if g["use_linear"]:
+            out, caches[0] = g["linear"].forward(w[:n_linear], inputs)
+            logits = logits + out
+        if g["use_mlp"]:
+            out, caches[1] = g["mlp"].forward(w[n_linear:], inputs)
+            logits = logits + out
+        return softmax(logits, axis=1), caches
+
+    def _generator_gradient(self, index, caches, proba, grad_proba):
+        """Backpropagate ``dL/dq`` through the softmax and both terms."""
+        g = self._generators[index]
+        w = self._upper[self._generator_block(index)]
+        n_linear = g["sizes"][0]
+        grad_logits = proba * (grad_proba - np.sum(proba * grad_proba, axis=1,
+                                                   keepdims=True))
+        grad = np.zeros(w.size)
+        if g["use_linear"]:
+            g["linear"].backward(w[:n_linear], caches[0], grad_logits,
+                                 grad[:n_linear], need_input=False)
+        if g["use_mlp"]:
+            g["mlp"].backward(w[n_linear:], caches[1], grad_logits,
+                              grad[n_linear:], need_input=False)
+        return grad
+
+    def _lower_batch(self, batch, rng):
+        """Rows, targets and unweighted per-task coefficients of a minibatch.
+
+        With 'dtg' the classification targets are generated soft labels and, with
+        ``feature_mixing``, rows mixed with a shuffled row of the batch are appended
+        (they carry only generated auxiliary labels).
+        """
+        n_tasks = len(self._tasks)
+        X, codes, primary_weight, inputs = batch[:4]
+        targets = list(batch[4 : 4 + n_tasks])
+        weights = list(batch[4 + n_tasks :])
+        n_rows = X.shape[0]
+        extra = None
+        if self.weighting == "dtg":
+            if self.feature_mixing and rng is not None and n_rows > 1:
+                mix = self.feature_mixing
+                order = rng.permutation(n_rows)
+                X = np.vstack([X, (1 - mix) * X + mix * X[order]])
+                inputs = np.vstack([inputs, (1 - mix) * inputs + mix * inputs[order]])
+                codes = np.concatenate([codes, codes])
+                primary_weight = np.concatenate([primary_weight,
+                                                 np.zeros(n_rows)])
+                for k, task in enumerate(self._tasks):
+                    both = weights[k] * (weights[k][order] > 0)
+                    if task["kind"] == "regression":
+                        targets[k] = np.vstack([targets[k], (1 - mix) * targets[k]
+                                                + mix * targets[k][order]])
+                    else:
+                        targets[k] = np.concatenate([targets[k], targets[k]])
+                    weights[k] = np.concatenate([weights[k], both])
+            extra = []
+            for index, g in enumerate(self._generators):
+                proba, caches = self._generate(index, inputs)
+                targets[g["task"]] = proba
+                extra.append((caches, proba))
+        coefs = [primary_weight / n_rows] + [w / n_rows for w in weights]
+        return X, [codes] + targets, coefs, extra
+
+    def _objective(self, l2, upper_rows, rng_upper):
+        network = self.network_
+        n_tasks = len(self._tasks)
+
+        def objective(theta, batch, rng):
+            X, targets, coefs, extra = self._lower_batch(batch, rng)
+            training = rng is not None and not self._frozen
+            if self.weighting == "uncertainty" and n_tasks:
+                return self._uncertainty_step(theta, X, targets, coefs, l2, training)
+            if self.weighting == "gcs" and n_tasks:
+                return self._gcs_step(theta, X, targets, coefs, l2, training)
+            weighted = [coefs[0]] + [w * c for w, c in zip(self._upper[:n_tasks],
+                                                          coefs[1:])]
+            result = network._loss_gradient(theta, X, targets, weighted, l2)
+            if training:
+                self._steps += 1
+                if self._steps % self.upper_every == 0:
+                    if upper_rows is not None:
+                        self._upper_step(theta, X, targets, coefs, weighted, l2,
+                                         extra, upper_rows, rng_upper)
+                    self._weight_records.append(self._weights())
+            return result
+
+        return objective
+
+    def _uncertainty_step(self, theta, X, targets, coefs, l2, training):
+        n_tasks = len(self._tasks)
+        s = self._upper[: n_tasks + 1]
+        factors = np.exp(-s)
+        weighted = [f * c for f, c in zip(factors, coefs)]
+        head_losses = []
+        loss, grad = self.network_._loss_gradient(theta, X, targets, weighted, l2,
+                                                  head_losses=head_losses)
+        loss += 0.5 * float(np.sum(s))
+        if training:
+            # d/ds_k [exp(-s_k) L_k + s_k / 2] = -exp(-s_k) L_k + 1/2.
+            self._upper_optimizer.step([0.5 - np.asarray(head_losses)])
+            self._steps += 1
+            if self._steps % self.upper_every == 0:
+                self._weight_records.append(self._weights())
+        return loss, grad
+
+    def _task_gradients(self, theta, X, targets, coefs, tasks):
+        """Loss and parameter gradient of each head in ``tasks`` (no penalty)."""
+        network = self.network_
+        trunk_cache, head_caches = network._heads_forward(theta, X, False, None)
+        trunk = network._blocks[0]
+        results = []
+        for k in tasks:
+            (stack, head), part = network.heads[k], network._blocks[k + 1]
+            logits, cache = head_caches[k]
+            loss, grad_logits = head.gradient(logits, targets[k], coefs[k])
+            grad = np.zeros_like(theta)
+            grad_features = stack.backward(theta[part], cache, grad_logits,
+                                           grad[part])
+            network.trunk.backward(theta[trunk], trunk_cache, grad_features,
+                                   grad[trunk], need_input=False)
+            results.append((loss, grad))
+        return results
+
+    def _gcs_step(self, theta, X, targets, coefs, l2, training):
+        n_tasks = len(self._tasks)
+        results = self._task_gradients(theta, X, targets, coefs, range(n_tasks + 1))
+        trunk = self.network_._blocks[0]
+        primary = results[0][1][trunk]
+        cosines = np.zeros(n_tasks)
+        for k in range(n_tasks):
+            shared = results[k + 1][1][trunk]
+            norms = np.linalg.norm(primary) * np.linalg.norm(shared)
+            cosines[k] = float(primary @ shared) / norms if norms > 0 else 0.0
+        factors = np.maximum(cosines, 0.0)
+        loss = results[0][0] + float(factors @ [r[0] for r in results[1:]])
+        grad = results[0][1] + sum(f * r[1] for f, r in zip(factors, results[1:]))
+        if l2:
+            penalised = theta * self.network_.penalty_mask
+            loss += 0.5 * l2 * float(penalised @ penalised)
+            grad = grad + l2 * penalised
+        if training:
+            self._gcs_sum += factors
+            self._gcs_count += 1
+            self._steps += 1
+            if self._steps % self.upper_every == 0:
+                self._weight_records.append(factors)
+        return loss, grad
+
+    def _neumann_step(self, hvp, size, rng):
+        if self.neumann_step != "auto":
+            return float(self.neumann_step)
+        eigenvalue, self._eig_vector = largest_eigenvalue(
+            hvp, size, n_iter=20 if self._eig_vector is None else 5,
+            start=self._eig_vector, random_state=rng)
+        # Half the bound 2 / lambda_max: every eigenvalue of step * H in (0, 1].
+        return 1.0 / abs(eigenvalue) if eigenvalue != 0.0 else 1.0
+
+    def _upper_step(self, theta, X, targets, coefs, weighted, l2, extra,
+                    upper_rows, rng):
+        """One implicit-gradient step of the task weights (and the generator)."""
+        network = self.network_
+        n_tasks = len(self._tasks)
+        X_upper, codes_upper, weight_upper = upper_rows
+        if self.upper_validation == "reorder":
+            # The primary training rows in another order: a fresh minibatch of them.
+            size = min(X_upper.shape[0], max(X.shape[0] // 4, 1))
+            rows = rng.choice(X_upper.shape[0], size=size, replace=False)
+            X_upper, codes_upper, weight_upper = (X_upper[rows], codes_upper[rows],
+                                                  weight_upper[rows])
+        upper_coefs = [weight_upper / weight_upper.sum()]
+        loss_upper, grad_upper = self._task_gradients(
+            theta, X_upper, [codes_upper], upper_coefs, [0])[0]
+
+        def hvp(vector):
+            return network._hessian_vector_product(theta, vector, X, targets,
+                                                   weighted, l2)
+
+        step = self._neumann_step(hvp, theta.size, rng)
+        solution = neumann_inverse_hvp(hvp, grad_upper, self.neumann_terms, step)
+        task_grads = self._task_gradients(theta, X, targets, coefs,
+                                          range(1, n_tasks + 1))
+        gradient = np.zeros_like(self._upper)
+        gradient[:n_tasks] = [-float(solution @ g) for _, g in task_grads]
+        objective = float(loss_upper)
+        if self.weighting == "dtg":
+            directional = self._logit_directions(theta, solution, X)
+            for index, (g, (caches, proba)) in enumerate(zip(self._generators,
+                                                             extra)):
+                k = g["task"]
+                # dL_p/dq_ik = w_k c_ik (J_ik u): the generated label's pull.
+                grad_proba = (self._upper[k] * coefs[k + 1])[:, None] * \
+                    directional[k + 1]
+                if self.instance_regularization:
+                    observed = coefs[k + 1] > 0
+                    mean = np.clip(proba[observed].mean(axis=0), 1e-12, None)
+                    objective += self.instance_regularization * float(
+                        mean @ np.log(mean))
+                    grad_proba[observed] += self.instance_regularization * (
+                        np.log(mean) + 1.0) / observed.sum()
+                gradient[self._generator_block(index)] = self._generator_gradient(
+                    index, caches, proba, grad_proba)
+        self._upper_optimizer.step([gradient])
+        np.maximum(self._upper[:n_tasks], 0.0, out=self._upper[:n_tasks])
+        self.upper_curve_.append(objective)
+        self.neumann_steps_.append(step)
+
+    def _logit_directions(self, theta, vector, X):
+        """``J_k u``: the directional derivative of every head's logits along u."""
+        network = self.network_
+        trunk = network._blocks[0]
+        trunk_cache, head_caches = network._heads_forward(theta, X, False, None)
+        r_features, _ = network.trunk.r_forward(theta[trunk], vector[trunk],
+                                                trunk_cache, None)
+        return [stack.r_forward(theta[part], vector[part], cache, r_features)[0]
+                for (stack, _), part, (_, cache) in zip(
+                    network.heads, network._blocks[1:], head_caches)]
+
+    def _finish(self):
+        n_tasks = len(self._tasks)
+        if self.weighting == "gcs" and self._gcs_count:
+            self.task_weights_ = self._gcs_sum / self._gcs_count
+        else:
+            self.task_weights_ = self._weights() if n_tasks else np.zeros(0)
+        records = self._weight_records or [self.task_weights_]
+        self.task_weight_curve_ = np.array(records).reshape(len(records), n_tasks)
+        self.generator_params_ = [self._upper[self._generator_block(i)].copy()
+                                  for i in range(len(self._generators))]
+
+    # ------------------------------------------------------------ predicting
+
+    def generate_auxiliary_labels(self, y, auxiliary_targets):
+        """Soft auxiliary labels that the fitted label generator gives each row.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+            Primary labels (``-1`` where absent).
+        auxiliary_targets : array-like of shape (n_samples, n_auxiliary)
+            Observed auxiliary labels, ``NaN`` where missing.
+
+        Returns
+        -------
+        labels : list of ndarray
+            For each classification task, the generated probabilities of its
+            classes, shape ``(n_samples, n_task_classes)`` (``auxiliary_tasks_``
+            gives the classes); None for a regression task.
+        """
+        check_is_fitted(self)
+        if self.weighting != "dtg":
+            raise ValueError("Generated labels exist for weighting='dtg' only; this "
+                             f"model was fitted with weighting={self.weighting!r}.")
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError("y must be a 1-d array of primary labels.")
+        labelled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(y.size, bool)
+        unseen = np.setdiff1d(y[labelled], self.classes_)
+        if unseen.size:
+            raise ValueError(f"y holds labels {unseen.tolist()} not in classes_.")
+        codes = np.zeros(y.size, dtype=np.int64)
+        codes[labelled] = np.searchsorted(self.classes_, y[labelled])
+        tasks = _check_auxiliary(auxiliary_targets, y.size,
+                                 [t["kind"] for t in self.auxiliary_tasks_])
+        for task, fitted in zip(tasks, self.auxiliary_tasks_):
+            if task["kind"] == "classification":
+                extra = np.setdiff1d(task["classes"], fitted["classes"])
+                if extra.size:
+                    raise ValueError(f"auxiliary labels {extra.tolist()} were not "
+                                     "seen in fit.")
+                task["codes"] = np.searchsorted(fitted["classes"],
+                                                task["classes"][task["codes"]])
+                task["classes"] = fitted["classes"]
+            else:
+                task["values"] = np.where(
+                    task["observed"], (task["values"][:, 0] * task["scale"]
+                                       + task["mean"] - fitted["mean"])
+                    / fitted["scale"], 0.0)[:, None]
+        inputs = self._generator_input(codes, labelled, tasks)
+        labels = [None] * len(tasks)
+        for index, g in enumerate(self._generators):
+            labels[g["task"]] = self._generate(index, inputs)[0]
+        return labels
+
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.network_.forward(self.params_, X)[0]
+
+    def predict_proba(self, X):
+        """Return the primary head's class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return softmax(self._logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Return the logarithm of :meth:`predict_proba` (by log-sum-exp)."""
+        return log_softmax(self._logits(X), axis=1)
+
+    def predict(self, X):
+        """Return the most probable primary class of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        tags.non_deterministic = False
+        return tags
