@@ -24,3 +24,7 @@ __all__ = [
     "TensorCrossModalRegressor",
     "__version__",
 ]
+
+from .neural_network import AuxiliaryLearningClassifier  # noqa: E402
+
+__all__ += ["AuxiliaryLearningClassifier"]

@@ -42,3 +42,361 @@ def test_make_auxiliary_tasks_bad_input():
         make_auxiliary_tasks(rho=1.5)
     with pytest.raises(ValueError, match="no test row"):
         make_auxiliary_tasks(n_auxiliary=1790)
+
+
+# ----------------------------------------------------------------- the estimator
+
+import warnings  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from scipy.optimize import minimize  # noqa: E402
+from sklearn import config_context  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from test_neural_network import _fd_gradient  # noqa: E402
+
+from statopt.neural_network import (  # noqa: E402
+    AuxiliaryLearningClassifier,
+    Dense,
+    MultiHeadNetwork,
+    SoftmaxCrossEntropy,
+    SoftTargetCrossEntropy,
+    Tanh,
+)
+from statopt.neural_network._auxiliary import (  # noqa: E402
+    largest_eigenvalue,
+    neumann_inverse_hvp,
+)
+
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=10, tol=0.0, random_state=0)
+
+
+def _fit(clf, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(*args, **kwargs)
+
+
+def _small_data(seed=0, n=60):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int)
+    aux = np.column_stack([(X[:, 0] > 0), rng.integers(0, 2, n)]).astype(float)
+    return X, y, aux
+
+
+def test_soft_target_head_gradient_and_hvp_against_finite_differences():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(7, 3))
+    soft = rng.dirichlet(np.ones(3), size=7)
+    net = MultiHeadNetwork([Dense(4), Tanh()],
+                           [([Dense(2)], SoftmaxCrossEntropy()),
+                            ([Dense(3)], SoftTargetCrossEntropy())], 3)
+    theta = net.init_params(random_state=0)
+    labels, coefs = np.arange(7) % 2, [np.full(7, 1 / 7), rng.uniform(0, 1, 7)]
+
+    def loss(t):
+        return net._loss_gradient(t, X, [labels, soft], coefs, 0.1)[0]
+
+    def grad(t):
+        return net._loss_gradient(t, X, [labels, soft], coefs, 0.1)[1]
+
+    np.testing.assert_allclose(grad(theta), _fd_gradient(loss, theta), atol=1e-7)
+    v = rng.normal(size=theta.size)
+    hv = net._hessian_vector_product(theta, v, X, [labels, soft], coefs, 0.1)
+    step = 1e-5
+    fd = (grad(theta + step * v) - grad(theta - step * v)) / (2 * step)
+    np.testing.assert_allclose(hv, fd, atol=1e-7)
+    # Hard one-hot targets give SoftmaxCrossEntropy's loss exactly.
+    hard = SoftmaxCrossEntropy().loss(X, np.arange(7) % 3, np.ones(7))
+    assert np.isclose(SoftTargetCrossEntropy().loss(X, np.eye(3)[np.arange(7) % 3],
+                                                    np.ones(7)), hard)
+
+
+def _tiny_bilevel(scale=1.0):
+    """A two-head network fitted to the minimum of L_0 + lam L_1 + l2 penalty."""
+    rng = np.random.default_rng(7)
+    X, X_upper = scale * rng.normal(size=(30, 3)), scale * rng.normal(size=(20, 3))
+    y, y_upper = (X[:, 0] > 0).astype(int) + (X[:, 1] > 1), (X_upper[:, 0] > 0)
+    aux = (X[:, 0] + X[:, 2] > 0).astype(int)
+    net = MultiHeadNetwork([Dense(3), Tanh()],
+                           [([Dense(3)], SoftmaxCrossEntropy()),
+                            ([Dense(2)], SoftmaxCrossEntropy())], 3)
+    l2 = 0.05
+
+    def coefs(lam):
+        return [np.full(30, 1 / 30), np.full(30, lam / 30)]
+
+    def solve(lam, start):
+        def f(t):
+            return net._loss_gradient(t, X, [y, aux], coefs(lam), l2)
+        result = minimize(f, start, jac=True, method="L-BFGS-B",
+                          options=dict(gtol=1e-12, ftol=1e-15, maxiter=20000))
+        return result.x
+
+    theta = solve(0.7, net.init_params(random_state=0))
+
+    def upper(t):
+        return net._loss_gradient(t, X_upper, [y_upper.astype(int), aux[:20]],
+                                  [np.full(20, 1 / 20), np.zeros(20)], 0.0)
+
+    def hvp(v):
+        return net._hessian_vector_product(theta, v, X, [y, aux], coefs(0.7), l2)
+
+    return net, theta, solve, upper, hvp, (X, y, aux, coefs, l2)
+
+
+def test_implicit_gradient_matches_explicit_hessian_solve_and_resolving():
+    net, theta, solve, upper, hvp, (X, y, aux, coefs, l2) = _tiny_bilevel()
+    # The explicit Hessian, by central differences of the gradient (not the R-op).
+    hessian = np.column_stack([_fd_gradient(
+        lambda t, j=j: net._loss_gradient(t, X, [y, aux], coefs(0.7), l2)[1][j],
+        theta) for j in range(theta.size)]).T
+    hessian = (hessian + hessian.T) / 2
+    # Softmax logits are shift-invariant and biases unpenalised: H is singular
+    # along those shifts, to which every gradient here is orthogonal; the
+    # pseudo-inverse solves on the rest, and there H is positive definite.
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    assert np.sum(np.abs(eigenvalues) < 1e-6) == 2 and eigenvalues.min() > -1e-6
+    g_upper = upper(theta)[1]
+    g_task = net._loss_gradient(theta, X, [y, aux], [np.zeros(30), np.full(30, 1 / 30)],
+                                0.0)[1]
+    exact = -g_upper @ np.linalg.pinv(hessian, rcond=1e-8, hermitian=True) @ g_task
+    # The exact implicit gradient is the derivative of L_p(theta*(lam)) itself.
+    eps = 1e-4
+    resolved = (upper(solve(0.7 + eps, theta))[0]
+                - upper(solve(0.7 - eps, theta))[0]) / (2 * eps)
+    assert np.isclose(exact, resolved, rtol=1e-3)
+    # The Neumann series with the automatic step converges to the same number.
+    eigenvalue, _ = largest_eigenvalue(hvp, theta.size, n_iter=200, random_state=0)
+    assert np.isclose(eigenvalue, np.linalg.eigvalsh(hessian).max(), rtol=1e-3)
+    solution = neumann_inverse_hvp(hvp, g_upper, 3000, 1.0 / eigenvalue)
+    assert np.isclose(-solution @ g_task, exact, rtol=1e-4)
+
+
+def test_unit_neumann_step_diverges_where_auto_step_converges():
+    # Larger inputs push the top Hessian eigenvalue above 2: the unit step then
+    # leaves the series' disc of convergence.
+    net, theta, _, upper, hvp, _ = _tiny_bilevel(scale=4.0)
+    eigenvalue, _ = largest_eigenvalue(hvp, theta.size, n_iter=300, random_state=0)
+    assert eigenvalue > 2.5
+    g_upper = upper(theta)[1]
+    matrix = np.column_stack([hvp(e) for e in np.eye(theta.size)])
+    target = np.linalg.pinv((matrix + matrix.T) / 2, rcond=1e-8,
+                            hermitian=True) @ g_upper
+
+    def error(terms, step):
+        return np.linalg.norm(neumann_inverse_hvp(hvp, g_upper, terms, step)
+                              - target) / np.linalg.norm(target)
+
+    unit = [error(n, 1.0) for n in (3, 10, 30)]
+    auto = [error(n, 1.0 / eigenvalue) for n in (3, 10, 30, 3000)]
+    assert unit[0] < unit[1] < unit[2] and unit[2] > 1e3
+    assert auto[0] > auto[1] > auto[2] > auto[3] and auto[3] < 1e-3
+    clf = _fit(AuxiliaryLearningClassifier(weighting="bilevel", upper_every=2,
+                                           **SMALL), *_small_data()[:2],
+               auxiliary_targets=_small_data()[2])
+    assert all(0 < step for step in clf.neumann_steps_)
+
+
+@pytest.mark.parametrize("weighting", ["bilevel", "dtg"])
+def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting):
+    """The estimator's upper gradient against central differences in phi of
+    u' grad_theta L_t(theta, phi), for an arbitrary vector u."""
+    X, y, aux = _small_data()
+    clf = _fit(AuxiliaryLearningClassifier(weighting=weighting, feature_mixing=0.0,
+                                           instance_regularization=0.0, **SMALL),
+               X, y, auxiliary_targets=aux)
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=clf.params_.size)
+    rows = np.arange(25)
+    n_tasks = 2
+    primary = np.where(y[rows] >= 0, 1.0, 0.0)
+    inputs = clf._generator_input(y[rows], y[rows] >= 0, [
+        dict(kind="classification", classes=np.array([0.0, 1.0]),
+             codes=aux[rows, k].astype(int), observed=np.ones(25, bool))
+        for k in range(n_tasks)])
+    batch = (X[rows], y[rows], primary, inputs,
+             aux[rows, 0].astype(int), aux[rows, 1].astype(int),
+             np.ones(25), np.ones(25))
+
+    def contracted(phi):
+        saved = clf._upper.copy()
+        clf._upper[...] = phi
+        X_b, targets, coefs, _ = clf._lower_batch(batch, None)
+        weighted = [coefs[0]] + [w * c for w, c in zip(phi[:n_tasks], coefs[1:])]
+        grad = clf.network_._loss_gradient(clf.params_, X_b, targets, weighted,
+                                           0.01)[1]
+        clf._upper[...] = saved
+        return float(u @ grad)
+
+    X_b, targets, coefs, extra = clf._lower_batch(batch, None)
+    gradient, _ = clf._upper_gradient(clf.params_, X_b, targets, coefs, extra, u)
+    expected = -_fd_gradient(contracted, clf._upper.copy())
+    np.testing.assert_allclose(gradient, expected, atol=1e-6)
+    if weighting == "dtg":
+        assert np.any(np.abs(gradient[n_tasks:]) > 1e-6)
+
+
+def test_primary_only_matches_logistic_regression_on_digits():
+    # Without hidden layers and with weighting='none' the network is multinomial
+    # logistic regression: its test accuracy is that of scikit-learn's.
+    data = make_auxiliary_tasks(random_state=0)
+    labelled = data.y >= 0
+    clf = _fit(AuxiliaryLearningClassifier(hidden_layer_sizes=(), weighting="none",
+                                           alpha=1.0, learning_rate=0.05,
+                                           max_iter=2000, tol=1e-7,
+                                           n_iter_no_change=50, random_state=0),
+               data.X, data.y, auxiliary_targets=data.auxiliary_targets)
+    reference = LogisticRegression(C=1.0, max_iter=5000, tol=1e-10).fit(
+        data.X[labelled], data.y[labelled])
+    agreement = np.mean(clf.predict(data.X_test) == reference.predict(data.X_test))
+    assert agreement > 0.97
+    assert clf.task_weights_.shape == (0,)
+
+
+def test_equal_weights_with_auxiliary_copy_of_the_labels_help():
+    # An auxiliary task that is the digit itself, on 800 pool rows, must lift the
+    # accuracy far above the 50-row primary-only network.
+    data = make_auxiliary_tasks(random_state=1)
+    digits = _true_digits(data.X).astype(float)
+    params = dict(hidden_layer_sizes=(32,), max_iter=60, random_state=0)
+    alone = _fit(AuxiliaryLearningClassifier(weighting="none", **params),
+                 data.X, data.y)
+    helped = _fit(AuxiliaryLearningClassifier(weighting="equal", **params),
+                  data.X, data.y, auxiliary_targets=digits[:, None])
+    assert helped.score(data.X_test, data.y_test) > alone.score(
+        data.X_test, data.y_test) + 0.04
+
+
+def test_missing_and_regression_auxiliary_columns():
+    X, y, aux = _small_data()
+    rng = np.random.default_rng(0)
+    aux = np.column_stack([aux, X[:, 0] * 3.5 + 1.0])
+    aux[rng.uniform(size=aux.shape) < 0.3] = np.nan
+    y = y.copy()
+    y[40:] = -1
+    clf = _fit(AuxiliaryLearningClassifier(weighting="equal", **SMALL), X, y,
+               auxiliary_targets=aux)
+    kinds = [task["kind"] for task in clf.auxiliary_tasks_]
+    assert kinds == ["classification", "classification", "regression"]
+    observed = aux[:, 2][~np.isnan(aux[:, 2])]
+    assert np.isclose(clf.auxiliary_tasks_[2]["mean"], observed.mean())
+    assert np.isclose(clf.auxiliary_tasks_[2]["scale"], observed.std())
+    assert isinstance(clf.network_.heads[3][1], type(clf.network_.heads[3][1]))
+    forced = _fit(AuxiliaryLearningClassifier(
+        weighting="equal", auxiliary_types=["regression"] * 3, **SMALL),
+        X, y, auxiliary_targets=aux)
+    assert [t["kind"] for t in forced.auxiliary_tasks_] == ["regression"] * 3
+
+
+def test_dtg_generated_labels_start_at_the_observed_labels():
+    X, y, aux = _small_data()
+    clf = _fit(AuxiliaryLearningClassifier(weighting="dtg", upper_every=2, **SMALL),
+               X, y, auxiliary_targets=aux)
+    labels = clf.generate_auxiliary_labels(y, aux)
+    assert len(labels) == 2 and labels[0].shape == (60, 2)
+    np.testing.assert_allclose(labels[0].sum(axis=1), 1.0)
+    # The linear term memorises: after a short fit the generated label still
+    # names the observed one on most rows.
+    assert np.mean(np.argmax(labels[0], axis=1) == aux[:, 0]) > 0.9
+    assert len(clf.upper_curve_) > 0 and clf.task_weight_curve_.shape[1] == 2
+    with pytest.raises(ValueError, match="dtg"):
+        _fit(AuxiliaryLearningClassifier(weighting="equal", **SMALL), X, y,
+             auxiliary_targets=aux).generate_auxiliary_labels(y, aux)
+
+
+def test_metadata_routing_passes_auxiliary_targets_split_with_rows():
+    X, y, aux = _small_data(n=90)
+    seen = []
+
+    class Recording(AuxiliaryLearningClassifier):
+        def fit(self, X, y, *, auxiliary_targets=None, sample_weight=None):
+            seen.append((len(X), None if auxiliary_targets is None
+                         else len(auxiliary_targets)))
+            return super().fit(X, y, auxiliary_targets=auxiliary_targets,
+                               sample_weight=sample_weight)
+
+    with config_context(enable_metadata_routing=True):
+        clf = Recording(weighting="equal", **SMALL).set_fit_request(
+            auxiliary_targets=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            scores = cross_val_score(clf, X, y, cv=3,
+                                     params={"auxiliary_targets": aux})
+            search = GridSearchCV(clf, {"weighting": ["none", "equal"]}, cv=3).fit(
+                X, y, auxiliary_targets=aux)
+    assert scores.shape == (3,)
+    assert all(n_aux == n_rows for n_rows, n_aux in seen)
+    assert search.best_params_["weighting"] in ("none", "equal")
+
+
+@settings(max_examples=30, deadline=None)
+@given(bad=st.sampled_from(["short_aux", "inf_aux", "string_aux", "one_class_aux",
+                            "all_unlabelled", "nan_X", "negative_weight",
+                            "empty_aux", "types_length", "types_name",
+                            "fractional_classes", "holdout_all"]),
+       seed=st.integers(0, 1000),
+       weighting=st.sampled_from(["equal", "gcs", "bilevel", "dtg"]))
+def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
+    X, y, aux = _small_data(seed % 5, n=30)
+    params = dict(SMALL, max_iter=2, weighting=weighting)
+    args = dict(X=X.copy(), y=y.copy(), auxiliary_targets=aux.copy(),
+                sample_weight=None)
+    if bad == "short_aux":
+        args["auxiliary_targets"] = aux[1:]
+    elif bad == "inf_aux":
+        args["auxiliary_targets"][seed % 30, seed % 2] = np.inf
+    elif bad == "string_aux":
+        args["auxiliary_targets"] = aux.astype(str)
+    elif bad == "one_class_aux":
+        args["auxiliary_targets"][:, 1] = 1.0
+    elif bad == "all_unlabelled":
+        args["y"][:] = -1
+    elif bad == "nan_X":
+        args["X"][seed % 30, seed % 4] = np.nan
+    elif bad == "negative_weight":
+        args["sample_weight"] = np.ones(30)
+        args["sample_weight"][seed % 30] = -1.0
+    elif bad == "empty_aux":
+        args["auxiliary_targets"][:, 0] = np.nan
+        args["auxiliary_targets"][seed % 30, 0] = 1.0
+    elif bad == "types_length":
+        params["auxiliary_types"] = ["classification"]
+    elif bad == "types_name":
+        params["auxiliary_types"] = ["classification", "ordinal"]
+    elif bad == "fractional_classes":
+        args["auxiliary_targets"][seed % 30, 0] = 0.5
+        params["auxiliary_types"] = ["classification", "classification"]
+    elif bad == "holdout_all":
+        if weighting not in ("bilevel", "dtg"):
+            params["weighting"] = "bilevel"
+        params["validation_fraction"] = 0.99
+    kept = {name: np.array(value, copy=True) for name, value in args.items()
+            if value is not None}
+    with pytest.raises((ValueError, TypeError)) as error:
+        _fit(AuxiliaryLearningClassifier(**params), **args)
+    assert str(error.value)
+    for name, value in kept.items():
+        np.testing.assert_array_equal(np.asarray(args[name]), value)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), missing=st.floats(0.0, 0.6),
+       weighting=st.sampled_from(["none", "equal", "uncertainty", "gcs", "bilevel",
+                                  "dtg"]))
+def test_property_any_valid_input_fits_finite(seed, missing, weighting):
+    X, y, aux = _small_data(seed, n=40)
+    rng = np.random.default_rng(seed)
+    aux[rng.uniform(size=aux.shape) < missing] = np.nan
+    aux[:2] = [[0, 0], [1, 1]]
+    caller = aux.copy()
+    clf = _fit(AuxiliaryLearningClassifier(**dict(SMALL, max_iter=3, upper_every=2,
+                                                  weighting=weighting)),
+               X, y, auxiliary_targets=aux)
+    np.testing.assert_array_equal(aux, caller)
+    proba = clf.predict_proba(X)
+    assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
+    assert np.all(np.isfinite(clf.task_weights_)) and np.all(clf.task_weights_ >= 0)

@@ -6,6 +6,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from statopt import (
     FITSSVD,
     AdamLogisticRegression,
+    AuxiliaryLearningClassifier,
     CensoredMissingQuantileRegressor,
     EventAdversarialClassifier,
     RobustPairedClassifier,
@@ -24,11 +25,23 @@ ESTIMATORS = [
     SimilarityAwareMultimodalClassifier(representation_dim=8, learning_rate=1e-2,
                                         max_iter=300, tol=1e-3, random_state=0),
     TensorCrossModalRegressor(random_state=0),
+    AuxiliaryLearningClassifier(hidden_layer_sizes=(16,), weighting="equal",
+                                max_iter=300, tol=1e-2, random_state=0),
+    AuxiliaryLearningClassifier(hidden_layer_sizes=(16,), weighting="dtg",
+                                upper_every=2, max_iter=300, tol=1e-2,
+                                random_state=0),
 ]
 
 # Checks expected to fail, with the reason.
 EXPECTED_FAILED_CHECKS = {
     "AdamLogisticRegression": {},
+    "AuxiliaryLearningClassifier": {
+        "check_classifiers_classes": (
+            "y = -1 marks a row without a primary label (scikit-learn's "
+            "semi-supervised convention); the check's binary labels {-1, 1} are "
+            "then one labelled class"
+        ),
+    },
     "EventAdversarialClassifier": {
         "check_classifiers_classes": (
             "y = -1 marks an unlabelled row (scikit-learn's semi-supervised "

@@ -844,32 +844,39 @@ default=None
 
         step = self._neumann_step(hvp, theta.size, rng)
         solution = neumann_inverse_hvp(hvp, grad_upper, self.neumann_terms, step)
+        gradient, penalty = self._upper_gradient(theta, X, targets, coefs, extra,
+                                                 solution)
+        self._upper_optimizer.step([gradient])
+        np.maximum(self._upper[:n_tasks], 0.0, out=self._upper[:n_tasks])
+        self.upper_curve_.append(float(loss_upper) + penalty)
+        self.neumann_steps_.append(step)
+
+    def _upper_gradient(self, theta, X, targets, coefs, extra, solution):
+        """``-u' d/dphi grad_theta L_t`` for ``u ~ H^{-1} grad L_p``, plus the
+        instance regulariser's gradient; also return that regulariser's value."""
+        n_tasks = len(self._tasks)
         task_grads = self._task_gradients(theta, X, targets, coefs,
                                           range(1, n_tasks + 1))
         gradient = np.zeros_like(self._upper)
         gradient[:n_tasks] = [-float(solution @ g) for _, g in task_grads]
-        objective = float(loss_upper)
-        if self.weighting == "dtg":
-            directional = self._logit_directions(theta, solution, X)
-            for index, (g, (caches, proba)) in enumerate(zip(self._generators,
-                                                             extra)):
-                k = g["task"]
-                # dL_p/dq_ik = w_k c_ik (J_ik u): the generated label's pull.
-                grad_proba = (self._upper[k] * coefs[k + 1])[:, None] * \
-                    directional[k + 1]
-                if self.instance_regularization:
-                    observed = coefs[k + 1] > 0
-                    mean = np.clip(proba[observed].mean(axis=0), 1e-12, None)
-                    objective += self.instance_regularization * float(
-                        mean @ np.log(mean))
-                    grad_proba[observed] += self.instance_regularization * (
-                        np.log(mean) + 1.0) / observed.sum()
-                gradient[self._generator_block(index)] = self._generator_gradient(
-                    index, caches, proba, grad_proba)
-        self._upper_optimizer.step([gradient])
-        np.maximum(self._upper[:n_tasks], 0.0, out=self._upper[:n_tasks])
-        self.upper_curve_.append(objective)
-        self.neumann_steps_.append(step)
+        penalty = 0.0
+        if self.weighting != "dtg":
+            return gradient, penalty
+        directional = self._logit_directions(theta, solution, X)
+        for index, (g, (caches, proba)) in enumerate(zip(self._generators, extra)):
+            k = g["task"]
+            # d grad_theta L_t / dq_ik = -w_k c_ik J_ik': the label's pull on u.
+            grad_proba = (self._upper[k] * coefs[k + 1])[:, None] * \
+                directional[k + 1]
+            if self.instance_regularization:
+                observed = coefs[k + 1] > 0
+                mean = np.clip(proba[observed].mean(axis=0), 1e-12, None)
+                penalty += self.instance_regularization * float(mean @ np.log(mean))
+                grad_proba[observed] += self.instance_regularization * (
+                    np.log(mean) + 1.0) / observed.sum()
+            gradient[self._generator_block(index)] = self._generator_gradient(
+                index, caches, proba, grad_proba)
+        return gradient, penalty
 
     def _logit_directions(self, theta, vector, X):
         """``J_k u``: the directional derivative of every head's logits along u."""
@@ -980,7 +987,8 @@ default=None
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
+        logits = self._logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
