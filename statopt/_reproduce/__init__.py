@@ -17,3 +17,7 @@ EXPERIMENTS = {
 }
 
 __all__ = ["EXPERIMENTS"]
+
+from . import auxiliary  # noqa: E402
+
+EXPERIMENTS["auxiliary"] = auxiliary
