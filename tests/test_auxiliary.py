@@ -400,3 +400,18 @@ def test_property_any_valid_input_fits_finite(seed, missing, weighting):
     proba = clf.predict_proba(X)
     assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
     assert np.all(np.isfinite(clf.task_weights_)) and np.all(clf.task_weights_ >= 0)
+
+
+def test_reproduce_auxiliary_quick_prints_the_table(capsys):
+    from statopt.__main__ import main
+
+    assert main(["reproduce", "auxiliary", "--quick"]) == 0
+    out = capsys.readouterr().out
+    rows = {}
+    for line in out.splitlines():  # the first table; the figures follow
+        if line.strip().startswith(("primary", "equal", "dtg")):
+            rows.setdefault(line.split()[0], line.split())
+    # Accuracies of the fits, the time and memory ratio of primary only to itself.
+    assert 0.5 < float(rows["primary"][2]) <= 1.0
+    assert rows["primary"][-2:] == ["1.00x", "1.00x"]
+    assert "dtg weights parity" in out and "openblas 1 thread" in out
