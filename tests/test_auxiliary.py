@@ -415,3 +415,22 @@ def test_reproduce_auxiliary_quick_prints_the_table(capsys):
     assert 0.5 < float(rows["primary"][2]) <= 1.0
     assert rows["primary"][-2:] == ["1.00x", "1.00x"]
     assert "dtg weights parity" in out and "openblas 1 thread" in out
+
+
+def test_auxiliary_data_with_its_own_rows_equals_stacked_rows():
+    X, y, aux = _small_data(n=60)
+    X_main, y_main = X[:30], y[:30]
+    params = dict(SMALL, weighting="bilevel", upper_every=2)
+    stacked = _fit(AuxiliaryLearningClassifier(**params),
+                   X, np.concatenate([y_main, np.full(30, -1)]),
+                   auxiliary_targets=np.vstack([np.full((30, 2), np.nan), aux[30:]]))
+    apart = _fit(AuxiliaryLearningClassifier(**params), X_main, y_main,
+                 X_auxiliary=X[30:], y_auxiliary=aux[30:])
+    np.testing.assert_array_equal(apart.params_, stacked.params_)
+    np.testing.assert_array_equal(apart.task_weights_, stacked.task_weights_)
+    with pytest.raises(ValueError, match="together"):
+        AuxiliaryLearningClassifier(**params).fit(X_main, y_main, X_auxiliary=X)
+    with pytest.raises(ValueError, match="columns"):
+        AuxiliaryLearningClassifier(**params).fit(X_main, y_main,
+                                                  X_auxiliary=X[30:, :2],
+                                                  y_auxiliary=aux[30:])

@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..optim import Adam
 from ._layers import (
@@ -196,6 +196,48 @@ def _check_auxiliary(auxiliary_targets, n_rows, kinds):
     return tasks
 
 
+def _append_auxiliary_data(X, y, auxiliary_targets, X_auxiliary, y_auxiliary,
+                           sample_weight):
+    """Rows of ``X_auxiliary`` appended to ``X`` with ``y = -1`` and their labels."""
+    if X_auxiliary is None or y_auxiliary is None:
+        raise ValueError("Pass X_auxiliary and y_auxiliary together.")
+    if y.dtype.kind not in "iuf":
+        raise ValueError("X_auxiliary needs numeric primary labels y (its rows get "
+                         "y = -1); encode string labels as integers first.")
+    X_auxiliary = check_array(X_auxiliary, dtype=np.float64,
+                              input_name="X_auxiliary")
+    if X_auxiliary.shape[1] != X.shape[1]:
+        raise ValueError(f"X_auxiliary has {X_auxiliary.shape[1]} columns; X has "
+                         f"{X.shape[1]}.")
+    labels = np.asarray(y_auxiliary)
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"y_auxiliary must be numeric, got dtype {labels.dtype}.")
+    labels = labels.astype(np.float64).reshape(labels.shape[0] if labels.ndim else 1,
+                                               -1)
+    if labels.shape[0] != X_auxiliary.shape[0]:
+        raise ValueError(f"y_auxiliary has {labels.shape[0]} rows; X_auxiliary has "
+                         f"{X_auxiliary.shape[0]}.")
+    n_rows = X.shape[0]
+    if auxiliary_targets is None:
+        own = np.full((n_rows, labels.shape[1]), np.nan)
+    else:
+        own = np.asarray(auxiliary_targets)
+        if own.dtype.kind not in "biuf":
+            raise TypeError("auxiliary_targets must be numeric, got dtype "
+                            f"{own.dtype}.")
+        own = own.astype(np.float64).reshape(own.shape[0] if own.ndim else 1, -1)
+        if own.shape != (n_rows, labels.shape[1]):
+            raise ValueError(f"auxiliary_targets has shape {own.shape}; with "
+                             f"y_auxiliary of {labels.shape[1]} column(s) it needs "
+                             f"({n_rows}, {labels.shape[1]}).")
+    if sample_weight is not None:
+        sample_weight = np.concatenate([_check_weights(sample_weight, n_rows),
+                                        np.ones(X_auxiliary.shape[0])])
+    return (np.vstack([X, X_auxiliary]),
+            np.concatenate([y, np.full(X_auxiliary.shape[0], -1, dtype=y.dtype)]),
+            np.vstack([own, labels]), sample_weight)
+
+
 class AuxiliaryLearningClassifier(ClassifierMixin, BaseEstimator):
     """Classifier helped by auxiliary tasks: fixed, adaptive or learned task weights.
 
@@ -347,8 +389,8 @@ default='auto'
     >>> from statopt.datasets import make_auxiliary_tasks
     >>> from statopt.neural_network import AuxiliaryLearningClassifier
     >>> data = make_auxiliary_tasks(random_state=0)
-    >>> clf = AuxiliaryLearningClassifier(weighting="equal", max_iter=20,
-    ...                                   tol=1e-2, random_state=0)
+    >>> clf = AuxiliaryLearningClassifier(weighting="equal", tol=0.05,
+    ...                                   n_iter_no_change=2, random_state=0)
     >>> clf = clf.fit(data.X, data.y, auxiliary_targets=data.auxiliary_targets)
     >>> clf.task_weights_
     array([1., 1., 1.])
@@ -496,7 +538,8 @@ default='auto'
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, *, auxiliary_targets=None, sample_weight=None):
+    def fit(self, X, y, *, auxiliary_targets=None, X_auxiliary=None,
+            y_auxiliary=None, sample_weight=None):
         """Fit the network on the primary labels and the auxiliary tasks.
 
         Parameters
@@ -508,9 +551,18 @@ default='auto'
         auxiliary_targets : array-like of shape (n_samples, n_auxiliary), \
 default=None
             Auxiliary labels of the rows, ``NaN`` where missing. None fits the
-            primary task alone.
+            primary task alone (unless ``X_auxiliary`` is given).
+        X_auxiliary : array-like of shape (n_auxiliary_samples, n_features), \
+default=None
+            Auxiliary data with its own rows (another data set): appended to ``X``
+            as rows without a primary label.
+        y_auxiliary : array-like of shape (n_auxiliary_samples, n_auxiliary), \
+default=None
+            Auxiliary labels of ``X_auxiliary`` (``NaN`` where missing), one column
+            per auxiliary task, as in ``auxiliary_targets``.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights, applied to every task's loss.
+            Non-negative weights of the rows of ``X``, applied to every task's
+            loss (the rows of ``X_auxiliary`` weigh 1).
 
         Returns
         -------
@@ -518,6 +570,9 @@ default=None
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         check_classification_targets(y)
+        if X_auxiliary is not None or y_auxiliary is not None:
+            X, y, auxiliary_targets, sample_weight = _append_auxiliary_data(
+                X, y, auxiliary_targets, X_auxiliary, y_auxiliary, sample_weight)
         n_rows = X.shape[0]
         labelled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(n_rows, bool)
         if not np.any(labelled):
