@@ -25,6 +25,9 @@ __all__ = [
     "__version__",
 ]
 
-from .neural_network import AuxiliaryLearningClassifier  # noqa: E402
+from .neural_network import (  # noqa: E402
+    AuxiliaryLearningClassifier,
+    AuxiliaryLearningRegressor,
+)
 
-__all__ += ["AuxiliaryLearningClassifier"]
+__all__ += ["AuxiliaryLearningClassifier", "AuxiliaryLearningRegressor"]

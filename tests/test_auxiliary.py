@@ -435,3 +435,46 @@ def test_auxiliary_data_with_its_own_rows_equals_stacked_rows():
         AuxiliaryLearningClassifier(**params).fit(X_main, y_main,
                                                   X_auxiliary=X[30:, :2],
                                                   y_auxiliary=aux[30:])
+
+
+def test_regressor_without_hidden_layers_is_ridge_regression():
+    from sklearn.linear_model import Ridge
+
+    from statopt.neural_network import AuxiliaryLearningRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    y = 3.0 * X[:, 0] - X[:, 1] + 0.5 * rng.normal(size=80) + 10.0
+    y_missing = y.copy()
+    y_missing[60:] = np.nan
+    reg = _fit(AuxiliaryLearningRegressor((), weighting="none", alpha=5.0,
+                                          learning_rate=0.05, batch_size=60,
+                                          max_iter=3000, tol=1e-10,
+                                          n_iter_no_change=100, random_state=0),
+               X, y_missing)
+    reference = Ridge(alpha=5.0).fit(X[:60], y[:60])
+    np.testing.assert_allclose(reg.predict(X), reference.predict(X),
+                               atol=1e-3 * np.std(y))
+    assert np.isclose(reg.y_mean_, y[:60].mean())
+
+
+@pytest.mark.parametrize("weighting", ["equal", "gcs", "bilevel", "dtg"])
+def test_regressor_with_auxiliary_tasks_fits_and_beats_the_mean(weighting):
+    from statopt.neural_network import AuxiliaryLearningRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 5))
+    y = X[:, 0] + np.sin(X[:, 1]) + 0.1 * rng.normal(size=300)
+    aux = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1]])
+    y_train = y.copy()
+    y_train[40:250] = np.nan
+    reg = _fit(AuxiliaryLearningRegressor((16,), weighting=weighting, max_iter=40,
+                                          upper_every=2, random_state=0),
+               X[:250], y_train[:250], auxiliary_targets=aux[:250])
+    assert [t["kind"] for t in reg.auxiliary_tasks_] == ["classification",
+                                                        "regression"]
+    assert reg.score(X[250:], y[250:]) > 0.5
+    assert np.all(np.isfinite(reg.task_weights_))
+    with pytest.raises(ValueError, match="inf"):
+        AuxiliaryLearningRegressor(weighting=weighting).fit(
+            X[:10], np.r_[np.inf, y[1:10]], auxiliary_targets=aux[:10])

@@ -7,6 +7,7 @@ from statopt import (
     FITSSVD,
     AdamLogisticRegression,
     AuxiliaryLearningClassifier,
+    AuxiliaryLearningRegressor,
     CensoredMissingQuantileRegressor,
     EventAdversarialClassifier,
     RobustPairedClassifier,
@@ -30,6 +31,8 @@ ESTIMATORS = [
     AuxiliaryLearningClassifier(hidden_layer_sizes=(16,), weighting="dtg",
                                 upper_every=2, max_iter=300, tol=1e-2,
                                 random_state=0),
+    AuxiliaryLearningRegressor(hidden_layer_sizes=(16,), weighting="equal",
+                               max_iter=300, tol=1e-2, random_state=0),
 ]
 
 # Checks expected to fail, with the reason.

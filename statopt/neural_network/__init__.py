@@ -8,7 +8,7 @@ the optimisers and schedules of :mod:`statopt.optim`.
 """
 
 from ._adversarial import EventAdversarialClassifier
-from ._auxiliary import AuxiliaryLearningClassifier
+from ._auxiliary import AuxiliaryLearningClassifier, AuxiliaryLearningRegressor
 from ._layers import (
     Dense,
     Dropout,
@@ -31,6 +31,7 @@ from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = [
     "AuxiliaryLearningClassifier",
+    "AuxiliaryLearningRegressor",
     "EventAdversarialClassifier",
     "SimilarityAwareMultimodalClassifier",
     "Layer",

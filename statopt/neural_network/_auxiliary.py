@@ -20,13 +20,18 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import log_softmax, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from ..optim import Adam
 from ._layers import (
@@ -43,7 +48,8 @@ from ._layers import (
 from ._network import MultiHeadNetwork, Stack, _check_weights
 from ._training import OPTIMIZERS, MinibatchTrainer
 
-__all__ = ["AuxiliaryLearningClassifier", "neumann_inverse_hvp", "largest_eigenvalue"]
+__all__ = ["AuxiliaryLearningClassifier", "AuxiliaryLearningRegressor",
+           "neumann_inverse_hvp", "largest_eigenvalue"]
 
 ACTIVATIONS = {
     "relu": ReLU,
@@ -197,8 +203,8 @@ def _check_auxiliary(auxiliary_targets, n_rows, kinds):
 
 
 def _append_auxiliary_data(X, y, auxiliary_targets, X_auxiliary, y_auxiliary,
-                           sample_weight):
-    """Rows of ``X_auxiliary`` appended to ``X`` with ``y = -1`` and their labels."""
+                           sample_weight, absent):
+    """``X_auxiliary`` appended to ``X`` with ``y = absent``, and their labels."""
     if X_auxiliary is None or y_auxiliary is None:
         raise ValueError("Pass X_auxiliary and y_auxiliary together.")
     if y.dtype.kind not in "iuf":
@@ -234,169 +240,12 @@ def _append_auxiliary_data(X, y, auxiliary_targets, X_auxiliary, y_auxiliary,
         sample_weight = np.concatenate([_check_weights(sample_weight, n_rows),
                                         np.ones(X_auxiliary.shape[0])])
     return (np.vstack([X, X_auxiliary]),
-            np.concatenate([y, np.full(X_auxiliary.shape[0], -1, dtype=y.dtype)]),
+            np.concatenate([y, np.full(X_auxiliary.shape[0], absent, dtype=y.dtype)]),
             np.vstack([own, labels]), sample_weight)
 
 
-class AuxiliaryLearningClassifier(ClassifierMixin, BaseEstimator):
-    """Classifier helped by auxiliary tasks: fixed, adaptive or learned task weights.
-
-    A shared trunk (dense layers) feeds the primary head and one head per auxiliary
-    task (a column of ``auxiliary_targets``). The training loss is
-    ``L_t = L_0 + sum_k w_k L_k``; ``weighting`` chooses how the weights ``w`` (and,
-    for 'dtg', the auxiliary labels and rows) are set:
-
-    - 'none': the primary task alone (the network on the labelled rows);
-    - 'equal': ``w_k = 1``;
-    - 'uncertainty': homoscedastic uncertainty (Kendall, Gal & Cipolla 2018), loss
-      ``sum_k exp(-s_k) L_k + s_k / 2`` descended in ``s`` as well;
-    - 'gcs': gradient cosine similarity (Du et al. 2018), at each step
-      ``w_k = max(0, cos(grad L_k, grad L_0))`` on the trunk's parameters;
-    - 'bilevel': ``w`` learned by the implicit gradient of the upper objective (as
-      AuxiLearn, Navon et al. 2021), every ``upper_every`` steps;
-    - 'dtg': the joint data-task generator (Chen et al. 2023): the weights plus a
-      label generator (a linear term and an MLP over the primary and auxiliary
-      labels of a row) that produces soft auxiliary labels, a feature generator that
-      adds rows mixed with another (shuffled) row of the minibatch, and an instance
-      regulariser that keeps the generated labels from collapsing onto one class.
-
-    Parameters
-    ----------
-    hidden_layer_sizes : tuple of int, default=(64,)
-        Units of the trunk's dense layers.
-    weighting : {'dtg', 'bilevel', 'equal', 'uncertainty', 'gcs', 'none'}, \
-default='dtg'
-        How the auxiliary tasks are weighted (see above).
-    activation : {'relu', 'leaky_relu', 'tanh', 'logistic', 'identity'}, \
-default='relu'
-        Activation of the trunk's hidden layers.
-    auxiliary_types : 'auto' or list of {'classification', 'regression'}, \
-default='auto'
-        Kind of each auxiliary column; 'auto' takes integer-valued columns as
-        classification, the others as regression (standardised, squared loss).
-    upper_every : int, default=5
-        Lower (minibatch) steps between two upper steps ('bilevel', 'dtg'). The
-        method publishes 20 or 30 on data sets of many minibatches; with 850 rows
-        (5 minibatches an epoch) 20 leaves too few upper steps to move the weights.
-    neumann_terms : int, default=3
-        Terms of the Neumann series for the inverse Hessian.
-    neumann_step : 'auto' or float, default='auto'
-        Step ``eta`` of the Neumann series. 'auto' takes ``1 / lambda_max``, half the
-        convergence bound ``2 / lambda_max``, with ``lambda_max`` estimated by power
-        iteration on Hessian-vector products of the current minibatch (warm-started,
-        5 products per upper step). The published loop uses 1.
-    upper_learning_rate : float, default=0.1
-        Adam step of the upper parameters (task weights, generator) and of the
-        log-variances of 'uncertainty'.
-    upper_validation : {'holdout', 'reorder'}, default='holdout'
-        Rows of the upper objective: 'holdout' holds out ``validation_fraction`` of
-        the labelled primary rows (stratified; they train no lower step), 'reorder'
-        uses the primary training rows in another order (the published choice).
-    validation_fraction : float, default=0.2
-        Share of the labelled primary rows held out with 'holdout'.
-    refit_epochs : int, default=20
-        With 'holdout', epochs trained afterwards on all rows with the learned
-        weights and generator frozen (the held-out rows then train the network too).
-    generator_layers : int, default=1
-        Hidden layers (16 tanh units each) of the MLP term of the label generator.
-    label_generator : {'linear+mlp', 'mlp', 'linear'}, default='linear+mlp'
-        Terms of the label generator ('dtg'); the other two are ablations.
-    feature_mixing : float, default=0.3
-        Share of the shuffled row in each generated row ('dtg'); 0 adds no rows.
-    instance_regularization : float, default=0.1
-        Weight of the instance regulariser (minus the entropy of the mean generated
-        label of each task, per minibatch) in the upper objective ('dtg').
-    alpha : float, default=1e-4
-        L2 penalty of the dense weights.
-    optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
-        Update rule of the network's parameters.
-    learning_rate : float, default=1e-2
-        Step of the network's optimiser.
-    batch_size : int or 'auto', default='auto'
-        Rows per minibatch (``min(200, n_rows)`` for 'auto').
-    max_iter : int, default=100
-        Epochs.
-    tol : float, default=1e-4
-        Improvement of the epoch's training loss below which an epoch makes no
-        progress.
-    n_iter_no_change : int, default=10
-        Stop after this many epochs without progress.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, the split, the minibatches and the generators.
-    verbose : int, default=0
-        Print one line per epoch when positive.
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        Primary class labels.
-    task_weights_ : ndarray of shape (n_auxiliary,)
-        Final weight of each auxiliary task relative to the primary task (the mean
-        over the fit for 'gcs', whose weights change every step).
-    task_weight_curve_ : ndarray of shape (n_records, n_auxiliary)
-        The weights every ``upper_every`` steps.
-    upper_curve_ : list of float
-        Upper objective at each upper step ('bilevel', 'dtg'; primary loss on the
-        upper rows).
-    neumann_steps_ : list of float
-        The Neumann step of each upper step.
-    auxiliary_tasks_ : list of dict
-        Kind and classes (or mean and scale) of each auxiliary task.
-    network_ : MultiHeadNetwork
-        The fitted network (primary head first).
-    params_ : ndarray of shape (n_params,)
-        Its parameters.
-    generator_params_ : list of ndarray
-        Parameters of each classification task's label generator ('dtg').
-    loss_curve_ : list of float
-        Training loss of each epoch.
-    n_iter_ : int
-        Epochs run.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-
-    See Also
-    --------
-    statopt.neural_network.MultiHeadNetwork : The network this estimator trains.
-    statopt.neural_network.EventAdversarialClassifier : Another multi-head network.
-
-    Notes
-    -----
-    ``auxiliary_targets`` reaches ``fit`` through metadata routing: after
-    ``sklearn.set_config(enable_metadata_routing=True)`` and
-    ``clf.set_fit_request(auxiliary_targets=True)``, Pipeline, cross_val_score and
-    GridSearchCV pass it and split it with the rows. Rows with ``y = -1`` carry no
-    primary label (scikit-learn's semi-supervised convention) and train only the
-    auxiliary heads, so one ``X`` holds the few primary rows and the larger
-    auxiliary pool. ``NaN`` in ``auxiliary_targets`` marks a missing label.
-
-    The upper step works on the current minibatch: the Hessian, the task gradients
-    and the generated labels are those of the rows of the step that triggered it.
-
-    References
-    ----------
-    .. [1] H. Chen et al., "Joint data-task generation for auxiliary learning",
-       NeurIPS 2023.
-    .. [2] A. Navon et al., "Auxiliary learning by implicit differentiation",
-       ICLR 2021.
-    .. [3] A. Kendall, Y. Gal and R. Cipolla, "Multi-task learning using
-       uncertainty to weigh losses", CVPR 2018.
-    .. [4] Y. Du et al., "Adapting auxiliary losses using gradient similarity",
-       arXiv:1812.02224, 2018.
-
-    Examples
-    --------
-    >>> from statopt.datasets import make_auxiliary_tasks
-    >>> from statopt.neural_network import AuxiliaryLearningClassifier
-    >>> data = make_auxiliary_tasks(random_state=0)
-    >>> clf = AuxiliaryLearningClassifier(weighting="equal", tol=0.05,
-    ...                                   n_iter_no_change=2, random_state=0)
-    >>> clf = clf.fit(data.X, data.y, auxiliary_targets=data.auxiliary_targets)
-    >>> clf.task_weights_
-    array([1., 1., 1.])
-    >>> clf.predict(data.X_test[:3]).shape
-    (3,)
-    """
+class _AuxiliaryLearning(BaseEstimator):
+    """Shared machinery of the auxiliary-learning classifier and regressor."""
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [tuple, list],
@@ -482,10 +331,10 @@ default='auto'
 
     # ----------------------------------------------------------------- building
 
-    def _build(self, n_features, n_classes, tasks):
+    def _build(self, n_features, tasks):
         trunk = _dense_block(self.hidden_layer_sizes, "hidden_layer_sizes",
                              ACTIVATIONS[self.activation])
-        heads = [([Dense(n_classes)], SoftmaxCrossEntropy())]
+        heads = [self._primary_head()]
         for task in tasks:
             if task["kind"] == "regression":
                 heads.append(([Dense(1)], SquaredLoss()))
@@ -498,8 +347,7 @@ default='auto'
     def _generator_input(self, codes, labelled, tasks):
         """One-hot primary label (zeros if absent) and auxiliary labels of each row."""
         n_rows = codes.shape[0]
-        parts = [np.where(labelled[:, None],
-                          np.eye(self.classes_.size)[codes], 0.0)]
+        parts = [np.where(labelled[:, None], self._primary_input(codes), 0.0)]
         for task in tasks:
             if task["kind"] == "classification":
                 onehot = np.eye(task["classes"].size)[task["codes"]]
@@ -510,7 +358,8 @@ default='auto'
 
     def _build_generators(self, tasks, n_inputs, rng):
         """Label generators of the classification tasks: linear and MLP stacks."""
-        generators, offset = [], self.classes_.size
+        offset = self._primary_input(np.zeros(1, np.int64)).shape[1]
+        generators = []
         for index, task in enumerate(tasks):
             width = task["classes"].size if task["kind"] == "classification" else 1
             if task["kind"] != "classification":
@@ -566,25 +415,17 @@ default=None
 
         Returns
         -------
-        self : AuxiliaryLearningClassifier
+        self : object
+            The fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
-        check_classification_targets(y)
+        X, y = self._validate_rows(X, y)
         if X_auxiliary is not None or y_auxiliary is not None:
             X, y, auxiliary_targets, sample_weight = _append_auxiliary_data(
-                X, y, auxiliary_targets, X_auxiliary, y_auxiliary, sample_weight)
+                X, y, auxiliary_targets, X_auxiliary, y_auxiliary, sample_weight,
+                self._absent)
         n_rows = X.shape[0]
-        labelled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(n_rows, bool)
-        if not np.any(labelled):
-            raise ValueError("y holds no labelled row (every label is -1).")
-        classes = np.unique(y[labelled])
-        if classes.size < 2:
-            raise ValueError(f"y holds one class only ({classes[0]!r}) among its "
-                             "labelled rows; a classifier needs at least two (-1 "
-                             "marks a row without a primary label).")
-        codes = np.zeros(n_rows, dtype=np.int64)
-        codes[labelled] = np.searchsorted(classes, y[labelled])
         weight = _check_weights(sample_weight, n_rows)
+        codes, labelled = self._encode_primary(y, fitting=True, weight=weight)
         if not np.any(weight[labelled] > 0):
             raise ValueError("sample_weight is zero on every labelled row.")
         kinds = self.auxiliary_types
@@ -599,9 +440,8 @@ default=None
             X, codes, weight, labelled = X[keep], codes[keep], weight[keep], \
                 labelled[keep]
             n_rows = X.shape[0]
-        self.classes_ = classes
         rng = check_random_state(self.random_state)
-        self.network_ = self._build(X.shape[1], classes.size, tasks)
+        self.network_ = self._build(X.shape[1], tasks)
         self.params_ = self.network_.init_params(rng)
         self.auxiliary_tasks_ = [
             {key: task[key] for key in ("kind", "classes", "mean", "scale")
@@ -679,7 +519,8 @@ default=None
                              "lower it or use upper_validation='reorder'.")
         seed = rng.randint(np.iinfo(np.int32).max)
         try:
-            _, held = train_test_split(rows, test_size=n_held, stratify=codes[rows],
+            _, held = train_test_split(rows, test_size=n_held,
+                                       stratify=self._strata(codes[rows]),
                                        random_state=seed)
         except ValueError:
             # Too few rows per class to stratify: a plain random split.
@@ -970,7 +811,7 @@ default=None
         Parameters
         ----------
         y : array-like of shape (n_samples,)
-            Primary labels (``-1`` where absent).
+            Primary labels (``-1`` where absent; ``NaN`` for the regressor).
         auxiliary_targets : array-like of shape (n_samples, n_auxiliary)
             Observed auxiliary labels, ``NaN`` where missing.
 
@@ -988,12 +829,7 @@ default=None
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError("y must be a 1-d array of primary labels.")
-        labelled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(y.size, bool)
-        unseen = np.setdiff1d(y[labelled], self.classes_)
-        if unseen.size:
-            raise ValueError(f"y holds labels {unseen.tolist()} not in classes_.")
-        codes = np.zeros(y.size, dtype=np.int64)
-        codes[labelled] = np.searchsorted(self.classes_, y[labelled])
+        codes, labelled = self._encode_primary(y, fitting=False)
         tasks = _check_auxiliary(auxiliary_targets, y.size,
                                  [t["kind"] for t in self.auxiliary_tasks_])
         for task, fitted in zip(tasks, self.auxiliary_tasks_):
@@ -1020,6 +856,202 @@ default=None
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return self.network_.forward(self.params_, X)[0]
+
+
+class AuxiliaryLearningClassifier(ClassifierMixin, _AuxiliaryLearning):
+    """Classifier helped by auxiliary tasks: fixed, adaptive or learned task weights.
+
+    A shared trunk (dense layers) feeds the primary head and one head per auxiliary
+    task (a column of ``auxiliary_targets``). The training loss is
+    ``L_t = L_0 + sum_k w_k L_k``; ``weighting`` chooses how the weights ``w`` (and,
+    for 'dtg', the auxiliary labels and rows) are set:
+
+    - 'none': the primary task alone (the network on the labelled rows);
+    - 'equal': ``w_k = 1``;
+    - 'uncertainty': homoscedastic uncertainty (Kendall, Gal & Cipolla 2018), loss
+      ``sum_k exp(-s_k) L_k + s_k / 2`` descended in ``s`` as well;
+    - 'gcs': gradient cosine similarity (Du et al. 2018), at each step
+      ``w_k = max(0, cos(grad L_k, grad L_0))`` on the trunk's parameters;
+    - 'bilevel': ``w`` learned by the implicit gradient of the upper objective (as
+      AuxiLearn, Navon et al. 2021), every ``upper_every`` steps;
+    - 'dtg': the joint data-task generator (Chen et al. 2023): the weights plus a
+      label generator (a linear term and an MLP over the primary and auxiliary
+      labels of a row) that produces soft auxiliary labels, a feature generator that
+      adds rows mixed with another (shuffled) row of the minibatch, and an instance
+      regulariser that keeps the generated labels from collapsing onto one class.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Units of the trunk's dense layers.
+    weighting : {'dtg', 'bilevel', 'equal', 'uncertainty', 'gcs', 'none'}, \
+default='dtg'
+        How the auxiliary tasks are weighted (see above).
+    activation : {'relu', 'leaky_relu', 'tanh', 'logistic', 'identity'}, \
+default='relu'
+        Activation of the trunk's hidden layers.
+    auxiliary_types : 'auto' or list of {'classification', 'regression'}, \
+default='auto'
+        Kind of each auxiliary column; 'auto' takes integer-valued columns as
+        classification, the others as regression (standardised, squared loss).
+    upper_every : int, default=5
+        Lower (minibatch) steps between two upper steps ('bilevel', 'dtg'). The
+        method publishes 20 or 30 on data sets of many minibatches; with 850 rows
+        (5 minibatches an epoch) 20 leaves too few upper steps to move the weights.
+    neumann_terms : int, default=3
+        Terms of the Neumann series for the inverse Hessian.
+    neumann_step : 'auto' or float, default='auto'
+        Step ``eta`` of the Neumann series. 'auto' takes ``1 / lambda_max``, half the
+        convergence bound ``2 / lambda_max``, with ``lambda_max`` estimated by power
+        iteration on Hessian-vector products of the current minibatch (warm-started,
+        5 products per upper step). The published loop uses 1.
+    upper_learning_rate : float, default=0.1
+        Adam step of the upper parameters (task weights, generator) and of the
+        log-variances of 'uncertainty'.
+    upper_validation : {'holdout', 'reorder'}, default='holdout'
+        Rows of the upper objective: 'holdout' holds out ``validation_fraction`` of
+        the labelled primary rows (stratified; they train no lower step), 'reorder'
+        uses the primary training rows in another order (the published choice).
+    validation_fraction : float, default=0.2
+        Share of the labelled primary rows held out with 'holdout'.
+    refit_epochs : int, default=20
+        With 'holdout', epochs trained afterwards on all rows with the learned
+        weights and generator frozen (the held-out rows then train the network too).
+    generator_layers : int, default=1
+        Hidden layers (16 tanh units each) of the MLP term of the label generator.
+    label_generator : {'linear+mlp', 'mlp', 'linear'}, default='linear+mlp'
+        Terms of the label generator ('dtg'); the other two are ablations.
+    feature_mixing : float, default=0.3
+        Share of the shuffled row in each generated row ('dtg'); 0 adds no rows.
+    instance_regularization : float, default=0.1
+        Weight of the instance regulariser (minus the entropy of the mean generated
+        label of each task, per minibatch) in the upper objective ('dtg').
+    alpha : float, default=1e-4
+        L2 penalty of the dense weights.
+    optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
+        Update rule of the network's parameters.
+    learning_rate : float, default=1e-2
+        Step of the network's optimiser.
+    batch_size : int or 'auto', default='auto'
+        Rows per minibatch (``min(200, n_rows)`` for 'auto').
+    max_iter : int, default=100
+        Epochs.
+    tol : float, default=1e-4
+        Improvement of the epoch's training loss below which an epoch makes no
+        progress.
+    n_iter_no_change : int, default=10
+        Stop after this many epochs without progress.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the split, the minibatches and the generators.
+    verbose : int, default=0
+        Print one line per epoch when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Primary class labels.
+    task_weights_ : ndarray of shape (n_auxiliary,)
+        Final weight of each auxiliary task relative to the primary task (the mean
+        over the fit for 'gcs', whose weights change every step).
+    task_weight_curve_ : ndarray of shape (n_records, n_auxiliary)
+        The weights every ``upper_every`` steps.
+    upper_curve_ : list of float
+        Upper objective at each upper step ('bilevel', 'dtg'; primary loss on the
+        upper rows).
+    neumann_steps_ : list of float
+        The Neumann step of each upper step.
+    auxiliary_tasks_ : list of dict
+        Kind and classes (or mean and scale) of each auxiliary task.
+    network_ : MultiHeadNetwork
+        The fitted network (primary head first).
+    params_ : ndarray of shape (n_params,)
+        Its parameters.
+    generator_params_ : list of ndarray
+        Parameters of each classification task's label generator ('dtg').
+    loss_curve_ : list of float
+        Training loss of each epoch.
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    See Also
+    --------
+    statopt.neural_network.MultiHeadNetwork : The network this estimator trains.
+    statopt.neural_network.EventAdversarialClassifier : Another multi-head network.
+
+    Notes
+    -----
+    ``auxiliary_targets`` reaches ``fit`` through metadata routing: after
+    ``sklearn.set_config(enable_metadata_routing=True)`` and
+    ``clf.set_fit_request(auxiliary_targets=True)``, Pipeline, cross_val_score and
+    GridSearchCV pass it and split it with the rows. Rows with ``y = -1`` carry no
+    primary label (scikit-learn's semi-supervised convention) and train only the
+    auxiliary heads, so one ``X`` holds the few primary rows and the larger
+    auxiliary pool. ``NaN`` in ``auxiliary_targets`` marks a missing label.
+
+    The upper step works on the current minibatch: the Hessian, the task gradients
+    and the generated labels are those of the rows of the step that triggered it.
+
+    References
+    ----------
+    .. [1] H. Chen et al., "Joint data-task generation for auxiliary learning",
+       NeurIPS 2023.
+    .. [2] A. Navon et al., "Auxiliary learning by implicit differentiation",
+       ICLR 2021.
+    .. [3] A. Kendall, Y. Gal and R. Cipolla, "Multi-task learning using
+       uncertainty to weigh losses", CVPR 2018.
+    .. [4] Y. Du et al., "Adapting auxiliary losses using gradient similarity",
+       arXiv:1812.02224, 2018.
+
+    Examples
+    --------
+    >>> from statopt.datasets import make_auxiliary_tasks
+    >>> from statopt.neural_network import AuxiliaryLearningClassifier
+    >>> data = make_auxiliary_tasks(random_state=0)
+    >>> clf = AuxiliaryLearningClassifier(weighting="equal", tol=0.05,
+    ...                                   n_iter_no_change=2, random_state=0)
+    >>> clf = clf.fit(data.X, data.y, auxiliary_targets=data.auxiliary_targets)
+    >>> clf.task_weights_
+    array([1., 1., 1.])
+    >>> clf.predict(data.X_test[:3]).shape
+    (3,)
+    """
+
+    _absent = -1
+
+    def _validate_rows(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_primary(self, y, fitting, weight=None):
+        """Class codes (0 where absent) and the mask of rows with a label."""
+        labelled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(y.size, bool)
+        if fitting:
+            if not np.any(labelled):
+                raise ValueError("y holds no labelled row (every label is -1).")
+            classes = np.unique(y[labelled])
+            if classes.size < 2:
+                raise ValueError(f"y holds one class only ({classes[0]!r}) among its "
+                                 "labelled rows; a classifier needs at least two "
+                                 "(-1 marks a row without a primary label).")
+            self.classes_ = classes
+        unseen = np.setdiff1d(y[labelled], self.classes_)
+        if unseen.size:
+            raise ValueError(f"y holds labels {unseen.tolist()} not in classes_.")
+        codes = np.zeros(y.size, dtype=np.int64)
+        codes[labelled] = np.searchsorted(self.classes_, y[labelled])
+        return codes, labelled
+
+    def _primary_head(self):
+        return [Dense(self.classes_.size)], SoftmaxCrossEntropy()
+
+    def _primary_input(self, codes):
+        return np.eye(self.classes_.size)[codes]
+
+    def _strata(self, codes):
+        return codes
 
     def predict_proba(self, X):
         """Return the primary head's class probabilities.
@@ -1055,5 +1087,115 @@ default=None
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
+        tags.non_deterministic = False
+        return tags
+
+
+class AuxiliaryLearningRegressor(RegressorMixin, _AuxiliaryLearning):
+    """Regressor helped by auxiliary tasks: fixed, adaptive or learned task weights.
+
+    :class:`AuxiliaryLearningClassifier` with a real-valued primary task (the
+    method's rating-prediction experiments): the primary head is one output with the
+    half squared error on the standardised target, ``NaN`` in ``y`` marks a row
+    without a primary label (a value such as -1 is a valid target here), and the
+    label generator of 'dtg' reads the standardised primary target. Parameters,
+    ``fit`` arguments and the other attributes are those of the classifier.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Units of the trunk's dense layers.
+    **params
+        As :class:`AuxiliaryLearningClassifier`.
+
+    Attributes
+    ----------
+    y_mean_, y_scale_ : float
+        Mean and standard deviation of the labelled primary targets (the head
+        predicts the standardised target).
+    task_weights_ : ndarray of shape (n_auxiliary,)
+        Final weight of each auxiliary task relative to the primary task.
+
+    See Also
+    --------
+    AuxiliaryLearningClassifier : The same estimator for a classification task.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from statopt.neural_network import AuxiliaryLearningRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 3)); y = X[:, 0] + 0.1 * rng.normal(size=200)
+    >>> y[50:] = np.nan                          # 150 rows without the primary target
+    >>> auxiliary = (X[:, :1] > 0).astype(float)  # a related auxiliary label
+    >>> reg = AuxiliaryLearningRegressor((16,), weighting="equal", tol=0.05,
+    ...                                  n_iter_no_change=2, random_state=0)
+    >>> reg = reg.fit(X, y, auxiliary_targets=auxiliary)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    _absent = np.nan
+
+    def _validate_rows(self, X, y):
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but "
+                             "the target y is None.")
+        X = validate_data(self, X, dtype=np.float64)
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64,
+                                     ensure_all_finite="allow-nan", input_name="y"),
+                         warn=True)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} rows; X has {X.shape[0]}.")
+        return X, y
+
+    def _encode_primary(self, y, fitting, weight=None):
+        """Standardised targets, shape (n, 1) (0 where absent), and the mask.
+
+        In fit, the mean and scale are weighted by ``weight`` (a weight of 2 is a
+        repeated row)."""
+        y = np.asarray(y, dtype=np.float64)
+        if np.any(np.isinf(y)):
+            raise ValueError("y holds inf; NaN marks a row without a primary target.")
+        labelled = ~np.isnan(y)
+        if fitting:
+            if labelled.sum() < 2:
+                raise ValueError(f"y has n_samples = {int(labelled.sum())} with a "
+                                 "primary target, fewer than 2 (NaN marks a row "
+                                 "without one).")
+            w = weight[labelled]
+            if not np.any(w > 0):
+                raise ValueError("sample_weight is zero on every labelled row.")
+            self.y_mean_ = float(np.average(y[labelled], weights=w))
+            scale = float(np.sqrt(np.average((y[labelled] - self.y_mean_) ** 2,
+                                             weights=w)))
+            self.y_scale_ = scale if scale > 0 else 1.0
+        targets = np.where(labelled, (y - self.y_mean_) / self.y_scale_, 0.0)
+        return targets[:, None], labelled
+
+    def _primary_head(self):
+        return [Dense(1)], SquaredLoss()
+
+    def _primary_input(self, codes):
+        return np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+
+    def _strata(self, codes):
+        return None
+
+    def predict(self, X):
+        """Return the predicted primary target of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self._logits(X)[:, 0] * self.y_scale_ + self.y_mean_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
