@@ -198,8 +198,13 @@ class _SimilarityFeatures(_Pair):
 
     The published predictor is linear in ``[t, v]``, so its logit is a sum of a text
     term and an image term and cannot tell a mismatched pair from a real one; ``s``
-    and ``t'v`` give it the relation of the two.
+    and ``t'v`` give it the relation of the two. With ``detach=True`` the backward
+    pass stops at ``s`` and ``t'v`` (they are read as given inputs): the
+    predictor's loss then reaches the branches through ``[t, v]`` only.
     """
+
+    def __init__(self, detach=False):
+        self.detach = detach
 
     def n_out(self, n_in):
         return n_in + 2
@@ -216,6 +221,8 @@ class _SimilarityFeatures(_Pair):
             return None
         t, v = cache[0], cache[1]
         width = t.shape[1]
+        if self.detach:
+            return gy[:, : 2 * width].copy()
         g_t, g_v = _cosine_backward(*cache, 0.5 * gy[:, 2 * width])
         g_inner = gy[:, 2 * width + 1 : 2 * width + 2]
         return np.hstack([gy[:, :width] + g_t + g_inner * v,
@@ -338,6 +345,13 @@ default='tanh'
         Weight of the similarity loss ``L_s``.
     similarity_in_predictor : bool, default=True
         Feed ``s`` and ``t'v`` to the predictor beside ``[t, v]``.
+    detach_similarity : bool, default=False
+        With ``similarity_in_predictor``, read ``s`` and ``t'v`` as given inputs of
+        the predictor (a stop-gradient): its loss then reaches the branches through
+        ``[t, v]`` only, as published, and the branches learn the text-image
+        relation from ``L_s`` alone. False back-propagates the predictor's loss
+        through ``s`` and ``t'v`` too. Which is better depends on the data (see
+        Notes); choose it on a validation split.
     similarity_gradient : {'exact', 'published'}, default='exact'
         ``'published'`` back-propagates the method's published ``dL_s/dt`` and
         ``dL_s/dv``, which drop the ``y = 1`` term (see Notes).
@@ -429,6 +443,19 @@ default='tanh'
     pushes mismatched representations apart. ``similarity_gradient='published'``
     trains with it, to show its effect.
 
+    ``detach_similarity=True`` stops the predictor's gradient at ``s`` and ``t'v``;
+    the gradient is then the exact gradient of ``alpha L_p + beta L_s`` with ``s``
+    and ``t'v`` held at their current values inside ``L_p``. On the Wikipedia
+    mismatched pairs (ROC AUC on 435 held-out training items, four splits) the
+    joint gradient let the predictor's loss override the similarity loss: with
+    ``representation_dim=64`` the predictor scored 0.585-0.684 against 0.700-0.732
+    once detached, and in 30-epoch fits (``representation_dim=64`` at learning rate
+    3e-3, or 128) the learned similarity itself fell to 0.36-0.39 on one split.
+    On simulated token sequences (``make_token_image_pairs``,
+    ``representation_dim=16``) it went the other way: 0.83-0.93 joint against
+    0.69-0.80 detached, the predictor's gradient through ``s`` speeding up the
+    learning of the relation.
+
     References
     ----------
     .. [1] X. Zhou, J. Wu and R. Zafarani, "SAFE: Similarity-aware multi-modal fake
@@ -463,6 +490,7 @@ default='tanh'
         "alpha": [Interval(Real, 0, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
         "similarity_in_predictor": ["boolean"],
+        "detach_similarity": ["boolean"],
         "similarity_gradient": [StrOptions({"exact", "published"})],
         "l2": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -496,6 +524,7 @@ default='tanh'
         alpha=0.6,
         beta=0.4,
         similarity_in_predictor=True,
+        detach_similarity=False,
         similarity_gradient="exact",
         l2=1e-4,
         dropout=0.0,
@@ -524,6 +553,7 @@ default='tanh'
         self.alpha = alpha
         self.beta = beta
         self.similarity_in_predictor = similarity_in_predictor
+        self.detach_similarity = detach_similarity
         self.similarity_gradient = similarity_gradient
         self.l2 = l2
         self.dropout = dropout
@@ -583,7 +613,8 @@ default='tanh'
         # Branch order fixes the trunk's output as [t, v].
         trunk = [Branches([(groups[name], self._branch(name))
                            for name in MODALITIES])]
-        predictor = ([_SimilarityFeatures()] if self.similarity_in_predictor else [])
+        predictor = ([_SimilarityFeatures(self.detach_similarity)]
+                     if self.similarity_in_predictor else [])
         heads = [(predictor + [Dense(2)], SoftmaxCrossEntropy()),
                  ([_CosineSimilarity()], _SimilarityLoss(self.similarity_gradient))]
         return MultiHeadNetwork(trunk, heads, self.n_features_in_)
