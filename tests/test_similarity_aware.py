@@ -70,8 +70,12 @@ def _losses(clf, theta, X, y, frozen=None):
         _, _, s_in, inner_in = _relation(clf, frozen, X)
     else:
         s_in, inner_in = s, inner
-    inputs = (np.column_stack([t, v, s_in, inner_in]) if clf.similarity_in_predictor
-              else np.hstack([t, v]))
+    if clf.similarity_in_predictor == "only":
+        inputs = np.column_stack([s_in, inner_in])
+    elif clf.similarity_in_predictor:
+        inputs = np.column_stack([t, v, s_in, inner_in])
+    else:
+        inputs = np.hstack([t, v])
     block = theta[network._blocks[1]]
     W = block[: inputs.shape[1] * 2].reshape(inputs.shape[1], 2)
     logits = inputs @ W + block[inputs.shape[1] * 2 :]
@@ -89,8 +93,8 @@ def _central(function, theta, index, step=1e-6):
     return (function(plus) - function(minus)) / (2 * step)
 
 
-@pytest.mark.parametrize("in_predictor, detach", [(True, False), (True, True),
-                                                  (False, True)])
+@pytest.mark.parametrize("in_predictor, detach", [
+    (True, False), (True, True), ("only", False), ("only", True), (False, True)])
 def test_exact_gradient_matches_central_differences(in_predictor, detach):
     # Every parameter (text branch, image branch, predictor) of alpha L_p + beta L_s;
     # detached, with the predictor's s and t'v held at the current parameters.
@@ -267,6 +271,7 @@ def test_input_array_is_not_modified():
     (dict(vocabulary_size=100, window_sizes=(0,), **VIEWS), "window_sizes must"),
     (dict(alpha=0.0, beta=0.0, **VIEWS), "alpha and beta are both 0"),
     (dict(hidden_layer_sizes=(0,), **VIEWS), "positive integer"),
+    (dict(similarity_in_predictor="both", **VIEWS), "similarity_in_predictor"),
 ])
 def test_bad_parameters_give_clear_errors(params, message):
     X, y = _pairs(40)

@@ -198,22 +198,25 @@ class _SimilarityFeatures(_Pair):
 
     The published predictor is linear in ``[t, v]``, so its logit is a sum of a text
     term and an image term and cannot tell a mismatched pair from a real one; ``s``
-    and ``t'v`` give it the relation of the two. With ``detach=True`` the backward
-    pass stops at ``s`` and ``t'v`` (they are read as given inputs): the
-    predictor's loss then reaches the branches through ``[t, v]`` only.
+    and ``t'v`` give it the relation of the two. With ``keep_pair=False`` the output
+    is ``[s, t'v]`` alone. With ``detach=True`` the backward pass stops at ``s`` and
+    ``t'v`` (they are read as given inputs): the predictor's loss then reaches the
+    branches through ``[t, v]`` only, or not at all without them.
     """
 
-    def __init__(self, detach=False):
+    def __init__(self, detach=False, keep_pair=True):
         self.detach = detach
+        self.keep_pair = keep_pair
 
     def n_out(self, n_in):
-        return n_in + 2
+        return n_in + 2 if self.keep_pair else 2
 
     def forward(self, w, x, *, training=False, rng=None):
         t, v = self._halves(x)
         cos, norm_t, norm_v = _cosine(t, v)
-        y = np.hstack([x, 0.5 * (1.0 + cos)[:, None],
-                       np.einsum("ij,ij->i", t, v)[:, None]])
+        y = np.column_stack([0.5 * (1.0 + cos), np.einsum("ij,ij->i", t, v)])
+        if self.keep_pair:
+            y = np.hstack([x, y])
         return y, (t, v, cos, norm_t, norm_v)
 
     def backward(self, w, cache, gy, grad_w, need_input=True):
@@ -221,12 +224,16 @@ class _SimilarityFeatures(_Pair):
             return None
         t, v = cache[0], cache[1]
         width = t.shape[1]
+        offset = 2 * width if self.keep_pair else 0
+        g_pair = (gy[:, : 2 * width].copy() if self.keep_pair
+                  else np.zeros((t.shape[0], 2 * width)))
         if self.detach:
-            return gy[:, : 2 * width].copy()
-        g_t, g_v = _cosine_backward(*cache, 0.5 * gy[:, 2 * width])
-        g_inner = gy[:, 2 * width + 1 : 2 * width + 2]
-        return np.hstack([gy[:, :width] + g_t + g_inner * v,
-                          gy[:, width : 2 * width] + g_v + g_inner * t])
+            return g_pair
+        g_t, g_v = _cosine_backward(*cache, 0.5 * gy[:, offset])
+        g_inner = gy[:, offset + 1 : offset + 2]
+        g_pair[:, :width] += g_t + g_inner * v
+        g_pair[:, width:] += g_v + g_inner * t
+        return g_pair
 
 
 class _SimilarityLoss(Head):
@@ -312,7 +319,8 @@ class SimilarityAwareMultimodalClassifier(ClassifierMixin, TransformerMixin,
     embedding, one convolution per window size and max-pooling).
     Their similarity is ``s = (1 + cos(t, v)) / 2`` and the predictor is
     ``y_hat = softmax(W_p [t, v, s, t'v] + b_p)`` (``[t, v]`` alone, as published,
-    with ``similarity_in_predictor=False``). The loss is
+    with ``similarity_in_predictor=False``; ``[s, t'v]`` alone with ``'only'``). The
+    loss is
 
     ``L = alpha L_p + beta L_s``,  ``L_s = -mean[y log(1 - s) + (1 - y) log s]``,
 
@@ -343,8 +351,11 @@ default='tanh'
         Weight of the prediction loss ``L_p``.
     beta : float, default=0.4
         Weight of the similarity loss ``L_s``.
-    similarity_in_predictor : bool, default=True
-        Feed ``s`` and ``t'v`` to the predictor beside ``[t, v]``.
+    similarity_in_predictor : bool or 'only', default=True
+        Feed ``s`` and ``t'v`` to the predictor beside ``[t, v]``; ``'only'``
+        feeds ``[s, t'v]`` alone, for fakes that show only in the relation of the
+        two parts (mismatched pairs), where the ``2 d`` weights on ``[t, v]`` can
+        only add noise.
     detach_similarity : bool, default=False
         With ``similarity_in_predictor``, read ``s`` and ``t'v`` as given inputs of
         the predictor (a stop-gradient): its loss then reaches the branches through
@@ -489,7 +500,7 @@ default='tanh'
         "activation": [StrOptions(set(ACTIVATIONS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
-        "similarity_in_predictor": ["boolean"],
+        "similarity_in_predictor": ["boolean", StrOptions({"only"})],
         "detach_similarity": ["boolean"],
         "similarity_gradient": [StrOptions({"exact", "published"})],
         "l2": [Interval(Real, 0, None, closed="left")],
@@ -613,8 +624,9 @@ default='tanh'
         # Branch order fixes the trunk's output as [t, v].
         trunk = [Branches([(groups[name], self._branch(name))
                            for name in MODALITIES])]
-        predictor = ([_SimilarityFeatures(self.detach_similarity)]
-                     if self.similarity_in_predictor else [])
+        predictor = ([_SimilarityFeatures(
+            self.detach_similarity, self.similarity_in_predictor != "only")]
+            if self.similarity_in_predictor else [])
         heads = [(predictor + [Dense(2)], SoftmaxCrossEntropy()),
                  ([_CosineSimilarity()], _SimilarityLoss(self.similarity_gradient))]
         return MultiHeadNetwork(trunk, heads, self.n_features_in_)
