@@ -218,6 +218,27 @@ def test_similarity_separates_fakes_and_methods_agree():
                                atol=1e-10)
 
 
+def test_decision_similarity_reads_the_similarity_head():
+    # decision='similarity': P(fake) = 1 - s with s from the representations (cosine
+    # in numpy), logit log((1 - s) / s); training is unchanged.
+    X, y = _pairs(200)
+    X_test, _ = _pairs(50, seed=3)
+    by_predictor = _fit(SimilarityAwareMultimodalClassifier(max_iter=5, **SMALL), X, y)
+    clf = _fit(SimilarityAwareMultimodalClassifier(max_iter=5, decision="similarity",
+                                                   **SMALL), X, y)
+    np.testing.assert_array_equal(clf.params_, by_predictor.params_)
+    t, v = clf.transform(X_test, "text"), clf.transform(X_test, "image")
+    s = (1 + np.sum(t * v, 1) / np.linalg.norm(t, axis=1)
+         / np.linalg.norm(v, axis=1)) / 2
+    np.testing.assert_allclose(clf.predict_proba(X_test),
+                               np.column_stack([s, 1 - s]), atol=1e-10)
+    np.testing.assert_allclose(clf.decision_function(X_test), np.log((1 - s) / s),
+                               rtol=1e-8)
+    np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[(s < 0.5) * 1])
+    assert not np.allclose(clf.predict_proba(X_test),
+                           by_predictor.predict_proba(X_test))
+
+
 def test_string_labels_second_class_is_the_fake():
     X, y = _pairs(200)
     labels = np.where(y == 1, "fake", "real")  # sorted: 'fake' < 'real'
@@ -272,6 +293,7 @@ def test_input_array_is_not_modified():
     (dict(alpha=0.0, beta=0.0, **VIEWS), "alpha and beta are both 0"),
     (dict(hidden_layer_sizes=(0,), **VIEWS), "positive integer"),
     (dict(similarity_in_predictor="both", **VIEWS), "similarity_in_predictor"),
+    (dict(decision="proba", **VIEWS), "decision"),
 ])
 def test_bad_parameters_give_clear_errors(params, message):
     X, y = _pairs(40)

@@ -366,6 +366,11 @@ default='tanh'
     similarity_gradient : {'exact', 'published'}, default='exact'
         ``'published'`` back-propagates the method's published ``dL_s/dt`` and
         ``dL_s/dv``, which drop the ``y = 1`` term (see Notes).
+    decision : {'predictor', 'similarity'}, default='predictor'
+        What ``predict``, ``predict_proba`` and ``decision_function`` read: the
+        predictor, or the similarity head as a classifier of its own,
+        ``P(classes_[1]) = 1 - s`` (``L_s`` is its cross-entropy). Training is the
+        same either way; choose on a validation split (see the User Guide).
     l2 : float, default=1e-4
         L2 penalty on the dense weights (``l2 / (2 n) ||W||^2`` added to the loss).
     dropout : float, default=0.0
@@ -464,8 +469,7 @@ default='tanh'
     3e-3, or 128) the learned similarity itself fell to 0.36-0.39 on one split.
     On simulated token sequences (``make_token_image_pairs``,
     ``representation_dim=16``) it went the other way: 0.83-0.93 joint against
-    0.69-0.80 detached, the predictor's gradient through ``s`` speeding up the
-    learning of the relation.
+    0.69-0.80 detached.
 
     References
     ----------
@@ -503,6 +507,7 @@ default='tanh'
         "similarity_in_predictor": ["boolean", StrOptions({"only"})],
         "detach_similarity": ["boolean"],
         "similarity_gradient": [StrOptions({"exact", "published"})],
+        "decision": [StrOptions({"predictor", "similarity"})],
         "l2": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "vocabulary_size": [None, Interval(Integral, 2, None, closed="left")],
@@ -537,6 +542,7 @@ default='tanh'
         similarity_in_predictor=True,
         detach_similarity=False,
         similarity_gradient="exact",
+        decision="predictor",
         l2=1e-4,
         dropout=0.0,
         vocabulary_size=None,
@@ -566,6 +572,7 @@ default='tanh'
         self.similarity_in_predictor = similarity_in_predictor
         self.detach_similarity = detach_similarity
         self.similarity_gradient = similarity_gradient
+        self.decision = decision
         self.l2 = l2
         self.dropout = dropout
         self.vocabulary_size = vocabulary_size
@@ -716,7 +723,7 @@ default='tanh'
 
     def _validation_score(self, theta, rows):
         X, codes, _, weight = rows
-        logits = self.network_.forward(theta, X)[0]
+        logits = self._logits(self.network_.forward(theta, X))
         return float(weight @ (np.argmax(logits, axis=1) == codes) / weight.sum())
 
     # ------------------------------------------------------------- predicting
@@ -754,8 +761,21 @@ default='tanh'
         X = self._validated(X)
         return self.network_.forward(self.params_, X)
 
+    def _logits(self, outputs):
+        """Two-class logits of the decision: the predictor's, or ``[log s, log(1-s)]``.
+
+        ``L_s`` is the cross-entropy of the classifier ``P(classes_[1]) = 1 - s``,
+        so ``decision='similarity'`` reads that classifier's probabilities.
+        """
+        if self.decision == "predictor":
+            return outputs[0]
+        s = np.clip(outputs[1][:, 0], _S_EPS, 1.0 - _S_EPS)
+        return np.column_stack([np.log(s), np.log1p(-s)])
+
     def decision_function(self, X):
-        """Return the predictor's logit difference (positive favours ``classes_[1]``).
+        """Return the decision's logit difference (positive favours ``classes_[1]``).
+
+        The predictor's, or ``log((1 - s) / s)`` with ``decision='similarity'``.
 
         Parameters
         ----------
@@ -765,11 +785,13 @@ default='tanh'
         -------
         scores : ndarray of shape (n_samples,)
         """
-        logits = self._outputs(X)[0]
+        logits = self._logits(self._outputs(X))
         return logits[:, 1] - logits[:, 0]
 
     def predict_proba(self, X):
-        """Return the predictor's class probabilities.
+        """Return the class probabilities of the decision.
+
+        The predictor's softmax, or ``[s, 1 - s]`` with ``decision='similarity'``.
 
         Parameters
         ----------
@@ -779,7 +801,7 @@ default='tanh'
         -------
         proba : ndarray of shape (n_samples, 2)
         """
-        return softmax(self._outputs(X)[0], axis=1)
+        return softmax(self._logits(self._outputs(X)), axis=1)
 
     def predict(self, X):
         """Return the most probable class of each row.
