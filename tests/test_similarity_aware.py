@@ -50,17 +50,32 @@ def _fit(estimator, X, y, **kwargs):
         return estimator.fit(X, y, **kwargs)
 
 
-def _losses(clf, theta, X, y):
-    """Mean L_p, mean L_s and the mean y = 1 term of L_s, computed here in numpy
-    from the branch outputs and the predictor's weights (not the model's head)."""
-    network = clf.network_
-    features = network.features(theta, X)
+def _relation(clf, theta, X):
+    """``t``, ``v``, ``s`` and ``t'v`` from the branch outputs, in numpy."""
+    features = clf.network_.features(theta, X)
     d = clf.representation_dim
     t, v = features[:, :d], features[:, d:]
     inner = np.sum(t * v, axis=1)
-    s = 0.5 * (1 + inner / np.sqrt((t * t).sum(1) * (v * v).sum(1)))
-    inputs = (np.column_stack([t, v, s, inner]) if clf.similarity_in_predictor
-              else features)
+    return t, v, 0.5 * (1 + inner / np.sqrt((t * t).sum(1) * (v * v).sum(1))), inner
+
+
+def _losses(clf, theta, X, y, frozen=None):
+    """Mean L_p, mean L_s and the mean y = 1 term of L_s, computed here in numpy
+    from the branch outputs and the predictor's weights (not the model's head).
+    ``frozen``: parameters at which the predictor's ``s`` and ``t'v`` are taken
+    (a stop-gradient: they do not move with ``theta``)."""
+    network = clf.network_
+    t, v, s, inner = _relation(clf, theta, X)
+    if frozen is not None:
+        _, _, s_in, inner_in = _relation(clf, frozen, X)
+    else:
+        s_in, inner_in = s, inner
+    if clf.similarity_in_predictor == "only":
+        inputs = np.column_stack([s_in, inner_in])
+    elif clf.similarity_in_predictor:
+        inputs = np.column_stack([t, v, s_in, inner_in])
+    else:
+        inputs = np.hstack([t, v])
     block = theta[network._blocks[1]]
     W = block[: inputs.shape[1] * 2].reshape(inputs.shape[1], 2)
     logits = inputs @ W + block[inputs.shape[1] * 2 :]
@@ -78,21 +93,25 @@ def _central(function, theta, index, step=1e-6):
     return (function(plus) - function(minus)) / (2 * step)
 
 
-@pytest.mark.parametrize("in_predictor", [True, False])
-def test_exact_gradient_matches_central_differences(in_predictor):
-    # Every parameter (text branch, image branch, predictor) of alpha L_p + beta L_s.
+@pytest.mark.parametrize("in_predictor, detach", [
+    (True, False), (True, True), ("only", False), ("only", True), (False, True)])
+def test_exact_gradient_matches_central_differences(in_predictor, detach):
+    # Every parameter (text branch, image branch, predictor) of alpha L_p + beta L_s;
+    # detached, with the predictor's s and t'v held at the current parameters.
     X, y = _pairs(30)
     clf = _fit(SimilarityAwareMultimodalClassifier(
-        max_iter=2, l2=0.0, similarity_in_predictor=in_predictor, **SMALL), X, y)
+        max_iter=2, l2=0.0, similarity_in_predictor=in_predictor,
+        detach_similarity=detach, **SMALL), X, y)
     theta = clf.params_.copy()
     coef = np.full(30, 1 / 30)
     loss, grad = clf.network_._loss_gradient(theta, X, [y, y.astype(float)],
                                              [0.6 * coef, 0.4 * coef], 0.0)
     L_p, L_s, _ = _losses(clf, theta, X, y)
     assert loss == pytest.approx(0.6 * L_p + 0.4 * L_s, rel=1e-12)
+    frozen = theta.copy() if detach else None
 
     def objective(params):
-        L_p, L_s, _ = _losses(clf, params, X, y)
+        L_p, L_s, _ = _losses(clf, params, X, y, frozen)
         return 0.6 * L_p + 0.4 * L_s
 
     expected = np.array([_central(objective, theta, k) for k in range(theta.size)])
@@ -104,7 +123,8 @@ def test_published_gradient_differs_exactly_by_the_fake_term():
     # the exact one minus beta times the gradient of -mean(y log(1 - s)).
     X, y = _pairs(30, seed=1)
     clf = _fit(SimilarityAwareMultimodalClassifier(
-        max_iter=2, l2=0.0, similarity_gradient="published", **SMALL), X, y)
+        max_iter=2, l2=0.0, similarity_gradient="published",
+        detach_similarity=False, **SMALL), X, y)
     theta = clf.params_.copy()
     coef = np.full(30, 1 / 30)
     grad = clf.network_._loss_gradient(theta, X, [y, y.astype(float)],
@@ -193,7 +213,30 @@ def test_similarity_separates_fakes_and_methods_agree():
     assert t.shape == v.shape == (300, 5)
     np.testing.assert_array_equal(clf.transform(X_test), np.hstack([t, v]))
     cos = np.sum(t * v, 1) / np.linalg.norm(t, axis=1) / np.linalg.norm(v, axis=1)
-    np.testing.assert_allclose(clf.similarity(X_test), (1 + cos) / 2, rtol=1e-10)
+    # atol: the 1e-12 added to the squared norms (_NORM_EPS).
+    np.testing.assert_allclose(clf.similarity(X_test), (1 + cos) / 2, rtol=1e-10,
+                               atol=1e-10)
+
+
+def test_decision_similarity_reads_the_similarity_head():
+    # decision='similarity': P(fake) = 1 - s with s from the representations (cosine
+    # in numpy), logit log((1 - s) / s); training is unchanged.
+    X, y = _pairs(200)
+    X_test, _ = _pairs(50, seed=3)
+    by_predictor = _fit(SimilarityAwareMultimodalClassifier(max_iter=5, **SMALL), X, y)
+    clf = _fit(SimilarityAwareMultimodalClassifier(max_iter=5, decision="similarity",
+                                                   **SMALL), X, y)
+    np.testing.assert_array_equal(clf.params_, by_predictor.params_)
+    t, v = clf.transform(X_test, "text"), clf.transform(X_test, "image")
+    s = (1 + np.sum(t * v, 1) / np.linalg.norm(t, axis=1)
+         / np.linalg.norm(v, axis=1)) / 2
+    np.testing.assert_allclose(clf.predict_proba(X_test),
+                               np.column_stack([s, 1 - s]), atol=1e-10)
+    np.testing.assert_allclose(clf.decision_function(X_test), np.log((1 - s) / s),
+                               rtol=1e-8)
+    np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[(s < 0.5) * 1])
+    assert not np.allclose(clf.predict_proba(X_test),
+                           by_predictor.predict_proba(X_test))
 
 
 def test_string_labels_second_class_is_the_fake():
@@ -249,6 +292,8 @@ def test_input_array_is_not_modified():
     (dict(vocabulary_size=100, window_sizes=(0,), **VIEWS), "window_sizes must"),
     (dict(alpha=0.0, beta=0.0, **VIEWS), "alpha and beta are both 0"),
     (dict(hidden_layer_sizes=(0,), **VIEWS), "positive integer"),
+    (dict(similarity_in_predictor="both", **VIEWS), "similarity_in_predictor"),
+    (dict(decision="proba", **VIEWS), "decision"),
 ])
 def test_bad_parameters_give_clear_errors(params, message):
     X, y = _pairs(40)

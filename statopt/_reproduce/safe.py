@@ -11,8 +11,8 @@ training items. Training pairs: ``N_DRAWS`` draws of ``make_mismatched_pairs`` o
 the 2,173 training items *without* labels (a fake takes any other item's text).
 Test pairs: the 693 test items, fakes taking a text of another category (the
 definition of a fake; no method sees the categories), and, as a second column, fakes
-taking any other item's text. ``CONFIG`` was chosen on a split of the training items
-(1,738 fitted, 435 validated), never on the test split.
+taking any other item's text. ``CONFIG`` was chosen on splits of the training items
+(1,738 fitted, 435 validated, four random splits), never on the test split.
 """
 
 import time
@@ -48,12 +48,21 @@ PUBLISHED = {
 }
 
 N_DRAWS = 10
-# Chosen by validation AUC on 435 held-out training items (see the module docstring).
-CONFIG = dict(representation_dim=16, hidden_layer_sizes=(64,), dropout=0.5,
-              alpha=0.6, beta=2.0, learning_rate=1e-3, batch_size=64, max_iter=30)
-# The token-sequence text branch of the simulated token table.
+# Chosen by validation AUC on 435 held-out training items (see the module docstring):
+# mean over four splits 0.719 (predictor) and 0.725 (similarity head, above the
+# predictor on all four) against 0.707 for the published architecture's similarity.
+# The stop-gradient at the predictor's s and t'v is what makes the width usable (the
+# predictor 0.631 without it); 128 units scored 0.722 at three times the fit time.
+# 30 epochs as the published architecture's: 15 scored the same there (0.714 and
+# 0.730 against 0.724 and 0.734 on two splits) but undertrain small data sets (the
+# simulated pairs at n = 300: predictor 0.58 after 15 epochs, 0.70 after 30).
+CONFIG = dict(representation_dim=64, alpha=0.6, beta=0.4, detach_similarity=True,
+              decision="similarity", learning_rate=1e-3, batch_size=64, max_iter=30)
+# The token-sequence text branch of the simulated token table; the joint gradient
+# (no stop-gradient), measured better on 1,500 simulated pairs (1,000 fitted, seeds
+# 0 and 1: predictor 0.93 and 0.83 against 0.80 and 0.69 detached).
 TOKEN_BRANCH = dict(embedding_dim=16, window_sizes=(1, 2), n_filters=16,
-                    learning_rate=3e-3)
+                    learning_rate=3e-3, detach_similarity=False)
 # The published architecture: one dense layer per branch, its dropout off (the
 # official code's never runs), predictor on [t, v] only.
 PUBLISHED_ARCHITECTURE = dict(representation_dim=32, alpha=0.6, beta=0.4,
@@ -155,8 +164,9 @@ def compare(data, *, seed=0, n_draws=N_DRAWS):
             similarity_gradient=rule, random_state=seed, **views, **CONFIG).fit(
             X_train, y_train))
         record(f"ours ({rule} gradient)", model, seconds, proba)
-        record(f"ours, similarity alone ({rule} gradient)", model, seconds,
-               dissimilarity)
+        # The same fit read through its predictor (``decision`` changes no weight).
+        record(f"ours, predictor head ({rule} gradient)",
+               model.set_params(decision="predictor"), seconds, proba)
     return results
 
 
@@ -173,8 +183,9 @@ def _simulated_rows(X, y, n, views, seed, **extra):
                 lambda params=params, rule=rule: SimilarityAwareMultimodalClassifier(
                     similarity_gradient=rule, random_state=seed, **views,
                     **{**params, **extra}).fit(X[:n], y[:n]))
-            predictor = roc_auc_score(y[n:], model.predict_proba(X[n:])[:, 1])
             similarity = roc_auc_score(y[n:], -model.similarity(X[n:]))
+            model.set_params(decision="predictor")
+            predictor = roc_auc_score(y[n:], model.predict_proba(X[n:])[:, 1])
             rows.append([f"{name} ({rule} gradient)", f"{predictor:.3f}",
                          f"{similarity:.3f}", f"{seconds:.2f}"])
     return rows
