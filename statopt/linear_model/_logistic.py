@@ -22,6 +22,7 @@ from sklearn.utils.validation import (
 from .._numba import kernel_input
 from .._utils import single_blas_thread
 from ..optim._kernels import RULE_CODES
+from ..optim._streaming import is_dask_array, stream_partial_fit
 from ._kernels import (
     EpochState,
     epoch_settings,
@@ -308,13 +309,22 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     def fit(self, X, y, sample_weight=None):
         """Fit the model by minibatch epochs.
 
+        A Dask array ``X`` is streamed instead, chunk by chunk, through
+        :meth:`partial_fit` (see :func:`statopt.optim.stream_partial_fit`): epochs
+        over its row chunks, in a new random order each epoch when ``shuffle``,
+        each chunk with its rows of ``y`` and ``sample_weight``, until an epoch's
+        mean loss gains less than a share ``max(tol, 1e-3)`` on the previous
+        epoch's (``max_iter`` counts epochs then). Only the stochastic phase runs:
+        the exact finish and early stopping need the data in memory. The classes
+        are found first by one pass over ``y``.
+
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Training data, without missing values.
-        y : array-like of shape (n_samples,)
+        y : array-like or dask array of shape (n_samples,)
             Class labels (at least two classes).
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
             Non-negative weights of the rows.
 
         Returns
@@ -322,6 +332,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self : object
             Fitted estimator.
         """
+        if is_dask_array(X):
+            return self._fit_stream(X, y, sample_weight)
         with _quiet_validation():
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
                                  order="C")
@@ -345,6 +357,54 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             self._fit_early_stopping(X, encoded, weights, l2, l1, state, rng)
         else:
             self._fit_to_optimum(X, encoded, weights, l2, l1, state, rng, warm)
+        return self
+
+    def _fit_stream(self, X, y, sample_weight):
+        """Epochs of :meth:`partial_fit` over the row chunks of a Dask array."""
+        import dask
+        import dask.array as da
+
+        if self.early_stopping:
+            raise ValueError("early_stopping=True needs the data in memory; fit a "
+                             "Dask array with early_stopping=False.")
+        if y is None:
+            raise ValueError("y is required: AdamLogisticRegression needs labels.")
+        labels = da.unique(y) if is_dask_array(y) else np.unique(np.asarray(y))
+        (labels,) = dask.compute(labels)
+        check_classification_targets(labels)
+        classes = np.unique(labels)
+        warm = self.warm_start and hasattr(self, "coef_")
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True needs the classes of the previous fit "
+                f"{self.classes_.tolist()}, got {classes.tolist()}."
+            )
+        fitted = ["classes_", "_partial_state", "_partial_rng", "n_iter_",
+                  "loss_curve_"]
+        for name in fitted + ([] if warm else ["coef_", "intercept_"]):
+            self.__dict__.pop(name, None)
+        rng = check_random_state(self.random_state)
+        row_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        gain = max(self.tol, _HANDOVER_TOL)
+        epoch_losses = []
+        for _ in range(self.max_iter):
+            done = len(getattr(self, "loss_curve_", []))
+            stream_partial_fit(self, X, y, shuffle=self.shuffle, random_state=rng,
+                               row_params=row_params, classes=classes)
+            epoch_losses.append(float(np.mean(self.loss_curve_[done:])))
+            if len(epoch_losses) > 1 and (
+                epoch_losses[-1] > epoch_losses[-2] * (1.0 - gain)
+            ):
+                break
+        else:
+            warnings.warn(
+                f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
+                f"over the Dask array while an epoch still lowered the loss by more "
+                f"than a share {gain:g}; increase max_iter.",
+                ConvergenceWarning, stacklevel=3,
+            )
+        self.n_iter_ = len(epoch_losses)
+        self.loss_curve_ = epoch_losses
         return self
 
     def _fit_to_optimum(self, X, y, weights, l2, l1, state, rng, warm):
