@@ -76,6 +76,35 @@ def test_stream_carries_the_rows_of_y_and_sample_weight(weights_as):
     assert np.abs(unweighted.coef_ - streamed.coef_).max() > 1e-3
 
 
+def test_stream_carries_events_to_the_adversarial_network():
+    """The per-row ``events`` of EventAdversarialClassifier (the argument that
+    dask-ml's Incremental would pass whole) reach each chunk row for row."""
+    from statopt import EventAdversarialClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] > 0).astype(int)
+    events = rng.integers(0, 3, size=600)
+    streamed = stream_partial_fit(
+        EventAdversarialClassifier(random_state=0), da.from_array(X, chunks=(200, 4)),
+        da.from_array(y, chunks=200), shuffle=False, classes=[0, 1],
+        event_labels=[0, 1, 2], row_params={"events": da.from_array(events, 150)},
+    )
+    by_hand = EventAdversarialClassifier(random_state=0)
+    for start in range(0, 600, 200):
+        rows = slice(start, start + 200)
+        by_hand.partial_fit(X[rows], y[rows], events=events[rows], classes=[0, 1],
+                            event_labels=[0, 1, 2])
+    assert_allclose(streamed.params_, by_hand.params_, rtol=1e-12)
+    shuffled = rng.permutation(events)
+    other = stream_partial_fit(
+        EventAdversarialClassifier(random_state=0), da.from_array(X, chunks=(200, 4)),
+        da.from_array(y, chunks=200), shuffle=False, classes=[0, 1],
+        event_labels=[0, 1, 2], row_params={"events": shuffled},
+    )
+    assert np.abs(other.params_ - streamed.params_).max() > 1e-6
+
+
 def test_streamed_fit_reaches_the_weighted_optimum():
     """fit on Dask arrays (X, y and sample_weight lazily generated) against lbfgs on
     the same data in memory: held-out weighted log-loss within 1e-3."""
