@@ -314,7 +314,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         over its row chunks, in a new random order each epoch when ``shuffle``,
         each chunk with its rows of ``y`` and ``sample_weight``, until an epoch's
         mean loss gains less than a share ``max(tol, 1e-3)`` on the previous
-        epoch's (``max_iter`` counts epochs then). Only the stochastic phase runs:
+        epoch's, or, in an epoch of at least 8 chunks, the mean loss of its last
+        quarter of chunks gains less than that on the quarter before
+        (``max_iter`` counts epochs then). Only the stochastic phase runs:
         the exact finish and early stopping need the data in memory. The classes
         are found first by one pass over ``y``.
 
@@ -391,8 +393,15 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             done = len(getattr(self, "loss_curve_", []))
             stream_partial_fit(self, X, y, shuffle=self.shuffle, random_state=rng,
                                row_params=row_params, classes=classes)
-            epoch_losses.append(float(np.mean(self.loss_curve_[done:])))
-            if len(epoch_losses) > 1 and (
+            chunk_losses = self.loss_curve_[done:]
+            epoch_losses.append(float(np.mean(chunk_losses)))
+            # Each chunk's loss is taken along iterates that had not yet seen it
+            # (progressive validation), so a long epoch shows its own plateau: its
+            # last quarter of chunks no better than the quarter before.
+            quarter = len(chunk_losses) // 4
+            plateau = quarter >= 2 and np.mean(chunk_losses[-quarter:]) > np.mean(
+                chunk_losses[-2 * quarter:-quarter]) * (1.0 - gain)
+            if plateau or len(epoch_losses) > 1 and (
                 epoch_losses[-1] > epoch_losses[-2] * (1.0 - gain)
             ):
                 break
@@ -690,7 +699,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         largest = weights.max() if weights.size else 0.0
         if not largest > 0:
             raise ValueError("sample_weight must have a positive sum.")
-        largest_x = abs(X).max() if X.size else 0.0
+        values = X.data if sp.issparse(X) else X  # no NaN: validated
+        largest_x = max(values.max(), -values.min()) if values.size else 0.0
         if largest_x > _MAX_ABS_X:
             raise ValueError(
                 f"X holds entries of magnitude {largest_x:.3g}; beyond {_MAX_ABS_X:g} "
