@@ -395,9 +395,10 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                                row_params=row_params, classes=classes)
             chunk_losses = self.loss_curve_[done:]
             epoch_losses.append(float(np.mean(chunk_losses)))
-            # Each chunk's loss is taken along iterates that had not yet seen it
-            # (progressive validation), so a long epoch shows its own plateau: its
-            # last quarter of chunks no better than the quarter before.
+            # In a first epoch each chunk's loss is taken along iterates that had
+            # not yet seen its rows (progressive validation), so a long epoch
+            # shows its own plateau: its last quarter of chunks no better than
+            # the quarter before.
             quarter = len(chunk_losses) // 4
             plateau = quarter >= 2 and np.mean(chunk_losses[-quarter:]) > np.mean(
                 chunk_losses[-2 * quarter:-quarter]) * (1.0 - gain)
