@@ -29,6 +29,17 @@ FITS = {
         "print(repr([m.noise_level_, *m.singular_values_.tolist(),\n"
         "            *m.components_.ravel().tolist()]))\n"
     ),
+    # CSR input, three classes: the sparse epochs, plain and variance-reduced.
+    "AdamLogisticRegression-sparse": (
+        "import scipy.sparse as sp\n"
+        "from sklearn.datasets import load_iris\n"
+        "from statopt import AdamLogisticRegression\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "X[X < 2.0] = 0.0\n"
+        "m = AdamLogisticRegression(random_state=0, max_iter=4, finish='svrg',\n"
+        "                           variance_reduction=True).fit(sp.csr_matrix(X), y)\n"
+        "print(repr(m.coef_.ravel().tolist()))\n"
+    ),
     # L1 and three classes: the proximal Newton finish's coordinate descent.
     "AdamLogisticRegression-l1": (
         "from sklearn.datasets import load_iris\n"

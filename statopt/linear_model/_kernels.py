@@ -37,29 +37,19 @@ def _expit(z):
 
 
 @njit
-def _row_loss_and_residuals(X, center, i, y_i, theta, n_outputs, residuals):
-    """Log-loss of row ``i`` and d loss / d logit for each output."""
-    n_features = X.shape[1]
-    stride = n_features + 1
+def _loss_from_logits(y_i, n_outputs, residuals):
+    """Log-loss of one row from its logits (held in ``residuals``), which are
+    replaced by d loss / d logit for each output."""
     if n_outputs == 1:
-        z = theta[n_features]
-        for j in range(n_features):
-            z += (X[i, j] - center[j]) * theta[j]
+        z = residuals[0]
         residuals[0] = _expit(z) - y_i
         return _log1pexp(z) - y_i * z
     label = int(y_i)
-    label_z = 0.0
+    label_z = residuals[label]
     max_z = -np.inf
     for k in range(n_outputs):
-        offset = k * stride
-        z = theta[offset + n_features]
-        for j in range(n_features):
-            z += (X[i, j] - center[j]) * theta[offset + j]
-        residuals[k] = z
-        if k == label:
-            label_z = z
-        if z > max_z:
-            max_z = z
+        if residuals[k] > max_z:
+            max_z = residuals[k]
     total = 0.0
     for k in range(n_outputs):
         residuals[k] = np.exp(residuals[k] - max_z)
@@ -68,6 +58,50 @@ def _row_loss_and_residuals(X, center, i, y_i, theta, n_outputs, residuals):
         residuals[k] /= total
     residuals[label] -= 1.0
     return max_z + np.log(total) - label_z
+
+
+@njit
+def _row_loss_and_residuals(X, center, i, y_i, theta, n_outputs, residuals):
+    """Log-loss of row ``i`` and d loss / d logit for each output."""
+    n_features = X.shape[1]
+    stride = n_features + 1
+    for k in range(n_outputs):
+        offset = k * stride
+        z = theta[offset + n_features]
+        for j in range(n_features):
+            z += (X[i, j] - center[j]) * theta[offset + j]
+        residuals[k] = z
+    return _loss_from_logits(y_i, n_outputs, residuals)
+
+
+@njit
+def _sparse_row_loss_and_residuals(data, indices, indptr, i, y_i, theta, offsets,
+                                   stride, residuals):
+    """:func:`_row_loss_and_residuals` for row ``i`` of a CSR matrix.
+
+    ``offsets[k]`` is output ``k``'s intercept minus ``center . w_k``: the centred
+    logit is then a sum over the row's stored entries only.
+    """
+    n_outputs = offsets.shape[0]
+    for k in range(n_outputs):
+        offset = k * stride
+        z = offsets[k]
+        for position in range(indptr[i], indptr[i + 1]):
+            z += data[position] * theta[offset + indices[position]]
+        residuals[k] = z
+    return _loss_from_logits(y_i, n_outputs, residuals)
+
+
+@njit
+def _centred_offsets(center, theta, offsets):
+    """``offsets[k]`` = intercept of output ``k`` minus ``center . w_k``."""
+    n_features = center.shape[0]
+    stride = n_features + 1
+    for k in range(offsets.shape[0]):
+        value = theta[k * stride + n_features]
+        for j in range(n_features):
+            value -= center[j] * theta[k * stride + j]
+        offsets[k] = value
 
 
 @njit
@@ -145,6 +179,61 @@ def epoch_settings(*, n_outputs, fit_intercept, l2_strength, l1_strength, rule,
 
 
 @njit
+def _minibatch_update(grad, batch_rows, settings, state, direction, scale):
+    """Apply one update of the rule to ``state`` from the summed gradient ``grad``
+    of ``batch_rows`` rows (scratch ``direction`` and ``scale``): mean, L2 term,
+    the rule's step, the L1 proximal step and the running mean of the iterates."""
+    n_outputs = settings.n_outputs
+    l2_strength = settings.l2_strength
+    l1_strength = settings.l1_strength
+    learning_rate = settings.learning_rate
+    theta = state.theta
+    average = state.average
+    step_counter = state.step_counter
+    average_counter = state.average_counter
+    n_params = theta.shape[0]
+    stride = n_params // n_outputs
+    n_features = stride - 1
+    inverse_size = 1.0 / batch_rows
+    for k in range(n_outputs):
+        offset = k * stride
+        for j in range(n_features):
+            grad[offset + j] = (
+                grad[offset + j] * inverse_size + l2_strength * theta[offset + j]
+            )
+        if settings.fit_intercept:
+            grad[offset + n_features] *= inverse_size
+        else:
+            grad[offset + n_features] = 0.0
+    if settings.variance_reduced:
+        for j in range(n_params):
+            grad[j] += state.snapshot_grad[j]
+
+    step_counter[0] += 1
+    compute_direction(
+        settings.rule, grad, state.first_moment, state.second_moment,
+        state.max_second_moment, step_counter[0], settings.beta_1,
+        settings.beta_2, settings.epsilon, direction, scale,
+    )
+    for k in range(n_outputs):
+        offset = k * stride
+        for j in range(n_features):
+            value = theta[offset + j] - learning_rate * direction[offset + j]
+            if l1_strength > 0.0:
+                value = _soft_threshold(
+                    value, learning_rate * l1_strength * scale[offset + j]
+                )
+            theta[offset + j] = value
+        theta[offset + n_features] -= learning_rate * direction[offset + n_features]
+
+    if average_counter[0] >= 0:
+        average_counter[0] += 1
+        inverse_count = 1.0 / average_counter[0]
+        for j in range(n_params):
+            average[j] += (theta[j] - average[j]) * inverse_count
+
+
+@njit
 def logistic_epoch(X, center, y, sample_weight, order, settings, state):
     """Run one epoch of minibatch updates over the rows listed in ``order``.
 
@@ -158,20 +247,11 @@ def logistic_epoch(X, center, y, sample_weight, order, settings, state):
     Returns the weighted mean loss of the rows, each taken at the iterate that saw it.
     """
     n_outputs = settings.n_outputs
-    l2_strength = settings.l2_strength
-    l1_strength = settings.l1_strength
-    learning_rate = settings.learning_rate
     batch_size = settings.batch_size
     variance_reduced = settings.variance_reduced
     theta = state.theta
-    average = state.average
     snapshot = state.snapshot
-    snapshot_grad = state.snapshot_grad
-    step_counter = state.step_counter
-    average_counter = state.average_counter
     n_rows = order.shape[0]
-    n_features = X.shape[1]
-    stride = n_features + 1
     n_params = theta.shape[0]
     grad = np.zeros(n_params)
     direction = np.empty(n_params)
@@ -197,43 +277,69 @@ def logistic_epoch(X, center, y, sample_weight, order, settings, state):
                 for k in range(n_outputs):
                     residuals[k] -= snapshot_residuals[k]
             _add_row_gradient(X, center, i, weight, residuals, grad)
-        inverse_size = 1.0 / (stop - start)
-        for k in range(n_outputs):
-            offset = k * stride
-            for j in range(n_features):
-                grad[offset + j] = (
-                    grad[offset + j] * inverse_size + l2_strength * theta[offset + j]
+        _minibatch_update(grad, stop - start, settings, state, direction, scale)
+    return loss_sum / n_rows
+
+
+@njit
+def logistic_epoch_sparse(data, indices, indptr, center, y, sample_weight, order,
+                          settings, state):
+    """:func:`logistic_epoch` over the rows of a CSR matrix (``data``, ``indices``,
+    ``indptr``), in time proportional to its stored entries plus the update.
+
+    The centred design is never formed: a row's logit is its sparse dot product
+    plus ``intercept - center . w`` (computed once per minibatch, at the cost of
+    the update itself), and the centring's share of the gradient,
+    ``-center * sum_i r_i``, is added once per minibatch.
+    """
+    n_outputs = settings.n_outputs
+    batch_size = settings.batch_size
+    variance_reduced = settings.variance_reduced
+    theta = state.theta
+    n_rows = order.shape[0]
+    n_features = center.shape[0]
+    stride = n_features + 1
+    n_params = theta.shape[0]
+    grad = np.zeros(n_params)
+    direction = np.empty(n_params)
+    scale = np.empty(n_params)
+    residuals = np.empty(n_outputs)
+    snapshot_residuals = np.empty(n_outputs)
+    residual_sums = np.empty(n_outputs)
+    offsets = np.empty(n_outputs)
+    snapshot_offsets = np.empty(n_outputs)
+    _centred_offsets(center, state.snapshot, snapshot_offsets)
+    loss_sum = 0.0
+    for start in range(0, n_rows, batch_size):
+        stop = min(start + batch_size, n_rows)
+        grad[:] = 0.0
+        residual_sums[:] = 0.0
+        _centred_offsets(center, theta, offsets)
+        for position in range(start, stop):
+            i = order[position]
+            weight = sample_weight[i]
+            loss_sum += weight * _sparse_row_loss_and_residuals(
+                data, indices, indptr, i, y[i], theta, offsets, stride, residuals
+            )
+            if variance_reduced:
+                _sparse_row_loss_and_residuals(
+                    data, indices, indptr, i, y[i], state.snapshot,
+                    snapshot_offsets, stride, snapshot_residuals,
                 )
-            if settings.fit_intercept:
-                grad[offset + n_features] *= inverse_size
-            else:
-                grad[offset + n_features] = 0.0
-        if variance_reduced:
-            for j in range(n_params):
-                grad[j] += snapshot_grad[j]
-
-        step_counter[0] += 1
-        compute_direction(
-            settings.rule, grad, state.first_moment, state.second_moment,
-            state.max_second_moment, step_counter[0], settings.beta_1,
-            settings.beta_2, settings.epsilon, direction, scale,
-        )
+                for k in range(n_outputs):
+                    residuals[k] -= snapshot_residuals[k]
+            for k in range(n_outputs):
+                r = weight * residuals[k]
+                residual_sums[k] += r
+                offset = k * stride
+                for entry in range(indptr[i], indptr[i + 1]):
+                    grad[offset + indices[entry]] += r * data[entry]
         for k in range(n_outputs):
             offset = k * stride
             for j in range(n_features):
-                value = theta[offset + j] - learning_rate * direction[offset + j]
-                if l1_strength > 0.0:
-                    value = _soft_threshold(
-                        value, learning_rate * l1_strength * scale[offset + j]
-                    )
-                theta[offset + j] = value
-            theta[offset + n_features] -= learning_rate * direction[offset + n_features]
-
-        if average_counter[0] >= 0:
-            average_counter[0] += 1
-            inverse_count = 1.0 / average_counter[0]
-            for j in range(n_params):
-                average[j] += (theta[j] - average[j]) * inverse_count
+                grad[offset + j] -= residual_sums[k] * center[j]
+            grad[offset + n_features] += residual_sums[k]
+        _minibatch_update(grad, stop - start, settings, state, direction, scale)
     return loss_sum / n_rows
 
 

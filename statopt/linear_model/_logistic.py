@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -21,14 +22,22 @@ from sklearn.utils.validation import (
 from .._numba import kernel_input
 from .._utils import single_blas_thread
 from ..optim._kernels import RULE_CODES
+from ..optim._streaming import is_dask_array, stream_partial_fit
 from ._kernels import (
     EpochState,
     epoch_settings,
     logistic_epoch,
+    logistic_epoch_sparse,
     logistic_loss,
     logistic_loss_gradient,
 )
-from ._logistic_newton import MAX_NEWTON_PARAMS, proximal_newton, smooth_derivatives
+from ._logistic_newton import (
+    MAX_NEWTON_PARAMS,
+    HessianOperator,
+    proximal_newton,
+    smooth_derivatives,
+    sparse_loss_gradient,
+)
 
 # Step-size adaptation of the variance-reduced phase: grow after an epoch that
 # lowered the objective, shrink (and undo the epoch) after one that did not.
@@ -79,10 +88,15 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
        ``sqrt(g' H^-1 g / f)``, is at most ``tol``: the objective is then within
        about ``tol**2 / 2`` of the optimum, relatively. ``finish='svrg'`` uses
        variance-reduced epochs of the chosen rule instead (SVRG, Johnson & Zhang
-       2013; no Hessian is stored, which is also the fallback beyond 4096
-       parameters); it stops once the largest entry of the minimum-norm subgradient
-       is at most ``tol`` times that of the gradient at zero, a first-order
-       criterion that ill-conditioned problems can meet well above the optimum.
+       2013; no Hessian is stored); it stops once the largest entry of the
+       minimum-norm subgradient is at most ``tol`` times that of the gradient at
+       zero, a first-order criterion that ill-conditioned problems can meet well
+       above the optimum.
+
+    ``X`` may be a SciPy sparse matrix (CSR, or any format, converted to CSR): the
+    epochs then run over each row's stored entries and the finish uses sparse
+    products, so X is never densified; the centring of the columns is carried
+    through the products instead of applied to X.
 
     Parameters
     ----------
@@ -122,8 +136,10 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     finish : {'newton', 'svrg'}, default='newton'
         Exact phase after the stochastic one: proximal Newton on the full objective
         (a dense Hessian of ``(n_outputs * (n_features + 1))**2`` floats), or
-        variance-reduced epochs of ``optimizer``. ``'newton'`` falls back to
-        ``'svrg'`` beyond 4096 parameters.
+        variance-reduced epochs of ``optimizer``. Beyond 4096 parameters
+        ``'newton'`` stores no Hessian: without an L1 penalty it solves each
+        Newton system by conjugate gradients on Hessian-vector products
+        (truncated Newton), with ``penalty='l1'`` it falls back to ``'svrg'``.
     max_iter : int, default=2000
         Maximum number of iterations. An iteration is one pass over the data (or
         several passes on small data so that it makes at least 50 updates), or one
@@ -293,13 +309,24 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     def fit(self, X, y, sample_weight=None):
         """Fit the model by minibatch epochs.
 
+        A Dask array ``X`` is streamed instead, chunk by chunk, through
+        :meth:`partial_fit` (see :func:`statopt.optim.stream_partial_fit`): epochs
+        over its row chunks, in a new random order each epoch when ``shuffle``,
+        each chunk with its rows of ``y`` and ``sample_weight``, until an epoch's
+        mean loss gains less than a share ``max(tol, 1e-3)`` on the previous
+        epoch's, or, in an epoch of at least 8 chunks, the mean loss of its last
+        quarter of chunks gains less than that on the quarter before
+        (``max_iter`` counts epochs then). Only the stochastic phase runs:
+        the exact finish and early stopping need the data in memory. The classes
+        are found first by one pass over ``y``.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Training data, without missing values.
-        y : array-like of shape (n_samples,)
+        y : array-like or dask array of shape (n_samples,)
             Class labels (at least two classes).
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
             Non-negative weights of the rows.
 
         Returns
@@ -307,8 +334,11 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self : object
             Fitted estimator.
         """
+        if is_dask_array(X):
+            return self._fit_stream(X, y, sample_weight)
         with _quiet_validation():
-            X, y = validate_data(self, X, y, dtype=np.float64, order="C")
+            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
+                                 order="C")
         check_classification_targets(y)
         classes = np.unique(y)
         warm = self.warm_start and hasattr(self, "coef_")
@@ -329,6 +359,62 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             self._fit_early_stopping(X, encoded, weights, l2, l1, state, rng)
         else:
             self._fit_to_optimum(X, encoded, weights, l2, l1, state, rng, warm)
+        return self
+
+    def _fit_stream(self, X, y, sample_weight):
+        """Epochs of :meth:`partial_fit` over the row chunks of a Dask array."""
+        import dask
+        import dask.array as da
+
+        if self.early_stopping:
+            raise ValueError("early_stopping=True needs the data in memory; fit a "
+                             "Dask array with early_stopping=False.")
+        if y is None:
+            raise ValueError("y is required: AdamLogisticRegression needs labels.")
+        labels = da.unique(y) if is_dask_array(y) else np.unique(np.asarray(y))
+        (labels,) = dask.compute(labels)
+        check_classification_targets(labels)
+        classes = np.unique(labels)
+        warm = self.warm_start and hasattr(self, "coef_")
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True needs the classes of the previous fit "
+                f"{self.classes_.tolist()}, got {classes.tolist()}."
+            )
+        fitted = ["classes_", "_partial_state", "_partial_rng", "n_iter_",
+                  "loss_curve_"]
+        for name in fitted + ([] if warm else ["coef_", "intercept_"]):
+            self.__dict__.pop(name, None)
+        rng = check_random_state(self.random_state)
+        row_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        gain = max(self.tol, _HANDOVER_TOL)
+        epoch_losses = []
+        for _ in range(self.max_iter):
+            done = len(getattr(self, "loss_curve_", []))
+            stream_partial_fit(self, X, y, shuffle=self.shuffle, random_state=rng,
+                               row_params=row_params, classes=classes)
+            chunk_losses = self.loss_curve_[done:]
+            epoch_losses.append(float(np.mean(chunk_losses)))
+            # In a first epoch each chunk's loss is taken along iterates that had
+            # not yet seen its rows (progressive validation), so a long epoch
+            # shows its own plateau: its last quarter of chunks no better than
+            # the quarter before.
+            quarter = len(chunk_losses) // 4
+            plateau = quarter >= 2 and np.mean(chunk_losses[-quarter:]) > np.mean(
+                chunk_losses[-2 * quarter:-quarter]) * (1.0 - gain)
+            if plateau or len(epoch_losses) > 1 and (
+                epoch_losses[-1] > epoch_losses[-2] * (1.0 - gain)
+            ):
+                break
+        else:
+            warnings.warn(
+                f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
+                f"over the Dask array while an epoch still lowered the loss by more "
+                f"than a share {gain:g}; increase max_iter.",
+                ConvergenceWarning, stacklevel=3,
+            )
+        self.n_iter_ = len(epoch_losses)
+        self.loss_curve_ = epoch_losses
         return self
 
     def _fit_to_optimum(self, X, y, weights, l2, l1, state, rng, warm):
@@ -362,8 +448,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                     break
                 reduced = True
         if reduced and self.n_iter_ < self.max_iter:
-            n_params = state["theta"].size
-            if self.finish == "newton" and n_params <= MAX_NEWTON_PARAMS:
+            stored = state["theta"].size <= MAX_NEWTON_PARAMS
+            if self.finish == "newton" and (stored or l1 == 0.0):
                 failure = self._newton_finish(X, y, weights, l2, l1, state)
             else:
                 failure = self._variance_reduced_epochs(X, y, weights, l2, l1, state,
@@ -387,14 +473,24 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             free[stride - 1::stride] = False
         l1_strength = np.full(theta.size, l1)
         l1_strength[stride - 1::stride] = 0.0  # intercepts are not penalised
-        X_kernel, y_kernel = kernel_input(X), kernel_input(y)
-        weights_kernel = kernel_input(weights)
+        X_kernel = X if sp.issparse(X) else kernel_input(X)
+        y_kernel, weights_kernel = kernel_input(y), kernel_input(weights)
 
         def objective(candidate):
             return self._objective(X_kernel, y_kernel, weights_kernel, candidate, l2,
                                    l1, state)
 
         def derivatives(candidate):
+            if theta.size > MAX_NEWTON_PARAMS:
+                # Matrix-free: the gradient, and Hessian products for CG.
+                gradient = np.empty_like(candidate)
+                self._loss_gradient(X_kernel, y_kernel, weights_kernel, candidate,
+                                    gradient, state)
+                gradient = gradient.reshape(n_outputs, -1)
+                gradient[:, :-1] += l2 * self._coefficients(candidate, n_outputs)
+                hessian = HessianOperator(X, state["center"], weights_kernel,
+                                          candidate, n_outputs, l2, free)
+                return gradient.ravel() * free, hessian
             return smooth_derivatives(X, state["center"], y, weights, candidate,
                                       n_outputs, l2, free)
 
@@ -518,7 +614,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             A chunk of training data.
         y : array-like of shape (n_samples,)
             Class labels of the chunk.
@@ -554,8 +650,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 f"seen before {self.classes_.tolist()}."
             )
         with _quiet_validation():
-            X, y = validate_data(self, X, y, dtype=np.float64, order="C",
-                                 reset=first_call)
+            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
+                                 order="C", reset=first_call)
         check_classification_targets(y)
         if first_call:
             self.classes_ = classes
@@ -604,7 +700,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         largest = weights.max() if weights.size else 0.0
         if not largest > 0:
             raise ValueError("sample_weight must have a positive sum.")
-        largest_x = np.abs(X).max() if X.size else 0.0
+        values = X.data if sp.issparse(X) else X  # no NaN: validated
+        largest_x = max(values.max(), -values.min()) if values.size else 0.0
         if largest_x > _MAX_ABS_X:
             raise ValueError(
                 f"X holds entries of magnitude {largest_x:.3g}; beyond {_MAX_ABS_X:g} "
@@ -634,7 +731,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         n_outputs = 1 if self.classes_.size == 2 else self.classes_.size
         if self.fit_intercept:
             # Kernels work on centred columns (see _kernels.py); weights have mean 1.
-            center = (weights @ X) / X.shape[0]
+            center = np.asarray(X.T @ weights) / X.shape[0]
         else:
             center = np.zeros(n_features)
         theta = np.zeros(n_outputs * (n_features + 1))
@@ -699,15 +796,21 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             state["max_second_moment"], state["step"], average,
             state["average_count"], snapshot, snapshot_grad,
         )
-        X, y = kernel_input(X), kernel_input(y)
+        if sp.issparse(X):
+            # CSR rows as typed arrays (indices keep their int32 or int64 type).
+            design = (kernel_input(X.data), kernel_input(X.indices, X.indices.dtype),
+                      kernel_input(X.indptr, X.indptr.dtype))
+            epoch = logistic_epoch_sparse
+        else:
+            design, epoch = (kernel_input(X),), logistic_epoch
+        y = kernel_input(y)
         weights, center = kernel_input(weights), kernel_input(state["center"])
         loss = 0.0
         with np.errstate(all="ignore"):  # overflow is reported below
             for _ in range(n_passes):
                 order = rng.permutation(n_rows) if self.shuffle else np.arange(n_rows)
-                loss += logistic_epoch(X, center, y, weights,
-                                       kernel_input(order, np.int64), settings,
-                                       arrays)
+                loss += epoch(*design, center, y, weights,
+                              kernel_input(order, np.int64), settings, arrays)
         loss /= n_passes
         if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(average))
                 and np.isfinite(loss)):
@@ -719,9 +822,11 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         return loss
 
     def _loss_gradient(self, X, y, weights, theta, gradient, state):
-        loss = logistic_loss_gradient(
-            kernel_input(X), kernel_input(state["center"]), kernel_input(y),
-            kernel_input(weights), kernel_input(theta), state["n_outputs"], gradient,
+        kernel = sparse_loss_gradient if sp.issparse(X) else logistic_loss_gradient
+        loss = kernel(
+            X if sp.issparse(X) else kernel_input(X), kernel_input(state["center"]),
+            kernel_input(y), kernel_input(weights), kernel_input(theta),
+            state["n_outputs"], gradient,
         )
         if not self.fit_intercept:
             gradient.reshape(state["n_outputs"], -1)[:, -1] = 0.0
@@ -738,9 +843,13 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
     def _objective(self, X, y, weights, theta, l2, l1, state):
         n_outputs = state["n_outputs"]
-        loss = logistic_loss(kernel_input(X), kernel_input(state["center"]),
-                             kernel_input(y), kernel_input(weights),
-                             kernel_input(theta), n_outputs)
+        if sp.issparse(X):
+            loss = sparse_loss_gradient(X, state["center"], y, weights, theta,
+                                        n_outputs)
+        else:
+            loss = logistic_loss(kernel_input(X), kernel_input(state["center"]),
+                                 kernel_input(y), kernel_input(weights),
+                                 kernel_input(theta), n_outputs)
         value = float(loss) + self._penalty(theta, l2, l1, n_outputs)
         if not np.isfinite(value):
             raise ValueError(
@@ -792,7 +901,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score.
 
         Returns
@@ -807,7 +916,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score.
 
         Returns
@@ -825,7 +934,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score, without missing values.
 
         Returns
@@ -835,7 +944,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         """
         check_is_fitted(self)
         with _quiet_validation():
-            X = validate_data(self, X, dtype=np.float64, reset=False)
+            X = validate_data(self, X, accept_sparse="csr", dtype=np.float64,
+                              reset=False)
         with np.errstate(over="ignore", invalid="ignore"):
             scores = X @ self.coef_.T + self.intercept_
         if not np.all(np.isfinite(scores)):
@@ -847,5 +957,5 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags

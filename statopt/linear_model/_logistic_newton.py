@@ -12,15 +12,28 @@ signs that coordinate descent found, which gives the model's minimiser in one li
 solve once the support has settled. A backtracking line search on the true objective
 keeps every step a descent step.
 
+Beyond ``MAX_NEWTON_PARAMS`` parameters the Hessian is not stored: without an L1
+penalty the Newton system is solved by conjugate gradients on Hessian-vector
+products (truncated Newton), each costing two passes over X.
+
 The parameter vector has the layout of ``_kernels.py`` (per output: coefficients,
-then intercept), and X enters through its centred columns.
+then intercept), and X enters through its centred columns. X may be a dense array
+or a CSR matrix: the centred design is never formed for sparse X, whose products
+with it are products with X corrected by the centre (``centred_logits``,
+``centred_transpose``).
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse.linalg import LinearOperator, cg
 from scipy.special import expit
 
-from ._kernels import proximal_newton_cd
+from ._kernels import (
+    logistic_loss_residuals,
+    proximal_newton_cd,
+    softmax_loss_residuals,
+)
 
 # Rows per block when the Hessian is accumulated: bounds the temporary copy of X.
 _BLOCK = 4096
@@ -34,13 +47,121 @@ _MIN_STEP = 1e-10
 _RESOLVED = 1e-10
 
 
+_MAX_CG_ITER = 500
+
+
+def centred_logits(X, center, packed):
+    """``Z @ packed.T`` for the centred design ``Z = [X - center, 1]``."""
+    coef = packed[:, :-1]
+    return np.asarray(X @ coef.T) + (packed[:, -1] - coef @ center)
+
+
+def centred_transpose(X, center, R):
+    """``(Z.T @ R).T`` for the centred design ``Z = [X - center, 1]``."""
+    sums = R.sum(axis=0)
+    out = np.empty((R.shape[1], X.shape[1] + 1))
+    out[:, :-1] = np.asarray(X.T @ R).T - sums[:, None] * center
+    out[:, -1] = sums
+    return out
+
+
+def _targets(y, n_outputs):
+    """Targets as the kernels of ``logistic_loss_residuals`` take them."""
+    if n_outputs == 1:
+        return y[:, None]
+    onehot = np.zeros((y.size, n_outputs))
+    onehot[np.arange(y.size), y.astype(np.intp)] = 1.0
+    return onehot
+
+
+def sparse_loss_gradient(X, center, y, weights, theta, n_outputs, gradient=None):
+    """Weighted mean log-loss of a CSR matrix's rows, and its gradient if asked.
+
+    The full-data counterpart of ``logistic_loss_gradient`` for sparse X: one
+    sparse product for the logits, one for the gradient.
+    """
+    logits = centred_logits(X, center, theta.reshape(n_outputs, -1))
+    residuals = np.empty_like(logits)
+    kernel = logistic_loss_residuals if n_outputs == 1 else softmax_loss_residuals
+    loss = kernel(logits, _targets(y, n_outputs), weights, residuals) / X.shape[0]
+    if gradient is not None:
+        gradient[:] = centred_transpose(X, center,
+                                        residuals * weights[:, None]).ravel()
+        gradient /= X.shape[0]
+    return loss
+
+
+def _probabilities(X, center, theta, n_outputs):
+    logits = centred_logits(X, center, theta.reshape(n_outputs, -1))
+    if n_outputs == 1:
+        return expit(logits)
+    logits -= logits.max(axis=1, keepdims=True)
+    proba = np.exp(logits)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _sparse_centred_gram(X, center, d):
+    """``Z' diag(d) Z`` for the centred design of a sparse X, as a dense matrix."""
+    n_features = X.shape[1]
+    gram = np.empty((n_features + 1, n_features + 1))
+    column = np.asarray(X.T @ d)
+    total = d.sum()
+    inner = (X.T @ X.multiply(d[:, None]).tocsr()).toarray()
+    inner -= np.outer(column, center)
+    inner -= np.outer(center, column)
+    inner += total * np.outer(center, center)
+    gram[:-1, :-1] = inner
+    gram[:-1, -1] = gram[-1, :-1] = column - total * center
+    gram[-1, -1] = total
+    return gram
+
+
+def _sparse_hessian(X, center, weights, theta, n_outputs):
+    """Hessian of the summed weighted log-loss for sparse X (blocks as below)."""
+    stride = X.shape[1] + 1
+    proba = _probabilities(X, center, theta, n_outputs)
+    hessian = np.zeros((n_outputs * stride, n_outputs * stride))
+    blocks = hessian.reshape(n_outputs, stride, n_outputs, stride)
+    if n_outputs == 1:
+        p = proba[:, 0]
+        blocks[0, :, 0, :] = _sparse_centred_gram(X, center, weights * p * (1 - p))
+        return hessian
+    for k in range(n_outputs):
+        for other in range(k, n_outputs):
+            d = weights * proba[:, k] * ((k == other) - proba[:, other])
+            blocks[k, :, other, :] = _sparse_centred_gram(X, center, d)
+            blocks[other, :, k, :] = blocks[k, :, other, :].T
+    return hessian
+
+
+def _penalise(gradient, hessian, packed, l2, free):
+    """Add the L2 term to the gradient (in place) and Hessian; zero fixed rows."""
+    n_outputs, stride = packed.shape
+    gradient[:, : stride - 1] += l2 * packed[:, : stride - 1]
+    coefficient = np.ones((n_outputs, stride), dtype=bool)
+    coefficient[:, stride - 1] = False
+    index = np.flatnonzero(coefficient.ravel())
+    hessian[index, index] += l2
+    gradient = gradient.ravel()
+    gradient[~free] = 0.0
+    hessian[~free, :] = 0.0
+    hessian[:, ~free] = 0.0
+    return gradient, hessian
+
+
 def smooth_derivatives(X, center, y, weights, theta, n_outputs, l2, free):
     """Gradient and Hessian of the mean weighted log-loss plus ``l2 ||coef||^2 / 2``.
 
     Rows and columns of the coordinates that are not ``free`` (intercepts fitted
-    without ``fit_intercept``) are zero.
+    without ``fit_intercept``) are zero. X is dense or CSR.
     """
     n_rows, n_features = X.shape
+    if sp.issparse(X):
+        gradient = np.empty(theta.size)
+        sparse_loss_gradient(X, center, y, weights, theta, n_outputs, gradient)
+        hessian = _sparse_hessian(X, center, weights, theta, n_outputs) / n_rows
+        return _penalise(gradient.reshape(n_outputs, -1), hessian,
+                         theta.reshape(n_outputs, -1), l2, free)
     stride = n_features + 1
     packed = theta.reshape(n_outputs, stride)
     size = n_outputs * stride
@@ -77,16 +198,70 @@ def smooth_derivatives(X, center, y, weights, theta, n_outputs, l2, free):
                     blocks[other, :, k, :] -= block
     gradient /= n_rows
     hessian /= n_rows
-    gradient[:, :n_features] += l2 * packed[:, :n_features]
-    coefficient = np.ones((n_outputs, stride), dtype=bool)
-    coefficient[:, n_features] = False
-    index = np.flatnonzero(coefficient.ravel())
-    hessian[index, index] += l2
-    gradient = gradient.ravel()
-    gradient[~free] = 0.0
-    hessian[~free, :] = 0.0
-    hessian[:, ~free] = 0.0
-    return gradient, hessian
+    return _penalise(gradient, hessian, packed, l2, free)
+
+
+class HessianOperator(LinearOperator):
+    """Matrix-free Hessian of the mean weighted log-loss plus ``l2 ||coef||^2 / 2``.
+
+    A product costs two passes over X (dense or CSR): ``Z' (D (Z v))`` with the
+    softmax curvature ``D`` applied row by row. Rows and columns of coordinates
+    that are not ``free`` act as zero. ``diagonal()`` is the Jacobi preconditioner.
+    """
+
+    def __init__(self, X, center, weights, theta, n_outputs, l2, free):
+        size = theta.size
+        super().__init__(dtype=np.float64, shape=(size, size))
+        self._X, self._center, self._weights = X, center, weights
+        self._proba = _probabilities(X, center, theta, n_outputs)
+        self._n_outputs, self._l2, self._free = n_outputs, l2, free
+
+    def _matvec(self, v):
+        n_outputs = self._n_outputs
+        packed = np.ravel(v) * self._free
+        packed = packed.reshape(n_outputs, -1)
+        u = centred_logits(self._X, self._center, packed)
+        proba = self._proba
+        if n_outputs == 1:
+            r = proba * (1.0 - proba) * u
+        else:
+            r = proba * (u - (proba * u).sum(axis=1, keepdims=True))
+        product = centred_transpose(self._X, self._center, r * self._weights[:, None])
+        product /= self._X.shape[0]
+        product[:, :-1] += self._l2 * packed[:, :-1]
+        return product.ravel() * self._free
+
+    def diagonal(self):
+        X, center = self._X, self._center
+        proba = self._proba
+        d = self._weights[:, None] * proba * (1.0 - proba)
+        squares = X.multiply(X) if sp.issparse(X) else X * X
+        total = d.sum(axis=0)
+        diagonal = np.empty((self._n_outputs, X.shape[1] + 1))
+        diagonal[:, :-1] = (np.asarray(squares.T @ d).T
+                            - 2.0 * center * np.asarray(X.T @ d).T
+                            + total[:, None] * center**2)
+        diagonal[:, -1] = total
+        diagonal /= X.shape[0]
+        diagonal[:, :-1] += self._l2
+        return diagonal.ravel()
+
+
+def _conjugate_gradient_direction(hessian, gradient, free):
+    """Truncated Newton direction: CG on ``H d = -g``, Jacobi preconditioned.
+
+    The residual tolerance tightens with the gradient (``min(0.1, sqrt|g|)``), so
+    the steps converge superlinearly without solving far systems exactly.
+    """
+    diagonal = hessian.diagonal()
+    diagonal[~(diagonal > 0.0) | ~free] = 1.0
+    preconditioner = LinearOperator(hessian.shape, matvec=lambda v: v / diagonal,
+                                    dtype=np.float64)
+    norm = float(np.linalg.norm(gradient))
+    rtol = min(0.1, np.sqrt(norm))
+    direction, _ = cg(hessian, -gradient, rtol=rtol, maxiter=_MAX_CG_ITER,
+                      M=preconditioner)
+    return direction * free
 
 
 def _solve_psd(matrix, rhs):
@@ -114,7 +289,12 @@ def _model(hessian, gradient, theta, l1, direction):
 
 
 def newton_direction(hessian, gradient, theta, l1, free, cd_tol):
-    """Minimiser of the proximal Newton model over the free coordinates."""
+    """Minimiser of the proximal Newton model over the free coordinates.
+
+    A :class:`HessianOperator` (no L1 term then) is solved by conjugate gradients.
+    """
+    if isinstance(hessian, HessianOperator):
+        return _conjugate_gradient_direction(hessian, gradient, free)
     direction = np.zeros_like(theta)
     if not np.any(l1 > 0.0):
         direction[free] = _solve_psd(hessian[np.ix_(free, free)], -gradient[free])

@@ -3,10 +3,13 @@
 The update rules are small stateful classes that update a list of float64 arrays in
 place, shared by every statopt estimator fitted by stochastic gradients. A schedule is
 a callable ``schedule(step) -> factor`` that scales the learning rate.
+:func:`stream_partial_fit` streams the row chunks of a Dask array, with their
+row-aligned metadata, through any estimator's ``partial_fit``.
 """
 
 from ._first_order import SGD, SWATS, Adam, AMSGrad, Momentum, RMSprop
 from ._schedules import ConstantSchedule, Cosine, InverseDecay, InverseSqrt, StepDecay
+from ._streaming import stream_partial_fit
 
 __all__ = [
     "SGD",
@@ -20,4 +23,5 @@ __all__ = [
     "InverseSqrt",
     "Cosine",
     "StepDecay",
+    "stream_partial_fit",
 ]

@@ -1,0 +1,220 @@
+"""AdamLogisticRegression at scale on Dask: streamed fits of Dask arrays (row-aligned
+sample weights carried with each chunk) and grid search on a distributed cluster."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from statopt import AdamLogisticRegression
+from statopt.optim import stream_partial_fit
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+
+
+@pytest.fixture(autouse=True)
+def synchronous_scheduler():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def _simulated(n, p, chunk, seed=0):
+    """A lazily generated logistic model (nothing computed until a chunk is)."""
+    rng = da.random.default_rng(seed)
+    X = rng.normal(size=(n, p), chunks=(chunk, p))
+    beta = np.linspace(-1.0, 1.0, p)
+    y = (rng.random(n, chunks=chunk) < 1.0 / (1.0 + da.exp(-(X @ beta) - 0.5)))
+    weights = rng.uniform(0.2, 3.0, size=n, chunks=chunk)
+    return X, y.astype(int), weights
+
+
+def _log_loss(model, X, y, weights=None):
+    scores = X @ model.coef_.ravel() + model.intercept_[0]
+    return np.average(np.logaddexp(0.0, scores) - y * scores, weights=weights)
+
+
+def test_import_statopt_does_not_import_dask():
+    code = ("import sys, statopt, statopt.optim, statopt.linear_model; "
+            "print('dask' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("weights_as", ["dask, other chunks", "numpy"])
+def test_stream_carries_the_rows_of_y_and_sample_weight(weights_as):
+    """The driver against a hand-written loop over the same chunks in memory: the
+    weights reach each chunk row for row, whatever their own chunking."""
+    X, y, weights = _simulated(3000, 4, chunk=700)
+    X_np, y_np, w_np = dask.compute(X, y, weights)
+    w_arg = weights.rechunk(450) if weights_as.startswith("dask") else w_np
+    streamed = stream_partial_fit(
+        AdamLogisticRegression(random_state=0), X, y, epochs=2, shuffle=False,
+        classes=[0, 1], row_params={"sample_weight": w_arg},
+    )
+    by_hand = AdamLogisticRegression(random_state=0)
+    stops = np.cumsum(X.chunks[0])
+    for _ in range(2):
+        for stop, size in zip(stops, X.chunks[0]):
+            rows = slice(stop - size, stop)
+            by_hand.partial_fit(X_np[rows], y_np[rows], classes=[0, 1],
+                                sample_weight=w_np[rows])
+    assert_allclose(streamed.coef_, by_hand.coef_, rtol=1e-12)
+    assert streamed.n_iter_ == 2 * len(X.chunks[0])
+    unweighted = stream_partial_fit(AdamLogisticRegression(random_state=0), X, y,
+                                    epochs=2, shuffle=False, classes=[0, 1])
+    assert np.abs(unweighted.coef_ - streamed.coef_).max() > 1e-3
+
+
+def test_stream_carries_events_to_the_adversarial_network():
+    """The per-row ``events`` of EventAdversarialClassifier (the argument that
+    dask-ml's Incremental would pass whole) reach each chunk row for row."""
+    from statopt import EventAdversarialClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] > 0).astype(int)
+    events = rng.integers(0, 3, size=600)
+    streamed = stream_partial_fit(
+        EventAdversarialClassifier(random_state=0), da.from_array(X, chunks=(200, 4)),
+        da.from_array(y, chunks=200), shuffle=False, classes=[0, 1],
+        event_labels=[0, 1, 2], row_params={"events": da.from_array(events, 150)},
+    )
+    by_hand = EventAdversarialClassifier(random_state=0)
+    for start in range(0, 600, 200):
+        rows = slice(start, start + 200)
+        by_hand.partial_fit(X[rows], y[rows], events=events[rows], classes=[0, 1],
+                            event_labels=[0, 1, 2])
+    assert_allclose(streamed.params_, by_hand.params_, rtol=1e-12)
+    shuffled = rng.permutation(events)
+    other = stream_partial_fit(
+        EventAdversarialClassifier(random_state=0), da.from_array(X, chunks=(200, 4)),
+        da.from_array(y, chunks=200), shuffle=False, classes=[0, 1],
+        event_labels=[0, 1, 2], row_params={"events": shuffled},
+    )
+    assert np.abs(other.params_ - streamed.params_).max() > 1e-6
+
+
+def test_streamed_fit_reaches_the_weighted_optimum():
+    """fit on Dask arrays (X, y and sample_weight lazily generated) against lbfgs on
+    the same data in memory: held-out weighted log-loss within 1e-3."""
+    X, y, weights = _simulated(60_000, 5, chunk=6_000)
+    model = AdamLogisticRegression(random_state=0).fit(X, y, sample_weight=weights)
+    X_np, y_np, w_np = dask.compute(X, y, weights)
+    optimum = LogisticRegression(tol=1e-10, C=1e6).fit(X_np, y_np, sample_weight=w_np)
+    X_test, y_test, w_test = dask.compute(*_simulated(20_000, 5, 20_000, seed=1))
+    ours = _log_loss(model, X_test, y_test, w_test)
+    best = _log_loss(optimum, X_test, y_test, w_test)
+    assert ours - best < 1e-3
+    assert 1 <= model.n_iter_ == len(model.loss_curve_) < 10
+    # One epoch over 60,000 rows: probabilities within a few points everywhere.
+    assert_allclose(model.predict_proba(X_test), optimum.predict_proba(X_test),
+                    atol=0.05)
+
+
+def test_streamed_fit_is_deterministic_and_warm_starts():
+    X, y, _ = _simulated(8000, 3, chunk=1000)
+    first = AdamLogisticRegression(random_state=3).fit(X, y)
+    again = AdamLogisticRegression(random_state=3).fit(X, y)
+    assert_allclose(first.coef_, again.coef_, rtol=0, atol=0)
+    warm = AdamLogisticRegression(random_state=3, warm_start=True, max_iter=1)
+    warm.coef_, warm.intercept_, warm.classes_ = first.coef_, first.intercept_, [0, 1]
+    with pytest.warns(Warning, match="max_iter=1 epochs"):
+        warm.fit(X, y)
+    assert np.abs(warm.coef_ - first.coef_).max() < 0.05
+
+
+def test_streamed_fit_bad_input():
+    X, y, weights = _simulated(2000, 3, chunk=500)
+    with pytest.raises(ValueError, match="2000 rows"):
+        AdamLogisticRegression().fit(X[:1500], y)
+    with pytest.raises(ValueError, match="sample_weight has 1999 rows"):
+        AdamLogisticRegression().fit(X, y, sample_weight=weights[:-1])
+    with pytest.raises(ValueError, match="unknown size"):
+        AdamLogisticRegression().fit(X[X[:, 0] > 0], y[:10])
+    with pytest.raises(ValueError, match="early_stopping"):
+        AdamLogisticRegression(early_stopping=True).fit(X, y)
+    with pytest.raises(ValueError, match="NaN"):
+        AdamLogisticRegression().fit(da.where(X > 2.5, np.nan, X), y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        AdamLogisticRegression().fit(X, X[:, 0])
+    with pytest.raises(TypeError, match="dask.array.Array"):
+        stream_partial_fit(AdamLogisticRegression(), np.zeros((4, 2)), [0, 1, 0, 1],
+                           classes=[0, 1])
+    with pytest.raises(ValueError, match="epochs"):
+        stream_partial_fit(AdamLogisticRegression(), X, y, epochs=0, classes=[0, 1])
+
+
+@settings(max_examples=10, deadline=None)
+@given(chunks=st.lists(st.integers(1, 60), min_size=1, max_size=6),
+       weight_chunk=st.integers(1, 100), seed=st.integers(0, 1000))
+def test_any_chunking_streams_every_row_once(chunks, weight_chunk, seed):
+    """Whatever the chunks of X and of the weights, the rows that partial_fit sees
+    over an epoch are exactly the rows of X, each with its own y and weight."""
+    rng = np.random.default_rng(seed)
+    n = sum(chunks)
+    X_np = np.column_stack([np.arange(n, dtype=float), rng.normal(size=n)])
+    y_np = rng.integers(0, 2, size=n)
+    w_np = rng.uniform(size=n)
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def partial_fit(self, X, y, sample_weight=None, classes=None):
+            assert classes == [0, 1]
+            self.seen.append((X, y, sample_weight))
+            return self
+
+    recorder = stream_partial_fit(
+        Recorder(), da.from_array(X_np, chunks=(tuple(chunks), 2)),
+        da.from_array(y_np, chunks=7), random_state=seed, classes=[0, 1],
+        row_params={"sample_weight": da.from_array(w_np, chunks=weight_chunk)},
+    )
+    X_seen = np.concatenate([part[0] for part in recorder.seen])
+    order = np.argsort(X_seen[:, 0])
+    assert_allclose(X_seen[order], X_np)
+    assert_allclose(np.concatenate([part[1] for part in recorder.seen])[order], y_np)
+    assert_allclose(np.concatenate([part[2] for part in recorder.seen])[order], w_np)
+
+
+def test_grid_search_on_a_local_cluster_equals_the_local_run():
+    """GridSearchCV and cross_val_score through joblib's Dask backend on a
+    distributed LocalCluster (2 workers): the same scores as in this process."""
+    distributed = pytest.importorskip("distributed")
+    joblib = pytest.importorskip("joblib")
+    X, y = load_breast_cancer(return_X_y=True)
+    grid = GridSearchCV(
+        make_pipeline(StandardScaler(), AdamLogisticRegression(random_state=0)),
+        {"adamlogisticregression__C": [0.1, 1.0, 10.0],
+         "adamlogisticregression__penalty": ["l2", "l1"]},
+        cv=3,
+    )
+    local = grid.fit(X, y).cv_results_
+    local_scores = cross_val_score(AdamLogisticRegression(random_state=0),
+                                   StandardScaler().fit_transform(X), y, cv=3)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                 dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+        joblib.parallel_backend("dask"),
+        distributed.get_task_stream(client) as tasks,
+    ):
+        remote = grid.fit(X, y).cv_results_
+        remote_scores = cross_val_score(AdamLogisticRegression(random_state=0),
+                                        StandardScaler().fit_transform(X), y, cv=3,
+                                        n_jobs=2)
+    # The fits ran as tasks on both workers of the cluster.
+    assert len(tasks.data) >= 1 and len({task["worker"] for task in tasks.data}) == 2
+    assert_allclose(remote["mean_test_score"], local["mean_test_score"], rtol=0)
+    assert_allclose(remote_scores, local_scores, rtol=0)
