@@ -31,6 +31,7 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangula
 
 from .._utils import single_blas_thread, weighted_quantile
 from ._kernels import (
+    band_simplex,
     mm_normal_equations,
     residuals_into,
     side_sums,
@@ -59,6 +60,11 @@ REFINE_ITER = 5
 # band of twice the floor cost 30% more. A secant prediction from the two
 # previous levels did not help.
 WARM_BAND_FACTOR = 2.0
+# Pivots of the band simplex before HiGHS takes over (a warm level needs a few
+# times p).
+SIMPLEX_MAX_PIVOTS = 1000
+# Largest duality gap of a band simplex solution; above it HiGHS solves again.
+SIMPLEX_GAP = 1e-12
 
 
 # Columns whose largest entry is within this factor of 1 keep their scale: scaling
@@ -228,6 +234,29 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals,
     return None if solution is None else -solution[1]
 
 
+def _reduced_primal(X, y, weights, quantile, band, above, below, residuals):
+    """Solve the band's problem by :func:`~._kernels.band_simplex`.
+
+    The rows out of the band enter through their gradient (each keeps the dual
+    of its side); ``residuals`` (of an approximate fit, on all rows) order the
+    band's rows for the starting basis. Returns ``(beta, solved)``: ``solved``
+    False when the band cannot balance the other rows (as the dual LP fails),
+    None for a case left to HiGHS (a degenerate vertex, no starting basis).
+    """
+    p = X.shape[1]
+    sums = np.empty((2, p))
+    side_sums(X, weights, above, below, sums)
+    linear = (1.0 - quantile) * sums[1] - quantile * sums[0]
+    beta = np.empty(p)
+    basis = np.empty(p, dtype=np.int64)
+    status, _ = band_simplex(np.ascontiguousarray(X[band]), y[band], weights[band],
+                             quantile, linear, np.argsort(np.abs(residuals[band])),
+                             SIMPLEX_MAX_PIVOTS, beta, basis)
+    if status == 0:
+        return beta, True
+    return beta, (False if status == 1 else None)
+
+
 class _SilentHighs(highspy.Highs):
     """HiGHS that never prints.
 
@@ -333,13 +362,15 @@ def finish_rows(y, weights):
 
 
 def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30,
-                 rows=None):
+                 rows=None, simplex=False):
     """Exact LP solution from an approximate one.
 
     ``refine(beta)`` returns a better approximation (more MM iterations); it is
     called when the band cannot balance the aggregated rows, a sign that
     ``beta`` is still too far from the optimum for a band of this size.
     ``rows`` is :func:`finish_rows` of the problem (computed here when None).
+    With ``simplex`` the band's problem goes to :func:`_reduced_primal` first
+    (HiGHS when it declines, or when its solution does not certify).
 
     Returns
     -------
@@ -389,9 +420,17 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         below = active & ~band & ~(residuals > 0)
         # With every row in the band, refining MM cannot help a failed LP: then
         # HiGHS retries from its own start.
-        solution = _reduced_dual(X, y, weights, quantile, np.flatnonzero(band),
-                                 above, below, big, basis_residuals,
-                                 cold_retry=size >= n_active)
+        band_rows = np.flatnonzero(band)
+        solved = None
+        if simplex:
+            solution, solved = _reduced_primal(X, y, weights, quantile, band_rows,
+                                               above, below, basis_residuals)
+        if solved is None:
+            solution = _reduced_dual(X, y, weights, quantile, band_rows, above,
+                                     below, big, basis_residuals,
+                                     cold_retry=size >= n_active)
+        elif not solved:
+            solution = None
         wrong = None
         if solution is not None:
             new_residuals = np.empty(n)
@@ -399,8 +438,11 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
             wrong = (above & (new_residuals < -tolerance)) | (
                 below & (new_residuals > tolerance))
             if not wrong.any():
-                return solution, rounds, duality_gap(X, y, weights, quantile,
-                                                     solution, scale)
+                gap = duality_gap(X, y, weights, quantile, solution, scale)
+                if solved and not gap <= SIMPLEX_GAP:
+                    simplex = False  # rounding misled the band simplex: HiGHS
+                    continue
+                return solution, rounds, gap
         if wrong is None or wrong.sum() > size:
             # The band could not balance the aggregated rows (the LP failed or
             # pushed them across): improve the start rather than only widen.
@@ -597,7 +639,8 @@ def _solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
     return beta, info
 
 
-def _finish(X, y, weights, quantile, beta, info, band_size, verbose, rows=None):
+def _finish(X, y, weights, quantile, beta, info, band_size, verbose, rows=None,
+            simplex=False):
     """Exact finish from ``beta``: the solution; rounds and gap go to ``info``."""
 
     def refine(beta):
@@ -606,7 +649,7 @@ def _finish(X, y, weights, quantile, beta, info, band_size, verbose, rows=None):
                              REFINE_ITER, info["step_tol"], accelerate=True)[0]
 
     beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size, refine,
-                                     rows=rows)
+                                     rows=rows, simplex=simplex)
     info.update(rounds=rounds, duality_gap=gap)
     if verbose:
         print(f"exact finish at quantile {quantile:g}: {rounds} reduced LP(s), "
@@ -651,7 +694,7 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
             info = dict(infos[-1], n_iter=0, rounds=0, duality_gap=np.nan)
             if exact:
                 beta = _finish(X, y, weights, quantile, beta, info, band_size,
-                               verbose, rows)
+                               verbose, rows, simplex=True)
             else:
                 beta, n_iter, converged = mm_iterations(
                     X, y, weights, quantile, beta, info["epsilon"], max_iter,
