@@ -532,16 +532,14 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
                  * weights[basis[leaving]])
         # Rows the ray crosses: residual r_i - t a_i changes sign at t = r_i / a_i,
         # and the slope grows by w_i |a_i| there.
+        np.dot(X, direction, along)  # BLAS: the band is small enough to stay cached
         count = 0
         available = 0.0
         for i in range(m):
             if in_basis[i]:
                 along[i] = 0.0
                 continue
-            a = 0.0
-            for j in range(p):
-                a += X[i, j] * direction[j]
-            along[i] = a
+            a = along[i]
             if a * residuals[i] > 0.0:
                 steps[count] = residuals[i] / a
                 slopes[count] = weights[i] * abs(a)
@@ -655,15 +653,16 @@ def weighted_gram(X, weights):
 
 @njit
 def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
-              balance):
+              balance, residuals):
     """One pass for the duality gap at ``beta``: the check loss and the sign dual.
 
     The dual variable of a row is ``q w`` above the fit, ``(q - 1) w`` below, and
     0 (left to the caller) on the fit: ``|r| <= on_fit_tol * (|y| + sum_j |x_j
     b_j|) + on_fit_floor``, rounding error of the row's own terms or below the
     resolution of the whole problem. Marks those rows in
-    ``on_fit``, writes ``X' d`` to ``balance`` and returns the check loss and
-    the rounding scale ``sum_i w_i (|y_i| + sum_j |x_ij b_j|)``.
+    ``on_fit``, writes ``X' d`` to ``balance`` and the residuals (of every row)
+    to ``residuals``, and returns the check loss and the rounding scale
+    ``sum_i w_i (|y_i| + sum_j |x_ij b_j|)``.
     """
     n, p = X.shape
     balance[:] = 0.0
@@ -672,14 +671,15 @@ def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
     for i in range(n):
         w = weights[i]
         on_fit[i] = False
-        if w == 0.0:
-            continue
         r = y[i]
         magnitude = abs(r)
         for j in range(p):
             term = X[i, j] * beta[j]
             r -= term
             magnitude += abs(term)
+        residuals[i] = r
+        if w == 0.0:
+            continue
         size += w * magnitude
         if r >= 0.0:
             primal += w * quantile * r

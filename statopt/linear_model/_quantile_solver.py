@@ -362,7 +362,7 @@ def finish_rows(y, weights):
 
 
 def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30,
-                 rows=None, simplex=False):
+                 rows=None, simplex=False, residuals=None):
     """Exact LP solution from an approximate one.
 
     ``refine(beta)`` returns a better approximation (more MM iterations); it is
@@ -371,6 +371,8 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
     ``rows`` is :func:`finish_rows` of the problem (computed here when None).
     With ``simplex`` the band's problem goes to :func:`_reduced_primal` first
     (HiGHS when it declines, or when its solution does not certify).
+    ``residuals`` are those of ``beta`` when known (a quantile process passes
+    the previous level's).
 
     Returns
     -------
@@ -380,6 +382,8 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         Reduced LPs solved.
     duality_gap : float
         Primal minus dual objective of the whole problem, relative to the primal.
+    residuals : ndarray of shape (n_samples,)
+        ``y - X beta``.
     """
     n = X.shape[0]
     if rows is None:
@@ -388,11 +392,14 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
     big = BIG_FACTOR * scale
     tolerance = 1e-9 * scale
 
-    def centred_residuals(beta):
+    def centred_residuals(beta, residuals=None):
         # Centre the band: an error in the intercept would put too many rows on
         # one side for the band to balance. A subsample's quantile is enough.
-        residuals = np.empty(n)
-        residuals_into(X, y, beta, residuals)
+        if residuals is None:
+            residuals = np.empty(n)
+            residuals_into(X, y, beta, residuals)
+        else:
+            residuals = residuals.copy()
         values = residuals[sample]
         if uniform:  # the same lower quantile, by selection rather than a sort
             k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
@@ -401,7 +408,7 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
             residuals -= weighted_quantile(values, sample_weights, quantile)
         return residuals
 
-    residuals = centred_residuals(beta)
+    residuals = centred_residuals(beta, residuals)
     # The residuals that choose the LP's starting basis: those of the last LP
     # solution once only a few rows are added to its band (its basis is then
     # nearly optimal), else those that chose the band.
@@ -433,16 +440,17 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
             solution = None
         wrong = None
         if solution is not None:
+            # The certificate's pass computes the residuals the check needs.
             new_residuals = np.empty(n)
-            residuals_into(X, y, solution, new_residuals)
+            gap = duality_gap(X, y, weights, quantile, solution, scale,
+                              new_residuals)
             wrong = (above & (new_residuals < -tolerance)) | (
                 below & (new_residuals > tolerance))
             if not wrong.any():
-                gap = duality_gap(X, y, weights, quantile, solution, scale)
                 if solved and not gap <= SIMPLEX_GAP:
                     simplex = False  # rounding misled the band simplex: HiGHS
                     continue
-                return solution, rounds, gap
+                return solution, rounds, gap, new_residuals
         if wrong is None or wrong.sum() > size:
             # The band could not balance the aggregated rows (the LP failed or
             # pushed them across): improve the start rather than only widen.
@@ -479,8 +487,11 @@ def _nearest(distance, size, sample):
     return np.argpartition(distance, size - 1)[:size]
 
 
-def duality_gap(X, y, weights, quantile, beta, y_scale=None):
+def duality_gap(X, y, weights, quantile, beta, y_scale=None, residuals=None):
     """Relative gap between the check loss at ``beta`` and a dual bound.
+
+    The residuals ``y - X beta`` go to ``residuals`` when given (the pass over
+    the rows that computes the gap computes them anyway).
 
     Any ``d`` with ``(q - 1) w <= d <= q w`` and ``X' d = 0`` bounds the optimum
     from below by ``d' y``, and ``sum_i w_i rho_q(r_i) - d' y = sum_i (w_i
@@ -510,8 +521,11 @@ def duality_gap(X, y, weights, quantile, beta, y_scale=None):
     # Residuals below 1e-15 of the largest response are below what HiGHS resolves
     # (its solutions are accurate to ~1e-15 relative): such rows are on the fit
     # too. Which rows count only chooses d; the gap's terms stay exact.
+    if residuals is None:
+        residuals = np.empty(X.shape[0])
     primal, size = sign_dual(X, y, weights, beta, quantile, ON_FIT_TOL,
-                             ON_FIT_FLOOR * y_scale + 1e-300, on_fit, balance)
+                             ON_FIT_FLOOR * y_scale + 1e-300, on_fit, balance,
+                             residuals)
     gap = 0.0
     if on_fit.any():
         rows = np.flatnonzero(on_fit)
@@ -634,27 +648,31 @@ def _solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
             "duality_gap": np.nan, "epsilon": eps, "step_tol": step_tol,
             "band_size": int(max(50 * p, BAND_FACTOR * np.sqrt(n_active * p)))}
     if exact:
-        beta = _finish(X, y, weights, quantile, beta, info, info["band_size"],
-                       verbose)
+        beta, _ = _finish(X, y, weights, quantile, beta, info, info["band_size"],
+                          verbose)
     return beta, info
 
 
 def _finish(X, y, weights, quantile, beta, info, band_size, verbose, rows=None,
-            simplex=False):
-    """Exact finish from ``beta``: the solution; rounds and gap go to ``info``."""
+            simplex=False, residuals=None):
+    """Exact finish from ``beta``: the solution and its residuals.
+
+    Rounds and gap go to ``info``; ``residuals`` are those of ``beta`` if known.
+    """
 
     def refine(beta):
         info["n_iter"] += REFINE_ITER
         return mm_iterations(X, y, weights, quantile, beta, info["epsilon"],
                              REFINE_ITER, info["step_tol"], accelerate=True)[0]
 
-    beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size, refine,
-                                     rows=rows, simplex=simplex)
+    beta, rounds, gap, residuals = exact_finish(
+        X, y, weights, quantile, beta, band_size, refine, rows=rows,
+        simplex=simplex, residuals=residuals)
     info.update(rounds=rounds, duality_gap=gap)
     if verbose:
         print(f"exact finish at quantile {quantile:g}: {rounds} reduced LP(s), "
               f"duality gap {gap:.2g}")
-    return beta
+    return beta, residuals
 
 
 def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
@@ -685,6 +703,7 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
                                      max_iter=max_iter, rng=rng, step_tol=step_tol,
                                      exact=exact, verbose=verbose)
         coefficients, infos = [beta], [info]
+        residuals = None
         if exact:  # the rows' setup and the band size serve every level
             rows = finish_rows(y, weights)
             p = X.shape[1]
@@ -693,8 +712,10 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
         for quantile in quantiles[1:]:
             info = dict(infos[-1], n_iter=0, rounds=0, duality_gap=np.nan)
             if exact:
-                beta = _finish(X, y, weights, quantile, beta, info, band_size,
-                               verbose, rows, simplex=True)
+                # The previous level's residuals: one pass over the rows fewer.
+                beta, residuals = _finish(X, y, weights, quantile, beta, info,
+                                          band_size, verbose, rows, simplex=True,
+                                          residuals=residuals)
             else:
                 beta, n_iter, converged = mm_iterations(
                     X, y, weights, quantile, beta, info["epsilon"], max_iter,
