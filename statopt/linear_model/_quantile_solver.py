@@ -32,6 +32,7 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangula
 from .._utils import single_blas_thread, weighted_quantile
 from ._kernels import (
     band_simplex,
+    level_pass,
     mm_normal_equations,
     residuals_into,
     side_sums,
@@ -361,6 +362,14 @@ def finish_rows(y, weights):
                       bool((sample_weights == sample_weights[0]).all()))
 
 
+def _sample_quantile(values, rows, quantile):
+    """Lower weighted ``quantile`` of ``values``, the residuals of ``rows.sample``."""
+    if rows.uniform:  # the same lower quantile, by selection rather than a sort
+        k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
+        return np.partition(values, k)[k]
+    return weighted_quantile(values, rows.sample_weights, quantile)
+
+
 def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30,
                  rows=None, simplex=False, residuals=None):
     """Exact LP solution from an approximate one.
@@ -388,7 +397,7 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
     n = X.shape[0]
     if rows is None:
         rows = finish_rows(y, weights)
-    active, n_active, scale, sample, sample_weights, uniform = rows
+    active, n_active, scale, sample, _, _ = rows
     big = BIG_FACTOR * scale
     tolerance = 1e-9 * scale
 
@@ -400,12 +409,7 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
             residuals_into(X, y, beta, residuals)
         else:
             residuals = residuals.copy()
-        values = residuals[sample]
-        if uniform:  # the same lower quantile, by selection rather than a sort
-            k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
-            residuals -= np.partition(values, k)[k]
-        else:
-            residuals -= weighted_quantile(values, sample_weights, quantile)
+        residuals -= _sample_quantile(residuals[sample], rows, quantile)
         return residuals
 
     residuals = centred_residuals(beta, residuals)
@@ -526,6 +530,11 @@ def duality_gap(X, y, weights, quantile, beta, y_scale=None, residuals=None):
     primal, size = sign_dual(X, y, weights, beta, quantile, ON_FIT_TOL,
                              ON_FIT_FLOOR * y_scale + 1e-300, on_fit, balance,
                              residuals)
+    return _gap_on_fit(X, y, weights, quantile, beta, on_fit, balance, primal, size)
+
+
+def _gap_on_fit(X, y, weights, quantile, beta, on_fit, balance, primal, size):
+    """:func:`duality_gap` from the outputs of :func:`~._kernels.sign_dual`."""
     gap = 0.0
     if on_fit.any():
         rows = np.flatnonzero(on_fit)
@@ -675,6 +684,90 @@ def _finish(X, y, weights, quantile, beta, info, band_size, verbose, rows=None,
     return beta, residuals
 
 
+class _WarmLevels:
+    """The warm levels of a quantile process, one pass over the rows each.
+
+    After each level's solution, :func:`~._kernels.level_pass` reads the rows
+    once for its duality gap, for the check that the rows kept out of its band
+    stayed on their side, and for the next level's band: the rows within a
+    half-width of the next level's centre (both from the residuals of the
+    sample of :class:`FinishRows`, the half-width leaving ``band_size`` rows
+    expected) and the weighted sums of the rows on each side. The band's problem
+    goes to :func:`~._kernels.band_simplex`. Where the exact finish reads the rows
+    four times a level (centre, band, sides, certificate), this reads them once;
+    a level the band simplex does not settle (its band too narrow, a degenerate
+    vertex, a gap above ``SIMPLEX_GAP``) is left to :func:`exact_finish`.
+    """
+
+    def __init__(self, X, y, weights, rows, band_size):
+        n, p = X.shape
+        self.X, self.y, self.weights, self.rows = X, y, weights, rows
+        self.X_sample = np.ascontiguousarray(X[rows.sample])
+        self.y_sample = y[rows.sample]
+        # The k-th nearest sample row sets the half-width of the band.
+        self.k = int(np.ceil(band_size * rows.sample.size / rows.n_active)) - 1
+        self.side = np.full(n, 2, dtype=np.int8)  # 2: in the band, not checked
+        self.band = np.empty(n, dtype=np.int64)
+        self.sums = np.empty((2, p))
+        self.total = weights @ X  # rows of zero weight add nothing
+        self.residuals, self.spare = np.empty(n), np.empty(n)
+        self.on_fit = np.empty(n, dtype=bool)
+        self.balance = np.empty(p)
+        self.count, self.centre = 0, 0.0
+
+    def read(self, beta, quantile, following):
+        """Read the rows at ``beta``, the solution at ``quantile`` (None: no gap).
+
+        Writes the residuals to ``self.spare``; returns the gap and the rows on
+        the wrong side of those kept out of the band.
+        """
+        rows = self.rows
+        if following is None:
+            centre, half_width = 0.0, -1.0  # every row to its side, none to a band
+        else:
+            values = self.y_sample - self.X_sample @ beta
+            centre = _sample_quantile(values, rows, following)
+            distance = np.abs(values - centre)
+            half_width = (np.partition(distance, self.k)[self.k]
+                          if self.k < distance.size else np.inf)
+        primal, size, wrong, self.count = level_pass(
+            self.X, self.y, self.weights, beta, 0.5 if quantile is None else quantile,
+            ON_FIT_TOL, ON_FIT_FLOOR * rows.scale + 1e-300, self.on_fit, self.balance,
+            self.spare, self.side, 1e-9 * rows.scale, centre, half_width,
+            self.total, self.sums, self.band)
+        self.centre = centre
+        gap = np.nan
+        if quantile is not None:
+            gap = _gap_on_fit(self.X, self.y, self.weights, quantile, beta,
+                              self.on_fit, self.balance, primal, size)
+        else:  # a start, not a check: the residuals are the current ones
+            self.residuals, self.spare = self.spare, self.residuals
+        return gap, wrong
+
+    def solve(self, quantile, following):
+        """The solution at ``quantile`` and its gap, or None for the exact finish."""
+        X, y, weights = self.X, self.y, self.weights
+        p = X.shape[1]
+        band = self.band[:self.count]
+        if band.size <= p:
+            return None
+        sums = self.sums
+        linear = (1.0 - quantile) * sums[1] - quantile * sums[0]
+        beta = np.empty(p)
+        status, _ = band_simplex(
+            np.ascontiguousarray(X[band]), y[band], weights[band], quantile, linear,
+            np.argsort(np.abs(self.residuals[band] - self.centre)),
+            SIMPLEX_MAX_PIVOTS, beta, np.empty(p, dtype=np.int64))
+        if status != 0:
+            return None
+        gap, wrong = self.read(beta, quantile, following)
+        if wrong or not gap <= SIMPLEX_GAP:
+            self.side[:] = 2  # the next read starts afresh
+            return None
+        self.residuals, self.spare = self.spare, self.residuals
+        return beta, gap
+
+
 def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
                            step_tol=None, exact=True, verbose=0):
     """Fit increasing ``quantiles`` in sequence, each level warm-started.
@@ -703,19 +796,29 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
                                      max_iter=max_iter, rng=rng, step_tol=step_tol,
                                      exact=exact, verbose=verbose)
         coefficients, infos = [beta], [info]
-        residuals = None
-        if exact:  # the rows' setup and the band size serve every level
+        if exact and len(quantiles) > 1:  # the rows' setup serves every level
             rows = finish_rows(y, weights)
             p = X.shape[1]
             band_size = int(max(50 * p, WARM_BAND_FACTOR * BAND_FACTOR
                                 * np.sqrt(rows.n_active * p)))
-        for quantile in quantiles[1:]:
+            levels = _WarmLevels(X, y, weights, rows, band_size)
+            levels.read(beta, None, quantiles[1])
+        for index, quantile in enumerate(quantiles[1:], 1):
             info = dict(infos[-1], n_iter=0, rounds=0, duality_gap=np.nan)
+            following = quantiles[index + 1] if index + 1 < len(quantiles) else None
             if exact:
-                # The previous level's residuals: one pass over the rows fewer.
-                beta, residuals = _finish(X, y, weights, quantile, beta, info,
-                                          band_size, verbose, rows, simplex=True,
-                                          residuals=residuals)
+                solution = levels.solve(quantile, following)
+                if solution is None:  # the full exact finish from the last level
+                    beta, _ = _finish(X, y, weights, quantile, beta, info,
+                                      band_size, verbose, rows, simplex=True,
+                                      residuals=levels.residuals)
+                    levels.read(beta, None, following)
+                else:
+                    beta, gap = solution
+                    info.update(rounds=1, duality_gap=gap)
+                    if verbose:
+                        print(f"exact finish at quantile {quantile:g}: one pass, "
+                              f"duality gap {gap:.2g}")
             else:
                 beta, n_iter, converged = mm_iterations(
                     X, y, weights, quantile, beta, info["epsilon"], max_iter,
