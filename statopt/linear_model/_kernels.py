@@ -512,7 +512,10 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
         leaving = -1
         sign = 0.0
         for k in range(p):
-            length = np.sqrt(np.sum(inverse[:, k] ** 2))
+            length = 0.0
+            for j in range(p):
+                length += inverse[j, k] * inverse[j, k]
+            length = np.sqrt(length)
             w = weights[basis[k]]
             for s in (1.0, -1.0):
                 slope = s * u[k] + (1.0 - quantile if s > 0.0 else quantile) * w
@@ -741,23 +744,21 @@ def level_pass(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
             side[i] = 3
             continue
         size += w * magnitude
-        if r >= 0.0:
-            primal += w * quantile * r
-        else:
-            primal += w * (quantile - 1.0) * r
+        was = np.int64(r < 0.0)
+        d = w * (quantile - was)  # the sign dual, without a branch
+        primal += d * r
         if abs(r) <= on_fit_tol * magnitude + on_fit_floor:
             on_fit[i] = True
             for j in range(p):
                 on_fit_sum[j] += w * X[i, j]
             was = 2
         else:
-            d = quantile * w if r > 0.0 else (quantile - 1.0) * w
             for j in range(p):
                 balance[j] += d * X[i, j]
-            was = np.int64(r < 0.0)
+        # Branchless: the side of a row kept out of the band is random.
         current = side[i]
-        if (current == 0 and r < -tolerance) or (current == 1 and r > tolerance):
-            wrong += 1
+        wrong += (np.int64(current == 0) * np.int64(r < -tolerance)
+                  + np.int64(current == 1) * np.int64(r > tolerance))
         shifted = r - centre
         if abs(shifted) <= half_width:
             code = 2
