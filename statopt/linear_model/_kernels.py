@@ -463,6 +463,8 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
     fitted = np.empty(p)
     residuals = np.empty(m)
     gradient = np.empty(p)
+    defect = np.empty(p)
+    u = np.empty(p)
     along = np.empty(m)
     steps = np.empty(m)
     slopes = np.empty(m)
@@ -471,7 +473,10 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
     # entry: rounding of the sums that make them.
     total = 0.0
     for i in range(m):
-        total += weights[i] * np.max(np.abs(X[i]))
+        largest = 0.0
+        for j in range(p):
+            largest = max(largest, abs(X[i, j]))
+        total += weights[i] * largest
     slope_tol = 1e-12 * total
     pivots = 0
     recompute = True
@@ -482,8 +487,12 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
             fitted[k] = y[basis[k]]
         if not _invert(B, inverse):
             return 2, pivots
-        beta[:] = inverse @ fitted
-        beta += inverse @ (fitted - B @ beta)  # one refinement step
+        # p x p products as loops: numba's @ on them costs a BLAS call each.
+        _matvec(inverse, fitted, beta, False)
+        _matvec(B, beta, defect, False)
+        defect[:] = fitted - defect
+        _matvec(inverse, defect, u, False)
+        beta += u  # one refinement step
         if recompute:
             # Residuals and gradient from scratch: at the start, and to confirm
             # an optimum reached through the updates of the pivots.
@@ -506,7 +515,7 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
                     gradient[j] -= d * X[i, j]
             recompute = False
             exact = True
-        u = inverse.T @ gradient
+        _matvec(inverse, gradient, u, True)
         # The steepest release per unit length of the step in b.
         best = 0.0
         leaving = -1
@@ -579,6 +588,17 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
         basis[leaving] = entering
         pivots += 1
         exact = False
+
+
+@njit
+def _matvec(A, x, out, transpose):
+    """``out = A @ x``, or ``A.T @ x`` with ``transpose``, for a small square A."""
+    p = A.shape[0]
+    for i in range(p):
+        total = 0.0
+        for j in range(p):
+            total += (A[j, i] if transpose else A[i, j]) * x[j]
+        out[i] = total
 
 
 @njit

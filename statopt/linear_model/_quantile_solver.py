@@ -56,11 +56,13 @@ BAND_FACTOR = 1.0
 REFINE_ITER = 5
 # Band of a level warm-started from the previous level's solution: this many
 # times sqrt(n p) rows (at least 50 p, as a cold fit's). Measured with p=10 and
-# levels 0.05 apart: at n=1e5 one reduced LP per level (1 or 0.5 times needed two
-# to three, and took longer); at n=1e4 the floor of 50 p rows is enough, and a
-# band of twice the floor cost 30% more. A secant prediction from the two
-# previous levels did not help.
-WARM_BAND_FACTOR = 2.0
+# levels 0.05 apart at n=1e5 (three data sets, 19 levels): with 2.5 every level
+# settled in one pass of _WarmLevels; 2 left one level a process to the exact
+# finish (as costly in all), 1.5 three to four and 1 eight (twice the time),
+# 3 settled all but made each simplex pivot dearer (5% more in all). A secant
+# prediction from the two previous levels neither centred the band better nor
+# saved simplex pivots.
+WARM_BAND_FACTOR = 2.5
 # Pivots of the band simplex before HiGHS takes over (a warm level needs a few
 # times p).
 SIMPLEX_MAX_PIVOTS = 1000
