@@ -777,13 +777,16 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
     The first level is fitted as by :func:`solve_quantile`. Each next one starts
     from the previous level's exact solution: its residuals, shifted by their
     quantile at the new level (the intercept moves most between levels), choose
-    the band of the reduced LP and its starting basis (rows at the bound of their
-    sign, the rows nearest the shifted fit basic), so neither the subsample fit
-    nor the MM iterations are repeated. A parametric
-    simplex that pivots through every breakpoint of the process would need about
-    ``n`` times the level step pivots (every row that changes sides); the band
-    keeps it to the rows near the new fit. The band is ``WARM_BAND_FACTOR``
-    times ``sqrt(n p)`` rows, twice a cold fit's on large data: the previous
+    the band of the reduced problem and the start of its simplex (the rows
+    nearest the shifted fit), so neither the subsample fit nor the MM iterations
+    are repeated. A parametric simplex that pivots through every breakpoint of
+    the process would need about ``n`` times the level step pivots (every row
+    that changes sides); the band keeps it to the rows near the new fit, and
+    the band simplex (:func:`~._kernels.band_simplex`) crosses many rows per
+    pivot by its exact line search (about 4p pivots a level). The old basis
+    itself is no help: its rows lie outside the new band. Each level then reads
+    the rows once (:class:`_WarmLevels`). The band is ``WARM_BAND_FACTOR``
+    times ``sqrt(n p)`` rows, more than a cold fit's on large data: the previous
     solution is a rougher start than MM's.
     ``solver='mm'`` (``exact=False``) runs MM from the previous solution.
 
