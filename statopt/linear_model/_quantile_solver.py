@@ -16,6 +16,11 @@
    The duality gap of the full problem is returned as a certificate
    (:func:`duality_gap`: the rows on the fit get the duals that balance the
    others, so degenerate optima certify too).
+3. *Warm levels of a quantile process* (:func:`solve_quantile_process`): the band
+   around the previous level's shifted fit is solved by our own simplex in the
+   coefficients (:func:`~._kernels.band_simplex`), and each level reads the rows
+   once (:class:`_WarmLevels`); the exact finish above takes any level it does
+   not settle.
 
 The caller passes a problem scaled by powers of two (weights, response and
 columns with largest entries in [1, 2): see :func:`scale_exponents`), so the
