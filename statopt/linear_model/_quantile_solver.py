@@ -16,6 +16,11 @@
    The duality gap of the full problem is returned as a certificate
    (:func:`duality_gap`: the rows on the fit get the duals that balance the
    others, so degenerate optima certify too).
+3. *Warm levels of a quantile process* (:func:`solve_quantile_process`): the band
+   around the previous level's shifted fit is solved by our own simplex in the
+   coefficients (:func:`~._kernels.band_simplex`), and each level reads the rows
+   once (:class:`_WarmLevels`); the exact finish above takes any level it does
+   not settle.
 
 The caller passes a problem scaled by powers of two (weights, response and
 columns with largest entries in [1, 2): see :func:`scale_exponents`), so the
@@ -31,6 +36,8 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangula
 
 from .._utils import single_blas_thread, weighted_quantile
 from ._kernels import (
+    band_simplex,
+    level_pass,
     mm_normal_equations,
     residuals_into,
     side_sums,
@@ -54,11 +61,18 @@ BAND_FACTOR = 1.0
 REFINE_ITER = 5
 # Band of a level warm-started from the previous level's solution: this many
 # times sqrt(n p) rows (at least 50 p, as a cold fit's). Measured with p=10 and
-# levels 0.05 apart: at n=1e5 one reduced LP per level (1 or 0.5 times needed two
-# to three, and took longer); at n=1e4 the floor of 50 p rows is enough, and a
-# band of twice the floor cost 30% more. A secant prediction from the two
-# previous levels did not help.
-WARM_BAND_FACTOR = 2.0
+# levels 0.05 apart at n=1e5 (three data sets, 19 levels): with 2.5 every level
+# settled in one pass of _WarmLevels; 2 left one level a process to the exact
+# finish (as costly in all), 1.5 three to four and 1 eight (twice the time),
+# 3 settled all but made each simplex pivot dearer (5% more in all). A secant
+# prediction from the two previous levels neither centred the band better nor
+# saved simplex pivots.
+WARM_BAND_FACTOR = 2.5
+# Pivots of the band simplex before HiGHS takes over (a warm level needs a few
+# times p).
+SIMPLEX_MAX_PIVOTS = 1000
+# Largest duality gap of a band simplex solution; above it HiGHS solves again.
+SIMPLEX_GAP = 1e-12
 
 
 # Columns whose largest entry is within this factor of 1 keep their scale: scaling
@@ -228,6 +242,29 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals,
     return None if solution is None else -solution[1]
 
 
+def _reduced_primal(X, y, weights, quantile, band, above, below, residuals):
+    """Solve the band's problem by :func:`~._kernels.band_simplex`.
+
+    The rows out of the band enter through their gradient (each keeps the dual
+    of its side); ``residuals`` (of an approximate fit, on all rows) order the
+    band's rows for the starting basis. Returns ``(beta, solved)``: ``solved``
+    False when the band cannot balance the other rows (as the dual LP fails),
+    None for a case left to HiGHS (a degenerate vertex, no starting basis).
+    """
+    p = X.shape[1]
+    sums = np.empty((2, p))
+    side_sums(X, weights, above, below, sums)
+    linear = (1.0 - quantile) * sums[1] - quantile * sums[0]
+    beta = np.empty(p)
+    basis = np.empty(p, dtype=np.int64)
+    status, _ = band_simplex(np.ascontiguousarray(X[band]), y[band], weights[band],
+                             quantile, linear, np.argsort(np.abs(residuals[band])),
+                             SIMPLEX_MAX_PIVOTS, beta, basis)
+    if status == 0:
+        return beta, True
+    return beta, (False if status == 1 else None)
+
+
 class _SilentHighs(highspy.Highs):
     """HiGHS that never prints.
 
@@ -332,14 +369,26 @@ def finish_rows(y, weights):
                       bool((sample_weights == sample_weights[0]).all()))
 
 
+def _sample_quantile(values, rows, quantile):
+    """Lower weighted ``quantile`` of ``values``, the residuals of ``rows.sample``."""
+    if rows.uniform:  # the same lower quantile, by selection rather than a sort
+        k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
+        return np.partition(values, k)[k]
+    return weighted_quantile(values, rows.sample_weights, quantile)
+
+
 def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30,
-                 rows=None):
+                 rows=None, simplex=False, residuals=None):
     """Exact LP solution from an approximate one.
 
     ``refine(beta)`` returns a better approximation (more MM iterations); it is
     called when the band cannot balance the aggregated rows, a sign that
     ``beta`` is still too far from the optimum for a band of this size.
     ``rows`` is :func:`finish_rows` of the problem (computed here when None).
+    With ``simplex`` the band's problem goes to :func:`_reduced_primal` first
+    (HiGHS when it declines, or when its solution does not certify).
+    ``residuals`` are those of ``beta`` when known (a quantile process passes
+    the previous level's).
 
     Returns
     -------
@@ -349,28 +398,28 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         Reduced LPs solved.
     duality_gap : float
         Primal minus dual objective of the whole problem, relative to the primal.
+    residuals : ndarray of shape (n_samples,)
+        ``y - X beta``.
     """
     n = X.shape[0]
     if rows is None:
         rows = finish_rows(y, weights)
-    active, n_active, scale, sample, sample_weights, uniform = rows
+    active, n_active, scale, sample, _, _ = rows
     big = BIG_FACTOR * scale
     tolerance = 1e-9 * scale
 
-    def centred_residuals(beta):
+    def centred_residuals(beta, residuals=None):
         # Centre the band: an error in the intercept would put too many rows on
         # one side for the band to balance. A subsample's quantile is enough.
-        residuals = np.empty(n)
-        residuals_into(X, y, beta, residuals)
-        values = residuals[sample]
-        if uniform:  # the same lower quantile, by selection rather than a sort
-            k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
-            residuals -= np.partition(values, k)[k]
+        if residuals is None:
+            residuals = np.empty(n)
+            residuals_into(X, y, beta, residuals)
         else:
-            residuals -= weighted_quantile(values, sample_weights, quantile)
+            residuals = residuals.copy()
+        residuals -= _sample_quantile(residuals[sample], rows, quantile)
         return residuals
 
-    residuals = centred_residuals(beta)
+    residuals = centred_residuals(beta, residuals)
     # The residuals that choose the LP's starting basis: those of the last LP
     # solution once only a few rows are added to its band (its basis is then
     # nearly optimal), else those that chose the band.
@@ -389,18 +438,30 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         below = active & ~band & ~(residuals > 0)
         # With every row in the band, refining MM cannot help a failed LP: then
         # HiGHS retries from its own start.
-        solution = _reduced_dual(X, y, weights, quantile, np.flatnonzero(band),
-                                 above, below, big, basis_residuals,
-                                 cold_retry=size >= n_active)
+        band_rows = np.flatnonzero(band)
+        solved = None
+        if simplex:
+            solution, solved = _reduced_primal(X, y, weights, quantile, band_rows,
+                                               above, below, basis_residuals)
+        if solved is None:
+            solution = _reduced_dual(X, y, weights, quantile, band_rows, above,
+                                     below, big, basis_residuals,
+                                     cold_retry=size >= n_active)
+        elif not solved:
+            solution = None
         wrong = None
         if solution is not None:
+            # The certificate's pass computes the residuals the check needs.
             new_residuals = np.empty(n)
-            residuals_into(X, y, solution, new_residuals)
+            gap = duality_gap(X, y, weights, quantile, solution, scale,
+                              new_residuals)
             wrong = (above & (new_residuals < -tolerance)) | (
                 below & (new_residuals > tolerance))
             if not wrong.any():
-                return solution, rounds, duality_gap(X, y, weights, quantile,
-                                                     solution, scale)
+                if solved and not gap <= SIMPLEX_GAP:
+                    simplex = False  # rounding misled the band simplex: HiGHS
+                    continue
+                return solution, rounds, gap, new_residuals
         if wrong is None or wrong.sum() > size:
             # The band could not balance the aggregated rows (the LP failed or
             # pushed them across): improve the start rather than only widen.
@@ -437,8 +498,11 @@ def _nearest(distance, size, sample):
     return np.argpartition(distance, size - 1)[:size]
 
 
-def duality_gap(X, y, weights, quantile, beta, y_scale=None):
+def duality_gap(X, y, weights, quantile, beta, y_scale=None, residuals=None):
     """Relative gap between the check loss at ``beta`` and a dual bound.
+
+    The residuals ``y - X beta`` go to ``residuals`` when given (the pass over
+    the rows that computes the gap computes them anyway).
 
     Any ``d`` with ``(q - 1) w <= d <= q w`` and ``X' d = 0`` bounds the optimum
     from below by ``d' y``, and ``sum_i w_i rho_q(r_i) - d' y = sum_i (w_i
@@ -468,8 +532,16 @@ def duality_gap(X, y, weights, quantile, beta, y_scale=None):
     # Residuals below 1e-15 of the largest response are below what HiGHS resolves
     # (its solutions are accurate to ~1e-15 relative): such rows are on the fit
     # too. Which rows count only chooses d; the gap's terms stay exact.
+    if residuals is None:
+        residuals = np.empty(X.shape[0])
     primal, size = sign_dual(X, y, weights, beta, quantile, ON_FIT_TOL,
-                             ON_FIT_FLOOR * y_scale + 1e-300, on_fit, balance)
+                             ON_FIT_FLOOR * y_scale + 1e-300, on_fit, balance,
+                             residuals)
+    return _gap_on_fit(X, y, weights, quantile, beta, on_fit, balance, primal, size)
+
+
+def _gap_on_fit(X, y, weights, quantile, beta, on_fit, balance, primal, size):
+    """:func:`duality_gap` from the outputs of :func:`~._kernels.sign_dual`."""
     gap = 0.0
     if on_fit.any():
         rows = np.flatnonzero(on_fit)
@@ -592,26 +664,115 @@ def _solve_quantile(X, y, weights, quantile, *, epsilon, max_iter, rng,
             "duality_gap": np.nan, "epsilon": eps, "step_tol": step_tol,
             "band_size": int(max(50 * p, BAND_FACTOR * np.sqrt(n_active * p)))}
     if exact:
-        beta = _finish(X, y, weights, quantile, beta, info, info["band_size"],
-                       verbose)
+        beta, _ = _finish(X, y, weights, quantile, beta, info, info["band_size"],
+                          verbose)
     return beta, info
 
 
-def _finish(X, y, weights, quantile, beta, info, band_size, verbose, rows=None):
-    """Exact finish from ``beta``: the solution; rounds and gap go to ``info``."""
+def _finish(X, y, weights, quantile, beta, info, band_size, verbose, rows=None,
+            simplex=False, residuals=None):
+    """Exact finish from ``beta``: the solution and its residuals.
+
+    Rounds and gap go to ``info``; ``residuals`` are those of ``beta`` if known.
+    """
 
     def refine(beta):
         info["n_iter"] += REFINE_ITER
         return mm_iterations(X, y, weights, quantile, beta, info["epsilon"],
                              REFINE_ITER, info["step_tol"], accelerate=True)[0]
 
-    beta, rounds, gap = exact_finish(X, y, weights, quantile, beta, band_size, refine,
-                                     rows=rows)
+    beta, rounds, gap, residuals = exact_finish(
+        X, y, weights, quantile, beta, band_size, refine, rows=rows,
+        simplex=simplex, residuals=residuals)
     info.update(rounds=rounds, duality_gap=gap)
     if verbose:
         print(f"exact finish at quantile {quantile:g}: {rounds} reduced LP(s), "
               f"duality gap {gap:.2g}")
-    return beta
+    return beta, residuals
+
+
+class _WarmLevels:
+    """The warm levels of a quantile process, one pass over the rows each.
+
+    After each level's solution, :func:`~._kernels.level_pass` reads the rows
+    once for its duality gap, for the check that the rows kept out of its band
+    stayed on their side, and for the next level's band: the rows within a
+    half-width of the next level's centre (both from the residuals of the
+    sample of :class:`FinishRows`, the half-width leaving ``band_size`` rows
+    expected) and the weighted sums of the rows on each side. The band's problem
+    goes to :func:`~._kernels.band_simplex`. Where the exact finish reads the rows
+    four times a level (centre, band, sides, certificate), this reads them once;
+    a level the band simplex does not settle (its band too narrow, a degenerate
+    vertex, a gap above ``SIMPLEX_GAP``) is left to :func:`exact_finish`.
+    """
+
+    def __init__(self, X, y, weights, rows, band_size):
+        n, p = X.shape
+        self.X, self.y, self.weights, self.rows = X, y, weights, rows
+        self.X_sample = np.ascontiguousarray(X[rows.sample])
+        self.y_sample = y[rows.sample]
+        # The k-th nearest sample row sets the half-width of the band.
+        self.k = int(np.ceil(band_size * rows.sample.size / rows.n_active)) - 1
+        self.side = np.full(n, 2, dtype=np.int8)  # 2: in the band, not checked
+        self.band = np.empty(n, dtype=np.int64)
+        self.sums = np.empty((2, p))
+        self.total = weights @ X  # rows of zero weight add nothing
+        self.residuals, self.spare = np.empty(n), np.empty(n)
+        self.on_fit = np.empty(n, dtype=bool)
+        self.balance = np.empty(p)
+        self.count, self.centre = 0, 0.0
+
+    def read(self, beta, quantile, following):
+        """Read the rows at ``beta``, the solution at ``quantile`` (None: no gap).
+
+        Writes the residuals to ``self.spare``; returns the gap and the rows on
+        the wrong side of those kept out of the band.
+        """
+        rows = self.rows
+        if following is None:
+            centre, half_width = 0.0, -1.0  # every row to its side, none to a band
+        else:
+            values = self.y_sample - self.X_sample @ beta
+            centre = _sample_quantile(values, rows, following)
+            distance = np.abs(values - centre)
+            half_width = (np.partition(distance, self.k)[self.k]
+                          if self.k < distance.size else np.inf)
+        primal, size, wrong, self.count = level_pass(
+            self.X, self.y, self.weights, beta, 0.5 if quantile is None else quantile,
+            ON_FIT_TOL, ON_FIT_FLOOR * rows.scale + 1e-300, self.on_fit, self.balance,
+            self.spare, self.side, 1e-9 * rows.scale, centre, half_width,
+            self.total, self.sums, self.band)
+        self.centre = centre
+        gap = np.nan
+        if quantile is not None:
+            gap = _gap_on_fit(self.X, self.y, self.weights, quantile, beta,
+                              self.on_fit, self.balance, primal, size)
+        else:  # a start, not a check: the residuals are the current ones
+            self.residuals, self.spare = self.spare, self.residuals
+        return gap, wrong
+
+    def solve(self, quantile, following):
+        """The solution at ``quantile`` and its gap, or None for the exact finish."""
+        X, y, weights = self.X, self.y, self.weights
+        p = X.shape[1]
+        band = self.band[:self.count]
+        if band.size <= p:
+            return None
+        sums = self.sums
+        linear = (1.0 - quantile) * sums[1] - quantile * sums[0]
+        beta = np.empty(p)
+        status, _ = band_simplex(
+            np.ascontiguousarray(X[band]), y[band], weights[band], quantile, linear,
+            np.argsort(np.abs(self.residuals[band] - self.centre)),
+            SIMPLEX_MAX_PIVOTS, beta, np.empty(p, dtype=np.int64))
+        if status != 0:
+            return None
+        gap, wrong = self.read(beta, quantile, following)
+        if wrong or not gap <= SIMPLEX_GAP:
+            self.side[:] = 2  # the next read starts afresh
+            return None
+        self.residuals, self.spare = self.spare, self.residuals
+        return beta, gap
 
 
 def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
@@ -621,13 +782,16 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
     The first level is fitted as by :func:`solve_quantile`. Each next one starts
     from the previous level's exact solution: its residuals, shifted by their
     quantile at the new level (the intercept moves most between levels), choose
-    the band of the reduced LP and its starting basis (rows at the bound of their
-    sign, the rows nearest the shifted fit basic), so neither the subsample fit
-    nor the MM iterations are repeated. A parametric
-    simplex that pivots through every breakpoint of the process would need about
-    ``n`` times the level step pivots (every row that changes sides); the band
-    keeps it to the rows near the new fit. The band is ``WARM_BAND_FACTOR``
-    times ``sqrt(n p)`` rows, twice a cold fit's on large data: the previous
+    the band of the reduced problem and the start of its simplex (the rows
+    nearest the shifted fit), so neither the subsample fit nor the MM iterations
+    are repeated. A parametric simplex that pivots through every breakpoint of
+    the process would need about ``n`` times the level step pivots (every row
+    that changes sides); the band keeps it to the rows near the new fit, and
+    the band simplex (:func:`~._kernels.band_simplex`) crosses many rows per
+    pivot by its exact line search (about 4p pivots a level). The old basis
+    itself is no help: its rows lie outside the new band. Each level then reads
+    the rows once (:class:`_WarmLevels`). The band is ``WARM_BAND_FACTOR``
+    times ``sqrt(n p)`` rows, more than a cold fit's on large data: the previous
     solution is a rougher start than MM's.
     ``solver='mm'`` (``exact=False``) runs MM from the previous solution.
 
@@ -642,16 +806,29 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
                                      max_iter=max_iter, rng=rng, step_tol=step_tol,
                                      exact=exact, verbose=verbose)
         coefficients, infos = [beta], [info]
-        if exact:  # the rows' setup and the band size serve every level
+        if exact and len(quantiles) > 1:  # the rows' setup serves every level
             rows = finish_rows(y, weights)
             p = X.shape[1]
             band_size = int(max(50 * p, WARM_BAND_FACTOR * BAND_FACTOR
                                 * np.sqrt(rows.n_active * p)))
-        for quantile in quantiles[1:]:
+            levels = _WarmLevels(X, y, weights, rows, band_size)
+            levels.read(beta, None, quantiles[1])
+        for index, quantile in enumerate(quantiles[1:], 1):
             info = dict(infos[-1], n_iter=0, rounds=0, duality_gap=np.nan)
+            following = quantiles[index + 1] if index + 1 < len(quantiles) else None
             if exact:
-                beta = _finish(X, y, weights, quantile, beta, info, band_size,
-                               verbose, rows)
+                solution = levels.solve(quantile, following)
+                if solution is None:  # the full exact finish from the last level
+                    beta, _ = _finish(X, y, weights, quantile, beta, info,
+                                      band_size, verbose, rows, simplex=True,
+                                      residuals=levels.residuals)
+                    levels.read(beta, None, following)
+                else:
+                    beta, gap = solution
+                    info.update(rounds=1, duality_gap=gap)
+                    if verbose:
+                        print(f"exact finish at quantile {quantile:g}: one pass, "
+                              f"duality gap {gap:.2g}")
             else:
                 beta, n_iter, converged = mm_iterations(
                     X, y, weights, quantile, beta, info["epsilon"], max_iter,
