@@ -19,6 +19,7 @@ from statopt.datasets import (
     load_wikipedia_crossmodal,
     make_censored_quantile_data,
     make_correlated_logistic,
+    make_cross_modal_data,
     make_sparse_svd_data,
 )
 
@@ -239,3 +240,20 @@ def test_sparse_svd_data_is_finite_or_refused(model, singular_values, noise, sha
         return
     assert np.isfinite(X).all() and X.shape == (U.shape[0], V.shape[0])
     assert_allclose(U.T @ U, np.eye(d.size), atol=1e-12)
+
+
+def test_cross_modal_views_of_different_widths():
+    widths = [240, 216, 64, 76, 47, 6]
+    X, y, views, modalities = make_cross_modal_data(
+        50, n_views=(3, 3), n_features_per_view=widths, random_state=0)
+    assert X.shape == (50, sum(widths))
+    assert [len(v) for v in views] == widths
+    assert np.array_equal(np.concatenate(views), np.arange(sum(widths)))
+    assert modalities == ["image"] * 3 + ["text"] * 3
+    # One width for all is the same simulation as that width repeated.
+    same = make_cross_modal_data(50, n_features_per_view=7, random_state=0)
+    listed = make_cross_modal_data(50, n_features_per_view=[7] * 4, random_state=0)
+    np.testing.assert_array_equal(same[0], listed[0])
+    for bad in ([7, 7], [7, 0, 7, 7], [7, 1.5, 7, 7], [True, 7, 7, 7]):
+        with pytest.raises(ValueError, match="n_features_per_view should be"):
+            make_cross_modal_data(50, n_features_per_view=bad)
