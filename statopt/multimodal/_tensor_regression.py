@@ -30,8 +30,8 @@ from sklearn.utils.validation import (
 
 from .._utils import (
     StrictInterval,
+    blas_thread_limit,
     check_array_budget,
-    single_blas_thread,
     validated,
 )
 from ..metrics import cross_modal_map_scorer
@@ -374,7 +374,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         # Every product here is tall and thin (n x d by d x R): BLAS threads cost
         # more than they bring (on the Wikipedia data, 2 threads doubled the fit).
         # An overflow anywhere in the descent becomes one clear error.
-        with single_blas_thread(), np.errstate(
+        with blas_thread_limit(), np.errstate(
                 over="raise", invalid="raise", divide="raise"):
             try:
                 state = TensorState(designs, self._view_modality, targets,
