@@ -257,3 +257,23 @@ def test_cross_modal_views_of_different_widths():
     for bad in ([7, 7], [7, 0, 7, 7], [7, 1.5, 7, 7], [True, 7, 7, 7]):
         with pytest.raises(ValueError, match="n_features_per_view should be"):
             make_cross_modal_data(50, n_features_per_view=bad)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.data())
+def test_cross_modal_widths_property(n_image, n_text, data):
+    widths = data.draw(st.lists(st.integers(1, 12), min_size=n_image + n_text,
+                                max_size=n_image + n_text))
+    X, y, views, modalities = make_cross_modal_data(
+        20, n_views=(n_image, n_text), n_features_per_view=widths, random_state=0)
+    assert X.shape == (20, sum(widths)) and np.isfinite(X).all()
+    assert [len(v) for v in views] == widths
+    assert np.array_equal(np.concatenate(views), np.arange(sum(widths)))
+    assert modalities == ["image"] * n_image + ["text"] * n_text
+    bad = data.draw(st.one_of(
+        st.lists(st.integers(1, 5), min_size=1, max_size=8).filter(
+            lambda w: len(w) != n_image + n_text),
+        st.lists(st.one_of(st.integers(-3, 0), st.floats(0.5, 3), st.booleans()),
+                 min_size=n_image + n_text, max_size=n_image + n_text)))
+    with pytest.raises(ValueError, match="n_features_per_view should be"):
+        make_cross_modal_data(20, n_views=(n_image, n_text), n_features_per_view=bad)
