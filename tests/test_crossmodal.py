@@ -71,7 +71,7 @@ def _put_phi(state, value):
 
 
 @pytest.mark.parametrize("view", [0, 1, 2])
-@pytest.mark.parametrize("direct_max_size", [400, 0])
+@pytest.mark.parametrize("direct_max_size", [bcd.DIRECT_MAX_SIZE, 0])
 def test_view_factor_update_is_the_exact_block_minimiser(view, direct_max_size,
                                                          monkeypatch):
     # Views 0 and 1 share the image modality (explicit Hessian or CG); view 2 is

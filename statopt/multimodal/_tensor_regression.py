@@ -36,6 +36,7 @@ from .._utils import (
 )
 from ..metrics import cross_modal_map_scorer
 from ._bcd import (
+    CG_FORCING,
     CG_MAX_RTOL,
     CG_RTOL,
     MODALITIES,
@@ -226,7 +227,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
     the 2-core development machine two threads made the Wikipedia fit twice as
     slow.
 
-    The view-factor block has (d_v + 1) R parameters. Up to 400 it is solved
+    The view-factor block has (d_v + 1) R parameters. Up to 100 it is solved
     through its explicit Hessian; above, by conjugate gradients on the Hessian
     operator, which never forms the matrix and lowers the model at every iterate,
     preconditioned by a Kronecker-product approximation of the Hessian. Each
@@ -440,7 +441,7 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                 break
             # Block solves as accurate as the sweeps' progress warrants.
             decrease = (curve[-2] - curve[-1]) / max(abs(curve[-1]), 1e-300)
-            state.cg_rtol = min(max(decrease, CG_RTOL), CG_MAX_RTOL)
+            state.cg_rtol = min(max(CG_FORCING * decrease, CG_RTOL), CG_MAX_RTOL)
         return curve, converged, n_iter
 
     def _set_standardisation(self, X):
