@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0.dev0"
 
+from ._config import config_context, get_config, set_config  # noqa: E402
 from .decomposition import FITSSVD  # noqa: E402
 from .linear_model import (  # noqa: E402
     AdamLogisticRegression,
@@ -23,6 +24,9 @@ __all__ = [
     "SimilarityAwareMultimodalClassifier",
     "TensorCrossModalRegressor",
     "__version__",
+    "config_context",
+    "get_config",
+    "set_config",
 ]
 
 from .neural_network import (  # noqa: E402

@@ -71,7 +71,7 @@ def _put_phi(state, value):
 
 
 @pytest.mark.parametrize("view", [0, 1, 2])
-@pytest.mark.parametrize("direct_max_size", [400, 0])
+@pytest.mark.parametrize("direct_max_size", [bcd.DIRECT_MAX_SIZE, 0])
 def test_view_factor_update_is_the_exact_block_minimiser(view, direct_max_size,
                                                          monkeypatch):
     # Views 0 and 1 share the image modality (explicit Hessian or CG); view 2 is
@@ -161,15 +161,20 @@ def test_multiplicative_model_beats_linear_methods_on_simulated_views():
         ours[0], rel=1e-12)
     image, text = np.concatenate(views[:2]), np.concatenate(views[2:])
     for linear in (CCA(3), PLSCanonical(3)):
-        scaler_i, scaler_t = StandardScaler(), StandardScaler()
-        linear.fit(scaler_i.fit_transform(X[train][:, image]),
-                   scaler_t.fit_transform(X[train][:, text]))
-        a, b = linear.transform(scaler_i.transform(X[test][:, image]),
-                                scaler_t.transform(X[test][:, text]))
-        a /= np.linalg.norm(a, axis=1, keepdims=True)
-        b /= np.linalg.norm(b, axis=1, keepdims=True)
-        theirs = _map(a @ b.T, y[test]), _map(b @ a.T, y[test])
+        theirs = _linear_map(linear, X, y, image, text, train, test)
         assert min(ours) > max(theirs) + 0.3
+
+
+def _linear_map(linear, X, y, image, text, train, test):
+    """mAP both ways of a linear two-view method (cosine of standardised maps)."""
+    scaler_i, scaler_t = StandardScaler(), StandardScaler()
+    linear.fit(scaler_i.fit_transform(X[train][:, image]),
+               scaler_t.fit_transform(X[train][:, text]))
+    a, b = linear.transform(scaler_i.transform(X[test][:, image]),
+                            scaler_t.transform(X[test][:, text]))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    return _map(a @ b.T, y[test]), _map(b @ a.T, y[test])
 
 
 def test_transform_uses_one_modality_and_retrieve_ranks_by_similarity():
@@ -483,3 +488,72 @@ def test_sizes_beyond_two_gib_are_refused_before_allocating():
         TensorCrossModalRegressor(3000, views=views, modalities=modalities).fit(X, y)
     with pytest.raises(ValueError, match="GiB"):
         make_cross_modal_data(10, n_topics=10**10)
+
+
+def test_balance_is_the_exact_minimiser_over_rescalings():
+    # Rescaling a component's factors by numbers of product 1 keeps the scores;
+    # the balanced penalty must match a generic minimiser over those rescalings.
+    state = _state("multinomial")
+    scores = {m: state.topic_scores[m].copy() for m in bcd.MODALITIES}
+    before = state.objective()
+    factor_sets = {"image": [0, 1], "text": [2]}
+
+    def objective_of(log_scales):
+        # Per modality and component: free log-scales of the views, phi's closes
+        # the product to 1.
+        penalty, offset = 0.0, 0
+        for modality, views in factor_sets.items():
+            for r in range(2):
+                logs = log_scales[offset:offset + len(views)]
+                offset += len(views)
+                penalty += sum(np.exp(2 * s) * np.sum(state.thetas[v][:, r] ** 2)
+                               for s, v in zip(logs, views))
+                penalty += np.exp(-2 * logs.sum()) * np.sum(state.phi[modality][r] ** 2)
+        return penalty
+
+    reference = minimize(objective_of, np.zeros(6), method="BFGS",
+                         options={"gtol": 1e-12}).fun
+    loss = before - 0.5 * state.alpha * objective_of(np.zeros(6))
+    state.balance()
+    for m in bcd.MODALITIES:
+        np.testing.assert_allclose(state.topic_scores[m], scores[m], rtol=1e-12,
+                                   atol=1e-12)
+    assert state.objective() == pytest.approx(loss + 0.5 * state.alpha * reference,
+                                              rel=1e-10)
+    assert state.objective() < before
+
+
+def test_wide_multi_view_fit_converges_at_the_defaults_and_beats_pls():
+    # Six views of 3 to 120 columns (the shape of the six-view digits benchmark,
+    # halved), three per modality: the defaults converge (pytest turns a
+    # ConvergenceWarning into an error), far below the objective of the all-zero
+    # model (log 4 per term, where too small a start used to collapse), and
+    # retrieve far better than PLS.
+    widths = [120, 108, 32, 38, 24, 3]
+    X, y, views, modalities = make_cross_modal_data(
+        1000, n_views=(3, 3), n_features_per_view=widths, random_state=0)
+    train, test = slice(0, 500), slice(500, None)
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0).fit(X[train], y[train])
+    assert model.n_iter_ < model.max_iter
+    assert model.objective_curve_[-1] < 0.5 * 3 * np.log(4)
+    similarity = model.cross_modal_similarity(X[test], X[test])
+    ours = _map(similarity, y[test]), _map(similarity.T, y[test])
+    image, text = np.concatenate(views[:3]), np.concatenate(views[3:])
+    theirs = _linear_map(PLSCanonical(3), X, y, image, text, train, test)
+    assert min(ours) > 0.9 and min(ours) > max(theirs) + 0.4
+
+
+def test_kronecker_preconditioner_is_exact_for_a_constant_other_factor():
+    # With C = 1 (ones), the Hessian is (Z'Z) kron Phi_w + ridge I exactly.
+    state = _state("squared")
+    Z = state.designs[0]
+    rng = np.random.default_rng(3)
+    phi_w = rng.standard_normal((2, 2))
+    phi_w = phi_w @ phi_w.T
+    others = np.ones((Z.shape[0], 2))
+    solve = state._kronecker_preconditioner(0, others, phi_w, 0.3)
+    right = rng.standard_normal((Z.shape[1], 2))
+    hessian = np.kron(Z.T @ Z, phi_w) + 0.3 * np.eye(right.size)
+    np.testing.assert_allclose(solve(right).ravel(),
+                               np.linalg.solve(hessian, right.ravel()), rtol=1e-9)

@@ -19,6 +19,7 @@ from statopt.datasets import (
     load_wikipedia_crossmodal,
     make_censored_quantile_data,
     make_correlated_logistic,
+    make_cross_modal_data,
     make_sparse_svd_data,
 )
 
@@ -239,3 +240,40 @@ def test_sparse_svd_data_is_finite_or_refused(model, singular_values, noise, sha
         return
     assert np.isfinite(X).all() and X.shape == (U.shape[0], V.shape[0])
     assert_allclose(U.T @ U, np.eye(d.size), atol=1e-12)
+
+
+def test_cross_modal_views_of_different_widths():
+    widths = [240, 216, 64, 76, 47, 6]
+    X, y, views, modalities = make_cross_modal_data(
+        50, n_views=(3, 3), n_features_per_view=widths, random_state=0)
+    assert X.shape == (50, sum(widths))
+    assert [len(v) for v in views] == widths
+    assert np.array_equal(np.concatenate(views), np.arange(sum(widths)))
+    assert modalities == ["image"] * 3 + ["text"] * 3
+    # One width for all is the same simulation as that width repeated.
+    same = make_cross_modal_data(50, n_features_per_view=7, random_state=0)
+    listed = make_cross_modal_data(50, n_features_per_view=[7] * 4, random_state=0)
+    np.testing.assert_array_equal(same[0], listed[0])
+    for bad in ([7, 7], [7, 0, 7, 7], [7, 1.5, 7, 7], [True, 7, 7, 7]):
+        with pytest.raises(ValueError, match="n_features_per_view should be"):
+            make_cross_modal_data(50, n_features_per_view=bad)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.data())
+def test_cross_modal_widths_property(n_image, n_text, data):
+    widths = data.draw(st.lists(st.integers(1, 12), min_size=n_image + n_text,
+                                max_size=n_image + n_text))
+    X, y, views, modalities = make_cross_modal_data(
+        20, n_views=(n_image, n_text), n_features_per_view=widths, random_state=0)
+    assert X.shape == (20, sum(widths)) and np.isfinite(X).all()
+    assert [len(v) for v in views] == widths
+    assert np.array_equal(np.concatenate(views), np.arange(sum(widths)))
+    assert modalities == ["image"] * n_image + ["text"] * n_text
+    bad = data.draw(st.one_of(
+        st.lists(st.integers(1, 5), min_size=1, max_size=8).filter(
+            lambda w: len(w) != n_image + n_text),
+        st.lists(st.one_of(st.integers(-3, 0), st.floats(0.5, 3), st.booleans()),
+                 min_size=n_image + n_text, max_size=n_image + n_text)))
+    with pytest.raises(ValueError, match="n_features_per_view should be"):
+        make_cross_modal_data(20, n_views=(n_image, n_text), n_features_per_view=bad)

@@ -354,7 +354,8 @@ def _check_singular_values(singular_values):
         "n_samples": [StrictInterval(Integral, 2, None, closed="left")],
         "n_topics": [StrictInterval(Integral, 2, None, closed="left")],
         "n_views": ["array-like"],
-        "n_features_per_view": [StrictInterval(Integral, 1, None, closed="left")],
+        "n_features_per_view": [StrictInterval(Integral, 1, None, closed="left"),
+                                "array-like"],
         "separation": [StrictInterval(Real, 0, np.finfo(np.float64).max,
                                       closed="both")],
         "random_state": ["random_state"],
@@ -383,8 +384,9 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
     n_views : tuple of two int, default=(2, 2)
         Views of the image and the text modality; at least 2 each for the
         interaction to matter.
-    n_features_per_view : int, default=10
-        Columns of each view.
+    n_features_per_view : int or array-like of int, default=10
+        Columns of each view: one number for all, or one per view (image views
+        first), as in wide benchmarks whose views range from 6 to 240 columns.
     separation : float, default=3.0
         Norm of the topic means (the noise has unit variance per column).
     random_state : int, RandomState instance or None, default=None
@@ -392,7 +394,7 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
 
     Returns
     -------
-    X : ndarray of shape (n_samples, sum(n_views) * n_features_per_view)
+    X : ndarray of shape (n_samples, total columns of the views)
         The views side by side: the image views, then the text views.
     y : ndarray of shape (n_samples,)
         Topics, 0 to ``n_topics - 1``.
@@ -415,15 +417,18 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
         raise ValueError("n_views should give the number of image and of text views, "
                          f"two ints, each at least 1; got {n_views!r}.")
     n_views = tuple(int(v) for v in counts)
-    check_array_budget(max(n_samples * sum(n_views), n_topics) * n_features_per_view,
+    widths = _view_widths(n_features_per_view, sum(n_views))
+    check_array_budget(max(n_samples, n_topics) * int(widths.sum()),
                        "n_samples, n_topics, n_views or n_features_per_view")
     rng = check_random_state(random_state)
     topics = rng.randint(n_topics, size=n_samples)
     blocks, modalities = [], []
+    view_widths = iter(widths.tolist())
     for modality, count in zip(("image", "text"), n_views):
         signs = rng.choice([-1.0, 1.0], size=n_samples)
         for _ in range(count):
-            means = rng.standard_normal((n_topics, n_features_per_view))
+            width = next(view_widths)
+            means = rng.standard_normal((n_topics, width))
             norms = np.linalg.norm(means, axis=1, keepdims=True)
             with np.errstate(over="ignore"):
                 factors = separation / norms
@@ -431,11 +436,25 @@ def make_cross_modal_data(n_samples=500, *, n_topics=4, n_views=(2, 2),
             means = (means * factors if np.isfinite(factors).all()
                      else means / norms * separation)
             blocks.append(signs[:, None] * means[topics]
-                          + rng.standard_normal((n_samples, n_features_per_view)))
+                          + rng.standard_normal((n_samples, width)))
             modalities.append(modality)
     X = np.hstack(blocks)
-    views = np.split(np.arange(X.shape[1]), len(blocks))
+    views = np.split(np.arange(X.shape[1]), np.cumsum(widths)[:-1])
     return X, topics, views, modalities
+
+
+def _view_widths(n_features_per_view, n_views):
+    """Columns of each of ``n_views`` views, validated: one int for all, or one each."""
+    if isinstance(n_features_per_view, Integral):
+        return np.full(n_views, int(n_features_per_view))
+    widths = np.ravel(np.asarray(n_features_per_view, dtype=object))
+    if widths.size != n_views or not all(
+            isinstance(w, Integral) and not isinstance(w, (bool, np.bool_)) and w >= 1
+            for w in widths):
+        raise ValueError(f"n_features_per_view should be one int >= 1, or {n_views} "
+                         "of them (one per view, image views first); got "
+                         f"{n_features_per_view!r}.")
+    return widths.astype(np.int64)
 
 
 @validate_params(

@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils import StrictInterval, quiet_finiteness_check, single_blas_thread
+from .._utils import StrictInterval, blas_thread_limit, quiet_finiteness_check
 from ._sparse_svd import (
     estimate_noise_level,
     fit_sparse_svd,
@@ -63,7 +63,7 @@ def _fit(X, n_components, params, random_state):
     # The products are tall and thin (X by n_components columns) and the SVDs
     # small: two BLAS threads on the shared 2-core machine made fits an order of
     # magnitude slower, not faster.
-    with single_blas_thread():
+    with blas_thread_limit():
         return _fit_on_this_thread(X, n_components, params, random_state)
 
 

@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from .._numba import kernel_input
-from .._utils import quiet_finiteness_check, scale_exponents
+from .._utils import blas_thread_limit, quiet_finiteness_check, scale_exponents
 from ..metrics import d2_ipcw_pinball_score
 from ..survival import CensoringDistributionEstimator, kernel_propensity
 from ..survival._kernel_weights import _floor_probability
@@ -312,6 +312,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         return levels, not scalar
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @blas_thread_limit()
     def fit(self, X, y, sample_weight=None):
         """Fit the weighted linear quantile regression.
 

@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from .._numba import kernel_input
-from .._utils import single_blas_thread
+from .._utils import blas_thread_limit
 from ..optim._kernels import RULE_CODES
 from ..optim._streaming import is_dask_array, stream_partial_fit
 from ._kernels import (
@@ -306,6 +306,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
+    @blas_thread_limit()
     def fit(self, X, y, sample_weight=None):
         """Fit the model by minibatch epochs.
 
@@ -499,7 +500,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
         # The package's BLAS policy: one thread (the Hessian products are tall and
         # thin; on digits, 2 threads made this finish 4x slower here).
-        with single_blas_thread():
+        with blas_thread_limit():
             return proximal_newton(objective, derivatives, theta, l1_strength, free,
                                    self.tol, self.max_iter - self.n_iter_, record)
 
@@ -605,6 +606,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         _, counts = np.unique(y, return_counts=True)
         return counts.min() >= 2
 
+    @blas_thread_limit()
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch of minibatch updates on a chunk of data.
 

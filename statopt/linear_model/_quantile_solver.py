@@ -34,7 +34,7 @@ import highspy
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, qr, solve_triangular
 
-from .._utils import single_blas_thread, weighted_quantile
+from .._utils import blas_thread_limit, weighted_quantile
 from ._kernels import (
     band_simplex,
     level_pass,
@@ -605,7 +605,7 @@ def solve_quantile(X, y, weights, quantile, **options):
     rows 300 times slower (0.13 s against 0.4 ms) when the other core was busy.
     Options and returns are those of :func:`_solve_quantile`.
     """
-    with single_blas_thread():
+    with blas_thread_limit():
         return _solve_quantile(X, y, weights, quantile, **options)
 
 
@@ -801,7 +801,7 @@ def solve_quantile_process(X, y, weights, quantiles, *, epsilon, max_iter, rng,
     infos : list of dict
         One :func:`solve_quantile` info per level.
     """
-    with single_blas_thread():
+    with blas_thread_limit():
         beta, info = _solve_quantile(X, y, weights, quantiles[0], epsilon=epsilon,
                                      max_iter=max_iter, rng=rng, step_tol=step_tol,
                                      exact=exact, verbose=verbose)

@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._utils import check_array_budget, single_blas_thread
+from .._utils import blas_thread_limit, check_array_budget
 from ._robust_dual import (
     DUAL_NORMS,
     binary_label_flip,
@@ -237,7 +237,7 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             # The barrier method stores a dense Hessian of every coefficient.
             check_array_budget((Y.shape[1] * (X.shape[1] + 1) + 1) ** 2,
                                "the Hessian of norm='pairwise' (use 'spectral')")
-        with single_blas_thread():
+        with blas_thread_limit():
             if flips:
                 # From kappa (K - 1) / K on, labels flip for free: W = 0, b = 0,
                 # lam = 0 meets the optimality conditions (see the user guide).

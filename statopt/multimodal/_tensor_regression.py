@@ -30,12 +30,20 @@ from sklearn.utils.validation import (
 
 from .._utils import (
     StrictInterval,
+    blas_thread_limit,
     check_array_budget,
-    single_blas_thread,
     validated,
 )
 from ..metrics import cross_modal_map_scorer
-from ._bcd import MODALITIES, TensorState, extrapolate, view_product
+from ._bcd import (
+    CG_FORCING,
+    CG_MAX_RTOL,
+    CG_RTOL,
+    MODALITIES,
+    TensorState,
+    extrapolate,
+    view_product,
+)
 
 # Extrapolation factor along the last sweep's move: start, and cap.
 INITIAL_EXTRAPOLATION = 1.0
@@ -214,13 +222,17 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
     indicator matrix is a multi-label target; a float vector or matrix is fitted
     as regression targets, and ``predict`` returns the same shape.
 
-    The fit runs BLAS on one thread: its products are tall and thin (rows by
-    features by R), and on the 2-core development machine two threads made the
-    Wikipedia fit twice as slow.
+    The fit runs BLAS with ``statopt.get_config()['blas_threads']`` threads (one
+    by default): its products are tall and thin (rows by features by R), and on
+    the 2-core development machine two threads made the Wikipedia fit twice as
+    slow.
 
-    The view-factor block has (d_v + 1) R parameters. Up to 400 it is solved
+    The view-factor block has (d_v + 1) R parameters. Up to 100 it is solved
     through its explicit Hessian; above, by conjugate gradients on the Hessian
-    operator, which never forms the matrix and lowers the model at every iterate.
+    operator, which never forms the matrix and lowers the model at every iterate,
+    preconditioned by a Kronecker-product approximation of the Hessian. Each
+    sweep ends by balancing the norms of every rank-one component's factors, an
+    exact minimisation over the rescalings that leave the scores unchanged.
 
     References
     ----------
@@ -367,14 +379,15 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             # Constant row 1: each view starts as 1 + small linear term, so the
             # product over views starts close to a sum of linear terms.
             theta = 0.1 * rng.standard_normal((Z.shape[1], self.n_factors))
+            theta /= np.sqrt(Z.shape[1])
             theta[0] = 1.0
-            thetas.append(theta / np.sqrt(Z.shape[1]))
+            thetas.append(theta)
         n_topics = targets.shape[1]
         phi = {m: np.zeros((self.n_factors, n_topics)) for m in MODALITIES}
         # Every product here is tall and thin (n x d by d x R): BLAS threads cost
         # more than they bring (on the Wikipedia data, 2 threads doubled the fit).
         # An overflow anywhere in the descent becomes one clear error.
-        with single_blas_thread(), np.errstate(
+        with blas_thread_limit(), np.errstate(
                 over="raise", invalid="raise", divide="raise"):
             try:
                 state = TensorState(designs, self._view_modality, targets,
@@ -426,6 +439,9 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
             if curve[-2] - curve[-1] <= self.tol * abs(curve[-1]):
                 converged = True
                 break
+            # Block solves as accurate as the sweeps' progress warrants.
+            decrease = (curve[-2] - curve[-1]) / max(abs(curve[-1]), 1e-300)
+            state.cg_rtol = min(max(CG_FORCING * decrease, CG_RTOL), CG_MAX_RTOL)
         return curve, converged, n_iter
 
     def _set_standardisation(self, X):

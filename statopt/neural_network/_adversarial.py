@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._utils import blas_thread_limit
 from ._layers import (
     Dense,
     Dropout,
@@ -501,6 +502,7 @@ default='relu'
                              f"modalities changed since the network was fitted; {hint}")
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @blas_thread_limit()
     def fit(self, X, y, events=None, sample_weight=None):
         """Fit the extractor, the detector and (with events) the discriminator.
 
@@ -577,6 +579,7 @@ default='relu'
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @blas_thread_limit()
     def partial_fit(self, X, y, events=None, sample_weight=None, classes=None,
                     event_labels=None):
         """Train for one epoch over the given rows, continuing the previous state.

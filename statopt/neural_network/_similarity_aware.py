@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils import single_blas_thread
+from .._utils import blas_thread_limit
 from ._adversarial import ACTIVATIONS, _view_columns
 from ._kernels import scatter_window_gradient
 from ._layers import Dense, Dropout, Head, Layer, SoftmaxCrossEntropy
@@ -699,7 +699,7 @@ default='tanh'
             random_state=rng.randint(np.iinfo(np.int32).max), verbose=self.verbose)
         # The package's BLAS policy: one thread (minibatch products are small; on
         # the Wikipedia pairs two threads made the fit several times slower here).
-        with single_blas_thread():
+        with blas_thread_limit():
             trainer.fit(self._objective(l2), self.params_,
                         (X, codes, codes.astype(np.float64), weight),
                         score=self._validation_score,

@@ -24,7 +24,7 @@ from scipy.signal import fftconvolve
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._utils import single_blas_thread
+from .._utils import blas_thread_limit
 from ._kernels import (
     EPANECHNIKOV,
     GAUSSIAN,
@@ -462,7 +462,7 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
             return Z
         # Small dense products and eigendecompositions: one BLAS thread, the
         # package's policy for small shared machines (DESIGN.md, Threads).
-        with single_blas_thread():
+        with blas_thread_limit():
             return _standardise(_leading_directions(Z, complete, _N_DIRECTIONS))
 
     def estimate(Z, method):
