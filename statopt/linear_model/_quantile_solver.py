@@ -163,9 +163,24 @@ def mm_iterations(X, y, weights, quantile, beta, epsilon, max_iter, step_tol,
     rhs = np.empty(p)
     residuals = np.empty(n)
 
-    def mm_map(beta, with_objective=False):
+    def normal_equations(beta, with_objective):
         objective = mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram,
                                         rhs, residuals, with_objective)
+        return gram, rhs, objective
+
+    return mm_loop(normal_equations, beta, max_iter, step_tol, accelerate)
+
+
+def mm_loop(normal_equations, beta, max_iter, step_tol, accelerate=False):
+    """The MM (or SQUAREM) loop of :func:`mm_iterations` on any data layout.
+
+    ``normal_equations(beta, with_objective)`` returns the majoriser's ``(gram,
+    rhs, check loss or 0.0)`` at ``beta``: one compiled pass in memory, a chunked
+    reduction on a Dask array.
+    """
+
+    def mm_map(beta, with_objective=False):
+        gram, rhs, objective = normal_equations(beta, with_objective)
         return beta + solve_normal_equations(gram, rhs), objective
 
     n_maps = 0
@@ -201,14 +216,26 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals,
 
     ``residuals`` (of the approximate fit, on all rows) choose the starting basis.
     """
-    columns = [X[band]]
-    values = [y[band]]
-    lower = [(quantile - 1.0) * weights[band]]
-    upper = [quantile * weights[band]]
-    signs = [residuals[band]]
     # Both sides' weighted sums in one compiled pass, no copy of X.
     sums = np.empty((2, X.shape[1]))
     totals = side_sums(X, weights, above, below, sums)
+    return band_dual(X[band], y[band], weights[band], residuals[band], sums, totals,
+                     quantile, big, cold_retry)
+
+
+def band_dual(X, y, weights, residuals, sums, totals, quantile, big,
+              cold_retry=False):
+    """The reduced dual LP on the band rows given, wherever they were gathered.
+
+    ``sums`` (2, p) and ``totals`` (2,) are the weighted row sums and weights of
+    the rows above and below the fit outside the band: each side becomes one
+    pseudo-row of response ``+-big``. Returns the coefficients, or None.
+    """
+    columns = [X]
+    values = [y]
+    lower = [(quantile - 1.0) * weights]
+    upper = [quantile * weights]
+    signs = [residuals]
     for side, sign in ((0, 1.0), (1, -1.0)):
         total = totals[side]
         if total > 0:
@@ -470,17 +497,27 @@ def duality_gap(X, y, weights, quantile, beta, y_scale=None):
     # too. Which rows count only chooses d; the gap's terms stay exact.
     primal, size = sign_dual(X, y, weights, beta, quantile, ON_FIT_TOL,
                              ON_FIT_FLOOR * y_scale + 1e-300, on_fit, balance)
+    return gap_from_parts(X[on_fit], y[on_fit], weights[on_fit], beta, quantile,
+                          primal, size, balance)
+
+
+def gap_from_parts(X, y, weights, beta, quantile, primal, size, balance):
+    """The relative duality gap of :func:`duality_gap` from its pass's results.
+
+    ``X``, ``y``, ``weights`` are the rows on the fit; ``primal``, ``size`` and
+    ``balance`` the check loss, the rounding scale and ``X' d`` of the others
+    (sums over the rows, so a chunked reduction gives them as well).
+    """
+    balance = balance.copy()
     gap = 0.0
-    if on_fit.any():
-        rows = np.flatnonzero(on_fit)
-        basis = X[rows]
-        lower = (quantile - 1.0) * weights[rows]
-        upper = quantile * weights[rows]
-        dual = _balancing_dual(basis, -balance, lower, upper)
-        balance += basis.T @ dual
-        residuals = y[rows] - basis @ beta
-        loss = weights[rows] * np.where(residuals >= 0, quantile * residuals,
-                                        (quantile - 1.0) * residuals)
+    if y.size:
+        lower = (quantile - 1.0) * weights
+        upper = quantile * weights
+        dual = _balancing_dual(X, -balance, lower, upper)
+        balance += X.T @ dual
+        residuals = y - X @ beta
+        loss = weights * np.where(residuals >= 0, quantile * residuals,
+                                  (quantile - 1.0) * residuals)
         # Each term is non-negative; rounding of subnormal products is not.
         gap = float(np.sum(np.maximum(loss - dual * residuals, 0.0)))
     gap += float(np.abs(balance) @ np.abs(beta))
