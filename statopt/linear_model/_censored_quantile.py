@@ -26,6 +26,13 @@ from ..survival import CensoringDistributionEstimator, kernel_propensity
 from ..survival._kernel_weights import _floor_probability
 from ..survival._target import _as_target, check_survival_target
 from ._kernels import column_max_abs
+from ._quantile_dask import (
+    dask_blocks,
+    final_weights,
+    is_dask_collection,
+    prepare_dask_problem,
+    solve_quantile_dask,
+)
 from ._quantile_inference import (
     RANK_METHODS,
     SE_METHODS,
@@ -334,6 +341,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             Fitted estimator.
         """
         levels, process = self._levels()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y, sample_weight, levels, process)
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, order="C",
                               ensure_all_finite="allow-nan", ensure_min_samples=2)
@@ -405,15 +414,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 f"Only {n_active} rows keep a positive weight, fewer than the "
                 f"{design.shape[1]} coefficients to fit."
             )
-        exact = self.solver == "exact"
-        options = dict(
-            epsilon=self.epsilon,
-            max_iter=min(self.max_iter, _MM_MAPS_BEFORE_FINISH) if exact
-            else self.max_iter,
-            step_tol=None if exact else self.tol,
-            rng=check_random_state(self.random_state), exact=exact,
-            verbose=self.verbose,
-        )
+        options = self._solver_options()
         if process:
             beta, infos = solve_quantile_process(design, response, weights, levels,
                                                  **options)
@@ -421,16 +422,39 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             beta, info = solve_quantile(design, response, weights, levels[0],
                                         **options)
             beta, infos = beta[None, :], [info]
-        self._warn_unsettled(levels, infos, exact)
+        self._store_solution(beta, infos, levels, process, response_exponent,
+                             exponents, weights, weight_exponent)
+        # The bootstrap of summary(se='boot') must resample the same sample_weight.
+        self._fit_sample_weighted = sample_weight is not None
+        return self
+
+    def _solver_options(self):
+        exact = self.solver == "exact"
+        return dict(
+            epsilon=self.epsilon,
+            max_iter=min(self.max_iter, _MM_MAPS_BEFORE_FINISH) if exact
+            else self.max_iter,
+            step_tol=None if exact else self.tol,
+            rng=check_random_state(self.random_state), exact=exact,
+            verbose=self.verbose,
+        )
+
+    def _store_solution(self, beta, infos, levels, process, response_exponent,
+                        exponents, weights, weight_exponent):
+        """Warn, map the scaled solution back and set the fitted attributes."""
+        self._warn_unsettled(levels, infos, self.solver == "exact")
         with np.errstate(over="ignore"):
             beta = np.ldexp(beta, response_exponent - exponents)
-            self.weights_ = np.ldexp(weights, weight_exponent)
+            # A Dask fit's weights come lazy and in the caller's units already.
+            self.weights_ = (weights if is_dask_collection(weights)
+                             else np.ldexp(weights, weight_exponent))
         if not np.isfinite(beta).all():
             raise ValueError(
                 "The coefficients overflow float64 (the response is too large for "
                 "the scale of X): rescale X or y before fitting."
             )
         self.quantiles_ = levels
+        offset = int(self.fit_intercept)
         intercept = beta[:, 0].copy() if self.fit_intercept else np.zeros(len(levels))
         coef = beta[:, offset:].copy()
         n_iter = np.array([info["n_iter"] for info in infos])
@@ -441,7 +465,41 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         else:
             self.intercept_, self.coef_ = float(intercept[0]), coef[0]
             self.n_iter_, self.duality_gap_ = int(n_iter[0]), float(gaps[0])
-        # The bootstrap of summary(se='boot') must resample the same sample_weight.
+
+    def _fit_dask(self, X, y, sample_weight, levels, process):
+        """``fit`` on Dask arrays: the same problem, its passes as chunked reductions.
+
+        See :mod:`._quantile_dask`. Missing covariates are supported with
+        ``missing='drop'`` only; ``weights_`` is then a lazy Dask array.
+        """
+        blocks, time_event = dask_blocks(X, y, sample_weight)
+        validate_data(self, X, skip_check_array=True)
+        if self.propensity_model is not None and self.missing != "drop":
+            raise ValueError(
+                "propensity_model needs every row in memory; on dask arrays fit "
+                "with missing='drop' and propensity_model=None, or compute X."
+            )
+        options = self._solver_options()
+        rng = options.pop("rng")
+        del options["exact"]
+        problem, self.censoring_distribution_ = prepare_dask_problem(
+            blocks, time_event, fit_intercept=self.fit_intercept,
+            censoring=self.censoring, missing=self.missing, rng=rng)
+        self.propensity_ = self.propensity_model_ = None
+        betas, infos = [], []
+        for level in levels:
+            beta, info = solve_quantile_dask(problem, level,
+                                             exact=self.solver == "exact", **options)
+            betas.append(beta)
+            infos.append(info)
+        scaling = problem.scaling
+        offset = int(self.fit_intercept)
+        exponents = np.zeros(blocks.n_features + offset, dtype=np.int64)
+        exponents[offset:] = scaling.column_exponents
+        self._store_solution(np.array(betas), infos, levels, process,
+                             scaling.response_exponent, exponents,
+                             final_weights(problem, scaling.weight_exponent
+                                           + scaling.final_exponent), 0)
         self._fit_sample_weighted = sample_weight is not None
         return self
 
@@ -894,6 +952,12 @@ default=None
             caller_name=type(self).__name__ + " inference",
         )
         check_is_fitted(self)
+        if is_dask_collection(self.weights_):
+            raise ValueError(
+                "Inference (summary, conf_int, bse) needs the rows in memory, and "
+                "this model was fitted on dask arrays: fit it again on computed "
+                "arrays (X.compute(), ...) for its standard errors."
+            )
         default = se is None
         if default:
             se = "boot" if self._estimated_weights() else "nid"

@@ -359,6 +359,14 @@ def finish_rows(y, weights):
                       bool((sample_weights == sample_weights[0]).all()))
 
 
+def band_centre(values, weights, uniform, quantile):
+    """Lower weighted ``quantile`` of a sample's residuals: where the band centres."""
+    if uniform:  # the same lower quantile, by selection rather than a sort
+        k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
+        return np.partition(values, k)[k]
+    return weighted_quantile(values, weights, quantile)
+
+
 def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30,
                  rows=None):
     """Exact LP solution from an approximate one.
@@ -389,12 +397,7 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
         # one side for the band to balance. A subsample's quantile is enough.
         residuals = np.empty(n)
         residuals_into(X, y, beta, residuals)
-        values = residuals[sample]
-        if uniform:  # the same lower quantile, by selection rather than a sort
-            k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
-            residuals -= np.partition(values, k)[k]
-        else:
-            residuals -= weighted_quantile(values, sample_weights, quantile)
+        residuals -= band_centre(residuals[sample], sample_weights, uniform, quantile)
         return residuals
 
     residuals = centred_residuals(beta)
