@@ -1,0 +1,224 @@
+"""Exact quantile regression on a lazily generated Dask array (issue 18, part quantile).
+
+Design: p=10 uniform(-1, 1) covariates plus intercept, y = 1 + X beta +
+(1 + 0.5 |x1|) e with e standard normal, q = 0.5; chunks of ``--chunk`` rows,
+each generated from its own seed when a pass needs it (nothing is stored).
+
+Printed, each in its own subprocess so that its peak memory (RSS, sampled every
+20 ms by psutil, and the kernel's ru_maxrss) is its own:
+
+1. the Dask fit at ``--n`` rows: time, time per 1e6 rows, peak RSS, certified
+   duality gap, MM passes;
+2. the in-memory fit on the first ``--check-n`` rows (computed into numpy): time
+   per 1e6 rows (the issue's target: the Dask fit's is at most 1.5x), peak RSS;
+3. when ``--n`` > ``--check-n``, the Dask fit on those rows too; then the relative
+   check-loss gap between the Dask and in-memory fits on them (target <= 1e-9).
+
+Targets of the issue: n = 1e8 with peak memory under 4 GiB, objective gap <= 1e-9
+on a 1e7 subsample, a certified gap, time per 1e6 rows <= 1.5x the in-memory
+fit's at 1e7. BLAS runs on one thread (threadpoolctl) in every subprocess; the
+Dask scheduler is ``--scheduler`` (threads: ``--workers`` threads).
+
+Usage: python benchmarks/bench_scale_quantile.py [--n N] [--check-n N] [--chunk C]
+       [--scheduler threads|synchronous] [--workers W] [--quantile Q]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+P = 10
+SEED = 2026
+
+
+def generate_block(index, rows):
+    """Rows of chunk ``index``: X (rows, P) then y, from the chunk's own seed."""
+    rng = np.random.default_rng([SEED, index])
+    X = rng.random((rows, P))
+    X *= 2.0
+    X -= 1.0
+    beta = np.random.default_rng(SEED).uniform(-1, 1, P)
+    block = np.empty((rows, P + 1))
+    block[:, :P] = X
+    block[:, P] = 1.0 + X @ beta + (1.0 + 0.5 * np.abs(X[:, 0])) * \
+        rng.standard_normal(rows)
+    return block
+
+
+def lazy_data(n, chunk):
+    """X and y of ``n`` rows as Dask arrays built from ``generate_block``."""
+    import dask
+    import dask.array as da
+
+    sizes = [chunk] * (n // chunk) + ([n % chunk] if n % chunk else [])
+    call = dask.delayed(generate_block)
+    data = da.concatenate([da.from_delayed(call(i, rows), shape=(rows, P + 1),
+                                           dtype=np.float64)
+                           for i, rows in enumerate(sizes)])
+    return data[:, :P], data[:, P]
+
+
+class PeakRSS:
+    """Largest resident set size seen while the block runs (psutil, every 20 ms)."""
+
+    def __enter__(self):
+        import psutil
+
+        self.process = psutil.Process()
+        self.peak = self.process.memory_info().rss
+        self.running = True
+
+        def sample():
+            while self.running:
+                self.peak = max(self.peak, self.process.memory_info().rss)
+                time.sleep(0.02)
+
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def warm_up():
+    """Compile (or load) the kernels of both paths on a small problem."""
+    import dask
+    import dask.array as da
+
+    from statopt import CensoredMissingQuantileRegressor
+
+    X, y = lazy_data(5000, 1000)
+    with dask.config.set(scheduler="synchronous"):
+        CensoredMissingQuantileRegressor().fit(X, y)
+    CensoredMissingQuantileRegressor().fit(X.compute(), y.compute())
+    del da
+
+
+def run_role(args):
+    """One measurement, in this process; prints a JSON line."""
+    import dask
+    from threadpoolctl import threadpool_limits
+
+    from statopt import CensoredMissingQuantileRegressor
+
+    warm_up()
+    result = {}
+    with threadpool_limits(1):
+        if args.role == "dask":
+            X, y = lazy_data(args.rows, args.chunk)
+            config = ({"scheduler": "synchronous"} if args.scheduler == "synchronous"
+                      else {"scheduler": "threads", "num_workers": args.workers})
+            with dask.config.set(**config), PeakRSS() as rss:
+                start = time.perf_counter()
+                model = CensoredMissingQuantileRegressor(args.quantile).fit(X, y)
+                result["time"] = time.perf_counter() - start
+        else:
+            X, y = lazy_data(args.rows, args.chunk)
+            with dask.config.set(scheduler="synchronous"):
+                X, y = X.compute(), y.compute()
+            with PeakRSS() as rss:
+                start = time.perf_counter()
+                model = CensoredMissingQuantileRegressor(args.quantile).fit(X, y)
+                result["time"] = time.perf_counter() - start
+            q = args.quantile
+            losses = {}
+            for name, coefficients in json.loads(args.compare or "{}").items():
+                r = y - X @ np.asarray(coefficients[1:]) - coefficients[0]
+                losses[name] = float(np.sum(np.where(r >= 0, q * r, (q - 1) * r)))
+            r = y - model.predict(X)
+            losses["memory"] = float(np.sum(np.where(r >= 0, q * r, (q - 1) * r)))
+            result["losses"] = losses
+    result.update(
+        coefficients=[model.intercept_, *model.coef_.tolist()],
+        gap=model.duality_gap_, n_iter=model.n_iter_, peak_rss=rss.peak,
+        maxrss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    print(json.dumps(result))
+
+
+def spawn(args, role, rows, compare=None):
+    command = [sys.executable, __file__, "--role", role, "--rows", str(rows),
+               "--chunk", str(args.chunk), "--scheduler", args.scheduler,
+               "--workers", str(args.workers), "--quantile", str(args.quantile)]
+    if compare:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(compare, f)
+        command += ["--compare-file", f.name]
+    output = subprocess.run(command, capture_output=True, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if output.returncode:
+        sys.exit(f"{role} at n={rows} failed:\n{output.stderr}")
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def gib(value):
+    return f"{value / 2**30:.2f} GiB"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=float, default=1e7)
+    parser.add_argument("--check-n", type=float, default=1e7)
+    parser.add_argument("--chunk", type=int, default=1_000_000)
+    parser.add_argument("--scheduler", choices=["threads", "synchronous"],
+                        default="threads")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quantile", type=float, default=0.5)
+    parser.add_argument("--role", choices=["dask", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--compare-file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role:
+        args.compare = None
+        if args.compare_file:
+            with open(args.compare_file) as f:
+                args.compare = f.read()
+        run_role(args)
+        return
+    n, check_n = int(args.n), int(min(args.check_n, args.n))
+    threads = ("synchronous (1 thread)" if args.scheduler == "synchronous"
+               else f"threads x {args.workers}")
+    print(f"p={P}, q={args.quantile}, chunks of {args.chunk} rows, dask scheduler "
+          f"{threads}, BLAS 1 thread (threadpoolctl)")
+    full = spawn(args, "dask", n)
+    print(f"dask fit, n={n:.0e}: {full['time']:.2f} s = "
+          f"{full['time'] / n * 1e6:.3f} s per 1e6 rows; peak RSS "
+          f"{gib(full['peak_rss'])} (ru_maxrss {gib(full['maxrss'])}); duality gap "
+          f"{full['gap']:.2g}; {full['n_iter']} MM passes")
+    compare = {"dask": full["coefficients"]}
+    if check_n < n:
+        sub = spawn(args, "dask", check_n)
+        print(f"dask fit, n={check_n:.0e} (the check rows): {sub['time']:.2f} s; "
+              f"peak RSS {gib(sub['peak_rss'])}; duality gap {sub['gap']:.2g}")
+        compare = {"dask": sub["coefficients"]}
+    memory = spawn(args, "memory", check_n, compare)
+    per_memory = memory["time"] / check_n * 1e6
+    per_dask = full["time"] / n * 1e6
+    print(f"in-memory fit, n={check_n:.0e}: {memory['time']:.2f} s = "
+          f"{per_memory:.3f} s per 1e6 rows; peak RSS {gib(memory['peak_rss'])} "
+          f"(ru_maxrss {gib(memory['maxrss'])}; data computed before the fit); "
+          f"duality gap {memory['gap']:.2g}")
+    losses = memory["losses"]
+    gap = (losses["dask"] - losses["memory"]) / losses["memory"]
+    print(f"relative check-loss gap, dask - memory, on the {check_n:.0e} check "
+          f"rows: {gap:.2g} (target <= 1e-9: "
+          f"{'met' if abs(gap) <= 1e-9 else 'NOT met'})")
+    ratio = per_dask / per_memory
+    print(f"time per 1e6 rows, dask / memory: {ratio:.2f}x (target <= 1.5x: "
+          f"{'met' if ratio <= 1.5 else 'NOT met'}); dask peak RSS "
+          f"{gib(full['peak_rss'])} (target < 4 GiB: "
+          f"{'met' if full['peak_rss'] < 4 * 2**30 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
