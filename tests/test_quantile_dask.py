@@ -190,6 +190,9 @@ def test_bad_input_gets_clear_errors():
     with pytest.raises(ValueError, match="no row keeps a positive weight|No row"):
         model.fit(Xd, da.from_array(y, chunks=100), sample_weight=da.zeros(300,
                                                                            chunks=100))
+    with pytest.raises(ValueError, match="rank deficient"):
+        model.fit(da.from_array(np.column_stack([X, X[:, 0]]), chunks=(100, 4)),
+                  da.from_array(y, chunks=100))
     fitted = model.fit(Xd, da.from_array(y, chunks=100))
     with pytest.raises(ValueError, match="fitted on dask arrays"):
         fitted.summary(X, y)

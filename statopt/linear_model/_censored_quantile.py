@@ -198,7 +198,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         optimal, also at degenerate optima (ties); above 1e-6 the fit warns. NaN
         with ``solver='mm'``.
     weights_ : ndarray of shape (n_samples,)
-        The weights ``w_i`` of the training rows.
+        The weights ``w_i`` of the training rows (a lazy Dask array after a fit
+        on Dask arrays).
     censoring_distribution_ : CensoringDistributionEstimator or None
         The fitted censoring survival ``G`` (its ``unique_times_`` and
         ``survival_``), when inverse censoring weights were used.
@@ -323,18 +324,27 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit the weighted linear quantile regression.
 
+        ``X`` may be a Dask array chunked by rows (with ``y`` and
+        ``sample_weight`` as Dask arrays chunked alike, or in memory): the fit
+        is then the same exact solution, computed by chunked reductions on the
+        active Dask scheduler without holding the rows (see the user guide,
+        :ref:`scale`). On Dask arrays missing covariates need
+        ``missing='drop'``, ``weights_`` is a lazy Dask array, and the
+        inference methods refuse the fit.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
             Covariates; NaN marks a missing value.
         y : array-like of shape (n_samples,), structured array, DataFrame or tuple
             Responses, or a censored target: a structured array with fields
             ``event`` and ``time`` (or scikit-survival's, a boolean then a numeric
             field under any names), a two-column DataFrame or array with columns
             (event, time), or a tuple ``(event, time)`` (see
-            :func:`statopt.survival.make_survival_target`).
+            :func:`statopt.survival.make_survival_target`). With a Dask ``X``: a
+            1-D or structured Dask array, or a tuple of two Dask arrays.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the rows.
+            Non-negative weights of the rows (a Dask array with a Dask ``X``).
 
         Returns
         -------

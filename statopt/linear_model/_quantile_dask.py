@@ -606,6 +606,8 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
     design, response, weights = scaled_chunk(scaling, *columns[1:], 0)
     kept = weights > 0
     design, response, weights = design[kept], response[kept], weights[kept]
+    # Whether the sample is every active row (small data): then MM starts there.
+    whole = probability == 1.0 and weights.size <= SUBSAMPLE_SIZE
     if weights.size > SUBSAMPLE_SIZE:
         chosen = np.sort(np.random.default_rng(seed).choice(
             weights.size, SUBSAMPLE_SIZE, replace=False))
@@ -614,7 +616,7 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
                          -response_exponent), 1.0)
     problem = DaskProblem(blocks, scaling, (design, response, weights), n_active,
                           scale)
-    problem.whole = probability == 1.0  # the sample is every active row
+    problem.whole = whole
     return problem, distribution
 
 
