@@ -246,3 +246,21 @@ def test_distributed_local_cluster():
     assert_allclose(weights, memory.weights_, rtol=1e-14)
     assert_allclose(lazy.coef_, memory.coef_, rtol=1e-9)
     assert lazy.duality_gap_ <= 1e-9
+
+
+def test_predict_on_dask_is_lazy_and_equal():
+    X, y, _ = make_censored_quantile_data(1000, censoring_rate=0.2,
+                                          missing_rate=0.0, random_state=6)
+    for levels in (0.5, [0.3, 0.7]):
+        model = CensoredMissingQuantileRegressor(levels).fit(X, y)
+        lazy = model.predict(da.from_array(X, chunks=(300, -1)), monotone=True)
+        assert isinstance(lazy, da.Array)
+        assert_allclose(lazy.compute(), model.predict(X, monotone=True), rtol=1e-15)
+    bad = X.copy()
+    bad[700, 0] = np.nan
+    prediction = model.predict(da.from_array(bad, chunks=(300, -1)))
+    with pytest.raises(ValueError, match="predict needs complete rows"):
+        prediction.compute()
+    with pytest.raises(ValueError, match="columns, as in fit"):
+        model.predict(da.from_array(X[:, :1], chunks=(300, -1)))
+

@@ -31,6 +31,7 @@ from ._quantile_dask import (
     dask_blocks,
     final_weights,
     is_dask_collection,
+    predict_dask,
     prepare_dask_problem,
     solve_quantile_dask,
 )
@@ -653,12 +654,22 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_quantiles)
             ``intercept_ + X @ coef_``, one column per level when ``quantile`` is
-            an array.
+            an array; a lazy Dask array, chunked as the rows, when ``X`` is a
+            Dask array (an incomplete row raises when its chunk is computed).
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return predict_dask(self._complete_prediction, X, monotone,
+                                self.n_features_in_, np.ndim(self.coef_) == 2
+                                and len(self.quantiles_))
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
                               ensure_all_finite="allow-nan")
+        return self._complete_prediction(X, monotone)
+
+    def _complete_prediction(self, X, monotone):
+        """Predictions of validated rows, refusing incomplete ones."""
+        X = np.asarray(X, dtype=np.float64)
         missing = np.isnan(X)
         if missing.any():
             raise ValueError(_incomplete_rows_message(

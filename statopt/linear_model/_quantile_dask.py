@@ -685,3 +685,23 @@ def final_weights(problem, exponent):
                              int(blocks.starts[i])),
                         shape=(int(sizes[i]),), dtype=np.float64)
         for i in range(len(blocks.X))])
+
+
+def predict_dask(predict, X, monotone, n_features, n_levels):
+    """``predict(chunk, monotone)`` on each row chunk of a Dask ``X``, lazily.
+
+    ``n_levels`` is the number of output columns, or 0 for one level (1-D).
+    """
+    import dask.array as da
+
+    if not isinstance(X, da.Array) or X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(
+            f"X must be a 2-D dask array with {n_features} columns, as in fit; "
+            f"got {type(X).__name__} of shape {getattr(X, 'shape', None)}."
+        )
+    X = X.rechunk({1: -1})
+    if n_levels:
+        return X.map_blocks(predict, monotone, chunks=(X.chunks[0], (n_levels,)),
+                            dtype=np.float64)
+    return X.map_blocks(predict, monotone, drop_axis=1, dtype=np.float64)
+
