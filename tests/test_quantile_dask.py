@@ -264,3 +264,27 @@ def test_predict_on_dask_is_lazy_and_equal():
     with pytest.raises(ValueError, match="columns, as in fit"):
         model.predict(da.from_array(X[:, :1], chunks=(300, -1)))
 
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 300), chunk=st.integers(1, 120), n_times=st.integers(1, 40),
+       seed=st.integers(0, 10_000), censoring=st.booleans())
+def test_property_kaplan_meier_reduction_equals_in_memory(n, chunk, n_times, seed,
+                                                          censoring):
+    from statopt.survival import CensoringDistributionEstimator, kaplan_meier
+
+    rng = np.random.default_rng(seed)
+    time = rng.integers(0, n_times, n).astype(np.float64)  # ties
+    event = rng.random(n) < 0.6
+    event[0] = True
+    times, survival = kaplan_meier_reduction(da.from_array(time, chunks=chunk),
+                                             da.from_array(event, chunks=chunk),
+                                             censoring=censoring)
+    if censoring:
+        reference = CensoringDistributionEstimator().fit(
+            make_survival_target(event, time))
+        expected = reference.unique_times_, reference.survival_
+    else:
+        expected = kaplan_meier(time, event)
+    assert_array_equal(times, expected[0])
+    assert_allclose(survival, expected[1], rtol=1e-13, atol=1e-15)
+
