@@ -22,8 +22,12 @@ on a 1e7 subsample, a certified gap, time per 1e6 rows <= 1.5x the in-memory
 fit's at 1e7. BLAS runs on one thread (threadpoolctl) in every subprocess; the
 Dask scheduler is ``--scheduler`` (threads: ``--workers`` threads).
 
+With ``--censored`` the target is right-censored (about 25%, times rounded to
+0.01): the Dask fit adds the Kaplan-Meier reduction and inverse censoring
+weights, and the check loss is weighted by the in-memory fit's ``weights_``.
+
 Usage: python benchmarks/bench_scale_quantile.py [--n N] [--check-n N] [--chunk C]
-       [--scheduler threads|synchronous] [--workers W] [--quantile Q]
+       [--scheduler threads|synchronous] [--workers W] [--quantile Q] [--censored]
 """
 
 import argparse
@@ -42,30 +46,44 @@ P = 10
 SEED = 2026
 
 
-def generate_block(index, rows):
-    """Rows of chunk ``index``: X (rows, P) then y, from the chunk's own seed."""
+def generate_block(index, rows, censored=False):
+    """Rows of chunk ``index``: X (rows, P), y, then the event when ``censored``.
+
+    Censored: y is the smaller of the response and a N(3, 2) censoring time
+    (about a quarter censored), rounded to 0.01 (a few thousand distinct times).
+    """
     rng = np.random.default_rng([SEED, index])
     X = rng.random((rows, P))
     X *= 2.0
     X -= 1.0
     beta = np.random.default_rng(SEED).uniform(-1, 1, P)
-    block = np.empty((rows, P + 1))
+    block = np.empty((rows, P + 1 + censored))
     block[:, :P] = X
-    block[:, P] = 1.0 + X @ beta + (1.0 + 0.5 * np.abs(X[:, 0])) * \
-        rng.standard_normal(rows)
+    y = 1.0 + X @ beta + (1.0 + 0.5 * np.abs(X[:, 0])) * rng.standard_normal(rows)
+    if censored:
+        limit = rng.normal(3.0, 2.0, rows)
+        block[:, P + 1] = y <= limit
+        y = np.round(np.minimum(y, limit), 2)
+    block[:, P] = y
     return block
 
 
-def lazy_data(n, chunk):
-    """X and y of ``n`` rows as Dask arrays built from ``generate_block``."""
+def lazy_data(n, chunk, censored=False):
+    """X and the target of ``n`` rows as Dask arrays built from ``generate_block``.
+
+    The target is y, or the pair (event, y) when ``censored``.
+    """
     import dask
     import dask.array as da
 
     sizes = [chunk] * (n // chunk) + ([n % chunk] if n % chunk else [])
     call = dask.delayed(generate_block)
-    data = da.concatenate([da.from_delayed(call(i, rows), shape=(rows, P + 1),
+    data = da.concatenate([da.from_delayed(call(i, rows, censored),
+                                           shape=(rows, P + 1 + censored),
                                            dtype=np.float64)
                            for i, rows in enumerate(sizes)])
+    if censored:
+        return data[:, :P], (data[:, P + 1], data[:, P])
     return data[:, :P], data[:, P]
 
 
@@ -114,12 +132,13 @@ def run_role(args):
     from threadpoolctl import threadpool_limits
 
     from statopt import CensoredMissingQuantileRegressor
+    from statopt.survival import make_survival_target
 
     warm_up()
     result = {}
     with threadpool_limits(1):
         if args.role == "dask":
-            X, y = lazy_data(args.rows, args.chunk)
+            X, y = lazy_data(args.rows, args.chunk, args.censored)
             config = ({"scheduler": "synchronous"} if args.scheduler == "synchronous"
                       else {"scheduler": "threads", "num_workers": args.workers})
             with dask.config.set(**config), PeakRSS() as rss:
@@ -128,21 +147,27 @@ def run_role(args):
                 result["time"] = time.perf_counter() - start
                 result["cpu"] = time.process_time() - cpu
         else:
-            X, y = lazy_data(args.rows, args.chunk)
+            X, y = lazy_data(args.rows, args.chunk, args.censored)
             with dask.config.set(scheduler="synchronous"):
-                X, y = X.compute(), y.compute()
+                X, y = dask.compute(X, y)
+            if args.censored:
+                y = make_survival_target(y[0].astype(bool), y[1],
+                                         allow_negative=True)
             with PeakRSS() as rss:
                 start, cpu = time.perf_counter(), time.process_time()
                 model = CensoredMissingQuantileRegressor(args.quantile).fit(X, y)
                 result["time"] = time.perf_counter() - start
                 result["cpu"] = time.process_time() - cpu
             q = args.quantile
+            time_, weights = (y["time"], model.weights_) if args.censored else (y, 1.0)
             losses = {}
             for name, coefficients in json.loads(args.compare or "{}").items():
-                r = y - X @ np.asarray(coefficients[1:]) - coefficients[0]
-                losses[name] = float(np.sum(np.where(r >= 0, q * r, (q - 1) * r)))
-            r = y - model.predict(X)
-            losses["memory"] = float(np.sum(np.where(r >= 0, q * r, (q - 1) * r)))
+                r = time_ - X @ np.asarray(coefficients[1:]) - coefficients[0]
+                losses[name] = float(np.sum(weights * np.where(r >= 0, q * r,
+                                                               (q - 1) * r)))
+            r = time_ - model.predict(X)
+            losses["memory"] = float(np.sum(weights * np.where(r >= 0, q * r,
+                                                               (q - 1) * r)))
             result["losses"] = losses
     result.update(
         coefficients=[model.intercept_, *model.coef_.tolist()],
@@ -155,6 +180,8 @@ def spawn(args, role, rows, compare=None):
     command = [sys.executable, __file__, "--role", role, "--rows", str(rows),
                "--chunk", str(args.chunk), "--scheduler", args.scheduler,
                "--workers", str(args.workers), "--quantile", str(args.quantile)]
+    if args.censored:
+        command.append("--censored")
     if compare:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(compare, f)
@@ -179,6 +206,8 @@ def main():
                         default="threads")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quantile", type=float, default=0.5)
+    parser.add_argument("--censored", action="store_true",
+                        help="a censored target (inverse censoring weights)")
     parser.add_argument("--role", choices=["dask", "memory"], help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--compare-file", help=argparse.SUPPRESS)
@@ -194,7 +223,8 @@ def main():
     threads = ("synchronous (1 thread)" if args.scheduler == "synchronous"
                else f"threads x {args.workers}")
     print(f"p={P}, q={args.quantile}, chunks of {args.chunk} rows, dask scheduler "
-          f"{threads}, BLAS 1 thread (threadpoolctl)")
+          f"{threads}, BLAS 1 thread (threadpoolctl)"
+          + (", censored target (about 25%)" if args.censored else ""))
     full = spawn(args, "dask", n)
     print(f"dask fit, n={n:.0e}: {full['time']:.2f} s = "
           f"{full['time'] / n * 1e6:.3f} s per 1e6 rows (CPU {full['cpu']:.2f} s); "
