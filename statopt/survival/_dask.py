@@ -64,8 +64,11 @@ def kaplan_meier_reduction(time, event, *, censoring=False):
             f"{event.chunks}: rechunk one, e.g. event.rechunk(time.chunks)."
         )
     starts = np.concatenate(([0], np.cumsum(time.chunks[0])[:-1]))
+    # Unoptimised: chunks of time and event cut from one source chunk share its
+    # key, so the source is computed once.
     parts = [dask.delayed(block_time_counts)(t, e, int(s)) for t, e, s in
-             zip(time.to_delayed().ravel(), event.to_delayed().ravel(), starts)]
+             zip(time.to_delayed(optimize_graph=False).ravel(),
+                 event.to_delayed(optimize_graph=False).ravel(), starts)]
     while len(parts) > 1:
         parts = [dask.delayed(merge_time_counts)(parts[i:i + MERGE_WIDTH])
                  for i in range(0, len(parts), MERGE_WIDTH)]
