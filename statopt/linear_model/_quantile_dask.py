@@ -305,10 +305,9 @@ def scaled_chunk(scaling, X, time, event, sample_weight, start):
         response = np.ldexp(time, -scaling.response_exponent)
     inactive = weights == 0
     if inactive.any():
-        # Their scaled values may overflow or be NaN; zeros will do. copyto with
-        # a mask is several times faster than boolean indexing of rows.
-        np.copyto(design, 0.0, where=inactive[:, None])
-        np.copyto(response, 0.0, where=inactive)
+        # Their scaled values may overflow or be NaN; zeros will do.
+        design[inactive] = 0.0
+        response[inactive] = 0.0
     return design, response, weights
 
 
