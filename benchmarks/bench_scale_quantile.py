@@ -230,7 +230,7 @@ def main():
           f"{full['time'] / n * 1e6:.3f} s per 1e6 rows (CPU {full['cpu']:.2f} s); "
           "peak RSS "
           f"{gib(full['peak_rss'])} (ru_maxrss {gib(full['maxrss'])}); duality gap "
-          f"{full['gap']:.2g}; {full['n_iter']} MM passes")
+          f"{full['gap']:.2g}; {full['n_iter']} MM maps")
     compare = {"dask": full["coefficients"]}
     if check_n < n:
         sub = spawn(args, "dask", check_n)
@@ -244,7 +244,7 @@ def main():
           f"{per_memory:.3f} s per 1e6 rows (CPU {memory['cpu']:.2f} s); peak RSS "
           f"{gib(memory['peak_rss'])} "
           f"(ru_maxrss {gib(memory['maxrss'])}; data computed before the fit); "
-          f"duality gap {memory['gap']:.2g}")
+          f"duality gap {memory['gap']:.2g}; {memory['n_iter']} MM maps")
     losses = memory["losses"]
     gap = (losses["dask"] - losses["memory"]) / losses["memory"]
     print(f"relative check-loss gap, dask - memory, on the {check_n:.0e} check "

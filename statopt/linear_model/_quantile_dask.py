@@ -63,6 +63,7 @@ from ._quantile_solver import (
     rank_deficiency_error,
     solve_normal_equations,
     weighted_least_squares,
+    window_quantile,
 )
 
 # The Bernoulli sample draws this many times SUBSAMPLE_SIZE rows in expectation
@@ -445,6 +446,7 @@ class DaskProblem:
         """
         distance = np.abs(self.sample_y - self.sample_X @ beta - centre)
         m = distance.size
+        # The window of window_half_width, widened to hold the band as well.
         k = int(np.ceil(BAND_MARGIN * size * m / self.n_active
                         + 4 * np.sqrt(m * quantile * (1 - quantile)))) + 10
         while True:
@@ -458,12 +460,9 @@ class DaskProblem:
         sums = sum(part[5] for part in parts)
         totals = sum(part[6] for part in parts)
         residuals, weights = band[4], band[3]
-        order = np.argsort(residuals, kind="stable")
-        target = quantile * (totals.sum() + weights.sum())
-        below = totals[1] + np.cumsum(weights[order])
-        index = np.searchsorted(below, target, side="left")
-        if totals[1] < target and index < residuals.size:
-            shift = residuals[order[index]]
+        shift = window_quantile(residuals, weights, totals[1],
+                                totals.sum() + weights.sum(), quantile, 0.0)
+        if shift:
             centre = centre + shift
             band[4] = residuals = residuals - shift
         if band[0].size > size:

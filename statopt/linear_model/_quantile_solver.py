@@ -367,6 +367,33 @@ def band_centre(values, weights, uniform, quantile):
     return weighted_quantile(values, weights, quantile)
 
 
+def window_half_width(sample_residuals, quantile):
+    """Half-width of a window around a sample's quantile that holds the quantile
+    of all rows: four standard deviations of the sample quantile's rank."""
+    m = sample_residuals.size
+    k = int(np.ceil(4 * np.sqrt(m * quantile * (1 - quantile)))) + 10
+    distance = np.abs(sample_residuals)
+    return np.inf if k >= m else float(np.partition(distance, k)[k])
+
+
+def window_quantile(values, weights, below, total, quantile, fallback):
+    """Lower weighted ``quantile`` of all rows from a window of them.
+
+    ``values`` and ``weights`` are the rows in the window, ``below`` the weight
+    of the rows under it and ``total`` that of all rows; ``fallback`` when the
+    quantile is outside the window. A band of ``sqrt(n p)`` rows centred on a
+    20,000-row sample's quantile is off by more than its width once n is large
+    (at n=1e7, p=11, 7 reduced LPs and 30 more MM maps: 18.1 s of CPU against
+    4.0 s centred on all rows).
+    """
+    target = quantile * total
+    if not below < target or values.size == 0:
+        return fallback
+    order = np.argsort(values, kind="stable")
+    index = np.searchsorted(below + np.cumsum(weights[order]), target, side="left")
+    return values[order[index]] if index < values.size else fallback
+
+
 def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30,
                  rows=None):
     """Exact LP solution from an approximate one.
@@ -394,10 +421,19 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
 
     def centred_residuals(beta):
         # Centre the band: an error in the intercept would put too many rows on
-        # one side for the band to balance. A subsample's quantile is enough.
+        # one side for the band to balance. The sample's quantile, refined to the
+        # quantile of all rows in a window around it.
         residuals = np.empty(n)
         residuals_into(X, y, beta, residuals)
-        residuals -= band_centre(residuals[sample], sample_weights, uniform, quantile)
+        values = residuals[sample]
+        centre = band_centre(values, sample_weights, uniform, quantile)
+        if sample.size < n_active:
+            half_width = window_half_width(values - centre, quantile)
+            window = active & (np.abs(residuals - centre) <= half_width)
+            below = float(weights[active & (residuals < centre - half_width)].sum())
+            centre = window_quantile(residuals[window], weights[window], below,
+                                     float(weights[active].sum()), quantile, centre)
+        residuals -= centre
         return residuals
 
     residuals = centred_residuals(beta)
