@@ -26,8 +26,12 @@ With ``--censored`` the target is right-censored (about 25%, times rounded to
 0.01): the Dask fit adds the Kaplan-Meier reduction and inverse censoring
 weights, and the check loss is weighted by the in-memory fit's ``weights_``.
 
+``--persisted`` adds the Dask fit of the check rows held in memory as chunks
+(``dask.persist``): the cost of the reductions without generating the data.
+
 Usage: python benchmarks/bench_scale_quantile.py [--n N] [--check-n N] [--chunk C]
        [--scheduler threads|synchronous] [--workers W] [--quantile Q] [--censored]
+       [--persisted]
 """
 
 import argparse
@@ -137,10 +141,13 @@ def run_role(args):
     warm_up()
     result = {}
     with threadpool_limits(1):
-        if args.role == "dask":
+        if args.role in ("dask", "persisted"):
             X, y = lazy_data(args.rows, args.chunk, args.censored)
             config = ({"scheduler": "synchronous"} if args.scheduler == "synchronous"
                       else {"scheduler": "threads", "num_workers": args.workers})
+            if args.role == "persisted":  # chunks in memory: no generation
+                with dask.config.set(**config):
+                    X, y = dask.persist(X, y)
             with dask.config.set(**config), PeakRSS() as rss:
                 start, cpu = time.perf_counter(), time.process_time()
                 model = CensoredMissingQuantileRegressor(args.quantile).fit(X, y)
@@ -208,7 +215,12 @@ def main():
     parser.add_argument("--quantile", type=float, default=0.5)
     parser.add_argument("--censored", action="store_true",
                         help="a censored target (inverse censoring weights)")
-    parser.add_argument("--role", choices=["dask", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--persisted", action="store_true",
+                        help="also fit the check rows persisted in memory as "
+                        "Dask chunks (the cost of the reductions without "
+                        "generating the chunks at each pass)")
+    parser.add_argument("--role", choices=["dask", "persisted", "memory"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--compare-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,6 +249,11 @@ def main():
         print(f"dask fit, n={check_n:.0e} (the check rows): {sub['time']:.2f} s; "
               f"peak RSS {gib(sub['peak_rss'])}; duality gap {sub['gap']:.2g}")
         compare = {"dask": sub["coefficients"]}
+    if args.persisted:
+        held = spawn(args, "persisted", check_n)
+        print(f"dask fit on the {check_n:.0e} check rows persisted as chunks: "
+              f"{held['time']:.2f} s = {held['time'] / check_n * 1e6:.3f} s per 1e6 "
+              f"rows (CPU {held['cpu']:.2f} s); peak RSS {gib(held['peak_rss'])}")
     memory = spawn(args, "memory", check_n, compare)
     per_memory = memory["time"] / check_n * 1e6
     per_dask = full["time"] / n * 1e6
