@@ -26,6 +26,15 @@ from ..survival import CensoringDistributionEstimator, kernel_propensity
 from ..survival._kernel_weights import _floor_probability
 from ..survival._target import _as_target, check_survival_target
 from ._kernels import column_max_abs
+from ._quantile_dask import (
+    DASK_MM_MAPS,
+    dask_blocks,
+    final_weights,
+    is_dask_collection,
+    predict_dask,
+    prepare_dask_problem,
+    solve_quantile_dask,
+)
 from ._quantile_inference import (
     RANK_METHODS,
     SE_METHODS,
@@ -190,7 +199,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         optimal, also at degenerate optima (ties); above 1e-6 the fit warns. NaN
         with ``solver='mm'``.
     weights_ : ndarray of shape (n_samples,)
-        The weights ``w_i`` of the training rows.
+        The weights ``w_i`` of the training rows (a lazy Dask array after a fit
+        on Dask arrays).
     censoring_distribution_ : CensoringDistributionEstimator or None
         The fitted censoring survival ``G`` (its ``unique_times_`` and
         ``survival_``), when inverse censoring weights were used.
@@ -316,18 +326,27 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit the weighted linear quantile regression.
 
+        ``X`` may be a Dask array chunked by rows (with ``y`` and
+        ``sample_weight`` as Dask arrays chunked alike, or in memory): the fit
+        is then the same exact solution, computed by chunked reductions on the
+        active Dask scheduler without holding the rows (see the user guide,
+        :ref:`scale`). On Dask arrays missing covariates need
+        ``missing='drop'``, ``weights_`` is a lazy Dask array, and the
+        inference methods refuse the fit.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
             Covariates; NaN marks a missing value.
         y : array-like of shape (n_samples,), structured array, DataFrame or tuple
             Responses, or a censored target: a structured array with fields
             ``event`` and ``time`` (or scikit-survival's, a boolean then a numeric
             field under any names), a two-column DataFrame or array with columns
             (event, time), or a tuple ``(event, time)`` (see
-            :func:`statopt.survival.make_survival_target`).
+            :func:`statopt.survival.make_survival_target`). With a Dask ``X``: a
+            1-D or structured Dask array, or a tuple of two Dask arrays.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the rows.
+            Non-negative weights of the rows (a Dask array with a Dask ``X``).
 
         Returns
         -------
@@ -335,6 +354,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             Fitted estimator.
         """
         levels, process = self._levels()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y, sample_weight, levels, process)
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, order="C",
                               ensure_all_finite="allow-nan", ensure_min_samples=2)
@@ -406,15 +427,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 f"Only {n_active} rows keep a positive weight, fewer than the "
                 f"{design.shape[1]} coefficients to fit."
             )
-        exact = self.solver == "exact"
-        options = dict(
-            epsilon=self.epsilon,
-            max_iter=min(self.max_iter, _MM_MAPS_BEFORE_FINISH) if exact
-            else self.max_iter,
-            step_tol=None if exact else self.tol,
-            rng=check_random_state(self.random_state), exact=exact,
-            verbose=self.verbose,
-        )
+        options = self._solver_options()
         if process:
             beta, infos = solve_quantile_process(design, response, weights, levels,
                                                  **options)
@@ -422,16 +435,39 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             beta, info = solve_quantile(design, response, weights, levels[0],
                                         **options)
             beta, infos = beta[None, :], [info]
-        self._warn_unsettled(levels, infos, exact)
+        self._store_solution(beta, infos, levels, process, response_exponent,
+                             exponents, weights, weight_exponent)
+        # The bootstrap of summary(se='boot') must resample the same sample_weight.
+        self._fit_sample_weighted = sample_weight is not None
+        return self
+
+    def _solver_options(self):
+        exact = self.solver == "exact"
+        return dict(
+            epsilon=self.epsilon,
+            max_iter=min(self.max_iter, _MM_MAPS_BEFORE_FINISH) if exact
+            else self.max_iter,
+            step_tol=None if exact else self.tol,
+            rng=check_random_state(self.random_state), exact=exact,
+            verbose=self.verbose,
+        )
+
+    def _store_solution(self, beta, infos, levels, process, response_exponent,
+                        exponents, weights, weight_exponent):
+        """Warn, map the scaled solution back and set the fitted attributes."""
+        self._warn_unsettled(levels, infos, self.solver == "exact")
         with np.errstate(over="ignore"):
             beta = np.ldexp(beta, response_exponent - exponents)
-            self.weights_ = np.ldexp(weights, weight_exponent)
+            # A Dask fit's weights come lazy and in the caller's units already.
+            self.weights_ = (weights if is_dask_collection(weights)
+                             else np.ldexp(weights, weight_exponent))
         if not np.isfinite(beta).all():
             raise ValueError(
                 "The coefficients overflow float64 (the response is too large for "
                 "the scale of X): rescale X or y before fitting."
             )
         self.quantiles_ = levels
+        offset = int(self.fit_intercept)
         intercept = beta[:, 0].copy() if self.fit_intercept else np.zeros(len(levels))
         coef = beta[:, offset:].copy()
         n_iter = np.array([info["n_iter"] for info in infos])
@@ -442,7 +478,42 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         else:
             self.intercept_, self.coef_ = float(intercept[0]), coef[0]
             self.n_iter_, self.duality_gap_ = int(n_iter[0]), float(gaps[0])
-        # The bootstrap of summary(se='boot') must resample the same sample_weight.
+
+    def _fit_dask(self, X, y, sample_weight, levels, process):
+        """``fit`` on Dask arrays: the same problem, its passes as chunked reductions.
+
+        See :mod:`._quantile_dask`. Missing covariates are supported with
+        ``missing='drop'`` only; ``weights_`` is then a lazy Dask array.
+        """
+        blocks, time_event = dask_blocks(X, y, sample_weight)
+        validate_data(self, X, skip_check_array=True)
+        if self.propensity_model is not None and self.missing != "drop":
+            raise ValueError(
+                "propensity_model needs every row in memory; on dask arrays fit "
+                "with missing='drop' and propensity_model=None, or compute X."
+            )
+        options = self._solver_options()
+        rng = options.pop("rng")
+        if options.pop("exact"):
+            options["max_iter"] = min(self.max_iter, DASK_MM_MAPS)
+        problem, self.censoring_distribution_ = prepare_dask_problem(
+            blocks, time_event, fit_intercept=self.fit_intercept,
+            censoring=self.censoring, missing=self.missing, rng=rng)
+        self.propensity_ = self.propensity_model_ = None
+        betas, infos = [], []
+        for level in levels:
+            beta, info = solve_quantile_dask(problem, level,
+                                             exact=self.solver == "exact", **options)
+            betas.append(beta)
+            infos.append(info)
+        scaling = problem.scaling
+        offset = int(self.fit_intercept)
+        exponents = np.zeros(blocks.n_features + offset, dtype=np.int64)
+        exponents[offset:] = scaling.column_exponents
+        self._store_solution(np.array(betas), infos, levels, process,
+                             scaling.response_exponent, exponents,
+                             final_weights(problem, scaling.weight_exponent
+                                           + scaling.final_exponent), 0)
         self._fit_sample_weighted = sample_weight is not None
         return self
 
@@ -584,12 +655,22 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_quantiles)
             ``intercept_ + X @ coef_``, one column per level when ``quantile`` is
-            an array.
+            an array; a lazy Dask array, chunked as the rows, when ``X`` is a
+            Dask array (an incomplete row raises when its chunk is computed).
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return predict_dask(self._complete_prediction, X, monotone,
+                                self.n_features_in_, np.ndim(self.coef_) == 2
+                                and len(self.quantiles_))
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
                               ensure_all_finite="allow-nan")
+        return self._complete_prediction(X, monotone)
+
+    def _complete_prediction(self, X, monotone):
+        """Predictions of validated rows, refusing incomplete ones."""
+        X = np.asarray(X, dtype=np.float64)
         missing = np.isnan(X)
         if missing.any():
             raise ValueError(_incomplete_rows_message(
@@ -895,6 +976,12 @@ default=None
             caller_name=type(self).__name__ + " inference",
         )
         check_is_fitted(self)
+        if is_dask_collection(self.weights_):
+            raise ValueError(
+                "Inference (summary, conf_int, bse) needs the rows in memory, and "
+                "this model was fitted on dask arrays: fit it again on computed "
+                "arrays (X.compute(), ...) for its standard errors."
+            )
         default = se is None
         if default:
             se = "boot" if self._estimated_weights() else "nid"

@@ -414,10 +414,11 @@ def proximal_newton_cd(hessian, gradient, theta, l1, direction, max_sweeps, tol)
 
 
 # --------------------------------------------------------------------------
-# Quantile regression by majorise-minimise (Hunter & Lange 2000)
+# Quantile regression by majorise-minimise (Hunter & Lange 2000). The passes over
+# rows release the GIL: a Dask fit runs them on its chunks in threads.
 
 
-@njit
+@njit(nogil=True)
 def mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram, rhs,
                         residuals, with_objective=True):
     """One pass of the MM algorithm: the majoriser's normal equations at ``beta``.
@@ -775,7 +776,7 @@ def _swap3(values, weights, labels, i, j):
 
 
 
-@njit
+@njit(nogil=True)
 def weighted_gram(X, weights):
     """``sum_i w_i x_i x_i'`` in one pass, without a weighted copy of X."""
     n, p = X.shape
@@ -794,7 +795,7 @@ def weighted_gram(X, weights):
     return gram
 
 
-@njit
+@njit(nogil=True)
 def sign_dual(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
               balance, residuals):
     """One pass for the duality gap at ``beta``: the check loss and the sign dual.
@@ -921,7 +922,7 @@ def level_pass(X, y, weights, beta, quantile, on_fit_tol, on_fit_floor, on_fit,
     return primal, size, wrong, count
 
 
-@njit
+@njit(nogil=True)
 def side_sums(X, weights, above, below, sums):
     """Weighted sums of the rows ``above`` and ``below`` the fit, in one pass.
 
@@ -943,7 +944,7 @@ def side_sums(X, weights, above, below, sums):
     return accumulated[:2, p].copy()
 
 
-@njit
+@njit(nogil=True)
 def residuals_into(X, y, beta, out):
     """``out = y - X @ beta`` in one pass over the rows of a C-ordered X."""
     n, p = X.shape
@@ -954,7 +955,7 @@ def residuals_into(X, y, beta, out):
         out[i] = r
 
 
-@njit
+@njit(nogil=True)
 def column_max_abs(X, weights, out):
     """Largest ``|X[i, j]|`` of each column over the rows of positive weight.
 

@@ -177,9 +177,24 @@ def mm_iterations(X, y, weights, quantile, beta, epsilon, max_iter, step_tol,
     rhs = np.empty(p)
     residuals = np.empty(n)
 
-    def mm_map(beta, with_objective=False):
+    def normal_equations(beta, with_objective):
         objective = mm_normal_equations(X, y, weights, beta, quantile, epsilon, gram,
                                         rhs, residuals, with_objective)
+        return gram, rhs, objective
+
+    return mm_loop(normal_equations, beta, max_iter, step_tol, accelerate)
+
+
+def mm_loop(normal_equations, beta, max_iter, step_tol, accelerate=False):
+    """The MM (or SQUAREM) loop of :func:`mm_iterations` on any data layout.
+
+    ``normal_equations(beta, with_objective)`` returns the majoriser's ``(gram,
+    rhs, check loss or 0.0)`` at ``beta``: one compiled pass in memory, a chunked
+    reduction on a Dask array.
+    """
+
+    def mm_map(beta, with_objective=False):
+        gram, rhs, objective = normal_equations(beta, with_objective)
         return beta + solve_normal_equations(gram, rhs), objective
 
     n_maps = 0
@@ -215,14 +230,26 @@ def _reduced_dual(X, y, weights, quantile, band, above, below, big, residuals,
 
     ``residuals`` (of the approximate fit, on all rows) choose the starting basis.
     """
-    columns = [X[band]]
-    values = [y[band]]
-    lower = [(quantile - 1.0) * weights[band]]
-    upper = [quantile * weights[band]]
-    signs = [residuals[band]]
     # Both sides' weighted sums in one compiled pass, no copy of X.
     sums = np.empty((2, X.shape[1]))
     totals = side_sums(X, weights, above, below, sums)
+    return band_dual(X[band], y[band], weights[band], residuals[band], sums, totals,
+                     quantile, big, cold_retry)
+
+
+def band_dual(X, y, weights, residuals, sums, totals, quantile, big,
+              cold_retry=False):
+    """The reduced dual LP on the band rows given, wherever they were gathered.
+
+    ``sums`` (2, p) and ``totals`` (2,) are the weighted row sums and weights of
+    the rows above and below the fit outside the band: each side becomes one
+    pseudo-row of response ``+-big``. Returns the coefficients, or None.
+    """
+    columns = [X]
+    values = [y]
+    lower = [(quantile - 1.0) * weights]
+    upper = [quantile * weights]
+    signs = [residuals]
     for side, sign in ((0, 1.0), (1, -1.0)):
         total = totals[side]
         if total > 0:
@@ -369,12 +396,39 @@ def finish_rows(y, weights):
                       bool((sample_weights == sample_weights[0]).all()))
 
 
-def _sample_quantile(values, rows, quantile):
-    """Lower weighted ``quantile`` of ``values``, the residuals of ``rows.sample``."""
-    if rows.uniform:  # the same lower quantile, by selection rather than a sort
+def band_centre(values, weights, uniform, quantile):
+    """Lower weighted ``quantile`` of a sample's residuals: where the band centres."""
+    if uniform:  # the same lower quantile, by selection rather than a sort
         k = min(max(int(np.ceil(quantile * values.size)) - 1, 0), values.size - 1)
         return np.partition(values, k)[k]
-    return weighted_quantile(values, rows.sample_weights, quantile)
+    return weighted_quantile(values, weights, quantile)
+
+
+def window_half_width(sample_residuals, quantile):
+    """Half-width of a window around a sample's quantile that holds the quantile
+    of all rows: four standard deviations of the sample quantile's rank."""
+    m = sample_residuals.size
+    k = int(np.ceil(4 * np.sqrt(m * quantile * (1 - quantile)))) + 10
+    distance = np.abs(sample_residuals)
+    return np.inf if k >= m else float(np.partition(distance, k)[k])
+
+
+def window_quantile(values, weights, below, total, quantile, fallback):
+    """Lower weighted ``quantile`` of all rows from a window of them.
+
+    ``values`` and ``weights`` are the rows in the window, ``below`` the weight
+    of the rows under it and ``total`` that of all rows; ``fallback`` when the
+    quantile is outside the window. A band of ``sqrt(n p)`` rows centred on a
+    20,000-row sample's quantile is off by more than its width once n is large
+    (at n=1e7, p=11, 7 reduced LPs and 30 more MM maps: 18.1 s of CPU against
+    4.0 s centred on all rows).
+    """
+    target = quantile * total
+    if not below < target or values.size == 0:
+        return fallback
+    order = np.argsort(values, kind="stable")
+    index = np.searchsorted(below + np.cumsum(weights[order]), target, side="left")
+    return values[order[index]] if index < values.size else fallback
 
 
 def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30,
@@ -404,19 +458,28 @@ def exact_finish(X, y, weights, quantile, beta, band_size, refine, max_rounds=30
     n = X.shape[0]
     if rows is None:
         rows = finish_rows(y, weights)
-    active, n_active, scale, sample, _, _ = rows
+    active, n_active, scale, sample, sample_weights, uniform = rows
     big = BIG_FACTOR * scale
     tolerance = 1e-9 * scale
 
     def centred_residuals(beta, residuals=None):
         # Centre the band: an error in the intercept would put too many rows on
-        # one side for the band to balance. A subsample's quantile is enough.
+        # one side for the band to balance. The sample's quantile, refined to the
+        # quantile of all rows in a window around it.
         if residuals is None:
             residuals = np.empty(n)
             residuals_into(X, y, beta, residuals)
         else:
             residuals = residuals.copy()
-        residuals -= _sample_quantile(residuals[sample], rows, quantile)
+        values = residuals[sample]
+        centre = band_centre(values, sample_weights, uniform, quantile)
+        if sample.size < n_active:
+            half_width = window_half_width(values - centre, quantile)
+            window = active & (np.abs(residuals - centre) <= half_width)
+            below = float(weights[active & (residuals < centre - half_width)].sum())
+            centre = window_quantile(residuals[window], weights[window], below,
+                                     float(weights[active].sum()), quantile, centre)
+        residuals -= centre
         return residuals
 
     residuals = centred_residuals(beta, residuals)
@@ -542,17 +605,27 @@ def duality_gap(X, y, weights, quantile, beta, y_scale=None, residuals=None):
 
 def _gap_on_fit(X, y, weights, quantile, beta, on_fit, balance, primal, size):
     """:func:`duality_gap` from the outputs of :func:`~._kernels.sign_dual`."""
+    return gap_from_parts(X[on_fit], y[on_fit], weights[on_fit], beta, quantile,
+                          primal, size, balance)
+
+
+def gap_from_parts(X, y, weights, beta, quantile, primal, size, balance):
+    """The relative duality gap of :func:`duality_gap` from its pass's results.
+
+    ``X``, ``y``, ``weights`` are the rows on the fit; ``primal``, ``size`` and
+    ``balance`` the check loss, the rounding scale and ``X' d`` of the others
+    (sums over the rows, so a chunked reduction gives them as well).
+    """
+    balance = balance.copy()
     gap = 0.0
-    if on_fit.any():
-        rows = np.flatnonzero(on_fit)
-        basis = X[rows]
-        lower = (quantile - 1.0) * weights[rows]
-        upper = quantile * weights[rows]
-        dual = _balancing_dual(basis, -balance, lower, upper)
-        balance += basis.T @ dual
-        residuals = y[rows] - basis @ beta
-        loss = weights[rows] * np.where(residuals >= 0, quantile * residuals,
-                                        (quantile - 1.0) * residuals)
+    if y.size:
+        lower = (quantile - 1.0) * weights
+        upper = quantile * weights
+        dual = _balancing_dual(X, -balance, lower, upper)
+        balance += X.T @ dual
+        residuals = y - X @ beta
+        loss = weights * np.where(residuals >= 0, quantile * residuals,
+                                  (quantile - 1.0) * residuals)
         # Each term is non-negative; rounding of subnormal products is not.
         gap = float(np.sum(np.maximum(loss - dual * residuals, 0.0)))
     gap += float(np.abs(balance) @ np.abs(beta))
@@ -733,7 +806,7 @@ class _WarmLevels:
             centre, half_width = 0.0, -1.0  # every row to its side, none to a band
         else:
             values = self.y_sample - self.X_sample @ beta
-            centre = _sample_quantile(values, rows, following)
+            centre = band_centre(values, rows.sample_weights, rows.uniform, following)
             distance = np.abs(values - centre)
             half_width = (np.partition(distance, self.k)[self.k]
                           if self.k < distance.size else np.inf)

@@ -35,11 +35,39 @@ def _product_limit(time, event, *, censoring=False):
     the censorings, whose risk set at ``s`` leaves out the events at ``s`` (they
     came first).
     """
+    return product_limit_from_counts(*time_counts(time, event), censoring=censoring)
+
+
+def time_counts(time, event):
+    """Distinct times, and the events and samples at each: all Kaplan-Meier needs.
+
+    Counts of disjoint parts of the data add up (:func:`merge_time_counts`), so a
+    chunked array gives them as a reduction, without sorting all its rows.
+    """
     unique_times, inverse, counts = np.unique(time, return_inverse=True,
                                               return_counts=True)
     events = np.bincount(inverse, weights=event.astype(np.float64),
                          minlength=unique_times.size)
-    at_risk = time.size - np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return unique_times, events, counts.astype(np.float64)
+
+
+def merge_time_counts(parts):
+    """The :func:`time_counts` of the union of disjoint parts, from theirs."""
+    times = np.concatenate([part[0] for part in parts])
+    unique_times, inverse = np.unique(times, return_inverse=True)
+    events, counts = (
+        np.bincount(inverse, weights=np.concatenate([part[k] for part in parts]),
+                    minlength=unique_times.size) for k in (1, 2))
+    return unique_times, events, counts
+
+
+def product_limit_from_counts(unique_times, events, counts, *, censoring=False):
+    """The product-limit curve of :func:`_product_limit` from :func:`time_counts`.
+
+    The risk set at a time is every sample at that time or later: the total count
+    minus the counts of earlier times.
+    """
+    at_risk = counts.sum() - np.concatenate(([0.0], np.cumsum(counts)[:-1]))
     if censoring:
         at_risk = at_risk - events
         events = counts - events

@@ -1,0 +1,290 @@
+"""CensoredMissingQuantileRegressor on Dask arrays: the in-memory answer, by reductions.
+
+The reference of each fit is the in-memory fit on the computed arrays (itself
+tested against HiGHS, scikit-learn and statsmodels in test_censored_quantile.py),
+and for Engel scikit-learn's QuantileRegressor; the Kaplan-Meier reduction is
+compared with lifelines.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+from statopt import CensoredMissingQuantileRegressor  # noqa: E402
+from statopt.datasets import make_censored_quantile_data  # noqa: E402
+from statopt.survival import make_survival_target  # noqa: E402
+from statopt.survival._dask import kaplan_meier_reduction  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def synchronous():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def check_loss(model, X, y, q, weights):
+    r = y - model.predict(X)
+    return float(weights @ np.where(r >= 0, q * r, (q - 1) * r))
+
+
+def assert_same_fit(memory, lazy, X, time, q):
+    """Coefficients and weighted check loss equal to ~1e-9 relative; certified."""
+    scale = np.abs(memory._coefficient_matrix()).max()
+    assert_allclose(lazy._coefficient_matrix(), memory._coefficient_matrix(),
+                    rtol=1e-9, atol=1e-9 * scale)
+    weights = memory.weights_
+    assert_allclose(np.asarray(lazy.weights_.compute()), weights, rtol=1e-14)
+    keep = weights > 0
+    design = X[keep]
+    if memory.fit_intercept:
+        design = np.column_stack([np.ones(design.shape[0]), design])
+    pairs = zip(np.atleast_1d(q), memory._coefficient_matrix(),
+                lazy._coefficient_matrix())
+    for level, reference, coefficients in pairs:
+        losses = [float(weights[keep] @ np.where(r >= 0, level * r, (level - 1) * r))
+                  for r in (time[keep] - design @ reference,
+                            time[keep] - design @ coefficients)]
+        assert_allclose(losses[1], losses[0], rtol=1e-9)
+    assert np.all(np.asarray(lazy.duality_gap_) <= 1e-9)
+
+
+@pytest.mark.parametrize("q", [0.1, 0.5, 0.9])
+def test_engel_equals_memory_and_scikit_learn(q):
+    sm = pytest.importorskip("statsmodels.api")
+    from sklearn.linear_model import QuantileRegressor
+
+    engel = sm.datasets.engel.load_pandas().data
+    X = engel[["income"]].to_numpy()
+    y = engel["foodexp"].to_numpy()
+    memory = CensoredMissingQuantileRegressor(q).fit(X, y)
+    lazy = CensoredMissingQuantileRegressor(q).fit(
+        da.from_array(X, chunks=(40, 1)), da.from_array(y, chunks=40))
+    assert_same_fit(memory, lazy, X, y, q)
+    reference = QuantileRegressor(quantile=q, alpha=0.0, solver="highs").fit(X, y)
+    ones = np.ones(len(y))
+    assert check_loss(lazy, X, y, q, ones) <= check_loss(reference, X, y, q, ones) \
+        * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("q", [0.1, 0.25])
+def test_rossi_censored_equals_memory(q):
+    from lifelines.datasets import load_rossi
+
+    rossi = load_rossi()
+    X = rossi[["fin", "age", "prio", "wexp"]].to_numpy(np.float64)
+    y = make_survival_target(rossi["arrest"].to_numpy().astype(bool),
+                             rossi["week"].to_numpy(np.float64))
+    memory = CensoredMissingQuantileRegressor(q).fit(X, y)
+    lazy = CensoredMissingQuantileRegressor(q).fit(
+        da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=100))
+    assert_same_fit(memory, lazy, X, y["time"], q)
+    assert_allclose(lazy.censoring_distribution_.survival_,
+                    memory.censoring_distribution_.survival_, rtol=1e-14)
+    # The target as an (event, time) tuple of dask arrays gives the same fit.
+    pair = CensoredMissingQuantileRegressor(q).fit(
+        da.from_array(X, chunks=(100, 4)),
+        (da.from_array(y["event"], chunks=100), da.from_array(y["time"], chunks=100)))
+    assert_allclose(pair.coef_, lazy.coef_, rtol=1e-12)
+
+
+def test_censored_simulation_with_weights_and_levels():
+    X, y, _ = make_censored_quantile_data(50_000, censoring_rate=0.3,
+                                          missing_rate=0.0, random_state=0)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    levels = [0.25, 0.5]
+    memory = CensoredMissingQuantileRegressor(levels).fit(X, y, sample_weight=weights)
+    lazy = CensoredMissingQuantileRegressor(levels, random_state=0).fit(
+        da.from_array(X, chunks=(6000, -1)), da.from_array(y, chunks=6000),
+        sample_weight=da.from_array(weights, chunks=6000))
+    assert_same_fit(memory, lazy, X, y["time"], levels)
+    assert np.all(lazy.n_iter_ <= memory.n_iter_.max() + 6)
+
+
+@pytest.mark.parametrize("censoring", ["drop", "ignore"])
+def test_missing_drop_and_other_censoring(censoring):
+    X, y, _ = make_censored_quantile_data(3000, censoring_rate=0.2,
+                                          missing_rate=0.3, random_state=2)
+    memory = CensoredMissingQuantileRegressor(
+        0.5, missing="drop", censoring=censoring).fit(X, y)
+    lazy = CensoredMissingQuantileRegressor(
+        0.5, missing="drop", censoring=censoring).fit(
+        da.from_array(X, chunks=(500, -1)), da.from_array(y, chunks=500))
+    assert_same_fit(memory, lazy, X, y["time"], 0.5)
+
+
+def test_solver_mm_on_dask_matches_memory():
+    X, y, _ = make_censored_quantile_data(2000, censoring_rate=0.0,
+                                          missing_rate=0.0, random_state=3)
+    time = y["time"] if y.dtype.names else y
+    memory = CensoredMissingQuantileRegressor(0.5, solver="mm", max_iter=500).fit(
+        X, time)
+    lazy = CensoredMissingQuantileRegressor(0.5, solver="mm", max_iter=500).fit(
+        da.from_array(X, chunks=(700, -1)), da.from_array(time, chunks=700))
+    # Both stop within tol of the same perturbed optimum.
+    assert_allclose(lazy.coef_, memory.coef_, rtol=1e-4)
+    assert np.isnan(lazy.duality_gap_)
+
+
+def test_kaplan_meier_reduction_equals_lifelines():
+    from lifelines import KaplanMeierFitter
+    from lifelines.datasets import load_rossi
+
+    rossi = load_rossi()  # weeks: many ties
+    time = rossi["week"].to_numpy(np.float64)
+    event = rossi["arrest"].to_numpy().astype(bool)
+    times, survival = kaplan_meier_reduction(da.from_array(time, chunks=50),
+                                             da.from_array(event, chunks=50))
+    reference = KaplanMeierFitter().fit(time, event)
+    assert_array_equal(times, np.unique(time))
+    assert_allclose(survival, reference.survival_function_at_times(times).to_numpy(),
+                    rtol=1e-12)
+    # The censoring curve: without ties lifelines' convention is the same.
+    rng = np.random.default_rng(0)
+    time = rng.exponential(size=500)
+    event = rng.random(500) < 0.6
+    times, survival = kaplan_meier_reduction(da.from_array(time, chunks=77),
+                                             da.from_array(event, chunks=77),
+                                             censoring=True)
+    reference = KaplanMeierFitter().fit(time, ~event)
+    assert_allclose(survival, reference.survival_function_at_times(times).to_numpy(),
+                    rtol=1e-12)
+
+
+def test_bad_input_gets_clear_errors():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 3))
+    y = X.sum(axis=1) + rng.standard_normal(300)
+    model = CensoredMissingQuantileRegressor()
+    Xd = da.from_array(X, chunks=(100, 3))
+    with pytest.raises(ValueError, match="do not match the row chunks"):
+        model.fit(Xd, da.from_array(y, chunks=150))
+    with pytest.raises(ValueError, match="one value per row"):
+        model.fit(Xd, da.from_array(y[:200], chunks=100))
+    with pytest.raises(ValueError, match="one value per row"):
+        model.fit(Xd, da.from_array(y, chunks=100),
+                  sample_weight=da.ones(299, chunks=100))
+    bad_y = y.copy()
+    bad_y[250] = np.nan
+    with pytest.raises(ValueError, match="y holds NaN.*rows 200 to 299"):
+        model.fit(Xd, da.from_array(bad_y, chunks=100))
+    bad_X = X.copy()
+    bad_X[120, 1] = np.nan
+    with pytest.raises(ValueError, match="missing='drop'"):
+        model.fit(da.from_array(bad_X, chunks=(100, 3)), da.from_array(y, chunks=100))
+    bad_X[120, 1] = np.inf
+    with pytest.raises(ValueError, match="X holds infinity in rows 100 to 199"):
+        model.fit(da.from_array(bad_X, chunks=(100, 3)), da.from_array(y, chunks=100))
+    with pytest.raises(ValueError, match="sample_weight must be finite"):
+        model.fit(Xd, da.from_array(y, chunks=100),
+                  sample_weight=da.from_array(-np.ones(300), chunks=100))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        model.fit(Xd[Xd[:, 0] > 0], y[X[:, 0] > 0])
+    with pytest.raises(ValueError, match="no row keeps a positive weight|No row"):
+        model.fit(Xd, da.from_array(y, chunks=100), sample_weight=da.zeros(300,
+                                                                           chunks=100))
+    with pytest.raises(ValueError, match="rank deficient"):
+        model.fit(da.from_array(np.column_stack([X, X[:, 0]]), chunks=(100, 4)),
+                  da.from_array(y, chunks=100))
+    fitted = model.fit(Xd, da.from_array(y, chunks=100))
+    with pytest.raises(ValueError, match="fitted on dask arrays"):
+        fitted.summary(X, y)
+
+
+def test_caller_arrays_unchanged_and_dask_not_imported_by_statopt():
+    X, y, _ = make_censored_quantile_data(800, censoring_rate=0.3, missing_rate=0.2,
+                                          random_state=4)
+    X_copy, y_copy = X.copy(), y.copy()
+    weights = np.full(len(y), 3.0)
+    CensoredMissingQuantileRegressor(0.4, missing="drop").fit(
+        da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300),
+        sample_weight=weights)
+    assert_array_equal(X, X_copy)
+    assert_array_equal(y, y_copy)
+    assert_array_equal(weights, 3.0)
+    code = "import sys, statopt; statopt.CensoredMissingQuantileRegressor; " \
+           "print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(20, 400), p=st.integers(1, 3), chunk=st.integers(5, 200),
+       q=st.sampled_from([0.2, 0.5, 0.8]), seed=st.integers(0, 10_000),
+       censored=st.booleans())
+def test_property_dask_equals_memory(n, p, chunk, q, seed, censored):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) * rng.choice([1e-3, 1.0, 1e4], p)
+    time = X @ rng.standard_normal(p) + rng.standard_t(2, n) + 50
+    y = (make_survival_target(rng.random(n) < 0.8, time, allow_negative=True)
+         if censored else time)
+    memory = CensoredMissingQuantileRegressor(q).fit(X, y)
+    lazy = CensoredMissingQuantileRegressor(q).fit(
+        da.from_array(X, chunks=(chunk, p)), da.from_array(y, chunks=chunk))
+    assert_same_fit(memory, lazy, X, time, q)
+
+
+def test_distributed_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    X, y, _ = make_censored_quantile_data(4000, censoring_rate=0.25,
+                                          missing_rate=0.0, random_state=5)
+    memory = CensoredMissingQuantileRegressor(0.5).fit(X, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                  processes=False, dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        lazy = CensoredMissingQuantileRegressor(0.5).fit(
+            da.from_array(X, chunks=(1000, -1)), da.from_array(y, chunks=1000))
+        weights = lazy.weights_.compute()
+    assert_allclose(weights, memory.weights_, rtol=1e-14)
+    assert_allclose(lazy.coef_, memory.coef_, rtol=1e-9)
+    assert lazy.duality_gap_ <= 1e-9
+
+
+def test_predict_on_dask_is_lazy_and_equal():
+    X, y, _ = make_censored_quantile_data(1000, censoring_rate=0.2,
+                                          missing_rate=0.0, random_state=6)
+    for levels in (0.5, [0.3, 0.7]):
+        model = CensoredMissingQuantileRegressor(levels).fit(X, y)
+        lazy = model.predict(da.from_array(X, chunks=(300, -1)), monotone=True)
+        assert isinstance(lazy, da.Array)
+        assert_allclose(lazy.compute(), model.predict(X, monotone=True), rtol=1e-15)
+    bad = X.copy()
+    bad[700, 0] = np.nan
+    prediction = model.predict(da.from_array(bad, chunks=(300, -1)))
+    with pytest.raises(ValueError, match="predict needs complete rows"):
+        prediction.compute()
+    with pytest.raises(ValueError, match="columns, as in fit"):
+        model.predict(da.from_array(X[:, :1], chunks=(300, -1)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 300), chunk=st.integers(1, 120), n_times=st.integers(1, 40),
+       seed=st.integers(0, 10_000), censoring=st.booleans())
+def test_property_kaplan_meier_reduction_equals_in_memory(n, chunk, n_times, seed,
+                                                          censoring):
+    from statopt.survival import CensoringDistributionEstimator, kaplan_meier
+
+    rng = np.random.default_rng(seed)
+    time = rng.integers(0, n_times, n).astype(np.float64)  # ties
+    event = rng.random(n) < 0.6
+    event[0] = True
+    times, survival = kaplan_meier_reduction(da.from_array(time, chunks=chunk),
+                                             da.from_array(event, chunks=chunk),
+                                             censoring=censoring)
+    if censoring:
+        reference = CensoringDistributionEstimator().fit(
+            make_survival_target(event, time))
+        expected = reference.unique_times_, reference.survival_
+    else:
+        expected = kaplan_meier(time, event)
+    assert_array_equal(times, expected[0])
+    assert_allclose(survival, expected[1], rtol=1e-13, atol=1e-15)
+
