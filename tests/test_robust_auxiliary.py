@@ -268,3 +268,19 @@ def test_paired_fit_is_clean_or_a_bound_below_the_primary_ball(
         assert model.objective_ <= -np.sum(prior * np.log(prior)) + 1e-6
     np.testing.assert_array_equal(X, copies[0])
     np.testing.assert_array_equal(X_auxiliary, copies[1])
+
+
+def test_sample_weights_act_on_the_pairs_as_repeated_rows():
+    # A weight of 2 is the pair repeated, a weight of 0 the pair removed, with the
+    # partner following its row.
+    X, y, X_auxiliary = _shifted_pairs(30, 3, 0.2, 7)
+    weights = np.tile([0.0, 1.0, 2.0], 10)
+    rows = np.repeat(np.arange(30), weights.astype(int))
+    weighted = RobustPairedClassifier(radius=0.1, radius_auxiliary=0.6,
+                                      tol=1e-10).fit(
+        X, y, X_auxiliary=X_auxiliary, sample_weight=weights)
+    repeated = RobustPairedClassifier(radius=0.1, radius_auxiliary=0.6,
+                                      tol=1e-10).fit(
+        X[rows], y[rows], X_auxiliary=X_auxiliary[rows])
+    assert weighted.objective_ == pytest.approx(repeated.objective_, abs=1e-8)
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, atol=1e-5)
