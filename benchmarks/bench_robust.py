@@ -174,6 +174,24 @@ def _row(label, model, X, y, extra=""):
     return accuracies
 
 
+def tuned_logistic(label, X_train, y_train, X_test, y_test):
+    """LogisticRegression with C by the shared CV, and its row."""
+    model, params = tuned(LogisticRegression(max_iter=10000),
+                          {"C": [0.01, 0.03, 0.1, 0.3, 1.0]}, X_train, y_train)
+    _row(label, model, X_test, y_test, f"C={params['C']}")
+
+
+def tuned_radius(label, X_train, y_train, X_test, y_test, r_star, quick,
+                 unit="r*"):
+    """Ours with the radius by the shared CV over fractions of r*, and its row."""
+    fractions = FRACTIONS[1::2] if quick else FRACTIONS
+    model, params = tuned(RobustPairedClassifier(tol=1e-6),
+                          {"radius": [f * r_star for f in fractions]},
+                          X_train, y_train)
+    _row(label, model, X_test, y_test,
+         f"radius={params['radius'] / r_star:.3f} {unit}")
+
+
 def section_accuracy(quick):
     print("\n[2] test accuracy under worst-case l2 perturbations "
           f"(epsilon {' / '.join(str(e) for e in EPSILONS)})")
@@ -211,16 +229,11 @@ def section_label_noise(quick, seed=0):
         noisy[flip] = np.where(noisy[flip] == 3, 8, 3)
         r_star = critical_radius(X_train, noisy)
         print(f"-- {int(share * 100)}% flipped ({flip.sum()} rows), r*={r_star:.4f}")
-        lr_cv, lr_params = tuned(LogisticRegression(max_iter=10000),
-                                 {"C": [0.01, 0.03, 0.1, 0.3, 1.0]}, X_train, noisy)
-        _row("LogisticRegression, C by CV", lr_cv, X_test, y_test,
-             f"C={lr_params['C']}")
-        fractions = FRACTIONS[1::2] if quick else FRACTIONS
-        radii = [f * r_star for f in fractions]
-        inf_model, inf_params = tuned(RobustPairedClassifier(tol=1e-6),
-                                      {"radius": radii}, X_train, noisy)
-        _row("ours, kappa=inf, radius by CV", inf_model, X_test, y_test,
-             f"radius={inf_params['radius'] / r_star:.3f} r*")
+        tuned_logistic("LogisticRegression, C by CV", X_train, noisy, X_test,
+                       y_test)
+        tuned_radius("ours, kappa=inf, radius by CV", X_train, noisy, X_test,
+                     y_test, r_star, quick)
+        radii = [f * r_star for f in (FRACTIONS[1::2] if quick else FRACTIONS)]
         kappas = [1.0, 4.0] if quick else [0.5, 1.0, 2.0, 4.0, 8.0]
         grid = [{"label_flip_cost": [k], "radius": [r for r in radii if r < k / 2]}
                 for k in kappas if radii[0] < k / 2]
@@ -278,28 +291,15 @@ def section_auxiliary(quick):
         r_star = critical_radius(X_train, y_train)
         print(f"-- gamma={gamma}: mean paired distance {distance:.3f}, "
               f"r*={r_star:.4f}")
-        grid_c = {"C": [0.01, 0.03, 0.1, 0.3, 1.0]}
-        lr, lr_params = tuned(LogisticRegression(max_iter=10000), grid_c,
-                              X_train, y_train)
-        _row("LR on primary, C by CV", lr, X_test, y_test, f"C={lr_params['C']}")
-        both_X = np.vstack([X_train, aux_train])
-        both_y = np.concatenate([y_train, y_train])
-        lr2, lr2_params = tuned(LogisticRegression(max_iter=10000), grid_c,
-                                both_X, both_y)
-        _row("LR on primary + auxiliary rows, C by CV", lr2, X_test, y_test,
-             f"C={lr2_params['C']}")
-        fractions = FRACTIONS[1::2] if quick else FRACTIONS
-        radii = [f * r_star for f in fractions]
-        primary, p_params = tuned(RobustPairedClassifier(tol=1e-6),
-                                  {"radius": radii}, X_train, y_train)
-        _row("ours, primary ball", primary, X_test, y_test,
-             f"radius={p_params['radius'] / r_star:.3f} r*")
-        aux_star = critical_radius(aux_train, y_train)
-        auxiliary, a_params = tuned(RobustPairedClassifier(tol=1e-6),
-                                    {"radius": [f * aux_star for f in fractions]},
-                                    aux_train, y_train)
-        _row("ours, auxiliary ball alone", auxiliary, X_test, y_test,
-             f"radius={a_params['radius'] / aux_star:.3f} r*_aux")
+        tuned_logistic("LR on primary, C by CV", X_train, y_train, X_test, y_test)
+        tuned_logistic("LR on primary + auxiliary rows, C by CV",
+                       np.vstack([X_train, aux_train]),
+                       np.concatenate([y_train, y_train]), X_test, y_test)
+        tuned_radius("ours, primary ball", X_train, y_train, X_test, y_test, r_star,
+                     quick)
+        tuned_radius("ours, auxiliary ball alone", aux_train, y_train, X_test,
+                     y_test, critical_radius(aux_train, y_train), quick, "r*_aux")
+        radii = [f * r_star for f in (FRACTIONS[1::2] if quick else FRACTIONS)]
         # Pairs of radii whose balls meet: r_A = d - r_P + f r*.
         grid = [{"radius": [r], "radius_auxiliary": [max(distance - r, 0.0) + g]}
                 for r in radii for g in radii]
