@@ -242,7 +242,11 @@ def paired_problems(draw):
     X_auxiliary = draw(hnp.arrays(np.float64, (rows, columns), elements=st.one_of(
         finite, st.sampled_from([np.nan, np.inf, 1e300]))))
     y = np.arange(n_rows) % 2
-    return X, y, X_auxiliary
+    features = draw(st.one_of(st.none(), hnp.arrays(
+        np.float64, (draw(st.sampled_from([n_rows, n_rows + 1])),
+                     draw(st.integers(1, 2))),
+        elements=st.one_of(finite, st.sampled_from([np.nan, -np.inf])))))
+    return X, y, X_auxiliary, features
 
 
 @settings(max_examples=60, deadline=None)
@@ -250,14 +254,14 @@ def paired_problems(draw):
        st.sampled_from([0.01, 0.5, 30.0]))
 def test_paired_fit_is_clean_or_a_bound_below_the_primary_ball(
         problem, radius, radius_auxiliary):
-    X, y, X_auxiliary = problem
-    copies = X.copy(), X_auxiliary.copy()
+    X, y, X_auxiliary, features = problem
+    copies = [a.copy() for a in (X, X_auxiliary, features) if a is not None]
     model = RobustPairedClassifier(radius=radius, radius_auxiliary=radius_auxiliary,
                                    max_iter=3000)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, y, X_auxiliary=X_auxiliary)
+            model.fit(X, y, X_auxiliary=X_auxiliary, auxiliary_features=features)
     except (TypeError, ValueError):
         pass
     else:
@@ -266,8 +270,25 @@ def test_paired_fit_is_clean_or_a_bound_below_the_primary_ball(
         # Never above the loss of the collapsed model (W = 0 is feasible).
         prior = np.bincount(y) / len(y)
         assert model.objective_ <= -np.sum(prior * np.log(prior)) + 1e-6
-    np.testing.assert_array_equal(X, copies[0])
-    np.testing.assert_array_equal(X_auxiliary, copies[1])
+        proba = model.predict_proba(X, auxiliary_features=features)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    for array, copy in zip((a for a in (X, X_auxiliary, features) if a is not None),
+                           copies):
+        np.testing.assert_array_equal(array, copy)
+
+
+def test_auxiliary_features_without_a_second_ball_are_stacked_columns():
+    X, y = load_iris(return_X_y=True)
+    features = np.random.default_rng(8).normal(size=(len(y), 2))
+    model = RobustPairedClassifier(radius=0.1, norm="frobenius").fit(
+        X, y, auxiliary_features=features)
+    stacked = RobustPairedClassifier(radius=0.1, norm="frobenius").fit(
+        np.hstack([X, features]), y)
+    assert model.objective_ == pytest.approx(stacked.objective_, abs=1e-7)
+    np.testing.assert_allclose(model.auxiliary_coef_, stacked.coef_[:, 4:],
+                               atol=1e-5)
+    assert model.worst_case_accuracy(X, y, 0.5, auxiliary_features=features) == \
+        pytest.approx(stacked.worst_case_accuracy(np.hstack([X, features]), y, 0.5))
 
 
 def test_sample_weights_act_on_the_pairs_as_repeated_rows():
