@@ -508,34 +508,43 @@ def _pair_cones(W, lam, pairs, stride, dim, derivatives=True):
     coefficients, then intercept)`` of length ``K * stride``, then ``lam``.
     Returns ``inf`` (and None) outside the cones.
     """
-    n_features = W.shape[1]
-    differences = np.array([W[k] - W[l] for k, l in pairs])
+    n_classes, n_features = W.shape
+    first = np.array([k for k, _ in pairs])
+    second = np.array([l for _, l in pairs])
+    differences = W[first] - W[second]
     cones = lam * lam - np.sum(differences * differences, axis=1)
     if not (lam > 0.0 and np.all(cones > 0.0)):
         return np.inf, None, None
     value = -np.sum(np.log(cones))
     if not derivatives:
         return value, None, None
+    # All pairs at once (a Python loop over the pairs cost a fifth of a fit)
+    # through the incidence matrix D (+1 at k, -1 at l for pair (k, l)): the
+    # coefficient Hessian is sum_pairs (D_p D_p') kron block_p, one product.
+    incidence = np.zeros((len(pairs), n_classes))
+    rows = np.arange(len(pairs))
+    incidence[rows, first] = 1.0
+    incidence[rows, second] = -1.0
+    inverse = 1.0 / cones
+    coefficient_gradient = incidence.T @ (2.0 * differences * inverse[:, None])
+    blocks = 4.0 * (inverse**2)[:, None, None] * (
+        differences[:, :, None] * differences[:, None, :])
+    blocks += 2.0 * inverse[:, None, None] * np.eye(n_features)
+    outer = (incidence[:, :, None] * incidence[:, None, :]).reshape(len(pairs), -1)
+    coefficient_hessian = (outer.T @ blocks.reshape(len(pairs), -1)).reshape(
+        n_classes, n_classes, n_features, n_features)
+    coefficient_cross = incidence.T @ (-4.0 * lam * differences
+                                       * (inverse**2)[:, None])
+    size = n_classes * stride
     gradient = np.zeros(dim)
+    gradient[:size].reshape(n_classes, stride)[:, :n_features] = coefficient_gradient
+    gradient[-1] = -2.0 * lam * inverse.sum()
     hessian = np.zeros((dim, dim))
-    for (k, l), u, cone in zip(pairs, differences, cones):
-        rows_k = slice(k * stride, k * stride + n_features)
-        rows_l = slice(l * stride, l * stride + n_features)
-        du = 2.0 * u / cone
-        gradient[rows_k] += du
-        gradient[rows_l] -= du
-        gradient[-1] -= 2.0 * lam / cone
-        block = 2.0 * np.eye(n_features) / cone + 4.0 * np.outer(u, u) / cone**2
-        hessian[rows_k, rows_k] += block
-        hessian[rows_l, rows_l] += block
-        hessian[rows_k, rows_l] -= block
-        hessian[rows_l, rows_k] -= block
-        cross = -4.0 * lam * u / cone**2
-        hessian[rows_k, -1] += cross
-        hessian[-1, rows_k] += cross
-        hessian[rows_l, -1] -= cross
-        hessian[-1, rows_l] -= cross
-        hessian[-1, -1] += -2.0 / cone + 4.0 * lam * lam / cone**2
+    hessian[:size, :size].reshape(n_classes, stride, n_classes, stride)[
+        :, :n_features, :, :n_features] = coefficient_hessian.transpose(0, 2, 1, 3)
+    hessian[:size, -1].reshape(n_classes, stride)[:, :n_features] = coefficient_cross
+    hessian[-1, :size] = hessian[:size, -1]
+    hessian[-1, -1] = np.sum(-2.0 * inverse + 4.0 * lam * lam * inverse**2)
     return value, gradient, hessian
 
 
