@@ -446,3 +446,29 @@ def test_sample_weight_is_routed_through_pipeline_and_grid_search(iris):
     direct.fit(X, y, robustpairedclassifier__sample_weight=weights)
     assert search.best_estimator_[-1].objective_ == pytest.approx(
         direct[-1].objective_, abs=1e-9)
+
+
+def test_pair_cone_barrier_derivatives_match_finite_differences():
+    from statopt.linear_model._robust_dual import _pair_cones, _pair_layout
+
+    rng = np.random.default_rng(3)
+    K, p = 4, 3
+    stride, dim, pairs, _ = _pair_layout(p, K, True)
+    v = np.zeros(dim)
+    v[:-1].reshape(K, stride)[:, :p] = 0.2 * rng.normal(size=(K, p))
+    v[-1] = 1.5
+
+    def parts(point):
+        W = point[:-1].reshape(K, stride)[:, :p]
+        return _pair_cones(W, point[-1], pairs, stride, dim)
+
+    _, gradient, hessian = parts(v)
+    step = 1e-6
+    for j in range(dim):
+        shift = np.zeros(dim)
+        shift[j] = step
+        up, down = parts(v + shift), parts(v - shift)
+        assert (up[0] - down[0]) / (2 * step) == pytest.approx(gradient[j],
+                                                               abs=1e-6)
+        np.testing.assert_allclose((up[1] - down[1]) / (2 * step), hessian[:, j],
+                                   atol=1e-5)

@@ -14,8 +14,11 @@ one pair per row, r_A = r_P = r. The ``- alpha_A ||x_i - x_j||`` term evaluates
 the inner worst case at a single point, and the 1/(n_A n_P) scaling shrinks the
 loss by n, so the multipliers' terms dominate: alpha_P is driven to zero, which
 drags alpha_A and the nuclear-norm ball (hence W) to zero. Ours
-(RobustPairedClassifier, nuclear norm, primary ball; the auxiliary ball is not
-implemented) solves the exact dual and refuses radii at or above r*.
+(RobustPairedClassifier, nuclear norm, primary ball) solves the exact dual and
+refuses radii at or above r*. With both balls at the source's radii
+(r_A = r_P = r) ours refuses too: the mean paired distance exceeds r_A + r_P, so
+no distribution lies within both balls of its pairs, which is where the source's
+objective is unbounded below.
 """
 
 import warnings
@@ -124,12 +127,28 @@ def run(quick=False, data_home=None, out=print):
             ours_cells = [f"{np.mean(pred == y_test):.3f}",
                           f"{ours.worst_case_accuracy(X_test, y_test, 1.0):.3f}",
                           _counts(pred, 10)]
+        try:
+            both = RobustPairedClassifier(radius=radius, radius_auxiliary=radius,
+                                          norm="nuclear", tol=1e-6).fit(
+                X_train, y_train, X_auxiliary=X_aux)
+        except ValueError as error:
+            both_cell = ("refused: balls do not meet" if "do not meet" in str(error)
+                         else "refused: W = 0")
+        else:
+            both_cell = f"{np.mean(both.predict(X_test) == y_test):.3f}"
         rows.append([f"{fraction:g} r*", f"{alphas[0]:.2g}/{alphas[1]:.2g}",
                      f"{np.linalg.svd(W, compute_uv=False).sum():.2g}",
-                     f"{source_acc:.3f}", _counts(source_pred, 10), *ours_cells])
+                     f"{source_acc:.3f}", _counts(source_pred, 10), *ours_cells,
+                     both_cell])
+    distance = np.linalg.norm(X_train - X_aux, axis=1).mean()
     out(format_table(["radius", "source a_A/a_P", "source ||W||_*", "source acc",
                       "source test class counts", "ours acc", "ours wc@1",
-                      "ours test class counts / message"], rows))
+                      "ours test class counts / message",
+                      "ours, both balls r_A = r_P"], rows))
+    meet = ("never meet" if distance > 2 * r_star else
+            "meet from r = d / 2 on")
+    out(f"\nMean paired distance d = {distance:.3f}, 2 r* = {2 * r_star:.3f}: at the "
+        f"source's radii (r_A = r_P = r < r*) the paired balls {meet}.")
     out("\nThe source objective collapses: the multipliers go to zero and take the "
         "nuclear-norm ball, hence W, with them, so every test row gets the class of "
         "the largest intercept. The exact dual keeps W away from zero below r* and "

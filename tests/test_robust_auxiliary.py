@@ -1,0 +1,307 @@
+"""The auxiliary ball of RobustPairedClassifier against independent references.
+
+References: cvxpy (test-only) on the bound before the multipliers are eliminated
+(checks the closed-form radii of the guide), a brute-force inner maximisation of
+each row's two-anchor supremum (checks that ``objective_`` bounds the worst case),
+the one-ball model (coincident partners), and a hand loop over folds for the
+metadata routing.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy.optimize import minimize
+from scipy.special import log_expit
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from statopt import RobustPairedClassifier
+
+
+def _shifted_pairs(n, n_features, shift, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features))
+    y = (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(int)
+    X_auxiliary = X + shift + 0.3 * rng.normal(size=X.shape)
+    return X, y, X_auxiliary
+
+
+def _cvxpy_bound(X, y, X_auxiliary, radius, radius_auxiliary, n_classes):
+    """The bound with the multipliers lam_P, lam_A still free (guide, eq. split)."""
+    cp = pytest.importorskip("cvxpy")
+    n, p = X.shape
+    distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
+    lam = cp.Variable(2, nonneg=True)
+    if n_classes == 2:
+        W_P, W_A, b = cp.Variable(p), cp.Variable(p), cp.Variable()
+        z = cp.multiply(2.0 * y - 1.0, X @ W_P + X_auxiliary @ W_A + b)
+        loss = cp.sum(cp.logistic(-z)) / n
+        sizes = [cp.norm(W_P, 2), cp.norm(W_A, 2)]
+    else:
+        K = n_classes
+        W_P, W_A, b = cp.Variable((p, K)), cp.Variable((p, K)), cp.Variable(K)
+        intercepts = np.ones((n, 1)) @ cp.reshape(b, (1, K), order="C")
+        Z = X @ W_P + X_auxiliary @ W_A + intercepts
+        Y = np.eye(K)[y]
+        loss = (cp.sum(cp.log_sum_exp(Z, axis=1)) - cp.sum(cp.multiply(Y, Z))) / n
+        # Frobenius norm times sqrt(2) bounds max_{k,l} ||w_k - w_l||.
+        sizes = [np.sqrt(2.0) * cp.norm(W_P, "fro"), np.sqrt(2.0) * cp.norm(W_A, "fro")]
+    credit = distance * cp.maximum(sizes[0] - lam[0], sizes[1] - lam[1])
+    problem = cp.Problem(
+        cp.Minimize(radius * lam[0] + radius_auxiliary * lam[1] + loss + credit),
+        [sizes[0] + sizes[1] <= lam[0] + lam[1]])
+    with warnings.catch_warnings():
+        # The multiclass optimum puts one block at zero, where the max term is
+        # degenerate: Clarabel may flag "inaccurate"; its value is still compared.
+        warnings.simplefilter("ignore", UserWarning)
+        problem.solve(solver="CLARABEL")
+    assert problem.status in ("optimal", "optimal_inaccurate")
+    return problem.value
+
+
+@pytest.mark.parametrize("radius, radius_auxiliary", [(0.3, 0.6), (0.3, 1.2),
+                                                      (0.95, 0.1)])
+def test_binary_bound_matches_cvxpy_before_eliminating_the_multipliers(
+        radius, radius_auxiliary):
+    # The three regimes of the closed-form radii (mean paired distance D = 0.80):
+    # both balls active, the auxiliary ball reaching around the primary one
+    # (r_A > r_P + D), and the reverse.
+    X, y, X_auxiliary = _shifted_pairs(60, 3, 0.4, 0)
+    model = RobustPairedClassifier(radius=radius, radius_auxiliary=radius_auxiliary,
+                                   tol=1e-10).fit(X, y, X_auxiliary=X_auxiliary)
+    reference = _cvxpy_bound(X, y, X_auxiliary, radius, radius_auxiliary, 2)
+    assert model.objective_ == pytest.approx(reference, abs=1e-6)
+    assert model.duality_gap_ <= 1e-10
+
+
+def test_multiclass_bound_matches_cvxpy():
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    X_auxiliary = 1.3 * X
+    model = RobustPairedClassifier(radius=0.5, radius_auxiliary=0.15, norm="frobenius",
+                                   tol=1e-10).fit(X, y, X_auxiliary=X_auxiliary)
+    reference = _cvxpy_bound(X, y, X_auxiliary, 0.5, 0.15, 3)
+    assert model.objective_ == pytest.approx(reference, abs=1e-6)
+
+
+def _row_supremum(w, b, sign, x, partner, lam_P, lam_A):
+    """Brute force: sup_x' l(sign (w'x' + b)) - lam_P |x' - x| - lam_A |x' - partner|.
+
+    A grid over a box around both anchors, refined by Nelder-Mead from its best
+    points; the loss grows at most like |w| |x'|, and |w| <= lam_P + lam_A, so the
+    supremum is within the box's reach or approached at its edge.
+    """
+    def negative(point):
+        return -(-log_expit(sign * (point @ w + b)) - lam_P * np.linalg.norm(
+            point - x) - lam_A * np.linalg.norm(point - partner))
+
+    grid = np.linspace(-8.0, 8.0, 81)
+    points = np.array(np.meshgrid(grid, grid)).reshape(2, -1).T + (x + partner) / 2
+    values = np.array([negative(point) for point in points])
+    best = min(values.min(), negative(x), negative(partner))
+    for start in points[np.argsort(values)[:4]]:
+        result = minimize(negative, start, method="Nelder-Mead",
+                          options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000})
+        best = min(best, result.fun)
+    return -best
+
+
+@pytest.mark.parametrize("shift, radius, radius_auxiliary",
+                         [(0.0, 0.15, 0.3), (0.5, 0.9, 0.05), (0.5, 0.1, 0.9)])
+def test_objective_bounds_the_brute_force_worst_case(shift, radius,
+                                                      radius_auxiliary):
+    # The worst case over the paired intersection, for the fitted classifier, is
+    # at most lam_P r_P + lam_A r_A + mean_i sup_x' [...] for any multipliers; with
+    # those of the derivation it must not exceed objective_.
+    X, y, X_auxiliary = _shifted_pairs(8, 2, shift, 1)
+    model = RobustPairedClassifier(radius=radius, radius_auxiliary=radius_auxiliary,
+                                   tol=1e-10).fit(X, y, X_auxiliary=X_auxiliary)
+    W_P, W_A = model.coef_split_
+    a, c = np.linalg.norm(W_P), np.linalg.norm(W_A)
+    distance = model.paired_distance_
+    if radius_auxiliary > radius + distance:
+        lam_P, lam_A = a + c, 0.0
+    elif radius > radius_auxiliary + distance:
+        lam_P, lam_A = 0.0, a + c
+    else:
+        lam_P, lam_A = a, c
+    w, b = model.coef_[0], model.intercept_[0]
+    rows = [_row_supremum(w, b, 2.0 * label - 1.0, x, partner, lam_P, lam_A)
+            for x, partner, label in zip(X, X_auxiliary, y)]
+    worst = radius * lam_P + radius_auxiliary * lam_A + np.mean(rows)
+    assert worst <= model.objective_ + 1e-6
+    # ... and the bound is above the nominal loss at the primary points.
+    nominal = np.mean(-log_expit((2.0 * y - 1.0) * (X @ w + b)))
+    assert model.objective_ >= nominal
+
+
+def test_coincident_partners_give_the_one_ball_model():
+    # Partners equal to their rows: the paired intersection is the smaller ball,
+    # where the bound is exact.
+    X, y = load_iris(return_X_y=True)
+    both = RobustPairedClassifier(radius=0.3, radius_auxiliary=0.1,
+                                  tol=1e-10).fit(X, y, X_auxiliary=X)
+    one = RobustPairedClassifier(radius=0.1, tol=1e-10).fit(X, y)
+    assert both.objective_ == pytest.approx(one.objective_, abs=1e-7)
+    np.testing.assert_allclose(both.predict_proba(X), one.predict_proba(X),
+                               atol=1e-4)
+
+
+def test_intersection_never_exceeds_either_ball_alone():
+    X, y, X_auxiliary = _shifted_pairs(80, 3, 0.0, 2)
+    both = RobustPairedClassifier(radius=0.2, radius_auxiliary=0.33).fit(
+        X, y, X_auxiliary=X_auxiliary)
+    primary = RobustPairedClassifier(radius=0.2).fit(X, y)
+    auxiliary = RobustPairedClassifier(radius=0.33).fit(X_auxiliary, y)
+    assert both.objective_ <= primary.objective_ + 1e-6
+    assert both.objective_ <= auxiliary.objective_ + 1e-6
+
+
+def test_disjoint_balls_are_refused_with_the_distances():
+    X, y, X_auxiliary = _shifted_pairs(40, 2, 3.0, 3)
+    with pytest.raises(ValueError, match="do not meet.*Unpaired, the Wasserstein"):
+        RobustPairedClassifier(radius=0.1, radius_auxiliary=0.5).fit(
+            X, y, X_auxiliary=X_auxiliary)
+
+
+def test_auxiliary_features_are_a_second_block():
+    X, y = load_iris(return_X_y=True)
+    features = np.random.default_rng(4).normal(size=(len(y), 2))
+    features[:, 0] += y  # informative
+    model = RobustPairedClassifier(radius=0.05, radius_auxiliary=0.5).fit(
+        X, y, X_auxiliary=X + 0.2, auxiliary_features=features)
+    assert model.auxiliary_coef_.shape == (3, 2)
+    # The same as stacking the features onto both anchors of each row.
+    stacked = RobustPairedClassifier(radius=0.05, radius_auxiliary=0.5).fit(
+        np.hstack([X, features]), y,
+        X_auxiliary=np.hstack([X + 0.2, features]))
+    np.testing.assert_allclose(
+        np.hstack([model.coef_, model.auxiliary_coef_]), stacked.coef_, atol=1e-6)
+    np.testing.assert_allclose(
+        model.decision_function(X, auxiliary_features=features),
+        stacked.decision_function(np.hstack([X, features])), atol=1e-6)
+    with pytest.raises(ValueError, match="pass auxiliary_features"):
+        model.predict(X)
+    with pytest.raises(ValueError, match="shape"):
+        model.predict(X, auxiliary_features=features[:, :1])
+
+
+def test_auxiliary_inputs_routed_through_pipeline_and_grid_search():
+    X, y = load_iris(return_X_y=True)
+    X_auxiliary = X + 0.1
+    features = np.random.default_rng(5).normal(size=(len(y), 1))
+    radii = [0.02, 0.1]
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = RobustPairedClassifier(radius_auxiliary=0.5).set_fit_request(
+            X_auxiliary=True, auxiliary_features=True).set_score_request(
+            auxiliary_features=True)
+        # A transformer that keeps the geometry: X and X_auxiliary stay comparable.
+        pipe = make_pipeline(FunctionTransformer(), model)
+        search = GridSearchCV(pipe, {"robustpairedclassifier__radius": radii},
+                              cv=KFold(3)).fit(X, y, X_auxiliary=X_auxiliary,
+                                               auxiliary_features=features)
+    for index, radius in enumerate(radii):
+        scores = []
+        for train, test in KFold(3).split(X):
+            fold = RobustPairedClassifier(radius=radius, radius_auxiliary=0.5).fit(
+                X[train], y[train], X_auxiliary=X_auxiliary[train],
+                auxiliary_features=features[train])
+            scores.append(fold.score(X[test], y[test],
+                                     auxiliary_features=features[test]))
+        assert search.cv_results_["mean_test_score"][index] == pytest.approx(
+            np.mean(scores), abs=1e-12)
+
+
+def test_mismatched_inputs_are_clear_errors():
+    X, y, X_auxiliary = _shifted_pairs(20, 2, 0.1, 6)
+    with pytest.raises(ValueError, match="go together"):
+        RobustPairedClassifier(radius=0.1).fit(X, y, X_auxiliary=X_auxiliary)
+    with pytest.raises(ValueError, match="go together"):
+        RobustPairedClassifier(radius=0.1, radius_auxiliary=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="label flips"):
+        RobustPairedClassifier(radius=0.1, radius_auxiliary=0.5,
+                               label_flip_cost=1.0).fit(X, y, X_auxiliary=X_auxiliary)
+
+
+@st.composite
+def paired_problems(draw):
+    n_rows = draw(st.integers(2, 12))
+    n_features = draw(st.integers(1, 3))
+    finite = st.floats(-5, 5)
+    X = draw(hnp.arrays(np.float64, (n_rows, n_features), elements=finite))
+    rows = draw(st.sampled_from([n_rows, n_rows - 1, n_rows + 1]))
+    columns = draw(st.sampled_from([n_features, n_features + 1]))
+    X_auxiliary = draw(hnp.arrays(np.float64, (rows, columns), elements=st.one_of(
+        finite, st.sampled_from([np.nan, np.inf, 1e300]))))
+    y = np.arange(n_rows) % 2
+    features = draw(st.one_of(st.none(), hnp.arrays(
+        np.float64, (draw(st.sampled_from([n_rows, n_rows + 1])),
+                     draw(st.integers(1, 2))),
+        elements=st.one_of(finite, st.sampled_from([np.nan, -np.inf])))))
+    return X, y, X_auxiliary, features
+
+
+@settings(max_examples=60, deadline=None)
+@given(paired_problems(), st.sampled_from([0.01, 0.3, 3.0]),
+       st.sampled_from([0.01, 0.5, 30.0]))
+def test_paired_fit_is_clean_or_a_bound_below_the_primary_ball(
+        problem, radius, radius_auxiliary):
+    X, y, X_auxiliary, features = problem
+    copies = [a.copy() for a in (X, X_auxiliary, features) if a is not None]
+    model = RobustPairedClassifier(radius=radius, radius_auxiliary=radius_auxiliary,
+                                   max_iter=3000)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y, X_auxiliary=X_auxiliary, auxiliary_features=features)
+    except (TypeError, ValueError):
+        pass
+    else:
+        assert np.all(np.isfinite(model.coef_)) and np.isfinite(model.objective_)
+        assert model.paired_distance_ <= radius + radius_auxiliary
+        # Never above the loss of the collapsed model (W = 0 is feasible).
+        prior = np.bincount(y) / len(y)
+        assert model.objective_ <= -np.sum(prior * np.log(prior)) + 1e-6
+        proba = model.predict_proba(X, auxiliary_features=features)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    for array, copy in zip((a for a in (X, X_auxiliary, features) if a is not None),
+                           copies):
+        np.testing.assert_array_equal(array, copy)
+
+
+def test_auxiliary_features_without_a_second_ball_are_stacked_columns():
+    X, y = load_iris(return_X_y=True)
+    features = np.random.default_rng(8).normal(size=(len(y), 2))
+    model = RobustPairedClassifier(radius=0.1, norm="frobenius").fit(
+        X, y, auxiliary_features=features)
+    stacked = RobustPairedClassifier(radius=0.1, norm="frobenius").fit(
+        np.hstack([X, features]), y)
+    assert model.objective_ == pytest.approx(stacked.objective_, abs=1e-7)
+    np.testing.assert_allclose(model.auxiliary_coef_, stacked.coef_[:, 4:],
+                               atol=1e-5)
+    assert model.worst_case_accuracy(X, y, 0.5, auxiliary_features=features) == \
+        pytest.approx(stacked.worst_case_accuracy(np.hstack([X, features]), y, 0.5))
+
+
+def test_sample_weights_act_on_the_pairs_as_repeated_rows():
+    # A weight of 2 is the pair repeated, a weight of 0 the pair removed, with the
+    # partner following its row.
+    X, y, X_auxiliary = _shifted_pairs(30, 3, 0.2, 7)
+    weights = np.tile([0.0, 1.0, 2.0], 10)
+    rows = np.repeat(np.arange(30), weights.astype(int))
+    weighted = RobustPairedClassifier(radius=0.1, radius_auxiliary=0.6,
+                                      tol=1e-10).fit(
+        X, y, X_auxiliary=X_auxiliary, sample_weight=weights)
+    repeated = RobustPairedClassifier(radius=0.1, radius_auxiliary=0.6,
+                                      tol=1e-10).fit(
+        X[rows], y[rows], X_auxiliary=X_auxiliary[rows])
+    assert weighted.objective_ == pytest.approx(repeated.objective_, abs=1e-8)
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, atol=1e-5)
