@@ -112,6 +112,31 @@ def test_bag_of_words_multinomial_conjugate_gradient_finish(bag_of_words):
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-4)
 
 
+def test_update_bound_sparse_fit_starts_with_the_finish(bag_of_words, monkeypatch):
+    """On the bag of words a stochastic epoch's dense updates of the parameters cost
+    more than reading X: 'auto' goes straight to the exact finish and still reaches
+    lbfgs's objective; the same rows held densely take the stochastic phase."""
+    X, y = bag_of_words
+    epochs = []
+    original = AdamLogisticRegression._stochastic_epoch
+
+    def counted(self, *args, **kwargs):
+        epochs.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AdamLogisticRegression, "_stochastic_epoch", counted)
+    n_params = np.unique(y).size * (X.shape[1] + 1)
+    assert -(-X.shape[0] // 32) * n_params > 4 * X.nnz  # the rule's condition
+    model = AdamLogisticRegression(random_state=0).fit(X, y)
+    assert not epochs
+    reference = sklearn_logistic().fit(X, y)
+    gap = _relative_gap(penalised_objective(model, X, y, 1.0),
+                        penalised_objective(reference, X, y, 1.0))
+    assert abs(gap) < 1e-6
+    AdamLogisticRegression(random_state=0).fit(X[:, :200].toarray(), y)
+    assert epochs
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_sparsified_real_data_matches_dense_and_lbfgs(sparsified_cancer, fmt,

@@ -46,6 +46,11 @@ _GROW, _SHRINK, _MAX_REJECTIONS = 1.5, 0.5, 40
 # iterate near the optimum: it hands over once an epoch gains less than this share
 # of the objective, which ill-conditioned problems reach long before a plateau.
 _HANDOVER_TOL = 1e-3
+# A stochastic epoch updates every parameter once per minibatch. When those dense
+# updates cost more than this many reads of X's stored entries (sparse, wide data:
+# density below about 1 / batch_size), an epoch is dearer than a Newton-CG step of
+# the finish, which reads X a few times: 'auto' then starts with the finish.
+_UPDATE_BOUND_RATIO = 4.0
 # An iteration makes at least this many updates: on small data it takes several
 # passes, so that one iteration makes comparable progress whatever n_samples is.
 _MIN_UPDATES = 50
@@ -130,7 +135,11 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         its epochs (the average restarts whenever the epoch count doubles).
     variance_reduction : {'auto'} or bool, default='auto'
         When the stochastic phase hands over to the exact finish: ``'auto'`` once it
-        stalls; True after its first epoch; False never, so the fit ends when the
+        stalls, or at once (no stochastic epoch) after a warm start or when the
+        minibatch updates of every parameter would cost more than four reads of
+        X's stored entries (sparse, wide data, density below about
+        ``1 / batch_size``: an epoch is then dearer than a step of the finish);
+        True after its first epoch; False never, so the fit ends when the
         stochastic phase stalls (the behaviour of scikit-learn's stochastic
         solvers).
     finish : {'newton', 'svrg'}, default='newton'
@@ -422,8 +431,11 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         best = np.inf
         stalled = 0
         reduced = self.variance_reduction is True
-        # A warm start is already near the optimum: go straight to the exact phase.
-        skip_stochastic = warm and self.variance_reduction == "auto"
+        # A warm start is already near the optimum, and on update-bound data an
+        # epoch costs more than a step of the finish: go straight to the exact phase.
+        skip_stochastic = self.variance_reduction == "auto" and (
+            warm or self._update_bound(X, state["theta"].size)
+        )
         if skip_stochastic:
             state["average"][:] = state["theta"]
             reduced = True
@@ -459,6 +471,13 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         if failure:
             warnings.warn(f"AdamLogisticRegression {failure}", ConvergenceWarning,
                           stacklevel=3)
+
+    def _update_bound(self, X, n_params):
+        """Whether a stochastic epoch's parameter updates outweigh reading X."""
+        n_rows = X.shape[0]
+        n_batches = -(-n_rows // min(self.batch_size, n_rows))
+        stored = X.nnz if sp.issparse(X) else X.size
+        return n_batches * n_params > _UPDATE_BOUND_RATIO * stored
 
     def _newton_finish(self, X, y, weights, l2, l1, state):
         """Proximal Newton steps from the current estimate to the optimum.
