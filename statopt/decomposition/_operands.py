@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import capped_square_sums
+from ._kernels import capped_square_sums, csr_capped_square_sums, csr_entries
 
 
 def is_dask_array(X):
@@ -80,8 +80,9 @@ class DenseMatrix(_Operand):
         """``X[:, columns].T @ B`` (all columns for None)."""
         return (self.X if columns is None else self.X[:, columns]).T @ B
 
-    def block(self, rows=None, columns=None):
-        """Dense ``X[np.ix_(rows, columns)]`` (None: all)."""
+    def block(self, rows=None, columns=None, dense=True):
+        """``X[np.ix_(rows, columns)]`` (None: all), as an ndarray; ``dense=False``
+        leaves a sparse X's block sparse."""
         if rows is not None and columns is not None:
             return self.X[np.ix_(rows, columns)]
         if rows is not None:
@@ -133,16 +134,23 @@ class SparseMatrix(_Operand):
         X = self.X if rows is None else self.X[rows]
         return X if columns is None else X[:, columns]
 
-    def block(self, rows=None, columns=None):
-        return self._sub(rows, columns).toarray()
+    def block(self, rows=None, columns=None, dense=True):
+        block = self._sub(rows, columns)
+        return block.toarray() if dense else block
 
     def square_sums(self, scale, cap, rows=None, columns=None):
-        squares = self._sub(rows, columns).copy()
-        # Divide before squaring: 1 / scale**2 overflows for a tiny scale.
-        values = squares.data / scale
-        squares.data = np.minimum(values * values, cap)
-        return (np.asarray(squares.sum(axis=1)).ravel(),
-                np.asarray(squares.sum(axis=0)).ravel())
+        X, sums = self.X, (0, 1)
+        if X.format == "csc":  # the CSR arrays of X', rows and columns swapped
+            rows, columns, sums = columns, rows, (1, 0)
+        n_rows, n_columns = X.shape[sums[0]], X.shape[sums[1]]
+        rows = np.arange(n_rows) if rows is None else np.asarray(rows, np.int64)
+        positions = np.arange(n_columns)
+        if columns is not None:
+            positions = np.full(n_columns, -1)
+            positions[columns] = np.arange(len(columns))
+        result = csr_capped_square_sums(X.data, X.indices, X.indptr, n_columns,
+                                        scale, cap, rows, positions)
+        return result[sums[0]], result[sums[1]]
 
     def extremes(self):
         data = self.X.data
@@ -154,7 +162,9 @@ class SparseMatrix(_Operand):
 
     def entries(self, flat):
         rows, columns = np.divmod(flat, self.shape[1])
-        return np.asarray(self.X[rows, columns], dtype=np.float64).ravel()
+        if self.X.format == "csc":
+            rows, columns = columns, rows
+        return csr_entries(self.X.data, self.X.indices, self.X.indptr, rows, columns)
 
     def divided(self, scale):
         return SparseMatrix(self.X / scale)
@@ -189,7 +199,7 @@ class DaskMatrix(_Operand):
         B = da.from_array(np.asarray(B), chunks=(X.chunks[0], B.shape[1]))
         return np.asarray((X.T @ B).compute())
 
-    def block(self, rows=None, columns=None):
+    def block(self, rows=None, columns=None, dense=True):
         X = self.X if rows is None else self.X[np.asarray(rows)]
         X = X if columns is None else X[:, np.asarray(columns)]
         return np.asarray(X.compute())
@@ -245,8 +255,8 @@ class Transposed(_Operand):
     def tdot(self, B, columns=None):
         return self.parent.dot(B, columns)
 
-    def block(self, rows=None, columns=None):
-        return self.parent.block(columns, rows).T
+    def block(self, rows=None, columns=None, dense=True):
+        return self.parent.block(columns, rows, dense).T
 
     def square_sums(self, scale, cap, rows=None, columns=None):
         return self.parent.square_sums(scale, cap, columns, rows)[::-1]

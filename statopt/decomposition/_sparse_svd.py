@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 from scipy.integrate import quad
 from scipy.optimize import brentq
+from scipy.sparse.linalg import svds
 from scipy.special import ndtr, ndtri
 from scipy.stats import chi2, norm
 from sklearn.exceptions import ConvergenceWarning
@@ -45,6 +46,11 @@ DENSE_PLACEMENT_SIZE = 100_000
 # noise of a sub-block is the same noise, and the estimate's error is already far
 # below the thresholds' own spread at these sizes.
 SPECTRUM_BLOCK = (5000, 500)
+# Screened blocks with a shorter side above this start from their top singular
+# vectors by ARPACK (on the block as stored: sparse stays sparse) instead of a full
+# SVD, whose cost grows with the cube of the side: sparse noise with heavy tails
+# (most entries 0) passes the chi-square screen in a large share of the rows.
+FULL_SVD_SIDE = 500
 # Smallest noise level the screening statistics divide by.
 SMALLEST_SCREEN_SCALE = 2.0**-250
 # Entries behind the median absolute deviation (a fixed-seed sample beyond).
@@ -239,6 +245,20 @@ def screened_block(X, n_components, init, noise_level, sparse="both"):
             _select(column_statistics, columns, n_components))
 
 
+def top_singular_vectors(X, rows, columns, n_components):
+    """Leading ``n_components`` left and right (as rows) singular vectors of X's
+    block ``rows`` x ``columns``: a full SVD for small blocks, ARPACK (seeded, to
+    machine precision) for large ones (see ``FULL_SVD_SIDE``)."""
+    short = min(len(rows), len(columns))
+    if short <= FULL_SVD_SIDE or 2 * n_components >= short:
+        left, _, right_t = np.linalg.svd(X.block(rows, columns), full_matrices=False)
+        return left[:, :n_components], right_t[:n_components]
+    left, values, right_t = svds(X.block(rows, columns, dense=False), k=n_components,
+                                 random_state=0)
+    order = np.argsort(-values, kind="stable")
+    return left[:, order], right_t[order]
+
+
 def initial_subspaces(X, n_components, init, noise_level, sparse="both", block=None):
     """Diagonal-thresholding start: SVD of the screened block, padded with zeros.
 
@@ -248,7 +268,7 @@ def initial_subspaces(X, n_components, init, noise_level, sparse="both", block=N
     X = as_matrix(X)
     if block is None:
         rows, columns = screened_block(X, n_components, init, noise_level, sparse)
-        left, _, right_t = np.linalg.svd(X.block(rows, columns), full_matrices=False)
+        left, right_t = top_singular_vectors(X, rows, columns, n_components)
     else:
         rows, columns, left, right_t = block
     U = np.zeros((X.shape[0], n_components))
