@@ -166,7 +166,8 @@ def sparse_section(n, p, density):
             print(f"{ours} / {theirs}: {ratio:.2f}x (target <= 3x: "
                   f"{'met' if ratio <= 3 else 'NOT met'})")
     size = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**30
-    print(f"X itself: {size:.3f} GiB; peak RSS of the process so far {peak_rss_gib():.2f} GiB")
+    print(f"X itself: {size:.3f} GiB; peak RSS of the process so far "
+          f"{peak_rss_gib():.2f} GiB")
 
 
 def dask_problem(n, p, chunk_rows, random_state=0):

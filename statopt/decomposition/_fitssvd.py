@@ -83,6 +83,13 @@ def _fit_on_this_thread(X, n_components, params, random_state):
     ``n_components='auto'``).
     """
     _check_matrix(X, 1 if n_components == "auto" else n_components)
+    X = as_matrix(X)
+    if (n_components == "auto" and not isinstance(X, DenseMatrix)
+            and X.size > MAX_AUTO_NOISE_SIZE):
+        raise ValueError(
+            f"n_components='auto' calibrates its threshold on dense noise matrices of "
+            f"X's shape {X.shape}, too large to hold for sparse or dask input; pass "
+            "an integer n_components (or select the rank on a subsample of rows).")
     X, scale = prepare_matrix(X)
     params = dict(params)
     if params["noise_level"] is None or isinstance(params["noise_level"], str):
@@ -179,11 +186,6 @@ def _select_rank(X, params):
     Returns the rank (at least 1, at most ``MAX_AUTO_COMPONENTS``), the block's
     singular values over the threshold, and the block and its SVD.
     """
-    if not isinstance(X, DenseMatrix) and X.size > MAX_AUTO_NOISE_SIZE:
-        raise ValueError(
-            f"n_components='auto' calibrates its threshold on dense noise matrices of "
-            f"X's shape {X.shape}, too large to hold for sparse or dask input; pass "
-            "an integer n_components (or select the rank on a subsample of rows).")
     if params["noise_level"] == 0:
         raise ValueError(
             "n_components='auto' separates components from noise and needs a "

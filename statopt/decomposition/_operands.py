@@ -224,8 +224,22 @@ class DaskMatrix(_Operand):
         return self._extremes
 
     def entries(self, flat):
+        import dask
+
         rows, columns = np.divmod(np.asarray(flat), self.shape[1])
-        return np.asarray(self.X.vindex[rows, columns].compute())
+        # Each row chunk gives its own entries, in one pass (dask's vindex
+        # builds a task per point and was slower than the pass itself).
+        starts = np.cumsum((0, *self.X.chunks[0]))
+        chunk = np.searchsorted(starts, rows, side="right") - 1
+        order = np.argsort(chunk, kind="stable")
+        bounds = np.searchsorted(chunk[order], np.arange(len(starts)))
+        parts = [dask.delayed(_take)(self.X.blocks[b], rows[mine] - starts[b],
+                                     columns[mine])
+                 for b in range(len(starts) - 1)
+                 for mine in [order[bounds[b]:bounds[b + 1]]] if mine.size]
+        values = np.empty(rows.size)
+        values[order] = np.concatenate(dask.compute(*parts))
+        return values
 
     def divided(self, scale):
         high, low = self.extremes()
@@ -233,6 +247,10 @@ class DaskMatrix(_Operand):
 
     def writeable(self):
         return self
+
+
+def _take(block, rows, columns):
+    return block[rows, columns]
 
 
 class Transposed(_Operand):

@@ -249,6 +249,7 @@ def top_singular_vectors(X, rows, columns, n_components):
     """Leading ``n_components`` left and right (as rows) singular vectors of X's
     block ``rows`` x ``columns``: a full SVD for small blocks, ARPACK (seeded, to
     machine precision) for large ones (see ``FULL_SVD_SIDE``)."""
+    X = as_matrix(X)
     short = min(len(rows), len(columns))
     if short <= FULL_SVD_SIDE or 2 * n_components >= short:
         left, _, right_t = np.linalg.svd(X.block(rows, columns), full_matrices=False)
