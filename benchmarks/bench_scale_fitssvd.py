@@ -15,7 +15,8 @@ Targets (issue 18), each printed with the measured figure:
 
 Usage: python benchmarks/bench_scale_fitssvd.py [--sparse N P] [--density D]
        [--dask-rows N] [--dask-columns P] [--chunk-rows C] [--dask-workers W]
-       [--in-memory-rows N] [--blas-threads T] [--skip-sparse] [--skip-dask]
+       [--in-memory-rows N] [--thresholds T [T ...]] [--blas-threads T]
+       [--skip-sparse] [--skip-dask]
 """
 
 import argparse
@@ -194,7 +195,7 @@ def dask_problem(n, p, chunk_rows, random_state=0):
     return X, U, V, d
 
 
-def dask_section(n, p, chunk_rows, workers, in_memory_rows):
+def dask_section(n, p, chunk_rows, workers, in_memory_rows, thresholds):
     import dask
 
     X, U, V, d = dask_problem(n, p, chunk_rows)
@@ -202,7 +203,7 @@ def dask_section(n, p, chunk_rows, workers, in_memory_rows):
           f"of {chunk_rows:,} rows, generated lazily; singular values {d.round(1)}; "
           f"scheduler threads, {workers} worker(s)")
     with dask.config.set(scheduler="threads", num_workers=workers):
-        for threshold in ("theory", "bootstrap"):
+        for threshold in thresholds:
             seconds, svd, peak = traced(
                 lambda t=threshold: FITSSVD(RANK, threshold=t, random_state=0).fit(X))
             sine_u = subspace_distance(svd.left_singular_vectors_, U)
@@ -236,6 +237,8 @@ def main():
     parser.add_argument("--dask-workers", type=int, default=1)
     parser.add_argument("--in-memory-rows", type=int, default=1_000_000,
                         help="also fit the first N rows in memory (0: skip)")
+    parser.add_argument("--thresholds", nargs="+", default=["theory", "bootstrap"],
+                        choices=["theory", "bootstrap"], help="dask fits to run")
     parser.add_argument("--blas-threads", type=int, default=1)
     parser.add_argument("--skip-sparse", action="store_true")
     parser.add_argument("--skip-dask", action="store_true")
@@ -248,7 +251,7 @@ def main():
             sparse_section(*args.sparse, args.density)
         if not args.skip_dask:
             dask_section(args.dask_rows, args.dask_columns, args.chunk_rows,
-                         args.dask_workers, args.in_memory_rows)
+                         args.dask_workers, args.in_memory_rows, args.thresholds)
 
 
 if __name__ == "__main__":
