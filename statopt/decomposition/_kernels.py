@@ -6,6 +6,14 @@ from .._numba import njit
 
 
 @njit
+def _capped_square(value, scale, cap):
+    """``min((value / scale)**2, cap)``; dividing before squaring, because
+    1 / scale**2 overflows for a tiny scale."""
+    value /= scale
+    return min(value * value, cap)
+
+
+@njit
 def capped_square_sums(X, scale, cap):
     """Row and column sums of ``min((X / scale)**2, cap)`` in one pass over ``X``.
 
@@ -31,11 +39,7 @@ def capped_square_sums(X, scale, cap):
     for i in range(n_rows):
         total = 0.0
         for j in range(n_columns):
-            # Divide before squaring: 1 / scale**2 overflows for a tiny scale.
-            value = X[i, j] / scale
-            value *= value
-            if value > cap:
-                value = cap
+            value = _capped_square(X[i, j], scale, cap)
             total += value
             column_sums[j] += value
         row_sums[i] = total
@@ -137,10 +141,7 @@ def csr_capped_square_sums(data, indices, indptr, n_columns, scale, cap, rows,
             j = columns[indices[position]]
             if j < 0:
                 continue
-            value = data[position] / scale
-            value *= value
-            if value > cap:
-                value = cap
+            value = _capped_square(data[position], scale, cap)
             total += value
             column_sums[j] += value
         row_sums[k] = total
