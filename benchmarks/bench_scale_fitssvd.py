@@ -10,12 +10,15 @@ Targets (issue 18), each printed with the measured figure:
 2. dask: FITSSVD on a lazily generated dask array (default 1e6 x 100, up to 1e7;
    rank-3 sparse signal plus Gaussian noise, regenerated chunk by chunk at every
    pass, so X is never in memory), recovery as the in-memory fit on the first
-   rows when they fit in memory; peak RSS and the largest traced Python allocation
-   (tracemalloc) beside each time.
+   rows when they fit in memory, and the dask fit over those in-memory rows (the
+   cost of the chunked passes alone); peak RSS beside each time, and the largest
+   traced allocation with --tracemalloc (which slows dask's scheduling, so only
+   the sparse section traces by default, in a separate untimed fit).
 
 Usage: python benchmarks/bench_scale_fitssvd.py [--sparse N P] [--density D]
        [--dask-rows N] [--dask-columns P] [--chunk-rows C] [--dask-workers W]
-       [--in-memory-rows N] [--thresholds T [T ...]] [--blas-threads T]
+       [--in-memory-rows N] [--thresholds T [T ...]] [--tracemalloc]
+       [--blas-threads T]
        [--skip-sparse] [--skip-dask]
 """
 
@@ -109,15 +112,26 @@ def peak_rss_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def traced(function):
-    """Seconds, result and the largest traced allocation (GiB) of one call."""
-    tracemalloc.start()
+def traced(function, trace):
+    """Seconds, result and the largest traced allocation (GiB; nan unless
+    ``trace``) of one call. Tracing slows Python code (dask's scheduling most), so
+    traced calls are not the timed ones."""
+    if trace:
+        tracemalloc.start()
     start = time.perf_counter()
     result = function()
     seconds = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1] / 2**30
-    tracemalloc.stop()
+    peak = tracemalloc.get_traced_memory()[1] / 2**30 if trace else np.nan
+    if trace:
+        tracemalloc.stop()
     return seconds, result, peak
+
+
+def memory(traced_peak):
+    text = f"peak RSS so far {peak_rss_gib():.2f} GiB"
+    if np.isnan(traced_peak):
+        return text
+    return f"traced peak {traced_peak:.2f} GiB, {text}"
 
 
 def sparse_section(n, p, density):
@@ -150,7 +164,7 @@ def sparse_section(n, p, density):
                                              random_state=0)),
     ]:
         seconds, fitted = best_time(lambda e=estimator: e.fit(X))
-        _, _, traced_peak = traced(lambda e=estimator: e.fit(X))
+        _, _, traced_peak = traced(lambda e=estimator: e.fit(X), True)
         left = getattr(fitted, "left_singular_vectors_", None)
         if left is None:  # TruncatedSVD: U from its projections
             left = np.linalg.qr(fitted.transform(X))[0]
@@ -195,8 +209,9 @@ def dask_problem(n, p, chunk_rows, random_state=0):
     return X, U, V, d
 
 
-def dask_section(n, p, chunk_rows, workers, in_memory_rows, thresholds):
+def dask_section(n, p, chunk_rows, workers, in_memory_rows, thresholds, trace):
     import dask
+    import dask.array as da
 
     X, U, V, d = dask_problem(n, p, chunk_rows)
     print(f"\n[2] dask {n:,} x {p} ({n * p * 8 / 2**30:.1f} GiB as float64), chunks "
@@ -205,25 +220,35 @@ def dask_section(n, p, chunk_rows, workers, in_memory_rows, thresholds):
     with dask.config.set(scheduler="threads", num_workers=workers):
         for threshold in thresholds:
             seconds, svd, peak = traced(
-                lambda t=threshold: FITSSVD(RANK, threshold=t, random_state=0).fit(X))
+                lambda t=threshold: FITSSVD(RANK, threshold=t, random_state=0).fit(X),
+                trace)
             sine_u = subspace_distance(svd.left_singular_vectors_, U)
             sine_v = subspace_distance(svd.components_.T, V)
             print(f"FITSSVD {threshold:9s} on dask: {seconds:8.1f} s, "
                   f"{svd.n_iter_} iterations, sin2 U {sine_u:.2e}, "
-                  f"sin2 V {sine_v:.2e}; traced peak "
-                  f"{peak:.2f} GiB, peak RSS so far {peak_rss_gib():.2f} GiB")
+                  f"sin2 V {sine_v:.2e}; {memory(peak)}")
             if in_memory_rows:
                 m = min(in_memory_rows, n)
                 head = X[:m].compute()
                 seconds, dense, peak = traced(
                     lambda t=threshold, head=head: FITSSVD(
-                        RANK, threshold=t, random_state=0).fit(head))
-                del head
+                        RANK, threshold=t, random_state=0).fit(head), trace)
+                dense_seconds = seconds
                 print(f"  in memory, first {m:,} rows: {seconds:8.1f} s, sin2 U "
                       f"{subspace_distance(dense.left_singular_vectors_, U[:m]):.2e},"
                       f" sin2 V {subspace_distance(dense.components_.T, V):.2e}; "
-                      f"traced peak {peak:.2f} GiB, peak RSS so far "
-                      f"{peak_rss_gib():.2f} GiB")
+                      f"{memory(peak)}")
+                # The same rows as a dask array over the in-memory array: the
+                # cost of the chunked passes without the data's generation.
+                seconds, chunked, _ = traced(
+                    lambda t=threshold, head=head: FITSSVD(
+                        RANK, threshold=t, random_state=0).fit(
+                            da.from_array(head, chunks=(chunk_rows, -1))), False)
+                difference = np.abs(chunked.components_ - dense.components_).max()
+                print(f"  dask over those in-memory rows: {seconds:8.1f} s "
+                      f"({seconds / dense_seconds:.2f}x in memory), components "
+                      f"within {difference:.1e} of the in-memory fit")
+                del head
 
 
 def main():
@@ -239,6 +264,8 @@ def main():
                         help="also fit the first N rows in memory (0: skip)")
     parser.add_argument("--thresholds", nargs="+", default=["theory", "bootstrap"],
                         choices=["theory", "bootstrap"], help="dask fits to run")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="trace the dask section's allocations (slows it)")
     parser.add_argument("--blas-threads", type=int, default=1)
     parser.add_argument("--skip-sparse", action="store_true")
     parser.add_argument("--skip-dask", action="store_true")
@@ -251,7 +278,8 @@ def main():
             sparse_section(*args.sparse, args.density)
         if not args.skip_dask:
             dask_section(args.dask_rows, args.dask_columns, args.chunk_rows,
-                         args.dask_workers, args.in_memory_rows, args.thresholds)
+                         args.dask_workers, args.in_memory_rows, args.thresholds,
+                         args.tracemalloc)
 
 
 if __name__ == "__main__":

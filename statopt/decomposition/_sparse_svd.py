@@ -350,9 +350,10 @@ def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation,
     else:
         # Many columns (and then few noise rows): gather the placements' cells.
         cells = np.unique(np.concatenate([rows for rows, _ in blocks]))
-        noise = X.block(noise_rows, cells)
-        replicates = np.column_stack([noise[:, np.searchsorted(cells, rows)] @ weights
-                                      for rows, weights in blocks])
+        noise = X.block(noise_rows, cells, dense=False)  # sparse stays sparse
+        replicates = np.column_stack([
+            np.asarray(noise[:, np.searchsorted(cells, rows)] @ weights)
+            for rows, weights in blocks])
     n_fallbacks = 0
     for j in range(n_components):
         pool = replicates[:, j * n_placements:(j + 1) * n_placements].ravel()
