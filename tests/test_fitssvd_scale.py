@@ -251,6 +251,26 @@ def test_dask_fit_of_a_matrix_beyond_the_sample_sizes_equals_the_in_memory_fit()
     np.testing.assert_allclose(s, dense.singular_values_, rtol=1e-10)
 
 
+@settings(max_examples=20, deadline=None)
+@given(X=sparse_matrices(), chunk_rows=st.integers(1, 12),
+       threshold=st.sampled_from(["theory", "bootstrap"]))
+def test_dask_fit_of_any_small_matrix_is_the_in_memory_fit(X, chunk_rows, threshold):
+    def run(matrix):
+        try:
+            with warnings.catch_warnings(), dask.config.set(scheduler="sync"):
+                warnings.simplefilter("ignore")  # the same warnings on both paths
+                return FITSSVD(threshold=threshold, random_state=0).fit(matrix)
+        except ValueError as error:
+            return type(error)
+
+    dense = run(X)
+    chunked = run(da.from_array(X, chunks=(chunk_rows, -1)))
+    if isinstance(dense, type):
+        assert chunked is dense
+    else:
+        _assert_same_fit(dense, chunked, atol=1e-9)
+
+
 @pytest.mark.parametrize("make_X, message", [
     (lambda X: da.from_array(X, chunks=(1000, 20)), "rechunk"),
     (lambda X: da.from_array(X, chunks=1000)[da.from_array(X[:, 0] > 0)],

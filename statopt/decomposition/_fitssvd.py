@@ -315,6 +315,10 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``fit_transform(X)`` returns ``X @ components_.T`` (the projections), as
     ``transform`` does, so both agree.
 
+    X may be a scipy.sparse CSR/CSC matrix, decomposed without densifying it, or a
+    dask array chunked by rows, each pass over it a chunked reduction; both give
+    the dense fit of the same matrix (see the :ref:`User Guide <fitssvd_scale>`).
+
     References
     ----------
     D. Yang, Z. Ma and A. Buja, "A sparse singular value decomposition method for
