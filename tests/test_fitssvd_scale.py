@@ -23,7 +23,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from threadpoolctl import threadpool_limits
 
 from statopt.datasets import load_lung200, make_sparse_svd_data
-from statopt.decomposition import FITSSVD, sparse_svd
+from statopt.decomposition import FITSSVD, _kernels, sparse_svd
 from statopt.decomposition._operands import DenseMatrix
 from statopt.decomposition._sparse_svd import FULL_SVD_SIDE, top_singular_vectors
 from statopt.metrics import subspace_distance
@@ -147,6 +147,20 @@ def test_duplicate_and_unsorted_entries_are_summed_without_touching_the_input(
     _assert_same_fit(FITSSVD(3, random_state=0).fit(sparsified), fitted)
     for before, after in zip(copies, (halves.data, halves.indices, halves.indptr)):
         np.testing.assert_array_equal(before, after)
+
+
+def test_sparse_layouts_compile_no_new_kernels(sparsified):
+    kernels = (_kernels.csr_capped_square_sums, _kernels.csr_entries)
+    FITSSVD(2, random_state=0).fit(sp.csr_matrix(sparsified))
+    counts = [len(kernel.signatures) for kernel in kernels]
+    wide = sp.csc_matrix(sparsified)
+    wide.indices, wide.indptr = (wide.indices.astype(np.int64),
+                                 wide.indptr.astype(np.int64))
+    read_only = sp.csr_matrix(sparsified)
+    read_only.data.flags.writeable = False
+    for X in (wide, read_only, sp.csr_matrix(sparsified.astype(np.float32))):
+        FITSSVD(2, random_state=0).fit(X)
+    assert [len(kernel.signatures) for kernel in kernels] == counts
 
 
 @pytest.mark.parametrize("make_X, message", [

@@ -115,7 +115,10 @@ class SparseMatrix(_Operand):
     """A scipy.sparse CSR or CSC matrix (or array) of float64.
 
     Duplicate entries are summed first (on a copy), so the squares of the stored
-    entries are the squares of X's entries.
+    entries are the squares of X's entries. The kernels read the CSR (or CSC)
+    arrays as writeable float64 data and int64 indices, converted once here: numba
+    compiles anew for every other dtype or flag (scipy picks int32 or int64 indices
+    by size), while the conversion costs one copy of the indices.
     """
 
     def __init__(self, X):
@@ -123,6 +126,10 @@ class SparseMatrix(_Operand):
             X = X.copy()
             X.sum_duplicates()
         self.X = X
+        data = X.data if X.data.flags.writeable else X.data.copy()
+        self.arrays = (np.ascontiguousarray(data, dtype=np.float64),
+                       np.ascontiguousarray(X.indices, dtype=np.int64),
+                       np.ascontiguousarray(X.indptr, dtype=np.int64))
 
     def dot(self, B, rows=None):
         return np.asarray((self.X if rows is None else self.X[rows]) @ B)
@@ -148,8 +155,8 @@ class SparseMatrix(_Operand):
         if columns is not None:
             positions = np.full(n_columns, -1)
             positions[columns] = np.arange(len(columns))
-        result = csr_capped_square_sums(X.data, X.indices, X.indptr, n_columns,
-                                        scale, cap, rows, positions)
+        result = csr_capped_square_sums(*self.arrays, n_columns, scale, cap, rows,
+                                        positions)
         return result[sums[0]], result[sums[1]]
 
     def extremes(self):
@@ -164,7 +171,7 @@ class SparseMatrix(_Operand):
         rows, columns = np.divmod(flat, self.shape[1])
         if self.X.format == "csc":
             rows, columns = columns, rows
-        return csr_entries(self.X.data, self.X.indices, self.X.indptr, rows, columns)
+        return csr_entries(*self.arrays, rows, columns)
 
     def divided(self, scale):
         return SparseMatrix(self.X / scale)
