@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._utils import StrictInterval, blas_thread_limit, quiet_finiteness_check
+from ._operands import DenseMatrix, as_matrix, check_dask_matrix, is_dask_array
 from ._sparse_svd import (
     estimate_noise_level,
     fit_sparse_svd,
@@ -28,6 +29,12 @@ from ._sparse_svd import (
 MAX_AUTO_COMPONENTS = 10
 # Pure-noise matrices screened to calibrate the rank threshold (fixed seed).
 NULL_REPEATS = 3
+
+# n_components='auto' screens pure-noise matrices of X's shape, in memory; for
+# sparse or dask input beyond this many entries that would densify X's size.
+MAX_AUTO_NOISE_SIZE = 50_000_000
+# Sparse formats taken as they are (others are converted to the first).
+SPARSE_FORMATS = ("csr", "csc")
 
 # Bootstrap resamples are held in memory at once (8 bytes each), and past a few
 # thousand the median of the maximum no longer moves.
@@ -50,11 +57,12 @@ _PARAMETERS = {
 
 def _check_matrix(X, n_components):
     """Refuse inputs FIT-SSVD cannot decompose, with what to change."""
+    X = as_matrix(X)
     if n_components > min(X.shape):
         raise ValueError(
             f"n_components={n_components} exceeds min(n_samples, n_features)="
             f"{min(X.shape)} for X of shape {X.shape}; ask for fewer components.")
-    if not np.any(X):
+    if X.largest() == 0:
         raise ValueError("X is all zeros: there is no singular vector to estimate.")
 
 
@@ -75,6 +83,13 @@ def _fit_on_this_thread(X, n_components, params, random_state):
     ``n_components='auto'``).
     """
     _check_matrix(X, 1 if n_components == "auto" else n_components)
+    X = as_matrix(X)
+    if (n_components == "auto" and not isinstance(X, DenseMatrix)
+            and X.size > MAX_AUTO_NOISE_SIZE):
+        raise ValueError(
+            f"n_components='auto' calibrates its threshold on dense noise matrices of "
+            f"X's shape {X.shape}, too large to hold for sparse or dask input; pass "
+            "an integer n_components (or select the rank on a subsample of rows).")
     X, scale = prepare_matrix(X)
     params = dict(params)
     if params["noise_level"] is None or isinstance(params["noise_level"], str):
@@ -98,6 +113,24 @@ def _fit_on_this_thread(X, n_components, params, random_state):
     return result
 
 
+def _check_input(X, estimator=None, reset=True):
+    """Validated X for fit (``estimator``: validate_data, else check_array).
+
+    A dask array stays lazy (checked in one pass: finite, chunked by rows); a
+    scipy.sparse matrix stays sparse (CSR or CSC, float64).
+    """
+    if is_dask_array(X):
+        if estimator is not None:
+            validate_data(estimator, X, skip_check_array=True, reset=reset)
+        return check_dask_matrix(X)
+    options = dict(accept_sparse=SPARSE_FORMATS, dtype=np.float64, order="C",
+                   ensure_min_samples=2)
+    with quiet_finiteness_check():
+        if estimator is None:
+            return check_array(X, **options)
+        return validate_data(estimator, X, reset=reset, **options)
+
+
 def optimal_hard_threshold(ratio):
     """lambda*(ratio) of Gavish & Donoho (2014): the optimal hard threshold of the
     singular values of an m x n matrix (m / n = ratio <= 1) with noise level 1, in
@@ -110,9 +143,9 @@ def optimal_hard_threshold(ratio):
 
 def _block_spectrum(X, init, noise_level, sparse):
     """Screened block (rows, columns), its SVD, and its Gavish-Donoho threshold."""
+    X = as_matrix(X)
     rows, columns = screened_block(X, 1, init, noise_level, sparse)
-    left, values, right_t = np.linalg.svd(X[np.ix_(rows, columns)],
-                                          full_matrices=False)
+    left, values, right_t = np.linalg.svd(X.block(rows, columns), full_matrices=False)
     short, long = sorted((rows.size, columns.size))
     level = noise_level * optimal_hard_threshold(short / long) * math.sqrt(long)
     return (rows, columns, left, right_t), values, level
@@ -282,6 +315,10 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``fit_transform(X)`` returns ``X @ components_.T`` (the projections), as
     ``transform`` does, so both agree.
 
+    X may be a scipy.sparse CSR/CSC matrix, decomposed without densifying it, or a
+    dask array chunked by rows, each pass over it a chunked reduction; both give
+    the dense fit of the same matrix (see the :ref:`User Guide <fitssvd_scale>`).
+
     References
     ----------
     D. Yang, Z. Ma and A. Buja, "A sparse singular value decomposition method for
@@ -343,8 +380,11 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The matrix to decompose.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            The matrix to decompose. A scipy.sparse matrix or array (CSR or CSC;
+            other formats are converted to CSR) is never densified; a dask array
+            must be chunked by rows only, and every pass over it is a chunked
+            reduction (see the :ref:`User Guide <fitssvd_scale>`).
         y : Ignored
             Not used, present for API consistency.
 
@@ -353,9 +393,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        with quiet_finiteness_check():
-            X = validate_data(self, X, dtype=np.float64, order="C",
-                              ensure_min_samples=2)
+        X = _check_input(X, self)
         result = _fit(X, self.n_components, self._solver_params(), self.random_state)
         n_components = result["n_components"]
         self.rank_ratios_ = result["rank_statistics"]
@@ -374,15 +412,15 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             The matrix to decompose.
         y : Ignored
             Not used, present for API consistency.
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, `n_components_`)
-            ``X @ components_.T``.
+        X_new : ndarray or dask array of shape (n_samples, `n_components_`)
+            ``X @ components_.T`` (a dask array, lazy, for dask input).
         """
         return self.fit(X).transform(X)
 
@@ -391,17 +429,22 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Data with the training features.
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, `n_components_`)
-            ``X @ components_.T``.
+        X_new : ndarray or dask array of shape (n_samples, `n_components_`)
+            ``X @ components_.T``; for a dask array, a dask array chunked as X's
+            rows, computed when asked for (X is checked for finiteness first).
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            validate_data(self, X, skip_check_array=True, reset=False)
+            return check_dask_matrix(X, min_rows=1).X @ self.components_.T
         with quiet_finiteness_check():
-            X = validate_data(self, X, dtype=np.float64, reset=False)
+            X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=np.float64,
+                              reset=False)
         return _finite_product(X, self.components_.T)
 
     def inverse_transform(self, X):
@@ -409,7 +452,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, `n_components_`)
+        X : {array-like, sparse matrix} of shape (n_samples, `n_components_`)
             Projections, e.g. from :meth:`transform`.
 
         Returns
@@ -419,7 +462,7 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         with quiet_finiteness_check():
-            X = check_array(X, dtype=np.float64)
+            X = check_array(X, accept_sparse=SPARSE_FORMATS, dtype=np.float64)
         if X.shape[1] != self.n_components_:
             raise ValueError(
                 f"X should have shape (n_samples, {self.n_components_}), got "
@@ -433,13 +476,14 @@ class FITSSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64"]
+        tags.input_tags.sparse = True
         return tags
 
 
 def _finite_product(X, factor):
-    """``X @ factor``, refusing a result beyond float64's range."""
+    """``X @ factor`` (X dense or sparse), refusing a result beyond float64's range."""
     with np.errstate(over="ignore", invalid="ignore"):
-        product = X @ factor
+        product = np.asarray(X @ factor)
     if not np.isfinite(product).all():
         raise ValueError(
             "The result exceeds float64's range for entries of X this large; divide "
@@ -456,8 +500,9 @@ def _warn_unthresholded(components):
 
 
 @validate_params(
-    {"X": ["array-like"], "n_components": [StrictInterval(Integral, 1, None,
-                                                    closed="left")], **_PARAMETERS},
+    {"X": ["array-like", "sparse matrix"],
+     "n_components": [StrictInterval(Integral, 1, None, closed="left")],
+     **_PARAMETERS},
     prefer_skip_nested_validation=True,
 )
 def sparse_svd(X, n_components=1, *, threshold="bootstrap", thresholding="hard",
@@ -469,8 +514,9 @@ def sparse_svd(X, n_components=1, *, threshold="bootstrap", thresholding="hard",
 
     Parameters
     ----------
-    X : array-like of shape (n_rows, n_columns)
-        The matrix to decompose.
+    X : {array-like, sparse matrix, dask array} of shape (n_rows, n_columns)
+        The matrix to decompose: dense, scipy.sparse (never densified) or a dask
+        array chunked by rows (passes over it are chunked reductions).
     n_components : int, default=1
         Number of sparse singular triplets.
     threshold : {'bootstrap', 'theory'} or float, default='bootstrap'
@@ -514,9 +560,7 @@ def sparse_svd(X, n_components=1, *, threshold="bootstrap", thresholding="hard",
     >>> np.flatnonzero(Vt[0])
     array([0, 1, 2, 3, 4])
     """
-    with quiet_finiteness_check():
-        X = check_array(X, dtype=np.float64, order="C", copy=False,
-                        ensure_min_samples=2)
+    X = _check_input(X)
     params = dict(threshold=threshold, thresholding=thresholding, init=init,
                   noise_level=noise_level, sparse=sparse, n_bootstrap=n_bootstrap,
                   max_iter=max_iter, tol=tol)

@@ -6,6 +6,14 @@ from .._numba import njit
 
 
 @njit
+def _capped_square(value, scale, cap):
+    """``min((value / scale)**2, cap)``; dividing before squaring, because
+    1 / scale**2 overflows for a tiny scale."""
+    value /= scale
+    return min(value * value, cap)
+
+
+@njit
 def capped_square_sums(X, scale, cap):
     """Row and column sums of ``min((X / scale)**2, cap)`` in one pass over ``X``.
 
@@ -31,11 +39,7 @@ def capped_square_sums(X, scale, cap):
     for i in range(n_rows):
         total = 0.0
         for j in range(n_columns):
-            # Divide before squaring: 1 / scale**2 overflows for a tiny scale.
-            value = X[i, j] / scale
-            value *= value
-            if value > cap:
-                value = cap
+            value = _capped_square(X[i, j], scale, cap)
             total += value
             column_sums[j] += value
         row_sums[i] = total
@@ -103,3 +107,61 @@ def median_absolute_deviation(values):
     """median(|values - median(values)|) of a 1d float64 array."""
     center = exact_median(values)
     return exact_median(np.abs(values - center))
+
+
+@njit
+def csr_capped_square_sums(data, indices, indptr, n_columns, scale, cap, rows,
+                           columns):
+    """:func:`capped_square_sums` of the block ``rows`` x ``columns`` of a CSR
+    matrix, read in place from its arrays (no copy of the block).
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        The CSR arrays (canonical: sorted indices, no duplicates), data float64.
+    n_columns : int
+    scale, cap : float
+        As in :func:`capped_square_sums`.
+    rows : ndarray of int64
+        The block's rows, in the order of the returned row sums.
+    columns : ndarray of int64 of shape (n_columns,)
+        Position of each column in the block, -1 for a column outside it.
+
+    Returns
+    -------
+    row_sums : ndarray of shape (rows.size,)
+    column_sums : ndarray of shape (number of columns in the block,)
+    """
+    row_sums = np.zeros(rows.size)
+    column_sums = np.zeros(max(columns.max() + 1, 0) if columns.size else 0)
+    for k in range(rows.size):
+        i = rows[k]
+        total = 0.0
+        for position in range(indptr[i], indptr[i + 1]):
+            j = columns[indices[position]]
+            if j < 0:
+                continue
+            value = _capped_square(data[position], scale, cap)
+            total += value
+            column_sums[j] += value
+        row_sums[k] = total
+    return row_sums, column_sums
+
+
+@njit
+def csr_entries(data, indices, indptr, rows, columns):
+    """Entries ``X[rows[k], columns[k]]`` of a canonical CSR matrix (binary search
+    of each row's sorted column indices; 0 where nothing is stored)."""
+    values = np.zeros(rows.size)
+    for k in range(rows.size):
+        low, high = indptr[rows[k]], indptr[rows[k] + 1]
+        target = columns[k]
+        while low < high:
+            middle = (low + high) // 2
+            if indices[middle] < target:
+                low = middle + 1
+            else:
+                high = middle
+        if low < indptr[rows[k] + 1] and indices[low] == target:
+            values[k] = data[low]
+    return values

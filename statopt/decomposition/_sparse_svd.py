@@ -19,12 +19,14 @@ import warnings
 import numpy as np
 from scipy.integrate import quad
 from scipy.optimize import brentq
+from scipy.sparse.linalg import svds
 from scipy.special import ndtr, ndtri
 from scipy.stats import chi2, norm
 from sklearn.exceptions import ConvergenceWarning
 
 from .._utils import power_of_two_scale
-from ._kernels import capped_square_sums, median_absolute_deviation
+from ._kernels import median_absolute_deviation
+from ._operands import as_matrix
 
 # Initial screening: squared row norm / (sigma^2 n_columns) > 1 + ALPHA sqrt(log m / n),
 # the chi-square tail bound of the reference implementation (alpha.theory = 1.5).
@@ -44,6 +46,11 @@ DENSE_PLACEMENT_SIZE = 100_000
 # noise of a sub-block is the same noise, and the estimate's error is already far
 # below the thresholds' own spread at these sizes.
 SPECTRUM_BLOCK = (5000, 500)
+# Screened blocks with a shorter side above this start from their top singular
+# vectors by ARPACK (on the block as stored: sparse stays sparse) instead of a full
+# SVD, whose cost grows with the cube of the side: sparse noise with heavy tails
+# (most entries 0) passes the chi-square screen in a large share of the rows.
+FULL_SVD_SIDE = 500
 # Smallest noise level the screening statistics divide by.
 SMALLEST_SCREEN_SCALE = 2.0**-250
 # Entries behind the median absolute deviation (a fixed-seed sample beyond).
@@ -57,10 +64,11 @@ def mad_noise_level(X):
     sample median's relative error is then about 1e-3, far below the spread of
     the thresholds, and the cost no longer grows with X.
     """
-    values = np.ravel(X)
-    if values.size > MAD_SAMPLE:
-        values = values[np.random.default_rng(0).integers(0, values.size,
-                                                            MAD_SAMPLE)]
+    X = as_matrix(X)
+    if X.size > MAD_SAMPLE:
+        values = X.entries(np.random.default_rng(0).integers(0, X.size, MAD_SAMPLE))
+    else:
+        values = np.ravel(X.block())
     return float(median_absolute_deviation(values)) / ndtri(0.75)
 
 
@@ -91,12 +99,15 @@ def singular_value_noise_level(X):
     spectrum (Weyl), so the estimate stays right however many entries the signal
     touches, as long as r is well below m / 2.
     """
+    X = as_matrix(X)
     rows, columns = (SPECTRUM_BLOCK if X.shape[0] >= X.shape[1]
                      else SPECTRUM_BLOCK[::-1])
     if X.shape[0] > rows or X.shape[1] > columns:
         subset = np.random.default_rng(0)
-        X = X[np.sort(subset.permutation(X.shape[0])[:rows])][
-            :, np.sort(subset.permutation(X.shape[1])[:columns])]
+        X = X.block(np.sort(subset.permutation(X.shape[0])[:rows]),
+                    np.sort(subset.permutation(X.shape[1])[:columns]))
+    else:
+        X = X.block()
     short, long = sorted(X.shape)
     gram = X.T @ X if X.shape[0] >= X.shape[1] else X @ X.T
     singular_values = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
@@ -170,22 +181,25 @@ def _select(statistics, selected, n_components):
     return np.sort(np.concatenate([selected, extra]))
 
 
-def _screen(block, init, noise_level, log_size):
-    """Rows and columns of ``block`` whose squared norms stand out from the noise.
+def _screen(X, init, noise_level, log_size, rows=None, columns=None):
+    """Rows and columns of X's block (``rows`` by ``columns``, None: all) whose
+    squared norms stand out from the noise.
 
     Returns
     -------
     row_statistics, column_statistics : ndarray
         Sums of the (Huber-capped, for ``init='holm'``) squared scaled entries.
     rows, columns : ndarray of int
-        The selected indices.
+        The selected indices (of X's rows, of X's columns; each side is
+        screened within the other side's block).
     """
-    n_rows, n_columns = block.shape
+    n_rows = X.shape[0] if rows is None else len(rows)
+    n_columns = X.shape[1] if columns is None else len(columns)
     cap = chi2.ppf(HUBER_QUANTILE, 1) if init == "holm" else np.inf
     # X is at most 2**200 (prepare_matrix); a smaller noise level would square
     # past float64 and select the same rows (all that are not 0).
     scale = max(noise_level, SMALLEST_SCREEN_SCALE) if noise_level else 1.0
-    sums = capped_square_sums(np.ascontiguousarray(block), scale, cap)
+    sums = X.square_sums(scale, cap, rows, columns)
     if noise_level == 0:  # noise-free: every nonzero row or column is signal
         return (*sums, np.flatnonzero(sums[0]), np.flatnonzero(sums[1]))
     if init == "holm":
@@ -213,6 +227,7 @@ def screened_block(X, n_components, init, noise_level, sparse="both"):
     A side that is not sparse (``sparse``) keeps all its indices. Both selections
     are topped up to ``n_components`` indices.
     """
+    X = as_matrix(X)
     log_size = math.log(max(X.shape))
     row_statistics, column_statistics, rows, columns = _screen(
         X, init, noise_level, log_size)
@@ -221,13 +236,28 @@ def screened_block(X, n_components, init, noise_level, sparse="both"):
     if sparse == "right":
         rows = np.arange(X.shape[0])
     if rows.size and sparse != "left":
-        columns = np.union1d(columns, _screen(X[rows], init, noise_level,
-                                              log_size)[3])
+        columns = np.union1d(columns, _screen(X, init, noise_level, log_size,
+                                              rows=rows)[3])
     if columns.size and sparse != "right":
-        rows = np.union1d(rows, _screen(X[:, columns], init, noise_level,
-                                        log_size)[2])
+        rows = np.union1d(rows, _screen(X, init, noise_level, log_size,
+                                        columns=columns)[2])
     return (_select(row_statistics, rows, n_components),
             _select(column_statistics, columns, n_components))
+
+
+def top_singular_vectors(X, rows, columns, n_components):
+    """Leading ``n_components`` left and right (as rows) singular vectors of X's
+    block ``rows`` x ``columns``: a full SVD for small blocks, ARPACK (seeded, to
+    machine precision) for large ones (see ``FULL_SVD_SIDE``)."""
+    X = as_matrix(X)
+    short = min(len(rows), len(columns))
+    if short <= FULL_SVD_SIDE or 2 * n_components >= short:
+        left, _, right_t = np.linalg.svd(X.block(rows, columns), full_matrices=False)
+        return left[:, :n_components], right_t[:n_components]
+    left, values, right_t = svds(X.block(rows, columns, dense=False), k=n_components,
+                                 random_state=0)
+    order = np.argsort(-values, kind="stable")
+    return left[:, order], right_t[order]
 
 
 def initial_subspaces(X, n_components, init, noise_level, sparse="both", block=None):
@@ -236,10 +266,10 @@ def initial_subspaces(X, n_components, init, noise_level, sparse="both", block=N
     ``block`` is ``(rows, columns, left, right_t)`` from an earlier screen and SVD
     of the same X (rank selection computes it), else it is computed here.
     """
+    X = as_matrix(X)
     if block is None:
         rows, columns = screened_block(X, n_components, init, noise_level, sparse)
-        left, _, right_t = np.linalg.svd(X[np.ix_(rows, columns)],
-                                         full_matrices=False)
+        left, right_t = top_singular_vectors(X, rows, columns, n_components)
     else:
         rows, columns, left, right_t = block
     U = np.zeros((X.shape[0], n_components))
@@ -295,6 +325,7 @@ def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation,
     thresholds : ndarray of shape (n_components,)
     n_fallbacks : int
     """
+    X = as_matrix(X)
     n_targets, n_components = products.shape
     noise_rows = np.flatnonzero(noise_rows)
     thresholds = np.full(n_components, noise_level * theory_threshold(n_targets))
@@ -313,14 +344,16 @@ def bootstrap_thresholds(X, products, basis, noise_rows, uniforms, permutation,
         for k, (rows, weights) in enumerate(blocks):
             placements[rows, k] = weights
         if 2 * noise_rows.size > X.shape[0]:  # skip copying most of X
-            replicates = (X @ placements)[noise_rows]
+            replicates = X.dot(placements)[noise_rows]
         else:
-            replicates = X[noise_rows] @ placements
+            replicates = X.dot(placements, rows=noise_rows)
     else:
-        # Many columns (and then few noise rows): gather each placement's cells.
-        noise = X[noise_rows]
-        replicates = np.column_stack([noise[:, rows] @ weights
-                                      for rows, weights in blocks])
+        # Many columns (and then few noise rows): gather the placements' cells.
+        cells = np.unique(np.concatenate([rows for rows, _ in blocks]))
+        noise = X.block(noise_rows, cells, dense=False)  # sparse stays sparse
+        replicates = np.column_stack([
+            np.asarray(noise[:, np.searchsorted(cells, rows)] @ weights)
+            for rows, weights in blocks])
     n_fallbacks = 0
     for j in range(n_components):
         pool = replicates[:, j * n_placements:(j + 1) * n_placements].ravel()
@@ -364,20 +397,20 @@ def subspace_sine_squared(A, B):
 
 
 def prepare_matrix(X):
-    """``X`` ready for the solver and its kernels, and the factor it was divided by.
+    """``X`` ready for the solver and its kernels (an operand of
+    :mod:`._operands`), and the factor it was divided by.
 
     Entries far from 1 are scaled by a power of two (exact): at float64's maximum
     the products X'X overflow and LAPACK's SVD does not converge, and subnormal
     entries lose the precision the thresholds need. A read-only array is copied,
     because numba compiles a separate kernel for read-only arrays.
     """
-    largest = max(float(X.max()), -float(X.min())) if X.size else 0.0
+    X = as_matrix(X)
+    largest = X.largest()
     if largest > 2.0**200 or 0 < largest < 2.0**-200:
         scale = power_of_two_scale(largest)
-        return X / scale, scale
-    if not X.flags.writeable:
-        return X.copy(), 1.0
-    return X, 1.0
+        return X.divided(scale), scale
+    return X.writeable(), 1.0
 
 
 def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_level,
@@ -396,6 +429,7 @@ def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_leve
         ``unthresholded`` (indices of components with no entry above the threshold
         in the last step, which kept only their largest entry).
     """
+    X = as_matrix(X)
     if noise_level is None or isinstance(noise_level, str):
         noise_level = estimate_noise_level(X, noise_level)
     n_rows, n_columns = X.shape
