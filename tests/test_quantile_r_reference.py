@@ -206,3 +206,39 @@ def test_rank_intervals_on_stackloss_equal_r(level):
 ])
 def test_rank_intervals_on_stackloss_unmatched_levels(level):
     _stackloss_check(level, R_STACKLOSS_RANK_UNMATCHED[level][0])
+
+
+# The same degenerate levels at alpha = 0.05 and with iid = FALSE ('rank_nid'),
+# from summary(rq(foodexp ~ income, tau = tau, data = engel), se = "rank",
+# iid = iid, alpha = alpha)$coefficients[, 2:3] (R 4.2.2, quantreg 5.94).
+R_RANK_DEGENERATE_OTHER = {
+    ("rank", 0.05): {
+        0.2: (60.8322719394, 0.374612629142, 136.080916013, 0.495858827367),
+        0.4: (54.9996890094, 0.465377411255, 139.132747214, 0.572450348606),
+        0.6: (44.1281007236, 0.534647901012, 120.2422086, 0.64715276452),
+        0.8: (18.2035032882, 0.593909258764, 111.966019803, 0.715373689561),
+    },
+    ("rank_nid", 0.1): {
+        0.2: (60.8064317288, 0.396433933491, 136.154923478, 0.495604913284),
+        0.4: (55.1066284586, 0.467938414485, 136.987439453, 0.57237382972),
+        0.6: (43.981851884, 0.536723603957, 120.38327885, 0.634718195024),
+        0.8: (18.3177491939, 0.594304190014, 110.446683278, 0.700536224292),
+    },
+    ("rank_nid", 0.05): {
+        0.2: (52.0223975136, 0.374089487223, 142.872135842, 0.496049423197),
+        0.4: (54.7903052272, 0.464085441329, 144.796038786, 0.578637857802),
+        0.6: (42.2996029492, 0.534552037666, 131.585077741, 0.649766817651),
+        0.8: (15.3173979212, 0.590028497479, 122.979251211, 0.716531319604),
+    },
+}
+
+
+@pytest.mark.parametrize("se, alpha", sorted(R_RANK_DEGENERATE_OTHER))
+def test_rank_intervals_on_degenerate_duals_other_settings_equal_r(engel, se, alpha):
+    X, y = engel
+    reference = R_RANK_DEGENERATE_OTHER[se, alpha]
+    levels = sorted(reference)
+    model = CensoredMissingQuantileRegressor(levels).fit(X, y)
+    intervals = model.conf_int(X, y, se=se, alpha=alpha).to_numpy()
+    ours = intervals.reshape(len(levels), 2, 2).transpose(0, 2, 1).reshape(-1, 4)
+    assert_allclose(ours, np.array([reference[q] for q in levels]), rtol=1e-6)

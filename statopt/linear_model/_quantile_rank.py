@@ -48,7 +48,8 @@ restricted fit follows the lower order statistic); past a crossing the basis is
 kept (the entering row leaves, so the fit switches to the other order
 statistic). Against R quantreg 5.94 (equal to 1e-12 when the duals are not
 degenerate) this rule equals R to 1e-12 on Engel at
-``tau = 0.2, 0.4, 0.6, 0.8`` and at 32 of 36 levels ``k / 235``; four of those
+``tau = 0.2, 0.4, 0.6, 0.8`` (also at ``alpha = 0.05`` and with ``iid=False``)
+and at 32 of 36 levels ``k / 235``; four of those
 levels (k = 12, 120, 126, 132) differ by 2e-5 to 1.4e-2 in one bound, and on the
 integer stackloss data (many rows tied at a vertex, solved as a face) the
 levels 0.3, 0.5 and 0.6 differ by 0.4% to 6% of the interval's width in one or
