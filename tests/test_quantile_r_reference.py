@@ -93,3 +93,152 @@ def test_rank_intervals_equal_r_summary_rq(engel, se, alpha):
     # Rows: level after level, intercept then income; R lists lower then upper.
     ours = intervals.reshape(len(levels), 2, 2).transpose(0, 2, 1).reshape(-1, 4)
     assert_allclose(ours, np.array([reference[q] for q in levels]), rtol=1e-6)
+
+
+# Degenerate duals: n * tau an integer (n = 235), so that at every crossing of the
+# rank-score walk two duals reach their bounds together and the vertices passed
+# depend on which row leaves the basis. R 4.2.2, quantreg 5.94:
+#
+#     rq.fit.br(cbind(1, engel$income), engel$foodexp, tau = tau, ci = TRUE,
+#               interp = TRUE, alpha = 0.1)$coefficients[, 2:3]
+#
+# (equal to summary(rq(...), se = "rank")), printed with 17 digits, kept to 12.
+# Per level: (lower intercept, lower income, upper intercept, upper income).
+R_RANK_DEGENERATE = {
+    0.2: (65.2069936798, 0.404917617562, 129.071699901, 0.495420732741),
+    0.4: (56.9565381376, 0.467951480534, 133.779513368, 0.572337736742),
+    0.6: (48.9009079167, 0.544546795839, 117.370418735, 0.633935441856),
+    0.8: (23.4453896142, 0.594544833809, 97.449496623, 0.700485900154),
+    18 / 235: (86.3736118097, 0.340869019842, 146.000882093, 0.418475085567),
+    30 / 235: (73.6987570377, 0.359734162329, 134.289761064, 0.465572967136),
+    60 / 235: (70.2056262124, 0.4171604941, 120.974837537, 0.504092619388),
+    90 / 235: (67.6362207564, 0.468000530899, 131.198348222, 0.56149756401),
+    150 / 235: (53.2876128016, 0.543436189198, 106.566274103, 0.650705570605),
+    204 / 235: (28.3653988796, 0.632138484734, 93.8979347609, 0.718534128607),
+}
+# Levels k / 235 where R's walk takes another vertex than ours (36 levels k = 12,
+# 18, ..., 222 were compared; these four differ). The reason names the bound and
+# the measured relative difference.
+R_RANK_DEGENERATE_UNMATCHED = {
+    12 / 235: ((98.339590514, 0.343320542742, 131.124482098, 0.394319432301),
+               "lower intercept bound 1.0e-3 off R's"),
+    120 / 235: ((51.7454046177, 0.499541618692, 112.30826174, 0.601585677783),
+                "upper income bound 1.3e-3 off R's"),
+    126 / 235: ((49.8830569732, 0.52515486547, 106.783207293, 0.609455711469),
+                "lower income bound 1.9e-5 off R's"),
+    132 / 235: ((50.920637324, 0.526866205779, 113.566696981, 0.620885574633),
+                "lower income bound 1.4e-2 off R's"),
+}
+
+
+def _engel_rank_bounds(engel, level):
+    X, y = engel
+    model = CensoredMissingQuantileRegressor(level).fit(X, y)
+    # R lists lower then upper, each intercept then income.
+    return model.conf_int(X, y, se="rank", alpha=0.1).to_numpy().T.ravel()
+
+
+@pytest.mark.parametrize("level", sorted(R_RANK_DEGENERATE))
+def test_rank_intervals_on_degenerate_duals_equal_r(engel, level):
+    assert_allclose(_engel_rank_bounds(engel, level), R_RANK_DEGENERATE[level],
+                    rtol=1e-6)
+
+
+@pytest.mark.parametrize("level", [
+    pytest.param(level, marks=pytest.mark.xfail(reason=reason, strict=True))
+    for level, (_, reason) in sorted(R_RANK_DEGENERATE_UNMATCHED.items())
+])
+def test_rank_intervals_on_degenerate_duals_unmatched_levels(engel, level):
+    assert_allclose(_engel_rank_bounds(engel, level),
+                    R_RANK_DEGENERATE_UNMATCHED[level][0], rtol=1e-6)
+
+
+# Stack loss (21 rows of integer data: many ties), R 4.2.2, quantreg 5.94:
+#
+#     summary(rq(stack.loss ~ stack.x, tau = tau), se = "rank")$coefficients[, 2:3]
+#
+# Per level: lower bounds of (intercept, Air.Flow, Water.Temp, Acid.Conc.), then
+# the upper bounds. Compared to 1e-6 of each interval's width (R's upper
+# Acid.Conc. bound at 0.25 is -4.6e-16: zero up to rounding).
+R_STACKLOSS_RANK = {
+    0.25: (-53.8427029923, 0.248227847016, 0.316787433813, -0.579472039284,
+           -36.0, 0.966780003192, 2.19066543203, -4.57966997658e-16),
+    0.4: (-41.5062220045, 0.508636836899, 0.409106956088, -0.207697827815,
+          -30.1229012874, 0.983912360849, 1.36475661903, -0.0336893310713),
+    0.75: (-61.1630272732, 0.533354597072, -0.537566462971, -0.517344359437,
+           8.48441479376, 1.2057673994, 1.78248638778, 0.0533373236692),
+}
+# Measured differences, as shares of the interval's width.
+R_STACKLOSS_RANK_UNMATCHED = {
+    0.3: ((-52.2588305551, 0.3013598938, 0.327576557198, -0.398395822269,
+           -30.7050767705, 0.96961197444, 1.85969486848, 0.00917375572792),
+          "lower Air.Flow bound 6.1% and upper Acid.Conc. bound 2.9% of the "
+          "width off R's"),
+    0.5: ((-41.6197316615, 0.5127786649, 0.321823541275, -0.21348289922,
+           -29.6775351546, 1.14117115144, 1.41089812423, -0.0289134093162),
+          "lower Air.Flow bound 1.6% of the width off R's (0.52307 vs 0.51278)"),
+    0.6: ((-54.5851729428, 0.641543325162, 0.335116018123, -0.4113199025,
+           -22.9389730445, 1.09695673261, 2.18571987702, 0.0170161396958),
+          "lower intercept bound 0.4% of the width off R's"),
+}
+
+
+def _stackloss_check(level, reference):
+    sm = pytest.importorskip("statsmodels.api")
+    data = sm.datasets.stackloss.load_pandas().data
+    X = data[["AIRFLOW", "WATERTEMP", "ACIDCONC"]]
+    y = data["STACKLOSS"]
+    model = CensoredMissingQuantileRegressor(level).fit(X, y)
+    ours = model.conf_int(X, y, se="rank", alpha=0.1).to_numpy().T.ravel()
+    reference = np.asarray(reference)
+    width = np.tile(reference[4:] - reference[:4], 2)
+    assert_allclose((ours - reference) / width, 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("level", sorted(R_STACKLOSS_RANK))
+def test_rank_intervals_on_stackloss_equal_r(level):
+    _stackloss_check(level, R_STACKLOSS_RANK[level])
+
+
+@pytest.mark.parametrize("level", [
+    pytest.param(level, marks=pytest.mark.xfail(reason=reason, strict=True))
+    for level, (_, reason) in sorted(R_STACKLOSS_RANK_UNMATCHED.items())
+])
+def test_rank_intervals_on_stackloss_unmatched_levels(level):
+    _stackloss_check(level, R_STACKLOSS_RANK_UNMATCHED[level][0])
+
+
+# The same degenerate levels at alpha = 0.05 and with iid = FALSE ('rank_nid'),
+# from summary(rq(foodexp ~ income, tau = tau, data = engel), se = "rank",
+# iid = iid, alpha = alpha)$coefficients[, 2:3] (R 4.2.2, quantreg 5.94).
+R_RANK_DEGENERATE_OTHER = {
+    ("rank", 0.05): {
+        0.2: (60.8322719394, 0.374612629142, 136.080916013, 0.495858827367),
+        0.4: (54.9996890094, 0.465377411255, 139.132747214, 0.572450348606),
+        0.6: (44.1281007236, 0.534647901012, 120.2422086, 0.64715276452),
+        0.8: (18.2035032882, 0.593909258764, 111.966019803, 0.715373689561),
+    },
+    ("rank_nid", 0.1): {
+        0.2: (60.8064317288, 0.396433933491, 136.154923478, 0.495604913284),
+        0.4: (55.1066284586, 0.467938414485, 136.987439453, 0.57237382972),
+        0.6: (43.981851884, 0.536723603957, 120.38327885, 0.634718195024),
+        0.8: (18.3177491939, 0.594304190014, 110.446683278, 0.700536224292),
+    },
+    ("rank_nid", 0.05): {
+        0.2: (52.0223975136, 0.374089487223, 142.872135842, 0.496049423197),
+        0.4: (54.7903052272, 0.464085441329, 144.796038786, 0.578637857802),
+        0.6: (42.2996029492, 0.534552037666, 131.585077741, 0.649766817651),
+        0.8: (15.3173979212, 0.590028497479, 122.979251211, 0.716531319604),
+    },
+}
+
+
+@pytest.mark.parametrize("se, alpha", sorted(R_RANK_DEGENERATE_OTHER))
+def test_rank_intervals_on_degenerate_duals_other_settings_equal_r(engel, se, alpha):
+    X, y = engel
+    reference = R_RANK_DEGENERATE_OTHER[se, alpha]
+    levels = sorted(reference)
+    model = CensoredMissingQuantileRegressor(levels).fit(X, y)
+    intervals = model.conf_int(X, y, se=se, alpha=alpha).to_numpy()
+    ours = intervals.reshape(len(levels), 2, 2).transpose(0, 2, 1).reshape(-1, 4)
+    assert_allclose(ours, np.array([reference[q] for q in levels]), rtol=1e-6)

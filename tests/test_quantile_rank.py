@@ -344,3 +344,28 @@ def test_degenerate_duals_accept_inside_the_interval():
     intervals = model.conf_int(X, y, se="rank").to_numpy()
     assert np.all(intervals[:, 0] < beta) and np.all(beta < intervals[:, 1])
     _assert_accepted_inside(design, y, 0.5, beta, intervals, 0.05)
+
+
+def test_tied_integer_data_bound_finite_where_the_test_rejects():
+    # 30 rows of small integers (many rows tied at each vertex), level 0.7. R
+    # quantreg 5.94's rq.fit.br(cbind(1, x1, x2), y, tau = .7, ci = TRUE,
+    # alpha = .1) returns -1.797693e+308 as the lower bound of x1's coefficient,
+    # though the statistic computed from scratch rejects every value below 0
+    # (|T| = 3.24 at -0.1, cutoff 1.70): on such data R's walk can end without
+    # reaching the cutoff. Ours is finite, accepted inside, rejected beyond.
+    data = np.array([
+        5, 1, 7, 4, 3, 6, 4, 1, 9, 2, 0, 2, 5, 2, 11, 0, 2, 0, 3, 0, 6, 4, 0, 7,
+        5, 1, 10, 3, 3, 5, 2, 1, 7, 1, 3, 5, 2, 1, 7, 2, 0, 2, 4, 3, 9, 5, 3, 11,
+        0, 0, -1, 5, 0, 6, 3, 2, 7, 2, 1, 1, 4, 2, 7, 3, 0, 6, 1, 3, 6, 1, 1, 6,
+        4, 3, 6, 3, 3, 6, 3, 2, 6, 2, 0, 7, 4, 3, 5, 2, 0, 4,
+    ], dtype=float).reshape(30, 3)
+    X, y = data[:, :2], data[:, 2]
+    design = np.column_stack([np.ones(30), X])
+    model = CensoredMissingQuantileRegressor(0.7).fit(X, y)
+    beta = np.r_[model.intercept_, model.coef_]
+    intervals = model.conf_int(X, y, se="rank", alpha=0.1).to_numpy()
+    assert np.isfinite(intervals).all()
+    _assert_accepted_inside(design, y, 0.7, beta, intervals, 0.1)
+    qn = 1 / np.diag(np.linalg.inv(design.T @ design))
+    cutoff = stats.t.ppf(0.95, 27)
+    assert abs(_statistic(design, y, 0.7, 1, intervals[1, 0] - 0.5, qn[1])) > cutoff
