@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import sys
 import threading
 
 import numpy as np
@@ -84,6 +85,13 @@ def check_array_budget(n_elements, what):
     if n_elements > MAX_ARRAY_ELEMENTS:
         raise ValueError(f"{what} needs an array of {n_elements * 8 / 2**30:.3g} GiB "
                          "(limit 2 GiB); lower it.")
+
+
+def is_dask_collection(X):
+    """Whether ``X`` is a Dask collection (array, DataFrame), without importing
+    Dask: if Dask was never imported, ``X`` cannot be one."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
 
 
 @functools.lru_cache(maxsize=1)

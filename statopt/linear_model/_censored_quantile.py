@@ -20,17 +20,25 @@ from sklearn.utils.validation import (
 )
 
 from .._numba import kernel_input
-from .._utils import blas_thread_limit, quiet_finiteness_check, scale_exponents
+from .._utils import (
+    blas_thread_limit,
+    is_dask_collection,
+    quiet_finiteness_check,
+    scale_exponents,
+)
 from ..metrics import d2_ipcw_pinball_score
-from ..survival import CensoringDistributionEstimator, kernel_propensity
-from ..survival._kernel_weights import _floor_probability
-from ..survival._target import _as_target, check_survival_target
+from ..survival import (
+    CensoringDistributionEstimator,
+    as_survival_target,
+    check_survival_target,
+    floor_probability,
+    kernel_propensity,
+)
 from ._kernels import column_max_abs
 from ._quantile_dask import (
     DASK_MM_MAPS,
     dask_blocks,
     final_weights,
-    is_dask_collection,
     predict_dask,
     prepare_dask_problem,
     solve_quantile_dask,
@@ -86,7 +94,7 @@ def _response(y):
     # Any accepted form of a censored target (two-column DataFrame or array,
     # (event, time) tuple, scikit-survival's field names) becomes the
     # structured array that the censoring weights read.
-    return _as_target(y)
+    return as_survival_target(y)
 
 
 class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
@@ -632,7 +640,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
                 f"shape {probability.shape} for classes {classes.tolist()}."
             )
         self.propensity_model_ = model
-        return _floor_probability(probability[:, list(classes).index(True)],
+        return floor_probability(probability[:, list(classes).index(True)],
                                   complete, self.min_propensity, stacklevel=4)
 
     def predict(self, X, monotone=False):
@@ -720,7 +728,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         with quiet_finiteness_check():
             X = validate_data(self, X, dtype=np.float64, reset=False,
                               ensure_all_finite="allow-nan")
-        y = _as_target(y)  # a tuple (event, time) has length 2, not n_samples
+        y = as_survival_target(y)  # a tuple (event, time) has length 2, not n_samples
         n_targets = len(y) if hasattr(y, "__len__") else None
         if n_targets != X.shape[0]:
             raise ValueError(

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._numba import njit
-from ..optim._kernels import compute_direction
+from ..optim import compute_direction
 
 
 @njit

@@ -20,9 +20,8 @@ from sklearn.utils.validation import (
 )
 
 from .._numba import kernel_input
-from .._utils import blas_thread_limit
-from ..optim._kernels import RULE_CODES
-from ..optim._streaming import is_dask_array, stream_partial_fit
+from .._utils import blas_thread_limit, is_dask_collection
+from ..optim import RULE_CODES, stream_partial_fit
 from ._kernels import (
     EpochState,
     epoch_settings,
@@ -344,7 +343,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         self : object
             Fitted estimator.
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             return self._fit_stream(X, y, sample_weight)
         with _quiet_validation():
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
@@ -381,7 +380,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                              "Dask array with early_stopping=False.")
         if y is None:
             raise ValueError("y is required: AdamLogisticRegression needs labels.")
-        labels = da.unique(y) if is_dask_array(y) else np.unique(np.asarray(y))
+        labels = da.unique(y) if is_dask_collection(y) else np.unique(np.asarray(y))
         (labels,) = dask.compute(labels)
         check_classification_targets(labels)
         classes = np.unique(labels)

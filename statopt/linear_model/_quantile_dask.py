@@ -33,10 +33,13 @@ from typing import NamedTuple
 import numpy as np
 
 from .._numba import kernel_input
-from .._utils import scale_exponents, single_blas_thread
-from ..survival._dask import censoring_distribution_reduction
-from ..survival._kernels import apply_ipcw
-from ..survival._target import _as_target, check_survival_target
+from .._utils import is_dask_collection, scale_exponents, single_blas_thread
+from ..survival import (
+    apply_ipcw,
+    as_survival_target,
+    censoring_distribution_reduction,
+    check_survival_target,
+)
 from ._kernels import (
     column_max_abs,
     mm_normal_equations,
@@ -80,12 +83,6 @@ BAND_MARGIN = 1.5
 # tails, with 8 sqrt(n p) one LP each, 30% less time than 6 maps.
 DASK_MM_MAPS = 3
 DASK_BAND_FACTOR = 8.0
-
-
-def is_dask_collection(obj):
-    """Whether ``obj`` is a Dask collection (array, DataFrame); Dask not imported."""
-    return type(obj).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(
-        obj, "__dask_graph__")
 
 
 class Blocks(NamedTuple):
@@ -198,7 +195,7 @@ def dask_blocks(X, y, sample_weight):
             time = _vector(y, "y", X)
     else:
         # An in-memory target beside a dask X: validated whole, then chunked.
-        event, time, censored = check_survival_target(_as_target(y))
+        event, time, censored = check_survival_target(as_survival_target(y))
         event = _vector(event, "y", X) if censored else None
         time = _vector(time, "y", X)
     if time.dtype.kind not in "iuf":

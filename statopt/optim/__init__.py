@@ -8,6 +8,11 @@ row-aligned metadata, through any estimator's ``partial_fit``.
 """
 
 from ._first_order import SGD, SWATS, Adam, AMSGrad, Momentum, RMSprop
+
+# The ``name as name`` imports re-export helpers for statopt's other families:
+# public names, outside the documented API (``__all__``).
+from ._kernels import RULE_CODES as RULE_CODES
+from ._kernels import compute_direction as compute_direction
 from ._schedules import ConstantSchedule, Cosine, InverseDecay, InverseSqrt, StepDecay
 from ._streaming import stream_partial_fit
 

@@ -10,16 +10,10 @@ generated data set is generated once per block and per epoch and never held whol
 Dask is imported here only, on first use: ``import statopt`` never imports it.
 """
 
-import sys
-
 import numpy as np
 from sklearn.utils import check_random_state
 
-
-def is_dask_array(X):
-    """Whether ``X`` is a Dask collection (without importing Dask)."""
-    dask = sys.modules.get("dask")
-    return dask is not None and dask.is_dask_collection(X)
+from .._utils import is_dask_collection
 
 
 def _row_blocks(name, values, chunks):
@@ -28,10 +22,10 @@ def _row_blocks(name, values, chunks):
 
     if values is None:
         return None
-    if is_dask_array(values) and not isinstance(values, da.Array):
+    if is_dask_collection(values) and not isinstance(values, da.Array):
         raise TypeError(f"{name} must be a Dask or NumPy array, got "
                         f"{type(values).__name__}; convert it with to_dask_array().")
-    if not is_dask_array(values):
+    if not is_dask_collection(values):
         values = np.asarray(values)
     if values.ndim == 0 or np.isnan(values.shape[0]):
         raise ValueError(f"{name} must have one entry per row of X (known length); "

@@ -270,7 +270,7 @@ def _leading_directions(Z, complete, n_directions):
     return Z @ (whitening @ directions)
 
 
-def _floor_probability(probability, complete, min_probability, stacklevel=4):
+def floor_probability(probability, complete, min_probability, stacklevel=4):
     """Clip to [min_probability, 1], warning about the complete rows floored.
 
     Only complete rows are weighted (by ``1 / p``), so only their floors matter.
@@ -486,4 +486,4 @@ def kernel_propensity(complete, Z, *, kernel="gaussian", bandwidth="scott",
     if Z.shape[1] == 0:
         return np.full(n, float(complete.mean()))
     probability = estimate(Z, method)
-    return _floor_probability(probability, complete, min_probability)
+    return floor_probability(probability, complete, min_probability)

@@ -320,7 +320,7 @@ def _parse_target(y, allow_negative):
                                 allow_negative=allow_negative), False
 
 
-def _as_target(y):
+def as_survival_target(y):
     """A censored target in any form as the structured array; plain responses
     as float64 times (no check that any event is present)."""
     target, censored = _parse_target(y, allow_negative=True)
