@@ -38,10 +38,10 @@ from ..survival._dask import censoring_distribution_reduction
 from ..survival._kernels import apply_ipcw
 from ..survival._target import _as_target, check_survival_target
 from ._kernels import (
+    band_split,
     column_max_abs,
     mm_normal_equations,
     residuals_into,
-    side_sums,
     sign_dual,
     weighted_gram,
 )
@@ -54,7 +54,6 @@ from ._quantile_solver import (
     ON_FIT_TOL,
     REFINE_ITER,
     SCALE_SLACK_EXPONENT,
-    SUBSAMPLE_SIZE,
     band_centre,
     band_dual,
     gap_from_parts,
@@ -66,7 +65,7 @@ from ._quantile_solver import (
     window_quantile,
 )
 
-# The Bernoulli sample draws this many times SUBSAMPLE_SIZE rows in expectation
+# The Bernoulli sample draws this many times DASK_SAMPLE_SIZE rows in expectation
 # (out of all rows), so that enough of them have a positive weight.
 SAMPLE_MARGIN = 1.5
 # The band's residual threshold is set on the sample for this many times the
@@ -80,6 +79,8 @@ BAND_MARGIN = 1.5
 # tails, with 8 sqrt(n p) one LP each, 30% less time than 6 maps.
 DASK_MM_MAPS = 2
 DASK_BAND_FACTOR = 8.0
+# Rows of the sample gathered in the statistics pass, on which MM starts in memory.
+DASK_SAMPLE_SIZE = 200_000
 
 
 def is_dask_collection(obj):
@@ -355,16 +356,11 @@ def _band_chunk(scaling, beta, centre, threshold, quantile, *chunk):
     """Rows within ``threshold`` of the centred fit, the others' side sums, and
     the check loss at ``beta`` (the SQUAREM step's test, read in the same pass)."""
     design, response, weights = scaled_chunk(scaling, *chunk)
-    residuals = np.empty(response.size)
-    residuals_into(design, response, beta, residuals)
-    loss = float(weights @ np.maximum(quantile * residuals, (quantile - 1) * residuals))
-    residuals -= centre
-    active = weights > 0
-    band = active & (np.abs(residuals) <= threshold)
-    above = active & ~band & (residuals > 0)
-    below = active & ~band & ~(residuals > 0)
+    n = response.size
+    residuals, band = np.empty(n), np.empty(n, dtype=bool)
     sums = np.empty((2, design.shape[1]))
-    totals = side_sums(design, weights, above, below, sums)
+    loss, totals = band_split(design, response, weights, beta, quantile, centre,
+                              threshold, residuals, band, sums)
     rows = np.flatnonzero(band)
     return (chunk[-1] + rows, design[rows], response[rows], weights[rows],
             residuals[rows], sums, totals, loss)
@@ -565,7 +561,7 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
                       empty if distribution is None else distribution.unique_times_,
                       empty if distribution is None else distribution.survival_,
                       False, 0, 0, np.zeros(blocks.n_features, dtype=np.int64), 0)
-    probability = min(1.0, SAMPLE_MARGIN * SUBSAMPLE_SIZE / blocks.n_samples)
+    probability = min(1.0, SAMPLE_MARGIN * DASK_SAMPLE_SIZE / blocks.n_samples)
     seed = rng.randint(np.iinfo(np.int32).max)
     stats = _map_blocks(blocks, _stats_chunk, scaling, probability,
                         per_block=[((seed, i),) for i in range(len(blocks.X))])
@@ -611,10 +607,10 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
     kept = weights > 0
     design, response, weights = design[kept], response[kept], weights[kept]
     # Whether the sample is every active row (small data): then MM starts there.
-    whole = probability == 1.0 and weights.size <= SUBSAMPLE_SIZE
-    if weights.size > SUBSAMPLE_SIZE:
+    whole = probability == 1.0 and weights.size <= DASK_SAMPLE_SIZE
+    if weights.size > DASK_SAMPLE_SIZE:
         chosen = np.sort(np.random.default_rng(seed).choice(
-            weights.size, SUBSAMPLE_SIZE, replace=False))
+            weights.size, DASK_SAMPLE_SIZE, replace=False))
         design, response, weights = design[chosen], response[chosen], weights[chosen]
     scale = max(np.ldexp(max(part["largest_time"] for part in stats),
                          -response_exponent), 1.0)
@@ -689,16 +685,21 @@ def _solve(problem, quantile, epsilon, max_iter, step_tol, exact, verbose):
     scale = max(scale, 1e-12 * max(np.abs(y_start).max(), 1.0))
     eps = epsilon * scale
     step_tol = (MM_STEP_TOL if step_tol is None else step_tol) * scale
-    if not problem.whole:
-        beta, _, _ = mm_iterations(X_start, y_start, w_start, quantile, beta, eps,
-                                   max_iter, step_tol, accelerate=exact)
+    # MM on the sample in memory costs little next to a pass over all rows: it
+    # runs the in-memory fit's maps; when the sample is every row, no pass follows.
+    beta, n_sample, converged = mm_iterations(X_start, y_start, w_start, quantile,
+                                              beta, eps, max_iter, step_tol,
+                                              accelerate=exact)
     equations = problem.normal_equations(quantile, eps)
     band_size = int(max(50 * problem.p, DASK_BAND_FACTOR * BAND_FACTOR
                         * np.sqrt(problem.n_active * problem.p)))
     if exact:
         beta, n_iter, converged, gathered = _maps_and_band(
-            problem, equations, beta, quantile, max_iter, step_tol,
+            problem, equations, beta, quantile,
+            0 if problem.whole else min(max_iter, DASK_MM_MAPS), step_tol,
             min(problem.n_active, band_size))
+        if problem.whole:
+            n_iter = n_sample
     else:
         beta, n_iter, converged = mm_loop(equations, beta, max_iter, step_tol)
     if verbose:
