@@ -7,20 +7,25 @@ by rows (the target, events and sample weights chunked alike) without holding it
    time when the target is censored, for the Kaplan-Meier curve of
    :mod:`statopt.survival._dask`): validation, the largest entries that scale
    the problem by powers of two exactly as in memory, the number of rows of
-   positive weight, and a Bernoulli sample of about ``SUBSAMPLE_SIZE`` of them,
+   positive weight, and a Bernoulli sample of about ``DASK_SAMPLE_SIZE`` of them,
    gathered to the client.
-2. *MM* on the sample in memory, then on all rows: each map is one pass whose
-   chunks return ``X'VX``, ``X'(Vr + (2q - 1)w)`` and the check loss
-   (:func:`~._kernels.mm_normal_equations`), summed on the client, where the
-   ``p x p`` system is solved (SQUAREM as in memory,
-   :func:`~._quantile_solver.mm_loop`).
-3. *Exact finish*: one pass gathers the band of rows nearest the fit (a residual
-   threshold chosen on the sample) with the weighted sums of the rows above and
-   below it; the reduced LP runs on the client (:func:`~._quantile_solver.band_dual`).
-   A second pass checks that no globbed row crossed the fit and, in the same
-   pass, sums the duality gap's terms (:func:`~._kernels.sign_dual`); the rows on
-   the fit come back for the balancing dual (:func:`~._quantile_solver.gap_from_parts`).
-   Crossing rows are gathered and join the band, as in memory.
+2. *MM* on the sample in memory (the in-memory fit's maps), then two maps on
+   all rows: each is one pass whose chunks return ``X'VX``, ``X'(Vr + (2q -
+   1)w)`` and the check loss (:func:`~._kernels.mm_normal_equations`), summed on
+   the client, where the ``p x p`` system is solved.
+3. *Exact finish*: the pass that tests SQUAREM's extrapolation of the two maps
+   (its check loss) gathers, at that point, the band of rows nearest the fit (a
+   residual threshold chosen on the sample) with the weighted sums of the rows
+   above and below it (:func:`~._kernels.band_split`); the reduced LP runs on
+   the client (:func:`~._quantile_solver.band_dual`). A last pass checks that no
+   globbed row crossed the fit and, in the same pass, sums the duality gap's
+   terms (:func:`~._kernels.sign_dual`); the rows on the fit come back for the
+   balancing dual (:func:`~._quantile_solver.gap_from_parts`). Crossing rows are
+   gathered and join the band, as in memory.
+
+An exact fit reads the data five times (statistics, two maps, band, check); the
+statistics pass cannot also be the first map, which needs the scaling and the
+sample's fit that this pass produces.
 
 The client holds the sample, the band (about ``sqrt(n p)`` rows) and a few
 ``p``-vectors per chunk; a worker holds one chunk at a time and its scaled copy.
@@ -73,13 +78,17 @@ SAMPLE_MARGIN = 1.5
 BAND_MARGIN = 1.5
 # Each MM map is a pass over the data (on a lazily built array, its generation
 # too), a wider band only a larger LP on the client: with solver='exact' a Dask
-# fit runs 3 maps (one SQUAREM cycle) and a band of 8 sqrt(n p) rows. Measured at
-# n=1e6, p=11, q in {0.1, 0.5, 0.9}: 3 maps with the in-memory band (1 sqrt(n p))
-# needed 2 LPs and 5 more maps at both tails, with 4 sqrt(n p) 2 LPs at both
-# tails, with 8 sqrt(n p) one LP each, 30% less time than 6 maps.
+# fit runs 2 maps, gathers a band of 8 sqrt(n p) rows at their SQUAREM
+# extrapolation, and starts from MM on a sample of DASK_SAMPLE_SIZE rows.
+# Measured at n=1e6, p=11, q in {0.1, 0.5, 0.9} (3 maps, then the band): the
+# in-memory band (1 sqrt(n p)) needed 2 LPs and 5 more maps at both tails, 4
+# sqrt(n p) 2 LPs at both tails, 8 sqrt(n p) one LP each. With the sample's MM
+# run out and the band at the extrapolation, 2 maps needed one LP at n=2e6 and
+# 1e7; 1 map needed a second band or 5 more maps at n=1e7.
 DASK_MM_MAPS = 2
 DASK_BAND_FACTOR = 8.0
-# Rows of the sample gathered in the statistics pass, on which MM starts in memory.
+# A larger sample costs the client little (16 MB at p=10) and starts the maps
+# nearer the optimum than the in-memory fit's 20,000 rows.
 DASK_SAMPLE_SIZE = 200_000
 
 
