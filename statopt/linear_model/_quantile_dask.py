@@ -703,12 +703,13 @@ def _solve(problem, quantile, epsilon, max_iter, step_tol, exact, verbose):
     band_size = int(max(50 * problem.p, DASK_BAND_FACTOR * BAND_FACTOR
                         * np.sqrt(problem.n_active * problem.p)))
     if exact:
-        beta, n_iter, converged, gathered = _maps_and_band(
+        beta, n_maps, settled, gathered = _maps_and_band(
             problem, equations, beta, quantile,
             0 if problem.whole else min(max_iter, DASK_MM_MAPS), step_tol,
             min(problem.n_active, band_size))
-        if problem.whole:
-            n_iter = n_sample
+        # With the sample every row, its maps were the fit's.
+        n_iter, converged = ((n_sample, converged) if problem.whole
+                             else (n_maps, settled))
     else:
         beta, n_iter, converged = mm_loop(equations, beta, max_iter, step_tol)
     if verbose:
