@@ -288,3 +288,56 @@ def test_property_kaplan_meier_reduction_equals_in_memory(n, chunk, n_times, see
     assert_array_equal(times, expected[0])
     assert_allclose(survival, expected[1], rtol=1e-13, atol=1e-15)
 
+
+
+@pytest.mark.parametrize("q", [0.1, 0.9])
+def test_sampled_start_maps_and_band_equal_memory(q, monkeypatch):
+    # A sample smaller than the data: MM on it, two maps on all rows, the band at
+    # SQUAREM's extrapolation, then the finish (the path of large data).
+    from statopt.linear_model import _quantile_dask
+
+    monkeypatch.setattr(_quantile_dask, "DASK_SAMPLE_SIZE", 1000)
+    passes = []
+    map_blocks = _quantile_dask._map_blocks
+
+    def counted(blocks, function, *args, **kwargs):
+        passes.append(function.__name__)
+        return map_blocks(blocks, function, *args, **kwargs)
+
+    monkeypatch.setattr(_quantile_dask, "_map_blocks", counted)
+    X, y, _ = make_censored_quantile_data(20_000, censoring_rate=0.2,
+                                          missing_rate=0.0, random_state=7)
+    memory = CensoredMissingQuantileRegressor(q).fit(X, y)
+    lazy = CensoredMissingQuantileRegressor(q).fit(
+        da.from_array(X, chunks=(3000, -1)), da.from_array(y, chunks=3000))
+    assert_same_fit(memory, lazy, X, y["time"], q)
+    # Maps ran on the Dask rows, not only on the sample; one pass gathered the band.
+    assert "_normal_equations_chunk" in passes
+    assert "_band_chunk" in passes
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 60), p=st.integers(1, 4), seed=st.integers(0, 10_000),
+       q=st.floats(0.05, 0.95), threshold=st.floats(0.0, 2.0))
+def test_property_band_split_equals_numpy(n, p, seed, q, threshold):
+    from statopt.linear_model._kernels import band_split
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    y = rng.standard_normal(n)
+    w = rng.random(n) * (rng.random(n) < 0.8)
+    beta = rng.standard_normal(p)
+    centre = float(rng.standard_normal())
+    residuals, band, sums = np.empty(n), np.empty(n, dtype=bool), np.empty((2, p))
+    loss, totals = band_split(X, y, w, beta, q, centre, threshold, residuals, band,
+                              sums)
+    r = y - X @ beta
+    assert_allclose(loss, w @ np.where(r >= 0, q * r, (q - 1) * r), rtol=1e-12,
+                    atol=1e-12)
+    assert_allclose(residuals, r - centre, rtol=1e-12, atol=1e-12)
+    expected_band = (w > 0) & (np.abs(residuals) <= threshold)
+    assert_array_equal(band, expected_band)
+    for side, mask in ((0, ~expected_band & (residuals > 0)),
+                       (1, ~expected_band & ~(residuals > 0))):
+        assert_allclose(sums[side], w[mask] @ X[mask], rtol=1e-12, atol=1e-12)
+        assert_allclose(totals[side], w[mask].sum(), rtol=1e-12, atol=1e-12)

@@ -36,7 +36,6 @@ from ..survival import (
 )
 from ._kernels import column_max_abs
 from ._quantile_dask import (
-    DASK_MM_MAPS,
     dask_blocks,
     final_weights,
     predict_dask,
@@ -502,8 +501,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             )
         options = self._solver_options()
         rng = options.pop("rng")
-        if options.pop("exact"):
-            options["max_iter"] = min(self.max_iter, DASK_MM_MAPS)
+        options.pop("exact")
         problem, self.censoring_distribution_ = prepare_dask_problem(
             blocks, time_event, fit_intercept=self.fit_intercept,
             censoring=self.censoring, missing=self.missing, rng=rng)

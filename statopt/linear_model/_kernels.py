@@ -945,6 +945,39 @@ def side_sums(X, weights, above, below, sums):
 
 
 @njit(nogil=True)
+def band_split(X, y, weights, beta, quantile, centre, threshold, residuals, in_band,
+               sums):
+    """One pass of a Dask fit's band gathering: the check loss at ``beta``, the
+    rows within ``threshold`` of the fit shifted by ``centre``, the others' sums.
+
+    Writes the shifted residuals ``y - X beta - centre`` to ``residuals``, marks
+    the band's rows (of positive weight) in ``in_band``, writes ``sum_i w_i x_i``
+    over the other rows above and below to the rows of ``sums`` (2, p), and
+    returns the check loss and the two sides' weight totals.
+    """
+    n, p = X.shape
+    # Row 2 collects the band, as in side_sums.
+    accumulated = np.zeros((3, p + 1))
+    loss = 0.0
+    for i in range(n):
+        r = y[i]
+        for j in range(p):
+            r -= X[i, j] * beta[j]
+        w = weights[i]
+        loss += w * (quantile * r if r >= 0.0 else (quantile - 1.0) * r)
+        r -= centre
+        residuals[i] = r
+        inside = w > 0.0 and abs(r) <= threshold
+        in_band[i] = inside
+        row = accumulated[2 if inside else (0 if r > 0.0 else 1)]
+        row[p] += w
+        for j in range(p):
+            row[j] += w * X[i, j]
+    sums[:, :] = accumulated[:2, :p]
+    return loss, accumulated[:2, p].copy()
+
+
+@njit(nogil=True)
 def residuals_into(X, y, beta, out):
     """``out = y - X @ beta`` in one pass over the rows of a C-ordered X."""
     n, p = X.shape

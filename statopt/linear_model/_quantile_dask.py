@@ -7,20 +7,25 @@ by rows (the target, events and sample weights chunked alike) without holding it
    time when the target is censored, for the Kaplan-Meier curve of
    :mod:`statopt.survival._dask`): validation, the largest entries that scale
    the problem by powers of two exactly as in memory, the number of rows of
-   positive weight, and a Bernoulli sample of about ``SUBSAMPLE_SIZE`` of them,
+   positive weight, and a Bernoulli sample of about ``DASK_SAMPLE_SIZE`` of them,
    gathered to the client.
-2. *MM* on the sample in memory, then on all rows: each map is one pass whose
-   chunks return ``X'VX``, ``X'(Vr + (2q - 1)w)`` and the check loss
-   (:func:`~._kernels.mm_normal_equations`), summed on the client, where the
-   ``p x p`` system is solved (SQUAREM as in memory,
-   :func:`~._quantile_solver.mm_loop`).
-3. *Exact finish*: one pass gathers the band of rows nearest the fit (a residual
-   threshold chosen on the sample) with the weighted sums of the rows above and
-   below it; the reduced LP runs on the client (:func:`~._quantile_solver.band_dual`).
-   A second pass checks that no globbed row crossed the fit and, in the same
-   pass, sums the duality gap's terms (:func:`~._kernels.sign_dual`); the rows on
-   the fit come back for the balancing dual (:func:`~._quantile_solver.gap_from_parts`).
-   Crossing rows are gathered and join the band, as in memory.
+2. *MM* on the sample in memory (the in-memory fit's maps), then two maps on
+   all rows: each is one pass whose chunks return ``X'VX``, ``X'(Vr + (2q -
+   1)w)`` and the check loss (:func:`~._kernels.mm_normal_equations`), summed on
+   the client, where the ``p x p`` system is solved.
+3. *Exact finish*: the pass that tests SQUAREM's extrapolation of the two maps
+   (its check loss) gathers, at that point, the band of rows nearest the fit (a
+   residual threshold chosen on the sample) with the weighted sums of the rows
+   above and below it (:func:`~._kernels.band_split`); the reduced LP runs on
+   the client (:func:`~._quantile_solver.band_dual`). A last pass checks that no
+   globbed row crossed the fit and, in the same pass, sums the duality gap's
+   terms (:func:`~._kernels.sign_dual`); the rows on the fit come back for the
+   balancing dual (:func:`~._quantile_solver.gap_from_parts`). Crossing rows are
+   gathered and join the band, as in memory.
+
+An exact fit reads the data five times (statistics, two maps, band, check); the
+statistics pass cannot also be the first map, which needs the scaling and the
+sample's fit that this pass produces.
 
 The client holds the sample, the band (about ``sqrt(n p)`` rows) and a few
 ``p``-vectors per chunk; a worker holds one chunk at a time and its scaled copy.
@@ -41,10 +46,10 @@ from ..survival import (
     check_survival_target,
 )
 from ._kernels import (
+    band_split,
     column_max_abs,
     mm_normal_equations,
     residuals_into,
-    side_sums,
     sign_dual,
     weighted_gram,
 )
@@ -57,7 +62,6 @@ from ._quantile_solver import (
     ON_FIT_TOL,
     REFINE_ITER,
     SCALE_SLACK_EXPONENT,
-    SUBSAMPLE_SIZE,
     band_centre,
     band_dual,
     gap_from_parts,
@@ -69,7 +73,7 @@ from ._quantile_solver import (
     window_quantile,
 )
 
-# The Bernoulli sample draws this many times SUBSAMPLE_SIZE rows in expectation
+# The Bernoulli sample draws this many times DASK_SAMPLE_SIZE rows in expectation
 # (out of all rows), so that enough of them have a positive weight.
 SAMPLE_MARGIN = 1.5
 # The band's residual threshold is set on the sample for this many times the
@@ -77,12 +81,18 @@ SAMPLE_MARGIN = 1.5
 BAND_MARGIN = 1.5
 # Each MM map is a pass over the data (on a lazily built array, its generation
 # too), a wider band only a larger LP on the client: with solver='exact' a Dask
-# fit runs 3 maps (one SQUAREM cycle) and a band of 8 sqrt(n p) rows. Measured at
-# n=1e6, p=11, q in {0.1, 0.5, 0.9}: 3 maps with the in-memory band (1 sqrt(n p))
-# needed 2 LPs and 5 more maps at both tails, with 4 sqrt(n p) 2 LPs at both
-# tails, with 8 sqrt(n p) one LP each, 30% less time than 6 maps.
-DASK_MM_MAPS = 3
+# fit runs 2 maps, gathers a band of 8 sqrt(n p) rows at their SQUAREM
+# extrapolation, and starts from MM on a sample of DASK_SAMPLE_SIZE rows.
+# Measured at n=1e6, p=11, q in {0.1, 0.5, 0.9} (3 maps, then the band): the
+# in-memory band (1 sqrt(n p)) needed 2 LPs and 5 more maps at both tails, 4
+# sqrt(n p) 2 LPs at both tails, 8 sqrt(n p) one LP each. With the sample's MM
+# run out and the band at the extrapolation, 2 maps needed one LP at n=2e6 and
+# 1e7; 1 map needed a second band or 5 more maps at n=1e7.
+DASK_MM_MAPS = 2
 DASK_BAND_FACTOR = 8.0
+# A larger sample costs the client little (16 MB at p=10) and starts the maps
+# nearer the optimum than the in-memory fit's 20,000 rows.
+DASK_SAMPLE_SIZE = 200_000
 
 
 class Blocks(NamedTuple):
@@ -348,21 +358,18 @@ def _least_squares_chunk(scaling, *chunk):
     return weighted_gram(design, weights), design.T @ (weights * response)
 
 
-def _band_chunk(scaling, beta, centre, threshold, *chunk):
-    """Rows within ``threshold`` of the centred fit, and the others' side sums."""
+def _band_chunk(scaling, beta, centre, threshold, quantile, *chunk):
+    """Rows within ``threshold`` of the centred fit, the others' side sums, and
+    the check loss at ``beta`` (the SQUAREM step's test, read in the same pass)."""
     design, response, weights = scaled_chunk(scaling, *chunk)
-    residuals = np.empty(response.size)
-    residuals_into(design, response, beta, residuals)
-    residuals -= centre
-    active = weights > 0
-    band = active & (np.abs(residuals) <= threshold)
-    above = active & ~band & (residuals > 0)
-    below = active & ~band & ~(residuals > 0)
+    n = response.size
+    residuals, band = np.empty(n), np.empty(n, dtype=bool)
     sums = np.empty((2, design.shape[1]))
-    totals = side_sums(design, weights, above, below, sums)
+    loss, totals = band_split(design, response, weights, beta, quantile, centre,
+                              threshold, residuals, band, sums)
     rows = np.flatnonzero(band)
     return (chunk[-1] + rows, design[rows], response[rows], weights[rows],
-            residuals[rows], sums, totals)
+            residuals[rows], sums, totals, loss)
 
 
 def _check_chunk(scaling, beta, centre, solution, quantile, tolerance, floor, cap,
@@ -370,13 +377,17 @@ def _check_chunk(scaling, beta, centre, solution, quantile, tolerance, floor, ca
     """Globbed rows that crossed the fit at ``solution``, and the gap's sums there."""
     design, response, weights = scaled_chunk(scaling, *chunk)
     n = response.size
+    # The gap's sums first: they leave the residuals at ``solution`` in ``new``.
+    on_fit = np.empty(n, dtype=bool)
+    balance = np.empty(design.shape[1])
+    new = np.empty(n)
+    primal, size = sign_dual(design, response, weights, solution, quantile,
+                             ON_FIT_TOL, floor, on_fit, balance, new)
     old = np.empty(n)
     residuals_into(design, response, beta, old)
     old -= centre
     globbed = weights > 0
     globbed[band_rows - chunk[-1]] = False
-    new = np.empty(n)
-    residuals_into(design, response, solution, new)
     above = old > 0
     wrong = globbed & ((above & (new < -tolerance)) | (~above & (new > tolerance)))
     n_wrong = int(wrong.sum())
@@ -385,10 +396,6 @@ def _check_chunk(scaling, beta, centre, solution, quantile, tolerance, floor, ca
         rows = np.flatnonzero(wrong)
         crossed = (chunk[-1] + rows, design[rows], response[rows], weights[rows],
                    new[rows], old[rows] > 0)
-    on_fit = np.empty(n, dtype=bool)
-    balance = np.empty(design.shape[1])
-    primal, size = sign_dual(design, response, weights, solution, quantile,
-                             ON_FIT_TOL, floor, on_fit, balance, np.empty(n))
     return (n_wrong, crossed, primal, size, balance, design[on_fit],
             response[on_fit], weights[on_fit])
 
@@ -409,6 +416,12 @@ class DaskProblem:
         self.sample_X, self.sample_y, self.sample_w = sample
         self.n_active, self.scale = n_active, scale
         self.p = sample[0].shape[1]
+
+    def sample_centre(self, beta, quantile):
+        """Where the band at ``beta`` starts: the sample's residual quantile."""
+        uniform = bool((self.sample_w == self.sample_w[0]).all())
+        return band_centre(self.sample_y - self.sample_X @ beta, self.sample_w,
+                           uniform, quantile)
 
     def normal_equations(self, quantile, epsilon):
         def equations(beta, with_objective):
@@ -431,7 +444,8 @@ class DaskProblem:
         return solve_normal_equations(gram, sum(part[1] for part in parts))
 
     def gather_band(self, beta, centre, size, quantile):
-        """The ``size`` rows nearest the fit, side sums of the others, the centre.
+        """The ``size`` rows nearest the fit, side sums of the others, the centre,
+        and the check loss at ``beta``.
 
         One pass gathers a window of residuals around the sample's centre, wide
         enough for that centre's sampling error (four standard deviations of a
@@ -449,7 +463,7 @@ class DaskProblem:
         while True:
             threshold = np.inf if k >= m else np.partition(distance, k)[k]
             parts = _map_blocks(self.blocks, _band_chunk, self.scaling, beta, centre,
-                                threshold)
+                                threshold, quantile)
             band = [_concatenate(parts, j) for j in range(5)]
             if band[0].size >= size or threshold == np.inf:
                 break
@@ -471,7 +485,7 @@ class DaskProblem:
                 sums[side] += band[3][mask] @ band[1][mask]
                 totals[side] += band[3][mask].sum()
             band = [values[keep] for values in band]
-        return band, sums, totals, centre
+        return band, sums, totals, centre, float(sum(part[7] for part in parts))
 
     def check(self, beta, centre, band_rows, solution, quantile, cap):
         band_rows = np.sort(band_rows)
@@ -485,20 +499,17 @@ class DaskProblem:
                            per_block=per_block)
 
 
-def _finish(problem, quantile, beta, band_size, refine, max_rounds=30):
-    """:func:`~._quantile_solver.exact_finish`, its passes as reductions."""
-    uniform = bool((problem.sample_w == problem.sample_w[0]).all())
+def _finish(problem, quantile, beta, band_size, refine, gathered, max_rounds=30):
+    """:func:`~._quantile_solver.exact_finish`, its passes as reductions.
+
+    ``gathered`` is the band at ``beta`` (:meth:`DaskProblem.gather_band`), read
+    in the pass that tested the last MM step.
+    """
     big = BIG_FACTOR * problem.scale
     n_active = problem.n_active
-
-    def centre_of(beta):
-        return band_centre(problem.sample_y - problem.sample_X @ beta,
-                           problem.sample_w, uniform, quantile)
-
     size = min(n_active, band_size)
-    centre_beta, centre = beta, centre_of(beta)
-    (rows, X, y, w, basis), sums, totals, centre = problem.gather_band(
-        beta, centre, size, quantile)
+    centre_beta = beta
+    (rows, X, y, w, basis), sums, totals, centre, _ = gathered
     for rounds in range(1, max_rounds + 1):
         solution = band_dual(X, y, w, basis, sums, totals, quantile, big,
                              cold_retry=size >= n_active)
@@ -516,7 +527,7 @@ def _finish(problem, quantile, beta, band_size, refine, max_rounds=30):
         if n_wrong is None or n_wrong > size:
             beta = refine(beta)
             size = min(n_active, int(1.5 * size))
-            centre_beta, centre = beta, centre_of(beta)
+            centre_beta, centre = beta, problem.sample_centre(beta, quantile)
         elif n_wrong <= 0.1 * size:
             # A few rows crossed: they leave their side's sums for the band.
             crossed = [_concatenate([part[1] for part in parts], k) for k in range(6)]
@@ -530,7 +541,7 @@ def _finish(problem, quantile, beta, band_size, refine, max_rounds=30):
         else:
             size = min(n_active, 2 * size)
             centre_beta, centre = solution, 0.0
-        (rows, X, y, w, basis), sums, totals, centre = problem.gather_band(
+        (rows, X, y, w, basis), sums, totals, centre, _ = problem.gather_band(
             centre_beta, centre, size, quantile)
     raise RuntimeError(
         "The exact finish did not settle; use solver='mm' and please report this "
@@ -556,7 +567,7 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
                       empty if distribution is None else distribution.unique_times_,
                       empty if distribution is None else distribution.survival_,
                       False, 0, 0, np.zeros(blocks.n_features, dtype=np.int64), 0)
-    probability = min(1.0, SAMPLE_MARGIN * SUBSAMPLE_SIZE / blocks.n_samples)
+    probability = min(1.0, SAMPLE_MARGIN * DASK_SAMPLE_SIZE / blocks.n_samples)
     seed = rng.randint(np.iinfo(np.int32).max)
     stats = _map_blocks(blocks, _stats_chunk, scaling, probability,
                         per_block=[((seed, i),) for i in range(len(blocks.X))])
@@ -602,10 +613,10 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
     kept = weights > 0
     design, response, weights = design[kept], response[kept], weights[kept]
     # Whether the sample is every active row (small data): then MM starts there.
-    whole = probability == 1.0 and weights.size <= SUBSAMPLE_SIZE
-    if weights.size > SUBSAMPLE_SIZE:
+    whole = probability == 1.0 and weights.size <= DASK_SAMPLE_SIZE
+    if weights.size > DASK_SAMPLE_SIZE:
         chosen = np.sort(np.random.default_rng(seed).choice(
-            weights.size, SUBSAMPLE_SIZE, replace=False))
+            weights.size, DASK_SAMPLE_SIZE, replace=False))
         design, response, weights = design[chosen], response[chosen], weights[chosen]
     scale = max(np.ldexp(max(part["largest_time"] for part in stats),
                          -response_exponent), 1.0)
@@ -625,6 +636,47 @@ def solve_quantile_dask(problem, quantile, *, epsilon, max_iter, step_tol=None,
         return _solve(problem, quantile, epsilon, max_iter, step_tol, exact, verbose)
 
 
+def _maps_and_band(problem, equations, beta, quantile, max_iter, step_tol, size):
+    """Up to ``max_iter`` (at most 2) MM maps on all rows, then the band.
+
+    With two maps, the pass that would test SQUAREM's extrapolated point (its
+    check loss against the first map's) gathers the band there too, without the
+    third map's normal equations: the finish needs a fit near the optimum, not
+    an MM iterate, and the extrapolation is usually the nearest. Only when it
+    failed the test is the band gathered again, at the second map.
+
+    Returns the band's fit, the number of maps, whether the last step met
+    ``step_tol``, and the band (:meth:`DaskProblem.gather_band`).
+    """
+
+    def mm_map(beta, with_objective=False):
+        gram, rhs, objective = equations(beta, with_objective)
+        return beta + solve_normal_equations(gram, rhs), objective
+
+    def gather(beta):
+        return problem.gather_band(beta, problem.sample_centre(beta, quantile), size,
+                                   quantile)
+
+    if max_iter < 1:
+        return beta, 0, False, gather(beta)
+    first, _ = mm_map(beta)
+    converged = np.abs(first - beta).max() <= step_tol
+    if max_iter < 2 or converged:
+        return first, 1, converged, gather(first)
+    second, first_loss = mm_map(first, with_objective=True)
+    converged = np.abs(second - first).max() <= step_tol
+    r = first - beta
+    v = second - first - r
+    norm_v = np.linalg.norm(v)
+    if norm_v > 0 and not converged:
+        alpha = min(-np.linalg.norm(r) / norm_v, -1.0)
+        extrapolated = beta - 2 * alpha * r + alpha**2 * v
+        gathered = gather(extrapolated)
+        if gathered[4] <= first_loss:
+            return extrapolated, 2, converged, gathered
+    return second, 2, converged, gather(second)
+
+
 def _solve(problem, quantile, epsilon, max_iter, step_tol, exact, verbose):
     X_start, y_start, w_start = problem.sample_X, problem.sample_y, problem.sample_w
     beta = weighted_least_squares(X_start, y_start, w_start)
@@ -639,26 +691,37 @@ def _solve(problem, quantile, epsilon, max_iter, step_tol, exact, verbose):
     scale = max(scale, 1e-12 * max(np.abs(y_start).max(), 1.0))
     eps = epsilon * scale
     step_tol = (MM_STEP_TOL if step_tol is None else step_tol) * scale
-    if not problem.whole:
-        beta, _, _ = mm_iterations(X_start, y_start, w_start, quantile, beta, eps,
-                                   max_iter, step_tol, accelerate=exact)
+    # MM on the sample in memory costs little next to a pass over all rows: it
+    # runs the in-memory fit's maps; when the sample is every row, no pass follows.
+    beta, n_sample, converged = mm_iterations(X_start, y_start, w_start, quantile,
+                                              beta, eps, max_iter, step_tol,
+                                              accelerate=exact)
     equations = problem.normal_equations(quantile, eps)
-    beta, n_iter, converged = mm_loop(equations, beta, max_iter, step_tol,
-                                      accelerate=exact)
+    band_size = int(max(50 * problem.p, DASK_BAND_FACTOR * BAND_FACTOR
+                        * np.sqrt(problem.n_active * problem.p)))
+    if exact:
+        beta, n_maps, settled, gathered = _maps_and_band(
+            problem, equations, beta, quantile,
+            0 if problem.whole else min(max_iter, DASK_MM_MAPS), step_tol,
+            min(problem.n_active, band_size))
+        # With the sample every row, its maps were the fit's.
+        n_iter, converged = ((n_sample, converged) if problem.whole
+                             else (n_maps, settled))
+    else:
+        beta, n_iter, converged = mm_loop(equations, beta, max_iter, step_tol)
     if verbose:
         print(f"MM: {n_iter} iterations on {problem.n_active} rows (dask), "
               f"epsilon={eps:.3g}")
     info = {"n_iter": n_iter, "mm_converged": converged, "rounds": 0,
             "duality_gap": np.nan, "epsilon": eps, "step_tol": step_tol,
-            "band_size": int(max(50 * problem.p, DASK_BAND_FACTOR * BAND_FACTOR
-                                 * np.sqrt(problem.n_active * problem.p)))}
+            "band_size": band_size}
     if exact:
         def refine(beta):
             info["n_iter"] += REFINE_ITER
             return mm_loop(equations, beta, REFINE_ITER, step_tol, accelerate=True)[0]
 
-        beta, rounds, gap = _finish(problem, quantile, beta, info["band_size"],
-                                    refine)
+        beta, rounds, gap = _finish(problem, quantile, beta, band_size, refine,
+                                    gathered)
         info.update(rounds=rounds, duality_gap=gap)
         if verbose:
             print(f"exact finish at quantile {quantile:g}: {rounds} reduced LP(s), "
