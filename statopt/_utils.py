@@ -138,8 +138,3 @@ def blas_thread_limit():
     ``@blas_thread_limit()``.
     """
     return _BlasThreadLimit()
-
-
-# The helper's former name, from when the policy was always one thread: kept so
-# that code written against it follows the setting too.
-single_blas_thread = blas_thread_limit

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._numba import kernel_input
-from .._utils import is_dask_collection, scale_exponents, single_blas_thread
+from .._utils import blas_thread_limit, is_dask_collection, scale_exponents
 from ..survival import (
     apply_ipcw,
     as_survival_target,
@@ -632,7 +632,7 @@ def solve_quantile_dask(problem, quantile, *, epsilon, max_iter, step_tol=None,
 
     Same options and returns (``info``) as the in-memory solver.
     """
-    with single_blas_thread():
+    with blas_thread_limit():
         return _solve(problem, quantile, epsilon, max_iter, step_tol, exact, verbose)
 
 
