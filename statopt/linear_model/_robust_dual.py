@@ -369,15 +369,7 @@ def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
     signs[:n_features] = -1.0
     signs[n_features] = 0.0  # the intercept is not in the cone
 
-    def barrier(v, t):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            value, gradient, hessian = _barrier(v, t)
-        if gradient is not None and not (
-                np.all(np.isfinite(gradient)) and np.all(np.isfinite(hessian))):
-            return np.inf, None, None
-        return value, gradient, hessian
-
-    def _barrier(v, t):
+    def barrier(v, t, derivatives):
         z = z_design @ v
         d = design @ v
         lam = v[-1]
@@ -388,6 +380,8 @@ def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
         slack, first, second = _barrier_slack(a, d)
         value = (t * radius * lam + t * weights @ (-log_expit(z)) + slack.sum()
                  - np.log(cone))
+        if not derivatives:
+            return value, None, None
         logistic_first = -expit(-z)
         logistic_second = expit(z) * expit(-z)
         gradient = z_design.T @ (t * weights * logistic_first) + design.T @ first
@@ -398,58 +392,15 @@ def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
         gradient += -2.0 * signed / cone
         hessian += (-2.0 * np.diag(signs) / cone
                     + 4.0 * np.outer(signed, signed) / cone**2)
-        if not fit_intercept:
-            gradient[n_features] = 0.0
-            hessian[n_features, :] = 0.0
-            hessian[:, n_features] = 0.0
-            hessian[n_features, n_features] = 1.0
         return value, gradient, hessian
 
+    free = np.ones(dim, dtype=bool)
+    free[n_features] = fit_intercept
     v = np.zeros(dim)
     v[-1] = 1.0
-    t = degree / max(1.0, np.log(2.0))
-    steps = 0
-    decrement, gap = np.inf, np.inf
-    while True:
-        value, gradient, hessian = barrier(v, t)
-        if gradient is None:
-            # Beyond what float64 resolves (extreme weights or scales): stop at
-            # the last finite point, uncertified.
-            break
-        while True:
-            try:
-                direction = -np.linalg.solve(hessian, gradient)
-            except np.linalg.LinAlgError:
-                direction = -np.linalg.lstsq(hessian, gradient, rcond=None)[0]
-            decrement = -gradient @ direction
-            # Centred enough: the decrement adds at most 1e-6 of the path's gap bound.
-            if decrement <= 1e-6 * degree or steps >= max_iter:
-                break
-            step = 1.0
-            while step > 1e-14:
-                candidate = v + step * direction
-                new_value, new_gradient, new_hessian = barrier(candidate, t)
-                if new_value <= value - 0.25 * step * decrement:
-                    break
-                step *= 0.5
-            else:
-                break
-            steps += 1
-            resolved = value - new_value <= 1e-15 * abs(value)
-            if not (np.all(np.isfinite(new_gradient))
-                    and np.all(np.isfinite(new_hessian))):
-                break  # beyond what float64 resolves: stop with the gap measured
-            v, value = candidate, new_value
-            gradient, hessian = new_gradient, new_hessian
-            if resolved:
-                break  # the step's gain is below rounding: as central as it gets
-        # Newton's decrement bounds the distance to the central point: add it.
-        gap = (degree + max(decrement, 0.0)) / t
-        if verbose:
-            print(f"barrier t={t:.3g}: {steps} Newton steps, gap bound {gap:.3g}")
-        if gap <= tol or steps >= max_iter:
-            break
-        t *= 10.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        v, gap, steps = _central_path(barrier, v, free, degree, tol, max_iter,
+                                      verbose)
     w, b, lam = v[:n_features], v[n_features], v[-1]
     z = z_design @ v
     hinge = np.maximum(z - kappa * lam, 0.0)
