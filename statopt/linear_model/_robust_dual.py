@@ -545,6 +545,7 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None)
     steps = 0
     decrement = np.inf
     sub = np.ix_(free, free)
+    previous = None
     while True:
         value, gradient, hessian = barrier(v, t, True)
         while steps < max_iter:
@@ -577,7 +578,18 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None)
             print(f"barrier t={t:.3g}: {steps} Newton steps, gap bound {gap:.3g}")
         if gap <= tol or steps >= max_iter:
             return v, gap, steps
-        t = 10.0 * t if growth is None else _next_t(t, degree, tol, growth)
+        t_next = 10.0 * t if growth is None else _next_t(t, degree, tol, growth)
+        # Central points approach the optimum like v* + c / t: the next one is
+        # extrapolated from the last two (fewer Newton steps from there), unless
+        # that leaves the barrier's domain.
+        guess = None
+        if previous is not None:
+            factor = (1.0 / t_next - 1.0 / t) / (1.0 / t - 1.0 / previous[1])
+            guess = v + factor * (v - previous[0])
+        previous = (v, t)
+        if guess is not None and np.isfinite(barrier(guess, t_next, False)[0]):
+            v = guess
+        t = t_next
 
 
 def _pair_layout(n_features, n_classes, fit_intercept):
