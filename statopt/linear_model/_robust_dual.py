@@ -382,12 +382,18 @@ def binary_label_flip(X, y_sign, weights, radius, kappa, fit_intercept, tol,
                  - np.log(cone))
         if not derivatives:
             return value, None, None
-        logistic_first = -expit(-z)
-        logistic_second = expit(z) * expit(-z)
-        gradient = z_design.T @ (t * weights * logistic_first) + design.T @ first
-        gradient[-1] += t * radius
-        hessian = (z_design * (t * weights * logistic_second)[:, None]).T @ z_design
-        hessian += (design * second[:, None]).T @ design
+        logistic_first = -t * weights * expit(-z)
+        logistic_second = t * weights * expit(z) * expit(-z)
+        # z_design is design without its last (lam) column: one product of
+        # design for both terms, then the logistic term's lam row and column
+        # taken out again.
+        gradient = design.T @ (logistic_first + first)
+        gradient[-1] += t * radius + kappa * np.sum(logistic_first)
+        hessian = (design * (logistic_second + second)[:, None]).T @ design
+        lam_column = kappa * (design.T @ logistic_second)
+        hessian[:, -1] += lam_column
+        hessian[-1, :] += lam_column
+        hessian[-1, -1] += kappa * kappa * np.sum(logistic_second)
         signed = signs * v
         gradient += -2.0 * signed / cone
         hessian += (-2.0 * np.diag(signs) / cone
