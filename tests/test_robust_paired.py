@@ -540,3 +540,37 @@ def test_default_tol_gap_bounds_the_error_against_cvxpy(cancer, iris):
     problem.solve(solver=cp.CLARABEL)
     assert model.duality_gap_ <= model.tol
     assert -1e-8 <= model.objective_ - problem.value <= model.duality_gap_ + 1e-8
+
+
+def test_softmax_derivatives_match_finite_differences():
+    from statopt.linear_model._robust_dual import _softmax_derivatives, loss_residuals
+
+    rng = np.random.default_rng(4)
+    n, p, K = 30, 3, 4
+    X = rng.normal(size=(n, p))
+    Y = np.eye(K)[rng.integers(0, K, size=n)]
+    weights = rng.uniform(0.5, 1.5, size=n)
+    weights /= weights.sum()
+    design = np.hstack([X, np.ones((n, 1))])
+    theta = 0.3 * rng.normal(size=(K, p + 1))
+    theta[-1] = 0.0  # the last class is held at zero
+
+    def parts(free_part):
+        full = theta.copy()
+        full[:-1] = free_part.reshape(K - 1, p + 1)
+        loss, R = loss_residuals(design @ full.T, Y, weights, False)
+        return loss, R
+
+    point = theta[:-1].ravel()
+    _, R = parts(point)
+    gradient, hessian = _softmax_derivatives(design, R, Y, weights, K - 1)
+    step = 1e-6
+    for j in range(point.size):
+        shift = np.zeros(point.size)
+        shift[j] = step
+        (up, R_up), (down, R_down) = parts(point + shift), parts(point - shift)
+        assert (up - down) / (2 * step) == pytest.approx(gradient[j], abs=1e-8)
+        g_up = _softmax_derivatives(design, R_up, Y, weights, K - 1)[0]
+        g_down = _softmax_derivatives(design, R_down, Y, weights, K - 1)[0]
+        np.testing.assert_allclose((g_up - g_down) / (2 * step), hessian[:, j],
+                                   atol=1e-7)

@@ -26,7 +26,6 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, log_expit, xlogy
 
 from ._kernels import logistic_loss_residuals, softmax_loss_residuals
-from ._logistic_newton import smooth_derivatives
 
 # Norm of the coefficient matrix -> its dual norm (used for the dual certificate
 # and for the critical radius).
@@ -621,6 +620,32 @@ def _unpack(v, n_classes, n_features):
     return packed[:, :n_features], packed[:, n_features], v[-1]
 
 
+def _softmax_derivatives(design, R, Y, weights, n_free):
+    """Gradient and Hessian of the weighted softmax loss in the first ``n_free``
+    classes' ``(coefficients, intercept)``, class after class.
+
+    ``R`` holds the residuals ``P - Y``. Block ``(k, m)`` is
+    ``design' diag(s p_k (delta_km - p_m)) design``: one product per block of
+    the upper triangle, the solver never needing the classes held fixed.
+    """
+    P = R + Y
+    stride = design.shape[1]
+    weighted = P * weights[:, None]
+    gradient = ((R[:, :n_free] * weights[:, None]).T @ design).ravel()
+    hessian = np.empty((n_free * stride, n_free * stride))
+    blocks = hessian.reshape(n_free, stride, n_free, stride)
+    for k in range(n_free):
+        for m in range(k, n_free):
+            curvature = -weighted[:, k] * P[:, m]
+            if m == k:
+                curvature += weighted[:, k]
+            block = (design * curvature[:, None]).T @ design
+            blocks[k, :, m, :] = block
+            if m != k:
+                blocks[m, :, k, :] = block.T
+    return gradient, hessian
+
+
 def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
                      verbose=0):
     """The exact multiclass dual with labels fixed, by a barrier method.
@@ -638,10 +663,8 @@ def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
     n_samples, n_features = X.shape
     K = Y.shape[1]
     stride, dim, pairs, free = _pair_layout(n_features, K, fit_intercept)
-    labels = np.argmax(Y, axis=1).astype(np.float64)
-    center = np.zeros(n_features)
-    scaled_weights = weights * n_samples  # smooth_derivatives averages over rows
-    all_free = np.ones(dim - 1, dtype=bool)
+    design = np.hstack([X, np.ones((n_samples, 1))])
+    size = (K - 1) * stride  # the last class is held at zero
 
     def barrier(v, t, derivatives):
         W, b, lam = _unpack(v, K, n_features)
@@ -649,13 +672,12 @@ def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
                                                     derivatives)
         if not np.isfinite(cone_value):
             return np.inf, None, None
-        loss, _ = loss_residuals(X @ W.T + b, Y, weights, False)
+        loss, R = loss_residuals(X @ W.T + b, Y, weights, False)
         value = t * (radius * lam + loss) + cone_value
         if derivatives:
-            g, H = smooth_derivatives(X, center, labels, scaled_weights, v[:-1], K,
-                                      0.0, all_free)
-            gradient[:-1] += t * g
-            hessian[:-1, :-1] += t * H
+            g, H = _softmax_derivatives(design, R, Y, weights, K - 1)
+            gradient[:size] += t * g
+            hessian[:size, :size] += t * H
             gradient[-1] += t * radius
         return value, gradient, hessian
 
