@@ -472,3 +472,105 @@ def test_pair_cone_barrier_derivatives_match_finite_differences():
                                                                abs=1e-6)
         np.testing.assert_allclose((up[1] - down[1]) / (2 * step), hessian[:, j],
                                    atol=1e-5)
+
+
+@pytest.mark.parametrize("growth", [None, 30.0])
+def test_central_path_gap_bounds_the_error_against_highs(growth):
+    # The barrier driver (tenfold or faster growth landing on the last t needed,
+    # centring started from the extrapolated path) on an LP over a box whose
+    # optimum HiGHS gives: the certified gap must meet tol and bound the error.
+    from scipy.optimize import linprog
+
+    from statopt.linear_model._robust_dual import _central_path
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(12, 5))
+    upper = rng.uniform(0.5, 2.0, size=12)
+    c = rng.normal(size=5)
+
+    def barrier(v, t, derivatives):
+        slack = upper - A @ v
+        if np.any(slack <= 0):
+            return np.inf, None, None
+        value = t * (c @ v) - np.sum(np.log(slack))
+        if not derivatives:
+            return value, None, None
+        inverse = 1.0 / slack
+        return (value, t * c + A.T @ inverse,
+                (A * (inverse * inverse)[:, None]).T @ A)
+
+    reference = linprog(c, A_ub=A, b_ub=upper, bounds=[(None, None)] * 5,
+                        method="highs")
+    assert reference.status == 0
+    for tol in (1e-4, 1e-7, 1e-10):
+        v, gap, steps = _central_path(barrier, np.zeros(5), np.ones(5, dtype=bool),
+                                      12.0, tol, 500, 0, growth)
+        assert gap <= tol
+        assert -1e-9 <= c @ v - reference.fun <= gap + 1e-9
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_default_tol_gap_bounds_the_error_against_cvxpy(cancer, iris):
+    # At the default tol (where the barrier schedules land on the last t) the
+    # reported gap bounds the distance to cvxpy's optimum (up to its accuracy).
+    cp = pytest.importorskip("cvxpy")
+    X, y = iris
+    n = len(y)
+    Y = np.eye(3)[y]
+    model = RobustPairedClassifier(radius=0.1, norm="pairwise").fit(X, y)
+    W, b = cp.Variable((3, 4)), cp.Variable(3)
+    Z = X @ W.T + np.ones((n, 1)) @ cp.reshape(b, (1, 3), order="C")
+    loss = cp.sum(cp.log_sum_exp(Z, axis=1) - cp.sum(cp.multiply(Y, Z), axis=1))
+    penalty = cp.max(cp.hstack([cp.norm(W[k] - W[m]) for k in range(3)
+                                for m in range(k)]))
+    problem = cp.Problem(cp.Minimize(loss / n + 0.1 * penalty))
+    problem.solve(solver=cp.CLARABEL)
+    assert model.duality_gap_ <= model.tol
+    assert -1e-8 <= model.objective_ - problem.value <= model.duality_gap_ + 1e-8
+    X, y = cancer
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    n = len(y)
+    signs = 2 * y - 1
+    model = RobustPairedClassifier(radius=0.1, label_flip_cost=1.0).fit(X, y)
+    w, b, lam = cp.Variable(X.shape[1]), cp.Variable(), cp.Variable()
+    z = cp.multiply(signs, X @ w + b)
+    objective = 0.1 * lam + cp.sum(cp.maximum(cp.logistic(-z),
+                                              cp.logistic(z) - lam)) / n
+    problem = cp.Problem(cp.Minimize(objective), [cp.norm(w, 2) <= lam])
+    problem.solve(solver=cp.CLARABEL)
+    assert model.duality_gap_ <= model.tol
+    assert -1e-8 <= model.objective_ - problem.value <= model.duality_gap_ + 1e-8
+
+
+def test_softmax_derivatives_match_finite_differences():
+    from statopt.linear_model._robust_dual import _softmax_derivatives, loss_residuals
+
+    rng = np.random.default_rng(4)
+    n, p, K = 30, 3, 4
+    X = rng.normal(size=(n, p))
+    Y = np.eye(K)[rng.integers(0, K, size=n)]
+    weights = rng.uniform(0.5, 1.5, size=n)
+    weights /= weights.sum()
+    design = np.hstack([X, np.ones((n, 1))])
+    theta = 0.3 * rng.normal(size=(K, p + 1))
+    theta[-1] = 0.0  # the last class is held at zero
+
+    def parts(free_part):
+        full = theta.copy()
+        full[:-1] = free_part.reshape(K - 1, p + 1)
+        loss, R = loss_residuals(design @ full.T, Y, weights, False)
+        return loss, R
+
+    point = theta[:-1].ravel()
+    _, R = parts(point)
+    gradient, hessian = _softmax_derivatives(design, R, Y, weights, K - 1)
+    step = 1e-6
+    for j in range(point.size):
+        shift = np.zeros(point.size)
+        shift[j] = step
+        (up, R_up), (down, R_down) = parts(point + shift), parts(point - shift)
+        assert (up - down) / (2 * step) == pytest.approx(gradient[j], abs=1e-8)
+        g_up = _softmax_derivatives(design, R_up, Y, weights, K - 1)[0]
+        g_down = _softmax_derivatives(design, R_down, Y, weights, K - 1)[0]
+        np.testing.assert_allclose((g_up - g_down) / (2 * step), hessian[:, j],
+                                   atol=1e-7)
