@@ -241,6 +241,42 @@ def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting):
         assert np.any(np.abs(gradient[n_tasks:]) > 1e-6)
 
 
+def test_uncertainty_loss_gradients_against_finite_differences():
+    """Kendall et al.'s loss sum_k exp(-s_k) L_k + s_k / 2 over all tasks: its
+    gradients in theta and in the log-variances s against central differences."""
+    X, y, aux = _small_data()
+    clf = _fit(AuxiliaryLearningClassifier(weighting="uncertainty", **SMALL), X, y,
+               auxiliary_targets=aux)
+    batch = (X, y, np.ones(60), np.zeros((60, 0)), aux[:, 0].astype(int),
+             aux[:, 1].astype(int), np.ones(60), np.ones(60))
+    X_b, targets, coefs, _ = clf._lower_batch(batch, None)
+    theta = clf.params_.copy()
+    s = np.array([0.3, -0.5, 1.2])
+    loss, grad, grad_s = clf._uncertainty_loss(theta, s, X_b, targets, coefs, 0.01)
+    np.testing.assert_allclose(grad, _fd_gradient(
+        lambda t: clf._uncertainty_loss(t, s, X_b, targets, coefs, 0.01)[0], theta),
+        atol=1e-7)
+    np.testing.assert_allclose(grad_s, _fd_gradient(
+        lambda v: clf._uncertainty_loss(theta, v, X_b, targets, coefs, 0.01)[0], s),
+        atol=1e-7)
+
+
+@pytest.mark.parametrize("learning_rate", [1e-3, 3e-2])
+def test_uncertainty_log_variances_train_at_the_network_learning_rate(
+        learning_rate):
+    # The log-variances are parameters of the model (Kendall et al.): Adam at the
+    # network's learning_rate moves each by at most about learning_rate per step,
+    # whatever upper_learning_rate says (10 epochs of one 60-row batch: 10 steps).
+    X, y, aux = _small_data()
+    clf = _fit(AuxiliaryLearningClassifier(
+        weighting="uncertainty", learning_rate=learning_rate, upper_learning_rate=1.0,
+        **SMALL), X, y, auxiliary_targets=aux)
+    s = clf._upper
+    assert np.all(np.abs(s) <= 10 * learning_rate * 1.01)
+    assert np.any(np.abs(s) > 2 * learning_rate)
+    np.testing.assert_allclose(clf.task_weights_, np.exp(s[0] - s[1:]))
+
+
 def test_primary_only_matches_logistic_regression_on_digits():
     # Without hidden layers and with weighting='none' the network is multinomial
     # logistic regression: its test accuracy is that of scikit-learn's.

@@ -545,7 +545,14 @@ default=None
             start = [np.full(n_tasks, 0.0 if self.weighting == "none" else 1.0)]
         start += [g["init"] for g in self._generators]
         self._upper = np.concatenate(start)
-        self._upper_optimizer = Adam([self._upper], self.upper_learning_rate)
+        if self.weighting == "uncertainty":
+            # Kendall et al. train the log-variances as parameters of the network:
+            # the same update rule and learning rate (a per-coordinate rule, so a
+            # separate instance steps them exactly as one over all parameters).
+            self._upper_optimizer = OPTIMIZERS[self.optimizer](
+                [self._upper], learning_rate=self.learning_rate)
+        else:
+            self._upper_optimizer = Adam([self._upper], self.upper_learning_rate)
 
     def _weights(self):
         """Weight of each auxiliary task relative to the primary one."""
@@ -656,18 +663,22 @@ default=None
 
         return objective
 
-    def _uncertainty_step(self, theta, X, targets, coefs, l2, training):
-        n_tasks = len(self._tasks)
-        s = self._upper[: n_tasks + 1]
-        factors = np.exp(-s)
-        weighted = [f * c for f, c in zip(factors, coefs)]
+    def _uncertainty_loss(self, theta, s, X, targets, coefs, l2):
+        """``sum_k exp(-s_k) L_k + s_k / 2`` and its gradients in theta and s."""
+        weighted = [f * c for f, c in zip(np.exp(-s), coefs)]
         head_losses = []
         loss, grad = self.network_._loss_gradient(theta, X, targets, weighted, l2,
                                                   head_losses=head_losses)
-        loss += 0.5 * float(np.sum(s))
+        # d/ds_k [exp(-s_k) L_k + s_k / 2] = -exp(-s_k) L_k + 1/2.
+        return (loss + 0.5 * float(np.sum(s)), grad,
+                0.5 - np.asarray(head_losses))
+
+    def _uncertainty_step(self, theta, X, targets, coefs, l2, training):
+        n_tasks = len(self._tasks)
+        loss, grad, grad_s = self._uncertainty_loss(
+            theta, self._upper[: n_tasks + 1], X, targets, coefs, l2)
         if training:
-            # d/ds_k [exp(-s_k) L_k + s_k / 2] = -exp(-s_k) L_k + 1/2.
-            self._upper_optimizer.step([0.5 - np.asarray(head_losses)])
+            self._upper_optimizer.step([grad_s])
             self._steps += 1
             if self._steps % self.upper_every == 0:
                 self._weight_records.append(self._weights())
@@ -869,7 +880,8 @@ class AuxiliaryLearningClassifier(ClassifierMixin, _AuxiliaryLearning):
     - 'none': the primary task alone (the network on the labelled rows);
     - 'equal': ``w_k = 1``;
     - 'uncertainty': homoscedastic uncertainty (Kendall, Gal & Cipolla 2018), loss
-      ``sum_k exp(-s_k) L_k + s_k / 2`` descended in ``s`` as well;
+      ``sum_k exp(-s_k) L_k + s_k / 2`` over all tasks, the primary's included, with
+      the log-variances ``s`` trained jointly with the network by its optimiser;
     - 'gcs': gradient cosine similarity (Du et al. 2018), at each step
       ``w_k = max(0, cos(grad L_k, grad L_0))`` on the trunk's parameters;
     - 'bilevel': ``w`` learned by the implicit gradient of the upper objective (as
@@ -906,8 +918,9 @@ default='auto'
         iteration on Hessian-vector products of the current minibatch (warm-started,
         5 products per upper step). The published loop uses 1.
     upper_learning_rate : float, default=0.1
-        Adam step of the upper parameters (task weights, generator) and of the
-        log-variances of 'uncertainty'.
+        Adam step of the upper parameters (task weights, generator) of 'bilevel'
+        and 'dtg'. The log-variances of 'uncertainty' are trained with the network
+        (``optimizer``, ``learning_rate``), as Kendall et al. do.
     upper_validation : {'holdout', 'reorder'}, default='holdout'
         Rows of the upper objective: 'holdout' holds out ``validation_fraction`` of
         the labelled primary rows (stratified; they train no lower step), 'reorder'
