@@ -5,7 +5,8 @@ rows per digit, an 800-row pool with parity and ">= 5" flipped at rate rho and a
 pure-noise task), seeds 0-4. Rows: primary only, logistic regression on the primary
 rows, equal, uncertainty, GCS, bilevel as published (unit Neumann step, reordered
 rows), bilevel with the held-out upper objective and the automatic step, DTG with
-reordered rows, DTG (ours). Time and peak memory (tracemalloc) as ratios to the
+reordered rows, DTG with held-out rows, DTG (ours: cross-fitted halves of the
+primary rows, the default). Time and peak memory (tracemalloc) as ratios to the
 primary-only network of the same seed and rho.
 
 Target (issue 16): DTG >= 0.89 at rho = 0, never below primary only, above every

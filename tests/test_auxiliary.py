@@ -241,6 +241,75 @@ def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting):
         assert np.any(np.abs(gradient[n_tasks:]) > 1e-6)
 
 
+def test_uncertainty_loss_gradients_against_finite_differences():
+    """Kendall et al.'s loss sum_k exp(-s_k) L_k + s_k / 2 over all tasks: its
+    gradients in theta and in the log-variances s against central differences."""
+    X, y, aux = _small_data()
+    clf = _fit(AuxiliaryLearningClassifier(weighting="uncertainty", **SMALL), X, y,
+               auxiliary_targets=aux)
+    batch = (X, y, np.ones(60), np.zeros((60, 0)), aux[:, 0].astype(int),
+             aux[:, 1].astype(int), np.ones(60), np.ones(60))
+    X_b, targets, coefs, _ = clf._lower_batch(batch, None)
+    theta = clf.params_.copy()
+    s = np.array([0.3, -0.5, 1.2])
+    loss, grad, grad_s = clf._uncertainty_loss(theta, s, X_b, targets, coefs, 0.01)
+    np.testing.assert_allclose(grad, _fd_gradient(
+        lambda t: clf._uncertainty_loss(t, s, X_b, targets, coefs, 0.01)[0], theta),
+        atol=1e-7)
+    np.testing.assert_allclose(grad_s, _fd_gradient(
+        lambda v: clf._uncertainty_loss(theta, v, X_b, targets, coefs, 0.01)[0], s),
+        atol=1e-7)
+
+
+@pytest.mark.parametrize("learning_rate", [1e-3, 3e-2])
+def test_uncertainty_log_variances_train_at_the_network_learning_rate(
+        learning_rate):
+    # The log-variances are parameters of the model (Kendall et al.): Adam at the
+    # network's learning_rate moves each by at most about learning_rate per step,
+    # whatever upper_learning_rate says (10 epochs of one 60-row batch: 10 steps).
+    X, y, aux = _small_data()
+    clf = _fit(AuxiliaryLearningClassifier(
+        weighting="uncertainty", learning_rate=learning_rate, upper_learning_rate=1.0,
+        **SMALL), X, y, auxiliary_targets=aux)
+    s = clf._upper
+    assert np.all(np.abs(s) <= 10 * learning_rate * 1.01)
+    assert np.any(np.abs(s) > 2 * learning_rate)
+    np.testing.assert_allclose(clf.task_weights_, np.exp(s[0] - s[1:]))
+
+
+def test_crossfit_halves_and_each_network_trains_on_its_own_half():
+    """'crossfit': two stratified halves of the primary rows; the lower gradient of
+    each network does not depend on the labels of the half it is judged on, and the
+    final network (one, refitted on all rows) predicts every class."""
+    X, y, aux = _small_data(n=60)
+    clf = _fit(AuxiliaryLearningClassifier(weighting="bilevel", upper_every=2,
+                                           upper_validation="crossfit", **SMALL),
+               X, y, auxiliary_targets=aux)
+    assert clf.params_.size == clf.network_.init_params(np.random.RandomState(0)).size
+    assert len(clf.upper_curve_) > 0 and np.all(np.isfinite(clf.upper_curve_))
+    first, second = clf._halves(y, np.ones(60, bool), np.random.RandomState(0))
+    assert np.intersect1d(first, second).size == 0
+    assert np.union1d(first, second).size == 60
+    assert abs(np.mean(y[first]) - np.mean(y[second])) <= 1 / 30 + 1e-12
+
+    # The lower objective on two networks side by side, as in the fit.
+    weights = np.zeros((60, 2))
+    weights[first, 0] = weights[second, 1] = 2.0
+    theta = np.concatenate([clf.params_, clf.params_ + 0.1])
+    objective = clf._objective(0.01, None, None)
+
+    def gradient(labels):
+        batch = (X, labels, weights, np.zeros((60, 0)), aux[:, 0].astype(int),
+                 aux[:, 1].astype(int), np.ones(60), np.ones(60))
+        return np.split(objective(theta, batch, None)[1], 2)
+
+    flipped = y.copy()
+    flipped[second] = 1 - flipped[second]
+    before, after = gradient(y), gradient(flipped)
+    np.testing.assert_array_equal(before[0], after[0])
+    assert not np.allclose(before[1], after[1])
+
+
 def test_primary_only_matches_logistic_regression_on_digits():
     # Without hidden layers and with weighting='none' the network is multinomial
     # logistic regression: its test accuracy is that of scikit-learn's.
@@ -338,7 +407,8 @@ def test_metadata_routing_passes_auxiliary_targets_split_with_rows():
 @given(bad=st.sampled_from(["short_aux", "inf_aux", "string_aux", "one_class_aux",
                             "all_unlabelled", "nan_X", "negative_weight",
                             "empty_aux", "types_length", "types_name",
-                            "fractional_classes", "holdout_all"]),
+                            "fractional_classes", "holdout_all",
+                            "crossfit_zero_half"]),
        seed=st.integers(0, 1000),
        weighting=st.sampled_from(["equal", "gcs", "bilevel", "dtg"]))
 def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
@@ -374,7 +444,13 @@ def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
     elif bad == "holdout_all":
         if weighting not in ("bilevel", "dtg"):
             params["weighting"] = "bilevel"
-        params["validation_fraction"] = 0.99
+        params.update(validation_fraction=0.99, upper_validation="holdout")
+    elif bad == "crossfit_zero_half":
+        # One labelled row of weight: one half of the cross-fit trains on nothing.
+        params.update(weighting="bilevel" if weighting not in ("bilevel", "dtg")
+                      else weighting, upper_validation="crossfit")
+        args["sample_weight"] = np.where(y >= 0, 0.0, 1.0)
+        args["sample_weight"][np.flatnonzero(y >= 0)[seed % 3]] = 1.0
     kept = {name: np.array(value, copy=True) for name, value in args.items()
             if value is not None}
     with pytest.raises((ValueError, TypeError)) as error:
@@ -387,16 +463,18 @@ def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000), missing=st.floats(0.0, 0.6),
        weighting=st.sampled_from(["none", "equal", "uncertainty", "gcs", "bilevel",
-                                  "dtg"]))
-def test_property_any_valid_input_fits_finite(seed, missing, weighting):
+                                  "dtg"]),
+       upper_validation=st.sampled_from(["holdout", "reorder", "crossfit"]))
+def test_property_any_valid_input_fits_finite(seed, missing, weighting,
+                                              upper_validation):
     X, y, aux = _small_data(seed, n=40)
     rng = np.random.default_rng(seed)
     aux[rng.uniform(size=aux.shape) < missing] = np.nan
     aux[:2] = [[0, 0], [1, 1]]
     caller = aux.copy()
-    clf = _fit(AuxiliaryLearningClassifier(**dict(SMALL, max_iter=3, upper_every=2,
-                                                  weighting=weighting)),
-               X, y, auxiliary_targets=aux)
+    clf = _fit(AuxiliaryLearningClassifier(**dict(
+        SMALL, max_iter=3, upper_every=2, weighting=weighting,
+        upper_validation=upper_validation)), X, y, auxiliary_targets=aux)
     np.testing.assert_array_equal(aux, caller)
     proba = clf.predict_proba(X)
     assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)

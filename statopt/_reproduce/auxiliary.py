@@ -52,9 +52,12 @@ METHODS = {
     "bilevel as published": dict(weighting="bilevel", neumann_step=1.0,
                                  upper_validation="reorder", upper_every=20,
                                  refit_epochs=0),
-    "bilevel (held-out, auto step)": dict(weighting="bilevel"),
+    "bilevel (held-out, auto step)": dict(weighting="bilevel",
+                                          upper_validation="holdout"),
     "dtg, reordered upper rows": dict(weighting="dtg", upper_validation="reorder",
                                       refit_epochs=0),
+    "dtg, held-out upper rows": dict(weighting="dtg", upper_validation="holdout"),
+    # Cross-fitted halves of the primary rows, then a refit on all of them.
     "dtg (ours)": dict(weighting="dtg"),
 }
 ABLATIONS = {

@@ -257,7 +257,7 @@ class _AuxiliaryLearning(BaseEstimator):
         "neumann_step": [StrOptions({"auto"}),
                          Interval(Real, 0, None, closed="neither")],
         "upper_learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "upper_validation": [StrOptions({"holdout", "reorder"})],
+        "upper_validation": [StrOptions({"holdout", "reorder", "crossfit"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "refit_epochs": [Interval(Integral, 0, None, closed="left")],
         "generator_layers": [Interval(Integral, 0, None, closed="left")],
@@ -287,7 +287,7 @@ class _AuxiliaryLearning(BaseEstimator):
         neumann_terms=3,
         neumann_step="auto",
         upper_learning_rate=0.1,
-        upper_validation="holdout",
+        upper_validation="crossfit",
         validation_fraction=0.2,
         refit_epochs=20,
         generator_layers=1,
@@ -447,23 +447,41 @@ default=None
             {key: task[key] for key in ("kind", "classes", "mean", "scale")
              if key in task} for task in tasks]
 
+        # upper_rows: the rows of the upper objective of each network trained in
+        # the bilevel phase (two with 'crossfit', one otherwise); train_labelled:
+        # the primary rows each of them trains on.
         upper_rows = None
         bilevel = self.weighting in ("bilevel", "dtg") and bool(tasks)
-        train_labelled = labelled.copy()
+        train_labelled = labelled[:, None].copy()
         if bilevel and self.upper_validation == "holdout":
             held_out = self._holdout(codes, labelled, rng)
             train_labelled[held_out] = False
-            upper_rows = (X[held_out], codes[held_out], weight[held_out])
+            upper_rows = [(X[held_out], codes[held_out], weight[held_out])]
+        elif bilevel and self.upper_validation == "crossfit":
+            halves = self._halves(codes, labelled, rng)
+            train_labelled = np.zeros((n_rows, 2), dtype=bool)
+            for j, half in enumerate(halves):
+                train_labelled[half, j] = True
+            # Each network is judged on the half it does not train on.
+            upper_rows = [(X[h], codes[h], weight[h]) for h in halves[::-1]]
         elif bilevel:
             rows = np.flatnonzero(labelled)
-            upper_rows = (X[rows], codes[rows], weight[rows])
+            upper_rows = [(X[rows], codes[rows], weight[rows])]
 
         # Weights of mean 1 per task keep a full batch's task loss a mean over the
         # rows that carry its label; alpha / sum(weights) makes a weight of 2 a
         # repeated row.
-        l2 = self.alpha / weight[train_labelled].sum()
-        primary_weight = np.where(train_labelled, weight, 0.0)
-        primary_weight *= n_rows / primary_weight.sum()
+        primary_weight = np.where(train_labelled, weight[:, None], 0.0)
+        if not np.all(primary_weight.sum(axis=0) > 0):
+            raise ValueError("sample_weight is zero on every primary row that a "
+                             f"network trains on (upper_validation="
+                             f"{self.upper_validation!r}); give those rows weight "
+                             "or use another upper_validation.")
+        l2 = self.alpha / primary_weight.sum(axis=0).mean()
+        primary_weight *= n_rows / primary_weight.sum(axis=0)
+        n_networks = primary_weight.shape[1]
+        if n_networks == 1:
+            primary_weight = primary_weight[:, 0]
         task_targets, task_weights = [], []
         for task in tasks:
             observed = np.where(task["observed"], weight, 0.0)
@@ -485,28 +503,46 @@ default=None
             n_iter_no_change=self.n_iter_no_change,
             random_state=rng.randint(np.iinfo(np.int32).max), verbose=self.verbose)
         objective = self._objective(l2, upper_rows, rng)
-        trainer.fit(objective, self.params_, arrays)
+        theta = self.params_
+        if n_networks > 1:
+            theta = np.concatenate([self.params_, self.network_.init_params(rng)])
+        trainer.fit(objective, theta, arrays)
         self.loss_curve_ = list(trainer.loss_curve_)
         self.n_iter_ = trainer.n_iter_
-        if upper_rows is not None and self.upper_validation == "holdout" and \
-                self.refit_epochs:
+        if upper_rows is not None and self.upper_validation != "reorder":
             self._frozen = True
             primary_weight = np.where(labelled, weight, 0.0)
             primary_weight *= n_rows / primary_weight.sum()
             arrays = (X, codes, primary_weight) + arrays[3:]
-            refit = MinibatchTrainer(
-                optimizer=self.optimizer, learning_rate=self.learning_rate,
-                batch_size=self.batch_size, max_iter=self.refit_epochs, tol=0.0,
-                n_iter_no_change=self.refit_epochs,
-                random_state=rng.randint(np.iinfo(np.int32).max),
-                verbose=self.verbose)
-            with warnings.catch_warnings():
-                # A fixed number of epochs: reaching it is no failure to converge.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                refit.fit(self._objective(self.alpha / weight[labelled].sum(), None,
-                                          rng), self.params_, arrays)
-            self.loss_curve_ += refit.loss_curve_
-            self.n_iter_ += refit.n_iter_
+            l2 = self.alpha / weight[labelled].sum()
+            if n_networks > 1:
+                # The final network, trained afresh on every primary row with the
+                # weights and generator that the two halves chose.
+                self.params_ = self.network_.init_params(rng)
+                refit = MinibatchTrainer(
+                    optimizer=self.optimizer, learning_rate=self.learning_rate,
+                    batch_size=self.batch_size, max_iter=self.max_iter,
+                    tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                    random_state=rng.randint(np.iinfo(np.int32).max),
+                    verbose=self.verbose)
+                refit.fit(self._objective(l2, None, rng), self.params_, arrays)
+            elif self.refit_epochs:
+                refit = MinibatchTrainer(
+                    optimizer=self.optimizer, learning_rate=self.learning_rate,
+                    batch_size=self.batch_size, max_iter=self.refit_epochs, tol=0.0,
+                    n_iter_no_change=self.refit_epochs,
+                    random_state=rng.randint(np.iinfo(np.int32).max),
+                    verbose=self.verbose)
+                with warnings.catch_warnings():
+                    # A fixed number of epochs: reaching it is no failure to
+                    # converge.
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    refit.fit(self._objective(l2, None, rng), self.params_, arrays)
+            else:
+                refit = None
+            if refit is not None:
+                self.loss_curve_ += refit.loss_curve_
+                self.n_iter_ += refit.n_iter_
         self._finish()
         return self
 
@@ -527,11 +563,26 @@ default=None
             _, held = train_test_split(rows, test_size=n_held, random_state=seed)
         return held
 
+    def _halves(self, codes, labelled, rng):
+        """Two disjoint halves of the labelled rows (stratified if possible)."""
+        rows = np.flatnonzero(labelled)
+        if rows.size < 2:
+            raise ValueError(f"upper_validation='crossfit' needs at least 2 labelled "
+                             f"rows; got {rows.size}.")
+        seed = rng.randint(np.iinfo(np.int32).max)
+        try:
+            first, second = train_test_split(rows, test_size=0.5,
+                                             stratify=self._strata(codes[rows]),
+                                             random_state=seed)
+        except ValueError:
+            first, second = train_test_split(rows, test_size=0.5, random_state=seed)
+        return [first, second]
+
     def _setup_upper(self, tasks, n_inputs, rng):
         n_tasks = len(tasks)
         self._frozen = False
         self._steps = 0
-        self._eig_vector = None
+        self._eig_vectors = {}
         self.upper_curve_, self.neumann_steps_ = [], []
         self._weight_records = []
         self._gcs_sum, self._gcs_count = np.zeros(n_tasks), 0
@@ -545,7 +596,14 @@ default=None
             start = [np.full(n_tasks, 0.0 if self.weighting == "none" else 1.0)]
         start += [g["init"] for g in self._generators]
         self._upper = np.concatenate(start)
-        self._upper_optimizer = Adam([self._upper], self.upper_learning_rate)
+        if self.weighting == "uncertainty":
+            # Kendall et al. train the log-variances as parameters of the network:
+            # the same update rule and learning rate (a per-coordinate rule, so a
+            # separate instance steps them exactly as one over all parameters).
+            self._upper_optimizer = OPTIMIZERS[self.optimizer](
+                [self._upper], learning_rate=self.learning_rate)
+        else:
+            self._upper_optimizer = Adam([self._upper], self.upper_learning_rate)
 
     def _weights(self):
         """Weight of each auxiliary task relative to the primary one."""
@@ -614,7 +672,7 @@ default=None
                 inputs = np.vstack([inputs, (1 - mix) * inputs + mix * inputs[order]])
                 codes = np.concatenate([codes, codes])
                 primary_weight = np.concatenate([primary_weight,
-                                                 np.zeros(n_rows)])
+                                                 np.zeros_like(primary_weight)])
                 for k, task in enumerate(self._tasks):
                     both = weights[k] * (weights[k][order] > 0)
                     if task["kind"] == "regression":
@@ -642,32 +700,46 @@ default=None
                 return self._uncertainty_step(theta, X, targets, coefs, l2, training)
             if self.weighting == "gcs" and n_tasks:
                 return self._gcs_step(theta, X, targets, coefs, l2, training)
-            weighted = [coefs[0]] + [w * c for w, c in zip(self._upper[:n_tasks],
-                                                          coefs[1:])]
-            result = network._loss_gradient(theta, X, targets, weighted, l2)
+            # One network, or with 'crossfit' two side by side in theta, each
+            # with its own column of primary weights.
+            n_networks = 1 if coefs[0].ndim == 1 else coefs[0].shape[1]
+            lower, loss, grads = [], 0.0, []
+            for j, part in enumerate(np.split(theta, n_networks)):
+                own = [coefs[0] if n_networks == 1 else coefs[0][:, j]] + coefs[1:]
+                weighted = [own[0]] + [w * c for w, c in zip(self._upper[:n_tasks],
+                                                            own[1:])]
+                part_loss, part_grad = network._loss_gradient(part, X, targets,
+                                                              weighted, l2)
+                loss += part_loss
+                grads.append(part_grad)
+                lower.append((part, own, weighted))
             if training:
                 self._steps += 1
                 if self._steps % self.upper_every == 0:
                     if upper_rows is not None:
-                        self._upper_step(theta, X, targets, coefs, weighted, l2,
-                                         extra, upper_rows, rng_upper)
+                        self._upper_step(lower, X, targets, l2, extra, upper_rows,
+                                         rng_upper)
                     self._weight_records.append(self._weights())
-            return result
+            return loss, grads[0] if n_networks == 1 else np.concatenate(grads)
 
         return objective
 
-    def _uncertainty_step(self, theta, X, targets, coefs, l2, training):
-        n_tasks = len(self._tasks)
-        s = self._upper[: n_tasks + 1]
-        factors = np.exp(-s)
-        weighted = [f * c for f, c in zip(factors, coefs)]
+    def _uncertainty_loss(self, theta, s, X, targets, coefs, l2):
+        """``sum_k exp(-s_k) L_k + s_k / 2`` and its gradients in theta and s."""
+        weighted = [f * c for f, c in zip(np.exp(-s), coefs)]
         head_losses = []
         loss, grad = self.network_._loss_gradient(theta, X, targets, weighted, l2,
                                                   head_losses=head_losses)
-        loss += 0.5 * float(np.sum(s))
+        # d/ds_k [exp(-s_k) L_k + s_k / 2] = -exp(-s_k) L_k + 1/2.
+        return (loss + 0.5 * float(np.sum(s)), grad,
+                0.5 - np.asarray(head_losses))
+
+    def _uncertainty_step(self, theta, X, targets, coefs, l2, training):
+        n_tasks = len(self._tasks)
+        loss, grad, grad_s = self._uncertainty_loss(
+            theta, self._upper[: n_tasks + 1], X, targets, coefs, l2)
         if training:
-            # d/ds_k [exp(-s_k) L_k + s_k / 2] = -exp(-s_k) L_k + 1/2.
-            self._upper_optimizer.step([0.5 - np.asarray(head_losses)])
+            self._upper_optimizer.step([grad_s])
             self._steps += 1
             if self._steps % self.upper_every == 0:
                 self._weight_records.append(self._weights())
@@ -716,20 +788,37 @@ default=None
                 self._weight_records.append(factors)
         return loss, grad
 
-    def _neumann_step(self, hvp, size, rng):
+    def _neumann_step(self, hvp, size, rng, network=0):
         if self.neumann_step != "auto":
             return float(self.neumann_step)
-        eigenvalue, self._eig_vector = largest_eigenvalue(
-            hvp, size, n_iter=20 if self._eig_vector is None else 5,
-            start=self._eig_vector, random_state=rng)
+        start = self._eig_vectors.get(network)
+        eigenvalue, self._eig_vectors[network] = largest_eigenvalue(
+            hvp, size, n_iter=20 if start is None else 5, start=start,
+            random_state=rng)
         # Half the bound 2 / lambda_max: every eigenvalue of step * H in (0, 1].
         return 1.0 / abs(eigenvalue) if eigenvalue != 0.0 else 1.0
 
-    def _upper_step(self, theta, X, targets, coefs, weighted, l2, extra,
-                    upper_rows, rng):
-        """One implicit-gradient step of the task weights (and the generator)."""
-        network = self.network_
+    def _upper_step(self, lower, X, targets, l2, extra, upper_rows, rng):
+        """One implicit-gradient step of the task weights (and the generator).
+
+        ``lower`` holds each network's parameters and task coefficients; with
+        'crossfit' the step follows the mean of the two networks' hypergradients.
+        """
         n_tasks = len(self._tasks)
+        results = [self._hypergradient(theta, X, targets, coefs, weighted, l2,
+                                       extra, rows, rng, j)
+                   for j, ((theta, coefs, weighted), rows) in enumerate(
+                       zip(lower, upper_rows))]
+        gradient, loss, step = (np.mean(r, axis=0) for r in zip(*results))
+        self._upper_optimizer.step([gradient])
+        np.maximum(self._upper[:n_tasks], 0.0, out=self._upper[:n_tasks])
+        self.upper_curve_.append(float(loss))
+        self.neumann_steps_.append(float(step))
+
+    def _hypergradient(self, theta, X, targets, coefs, weighted, l2, extra,
+                       upper_rows, rng, index):
+        """Upper gradient of one network, its upper objective and Neumann step."""
+        network = self.network_
         X_upper, codes_upper, weight_upper = upper_rows
         if self.upper_validation == "reorder":
             # The primary training rows in another order: a fresh minibatch of them.
@@ -745,14 +834,11 @@ default=None
             return network._hessian_vector_product(theta, vector, X, targets,
                                                    weighted, l2)
 
-        step = self._neumann_step(hvp, theta.size, rng)
+        step = self._neumann_step(hvp, theta.size, rng, index)
         solution = neumann_inverse_hvp(hvp, grad_upper, self.neumann_terms, step)
         gradient, penalty = self._upper_gradient(theta, X, targets, coefs, extra,
                                                  solution)
-        self._upper_optimizer.step([gradient])
-        np.maximum(self._upper[:n_tasks], 0.0, out=self._upper[:n_tasks])
-        self.upper_curve_.append(float(loss_upper) + penalty)
-        self.neumann_steps_.append(step)
+        return gradient, float(loss_upper) + penalty, step
 
     def _upper_gradient(self, theta, X, targets, coefs, extra, solution):
         """``-u' d/dphi grad_theta L_t`` for ``u ~ H^{-1} grad L_p``, plus the
@@ -869,7 +955,8 @@ class AuxiliaryLearningClassifier(ClassifierMixin, _AuxiliaryLearning):
     - 'none': the primary task alone (the network on the labelled rows);
     - 'equal': ``w_k = 1``;
     - 'uncertainty': homoscedastic uncertainty (Kendall, Gal & Cipolla 2018), loss
-      ``sum_k exp(-s_k) L_k + s_k / 2`` descended in ``s`` as well;
+      ``sum_k exp(-s_k) L_k + s_k / 2`` over all tasks, the primary's included, with
+      the log-variances ``s`` trained jointly with the network by its optimiser;
     - 'gcs': gradient cosine similarity (Du et al. 2018), at each step
       ``w_k = max(0, cos(grad L_k, grad L_0))`` on the trunk's parameters;
     - 'bilevel': ``w`` learned by the implicit gradient of the upper objective (as
@@ -906,17 +993,25 @@ default='auto'
         iteration on Hessian-vector products of the current minibatch (warm-started,
         5 products per upper step). The published loop uses 1.
     upper_learning_rate : float, default=0.1
-        Adam step of the upper parameters (task weights, generator) and of the
-        log-variances of 'uncertainty'.
-    upper_validation : {'holdout', 'reorder'}, default='holdout'
-        Rows of the upper objective: 'holdout' holds out ``validation_fraction`` of
-        the labelled primary rows (stratified; they train no lower step), 'reorder'
-        uses the primary training rows in another order (the published choice).
+        Adam step of the upper parameters (task weights, generator) of 'bilevel'
+        and 'dtg'. The log-variances of 'uncertainty' are trained with the network
+        (``optimizer``, ``learning_rate``), as Kendall et al. do.
+    upper_validation : {'crossfit', 'holdout', 'reorder'}, default='crossfit'
+        Rows of the upper objective. 'crossfit' splits the labelled primary rows
+        into two stratified halves and trains two networks side by side, each on
+        one half (and every auxiliary row), judged on the other half; the upper
+        step follows the mean of their two hypergradients, so every primary row
+        is upper data, and the final network is then trained afresh on all rows
+        with the learned weights and generator frozen (about twice the cost of
+        'holdout'). 'holdout' holds out ``validation_fraction`` of the labelled
+        primary rows (stratified; they train no lower step); 'reorder' uses the
+        primary training rows in another order (the published choice).
     validation_fraction : float, default=0.2
         Share of the labelled primary rows held out with 'holdout'.
     refit_epochs : int, default=20
         With 'holdout', epochs trained afterwards on all rows with the learned
         weights and generator frozen (the held-out rows then train the network too).
+        'crossfit' retrains to convergence instead (``max_iter``, ``tol``).
     generator_layers : int, default=1
         Hidden layers (16 tanh units each) of the MLP term of the label generator.
     label_generator : {'linear+mlp', 'mlp', 'linear'}, default='linear+mlp'
@@ -957,9 +1052,10 @@ default='auto'
         The weights every ``upper_every`` steps.
     upper_curve_ : list of float
         Upper objective at each upper step ('bilevel', 'dtg'; primary loss on the
-        upper rows).
+        upper rows, averaged over the two networks with 'crossfit').
     neumann_steps_ : list of float
-        The Neumann step of each upper step.
+        The Neumann step of each upper step (the mean of the two networks' with
+        'crossfit').
     auxiliary_tasks_ : list of dict
         Kind and classes (or mean and scale) of each auxiliary task.
     network_ : MultiHeadNetwork
