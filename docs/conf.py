@@ -32,6 +32,10 @@ autosummary_generate = True
 # own glossary, which an offline build cannot link: document ours only.
 autodoc_default_options = {
     "members": True,
+    # Methods our estimators inherit from statopt's own bases and mixins are ours.
+    "inherited-members": "BaseEstimator, ClassifierMixin, RegressorMixin, "
+    "TransformerMixin, ClassNamePrefixFeaturesOutMixin, LinearClassifierMixin, "
+    "LinearModel, MultiOutputMixin, object",
     "exclude-members": "score, set_fit_request, set_partial_fit_request, "
     "set_score_request, set_transform_request, set_predict_request, set_params, "
     "get_params, get_metadata_routing, set_predict_proba_request, "

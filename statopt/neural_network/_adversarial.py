@@ -10,7 +10,6 @@ and the discriminator each descend their own loss while the extractor descends
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -33,7 +32,13 @@ from ._layers import (
     SoftmaxCrossEntropy,
     Tanh,
 )
-from ._network import Branches, MultiHeadNetwork, Stack, _check_weights
+from ._network import (
+    Branches,
+    MultiHeadNetwork,
+    SoftmaxClassifierMixin,
+    Stack,
+    _check_weights,
+)
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = ["EventAdversarialClassifier"]
@@ -89,7 +94,9 @@ def _check_views(views, modalities, n_features):
     return groups
 
 
-class EventAdversarialClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class EventAdversarialClassifier(
+    SoftmaxClassifierMixin, ClassifierMixin, TransformerMixin, BaseEstimator
+):
     """Classifier whose features are trained to hide the event each row came from.
 
     A feature extractor ``G_f`` (one branch per modality, outputs concatenated)
@@ -767,38 +774,6 @@ default='relu'
         """
         logits = self._logits(X)
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
-
-    def predict_proba(self, X):
-        """Return the detector's class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        return softmax(self._logits(X), axis=1)
-
-    def predict_log_proba(self, X):
-        """Return the logarithm of :meth:`predict_proba`, by log-sum-exp on the
-        logits (finite where the probability underflows to 0)."""
-        return log_softmax(self._logits(X), axis=1)
-
-    def predict(self, X):
-        """Return the most probable class of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
     def transform(self, X, modality=None):
         """Return the learned features (the extractor's output).

@@ -19,7 +19,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -45,7 +45,7 @@ from ._layers import (
     SquaredLoss,
     Tanh,
 )
-from ._network import MultiHeadNetwork, Stack, _check_weights
+from ._network import MultiHeadNetwork, SoftmaxClassifierMixin, Stack, _check_weights
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = ["AuxiliaryLearningClassifier", "AuxiliaryLearningRegressor",
@@ -944,7 +944,8 @@ default=None
         return self.network_.forward(self.params_, X)[0]
 
 
-class AuxiliaryLearningClassifier(ClassifierMixin, _AuxiliaryLearning):
+class AuxiliaryLearningClassifier(SoftmaxClassifierMixin, ClassifierMixin,
+                                  _AuxiliaryLearning):
     """Classifier helped by auxiliary tasks: fixed, adaptive or learned task weights.
 
     A shared trunk (dense layers) feeds the primary head and one head per auxiliary
@@ -1148,37 +1149,6 @@ default='auto'
 
     def _strata(self, codes):
         return codes
-
-    def predict_proba(self, X):
-        """Return the primary head's class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        return softmax(self._logits(X), axis=1)
-
-    def predict_log_proba(self, X):
-        """Return the logarithm of :meth:`predict_proba` (by log-sum-exp)."""
-        return log_softmax(self._logits(X), axis=1)
-
-    def predict(self, X):
-        """Return the most probable primary class of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        logits = self._logits(X)
-        return self.classes_[np.argmax(logits, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

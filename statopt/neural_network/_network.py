@@ -9,6 +9,7 @@ Hessian-vector product checked on input.
 """
 
 import numpy as np
+from scipy.special import log_softmax, softmax
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
@@ -721,3 +722,40 @@ class Network(MultiHeadNetwork):
     def __repr__(self):
         return (f"Network({self.stack.layers!r}, {self.head!r}, "
                 f"n_features={self.n_features})")
+
+
+class SoftmaxClassifierMixin:
+    """``predict_proba``, ``predict_log_proba`` and ``predict`` of a network
+    classifier from its ``_logits(X)`` (n_samples, n_classes) and ``classes_``."""
+
+    def predict_proba(self, X):
+        """Return the class probabilities, the softmax of the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return softmax(self._logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Return the logarithm of :meth:`predict_proba`, by log-sum-exp on the
+        logits (finite where the probability underflows to 0)."""
+        return log_softmax(self._logits(X), axis=1)
+
+    def predict(self, X):
+        """Return the most probable class of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        logits = self._logits(X)  # checks the fit before classes_ is read
+        return self.classes_[np.argmax(logits, axis=1)]
