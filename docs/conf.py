@@ -39,7 +39,7 @@ autodoc_default_options = {
     "exclude-members": "score, set_fit_request, set_partial_fit_request, "
     "set_score_request, set_transform_request, set_predict_request, set_params, "
     "get_params, get_metadata_routing, set_predict_proba_request, "
-    "set_decision_function_request",
+    "set_decision_function_request, set_output",
 }
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()

@@ -566,7 +566,7 @@ class SquaredLoss(Head):
 
 
 class SoftTargetCrossEntropy(SoftmaxCrossEntropy):
-    """Multinomial cross-entropy against soft targets: ``logsumexp(z) - q . z``.
+    """Multinomial cross-entropy against soft targets: ``logsumexp(z) - q'z``.
 
     Targets ``q`` are probability rows of shape ``(n_rows, n_classes)`` (generated
     labels, say). The gradient is ``softmax(z) - q``; the Hessian in ``z`` does not
