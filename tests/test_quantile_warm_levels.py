@@ -15,7 +15,7 @@ from test_censored_quantile import lp_quantile
 
 from statopt import CensoredMissingQuantileRegressor
 from statopt.linear_model import _quantile_solver
-from statopt.linear_model._kernels import band_simplex, level_pass
+from statopt.linear_model._kernels import _replace_row, band_simplex, level_pass
 
 LEVELS = np.round(np.arange(1, 20) / 20, 2)
 
@@ -73,6 +73,50 @@ def test_band_simplex_solves_the_reduced_problem(seed, n, p, q, pull, ties):
     else:
         assert status in (2, 3)
         assert ties or n <= p + 1  # declines only degenerate or tiny problems
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), p=st.integers(1, 12), k=st.integers(0, 11),
+       scale=st.floats(1e-3, 1e3))
+def test_replace_row_is_the_inverse_with_the_row_replaced(seed, p, k, scale):
+    rng = np.random.default_rng(seed)
+    k = k % p
+    B = rng.standard_normal((p, p)) + 3 * np.eye(p)
+    inverse = np.linalg.inv(B)
+    row = scale * rng.standard_normal(p)
+    alpha = row @ inverse[:, k]
+    updated = inverse.copy()
+    declined = _replace_row(updated, k, row, alpha)
+    replaced = B.copy()
+    replaced[k] = row
+    if declined:  # a pivot too small to update by: the inverse is left alone
+        assert abs(alpha) <= 1e-6 * np.abs(row).max() * np.abs(inverse[:, k]).max()
+        assert_array_equal(updated, inverse)
+    else:
+        reference = np.linalg.inv(replaced)
+        assert_allclose(updated, reference, rtol=1e-7,
+                        atol=1e-9 * np.abs(reference).max())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_band_simplex_many_pivots_against_highs(seed):
+    # Wider than the property test: tens of pivots, each a rank-one update of
+    # the basis inverse, from a start far off the optimum.
+    rng = np.random.default_rng(seed)
+    n, p, q = 600, 10, 0.3
+    X = np.column_stack([np.ones(n), rng.standard_normal((n, p - 1))])
+    y = X @ rng.standard_normal(p) + rng.standard_exponential(n)
+    weights = rng.uniform(0.5, 2.0, n)
+    linear = 0.05 * weights.sum() * rng.uniform(-1, 1, p)
+    beta, basis = np.empty(p), np.empty(p, dtype=np.int64)
+    order = np.argsort(-np.abs(y - np.median(y)))  # farthest rows first
+    status, pivots = band_simplex(X, y, weights, q, linear, order, 1000, beta, basis)
+    reference_status, optimum = reduced_lp(X, y, weights, q, linear)
+    assert status == 0 and reference_status == 0
+    assert pivots > 2 * p
+    gap = objective(X, y, weights, q, linear, beta) - optimum
+    assert abs(gap) <= 1e-10 * abs(optimum)
+    assert_allclose(X[basis] @ beta, y[basis], atol=1e-9 * np.abs(y).max())
 
 
 def test_band_simplex_optimum_on_engel():

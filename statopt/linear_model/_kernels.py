@@ -587,13 +587,18 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
     slope_tol = 1e-12 * total
     pivots = 0
     recompute = True
+    invert = True
     exact = False
     while True:
-        for k in range(p):
-            B[k] = X[basis[k]]
-            fitted[k] = y[basis[k]]
-        if not _invert(B, inverse):
-            return 2, pivots
+        if invert:
+            # Afresh at the start and before confirming an optimum; between, each
+            # pivot updates the inverse by a rank-one step (O(p^2), not O(p^3)).
+            for k in range(p):
+                B[k] = X[basis[k]]
+                fitted[k] = y[basis[k]]
+            if not _invert(B, inverse):
+                return 2, pivots
+            invert = False
         # p x p products as loops: numba's @ on them costs a BLAS call each.
         _matvec(inverse, fitted, beta, False)
         _matvec(B, beta, defect, False)
@@ -643,6 +648,7 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
             if exact:
                 return 0, pivots
             recompute = True
+            invert = True
             continue
         if pivots == max_pivots:
             return 3, pivots
@@ -652,19 +658,21 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
         # Rows the ray crosses: residual r_i - t a_i changes sign at t = r_i / a_i,
         # and the slope grows by w_i |a_i| there.
         np.dot(X, direction, along)  # BLAS: the band is small enough to stay cached
+        for k in range(p):
+            along[basis[k]] = 0.0
+        # Branchless: whether a row is crossed is a coin toss, and mispredicted
+        # branches cost more than the stores. Basic rows have residual 0.
         count = 0
-        available = 0.0
         for i in range(m):
-            if in_basis[i]:
-                along[i] = 0.0
-                continue
+            crossing[count] = i
+            count += np.int64(along[i] * residuals[i] > 0.0)
+        available = 0.0
+        for c in range(count):
+            i = crossing[c]
             a = along[i]
-            if a * residuals[i] > 0.0:
-                steps[count] = residuals[i] / a
-                slopes[count] = weights[i] * abs(a)
-                crossing[count] = i
-                available += slopes[count]
-                count += 1
+            steps[c] = residuals[i] / a
+            slopes[c] = weights[i] * abs(a)
+            available += slopes[c]
         if not available >= need:
             return 1, pivots
         position = _weighted_select(steps, slopes, crossing, count, need, available)
@@ -693,8 +701,42 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
         in_basis[row] = False
         in_basis[entering] = True
         basis[leaving] = entering
+        B[leaving] = X[entering]
+        fitted[leaving] = y[entering]
+        invert = _replace_row(inverse, leaving, B[leaving], sign * along[entering])
         pivots += 1
         exact = False
+
+
+@njit
+def _replace_row(inverse, k, row, alpha):
+    """Update ``inverse`` of ``B`` to that of ``B`` with row ``k`` set to ``row``.
+
+    ``alpha = row' inverse[:, k]``, the pivot (Sherman-Morrison). Returns True
+    (invert afresh instead) when the pivot is small against the entries it
+    divides: the update would then lose the accuracy a fresh inversion keeps.
+    """
+    p = inverse.shape[0]
+    scale = 0.0
+    for j in range(p):
+        scale = max(scale, abs(row[j]))
+    column = 0.0
+    for j in range(p):
+        column = max(column, abs(inverse[j, k]))
+    if not abs(alpha) > 1e-6 * scale * column:
+        return True
+    for c in range(p):
+        if c == k:
+            continue
+        factor = 0.0
+        for j in range(p):
+            factor += row[j] * inverse[j, c]
+        factor /= alpha
+        for j in range(p):
+            inverse[j, c] -= factor * inverse[j, k]
+    for j in range(p):
+        inverse[j, k] /= alpha
+    return False
 
 
 @njit
