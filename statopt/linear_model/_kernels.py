@@ -674,7 +674,13 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
             slopes[c] = weights[i] * abs(a)
             available += slopes[c]
         if not available >= need:
-            return 1, pivots
+            if exact:
+                return 1, pivots
+            # Confirmed from scratch, as an optimum is: rows tied at a pivot's
+            # step stay on the fit with their old duals in the updated gradient.
+            recompute = True
+            invert = True
+            continue
         position = _weighted_select(steps, slopes, crossing, count, need, available)
         entering = crossing[position]
         step = steps[position]
