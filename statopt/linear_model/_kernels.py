@@ -535,7 +535,10 @@ def band_simplex(X, y, weights, quantile, linear, candidates, max_pivots, beta,
 
     The starting basis is taken greedily from ``candidates`` (rows, nearest to
     an estimated fit first): each row whose part orthogonal to those taken
-    keeps at least a tenth of its norm.
+    keeps at least a tenth of its norm. The basis inverse is then updated by
+    a rank-one step per pivot (:func:`_replace_row`) and computed afresh only
+    to confirm an optimum or an unbounded ray, with residuals and gradient
+    recomputed from the rows.
 
     Writes the solution to ``beta`` and the basis rows to ``basis``. Returns
     ``(status, pivots)``: status 0 optimal; 1 unbounded (the band cannot
