@@ -8,26 +8,38 @@ by rows (the target, events and sample weights chunked alike) without holding it
    :mod:`statopt.survival._dask`): validation, the largest entries that scale
    the problem by powers of two exactly as in memory, the number of rows of
    positive weight, and a Bernoulli sample of about ``DASK_SAMPLE_SIZE`` of them,
-   gathered to the client.
-2. *MM* on the sample in memory (the in-memory fit's maps), then two maps on
-   all rows: each is one pass whose chunks return ``X'VX``, ``X'(Vr + (2q -
-   1)w)`` and the check loss (:func:`~._kernels.mm_normal_equations`), summed on
-   the client, where the ``p x p`` system is solved.
-3. *Exact finish*: the pass that tests SQUAREM's extrapolation of the two maps
-   (its check loss) gathers, at that point, the band of rows nearest the fit (a
-   residual threshold chosen on the sample) with the weighted sums of the rows
-   above and below it (:func:`~._kernels.band_split`); the reduced LP runs on
-   the client (:func:`~._quantile_solver.band_dual`). A last pass checks that no
-   globbed row crossed the fit and, in the same pass, sums the duality gap's
-   terms (:func:`~._kernels.sign_dual`); the rows on the fit come back for the
-   balancing dual (:func:`~._quantile_solver.gap_from_parts`). Crossing rows are
-   gathered and join the band, as in memory.
+   gathered to the client. When the sample is every such row, the in-memory
+   fit solves it and no other pass follows.
+2. *Band* (one pass). The sample is split into ``SAMPLE_PARTS`` parts, each
+   fitted exactly in memory; their mean ``b`` centres the band and their spread
+   estimates its distance to the optimum, in the metric ``M = L^-1`` of the
+   sample's Gram matrix ``L L'``; the radius ``t`` is ``BALL_RADIUS`` times that
+   estimate. A row goes to the band when ``|r_i(b)| <= t ||M x_i||`` (with
+   rounding allowances, :func:`~._kernels.ball_split`); the others are summed per
+   side (``w x``, ``w``, ``w y``, ``w |x|``, ``w |y|``).
+3. *Finish on the client*: MM on the band, the globbed rows entering through
+   their gradient, then a reduced LP on a sub-band, as the in-memory fit solves
+   all rows (:func:`_band_solution`). If the solution ``s`` has ``||M^-T (s -
+   b)|| < t``, Cauchy-Schwarz gives ``|x_i'(s - b)| < |r_i(b)|`` for every
+   globbed row: none crossed, the globbed objective (exact on the band, linear
+   on each side) bounds the check loss from below and equals it at ``s``, so
+   ``s`` is optimal. The duality gap follows from the band's rows and the
+   globbed sums (:func:`_ball_gap`) without reading the rows again.
 
-An exact fit reads the data five times (statistics, two maps, band, check); the
-statistics pass cannot also be the first map, which needs the scaling and the
-sample's fit that this pass produces.
+An exact fit thus reads the data twice (three times with censoring). When the
+solution leaves the ball, one pass checks the globbed rows and sums the gap's
+terms (:func:`~._kernels.sign_dual`); if rows crossed, or the band could not
+balance the globbed rows, the fit falls back on the earlier path: *MM* on the
+sample, two maps on all rows, each one pass whose chunks return ``X'VX``,
+``X'(Vr + (2q - 1)w)`` and the check loss
+(:func:`~._kernels.mm_normal_equations`); the pass that tests SQUAREM's
+extrapolation gathers the band of rows nearest the fit (``band_split``); the
+reduced LP on the client (:func:`~._quantile_solver.band_dual`); a last pass
+checks that no globbed row crossed and sums the duality gap's terms, crossing
+rows joining the band as in memory.
 
-The client holds the sample, the band (about ``sqrt(n p)`` rows) and a few
+The client holds the sample, the band (about ``4 p sqrt(q (1 - q) / m)`` of the
+rows for a sample of ``m`` rows: 2% at ``m = 1e6``, ``p = 11``) and a few
 ``p``-vectors per chunk; a worker holds one chunk at a time and its scaled copy.
 Every pass recomputes the chunks of a lazily built array. Dask is imported only
 here, on first use: ``import statopt`` does not need it.
