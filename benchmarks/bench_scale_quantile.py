@@ -8,7 +8,8 @@ Printed, each in its own subprocess so that its peak memory (RSS, sampled every
 20 ms by psutil, and the kernel's ru_maxrss) is its own:
 
 1. the Dask fit at ``--n`` rows: time, time per 1e6 rows, peak RSS, certified
-   duality gap, MM passes;
+   duality gap, MM maps and the passes over the rows (counted by wrapping the
+   map over chunks);
 2. the in-memory fit on the first ``--check-n`` rows (computed into numpy): time
    per 1e6 rows (the issue's target: the Dask fit's is at most 1.5x), peak RSS;
 3. when ``--n`` > ``--check-n``, the Dask fit on those rows too; then the relative
