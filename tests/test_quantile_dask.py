@@ -238,8 +238,12 @@ def test_property_dask_equals_memory(n, p, chunk, q, seed, censored):
     assert_same_fit(memory, lazy, X, time, q)
 
 
-def test_distributed_local_cluster():
+@pytest.mark.parametrize("sample_size", [None, 1000])
+def test_distributed_local_cluster(sample_size, monkeypatch):
+    # The sample every row (one pass on the cluster), or two passes.
     distributed = pytest.importorskip("distributed")
+    if sample_size:
+        passes = count_passes(monkeypatch, sample_size)
     X, y, _ = make_censored_quantile_data(4000, censoring_rate=0.25,
                                           missing_rate=0.0, random_state=5)
     memory = CensoredMissingQuantileRegressor(0.5).fit(X, y)
@@ -252,6 +256,8 @@ def test_distributed_local_cluster():
     assert_allclose(weights, memory.weights_, rtol=1e-14)
     assert_allclose(lazy.coef_, memory.coef_, rtol=1e-9)
     assert lazy.duality_gap_ <= 1e-9
+    if sample_size:
+        assert passes == ["_stats_chunk", "_ball_chunk"]
 
 
 def test_predict_on_dask_is_lazy_and_equal():
