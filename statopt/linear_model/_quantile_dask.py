@@ -372,7 +372,9 @@ def _stats_chunk(scaling, probability, seed, X, time, event, sample_weight, star
     largest = 0.0 if sample_weight is None else float(sample_weight.max(initial=0.0))
     exponent = int(scale_exponents([largest])[0])
     # With this chunk's own power of two; the client rescales by the global one.
-    raw = _raw_weights(scaling._replace(weight_exponent=exponent, drop_incomplete=True),
+    # Incomplete rows drop out (a chunk without NaN skips that scan of X).
+    raw = _raw_weights(scaling._replace(weight_exponent=exponent,
+                                        drop_incomplete=has_nan),
                        X, time, event, sample_weight)
     maxima = np.empty(X.shape[1])
     column_max_abs(kernel_input(X), raw, maxima)
