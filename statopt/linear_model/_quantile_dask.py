@@ -7,7 +7,7 @@ by rows (the target, events and sample weights chunked alike) without holding it
    time when the target is censored, for the Kaplan-Meier curve of
    :mod:`statopt.survival._dask`): validation, the largest entries that scale
    the problem by powers of two exactly as in memory, the number of rows of
-   positive weight, and a Bernoulli sample of about ``DASK_SAMPLE_SIZE`` of them,
+   positive weight, and a Bernoulli sample of them (:func:`sample_size`),
    gathered to the client. When the sample is every such row, the in-memory
    fit solves it and no other pass follows.
 2. *Band* (one pass). The sample is split into ``SAMPLE_PARTS`` parts, each
@@ -90,7 +90,7 @@ from ._quantile_solver import (
     window_quantile,
 )
 
-# The Bernoulli sample draws this many times DASK_SAMPLE_SIZE rows in expectation
+# The Bernoulli sample draws this many times sample_size(n) rows in expectation
 # (out of all rows), so that enough of them have a positive weight.
 SAMPLE_MARGIN = 1.5
 # The band's residual threshold is set on the sample for this many times the
@@ -109,9 +109,16 @@ DASK_MM_MAPS = 2
 DASK_BAND_FACTOR = 8.0
 # The two-pass fit's band holds about 4 p sqrt(q (1 - q) / m) of the rows for a
 # sample of m rows (p coefficients, radius 2): a larger sample narrows it, and
-# costs the client its exact fits (88 MB and about 0.4 s of CPU per 1e6 rows at
-# p=10).
+# costs the statistics pass its gathering and the client its exact fits (88 MB
+# and about 0.3 s of CPU per 1e6 rows at p=10). Their sum is least for m growing
+# as n^(2/3): measured at n=1e7, p=11 (CPU, one thread), m = 2e5 took 3.43 s
+# (band of 545,233 rows), 1e6 4.01 s (218,919), 2e6 4.49 s (152,901). The
+# sample is SAMPLE_GROWTH n^(2/3) rows (2e5 at n=1e7, 9.3e5 at 1e8), at least
+# MIN_SAMPLE_SIZE and at most DASK_SAMPLE_SIZE; data of up to SAMPLE_MARGIN
+# DASK_SAMPLE_SIZE rows come to the client whole.
 DASK_SAMPLE_SIZE = 1_000_000
+MIN_SAMPLE_SIZE = 20_000
+SAMPLE_GROWTH = 4.3
 # The sample is fitted in this many disjoint parts: their mean is the band's
 # centre, their spread the estimate of its distance to the optimum.
 SAMPLE_PARTS = 8
@@ -619,6 +626,14 @@ def _finish(problem, quantile, beta, band_size, refine, gathered, max_rounds=30)
     )
 
 
+def sample_size(n_rows):
+    """Rows of positive weight the statistics pass samples for ``n_rows`` rows."""
+    if n_rows <= SAMPLE_MARGIN * DASK_SAMPLE_SIZE:
+        return DASK_SAMPLE_SIZE  # every row, when they are active
+    return min(DASK_SAMPLE_SIZE,
+               max(MIN_SAMPLE_SIZE, int(SAMPLE_GROWTH * n_rows ** (2 / 3))))
+
+
 def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missing,
                          rng):
     """Statistics pass(es): the scaled problem, or a ValueError saying what to fix.
@@ -637,7 +652,8 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
                       empty if distribution is None else distribution.unique_times_,
                       empty if distribution is None else distribution.survival_,
                       False, 0, 0, np.zeros(blocks.n_features, dtype=np.int64), 0)
-    probability = min(1.0, SAMPLE_MARGIN * DASK_SAMPLE_SIZE / blocks.n_samples)
+    size = sample_size(blocks.n_samples)
+    probability = min(1.0, SAMPLE_MARGIN * size / blocks.n_samples)
     seed = rng.randint(np.iinfo(np.int32).max)
     stats = _map_blocks(blocks, _stats_chunk, scaling, probability,
                         per_block=[((seed, i),) for i in range(len(blocks.X))])
@@ -683,10 +699,10 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
     kept = weights > 0
     design, response, weights = design[kept], response[kept], weights[kept]
     # Whether the sample is every active row (small data): then MM starts there.
-    whole = probability == 1.0 and weights.size <= DASK_SAMPLE_SIZE
-    if weights.size > DASK_SAMPLE_SIZE:
+    whole = probability == 1.0 and weights.size <= size
+    if weights.size > size:
         chosen = np.sort(np.random.default_rng(seed).choice(
-            weights.size, DASK_SAMPLE_SIZE, replace=False))
+            weights.size, size, replace=False))
         design, response, weights = design[chosen], response[chosen], weights[chosen]
     scale = max(np.ldexp(max(part["largest_time"] for part in stats),
                          -response_exponent), 1.0)
