@@ -56,8 +56,12 @@ def assert_same_fit(memory, lazy, X, time, q):
     assert np.all(np.asarray(lazy.duality_gap_) <= 1e-9)
 
 
+@pytest.mark.parametrize("sample_size", [None, 80])
 @pytest.mark.parametrize("q", [0.1, 0.5, 0.9])
-def test_engel_equals_memory_and_scikit_learn(q):
+def test_engel_equals_memory_and_scikit_learn(q, sample_size, monkeypatch):
+    # The sample every row (fitted on the client), or a sample and a band pass.
+    if sample_size:
+        count_passes(monkeypatch, sample_size)
     sm = pytest.importorskip("statsmodels.api")
     from sklearn.linear_model import QuantileRegressor
 
@@ -74,22 +78,29 @@ def test_engel_equals_memory_and_scikit_learn(q):
         * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("sample_size", [None, 150, 250])
 @pytest.mark.parametrize("q", [0.1, 0.25])
-def test_rossi_censored_equals_memory(q):
+def test_rossi_censored_equals_memory(q, sample_size, monkeypatch):
     from lifelines.datasets import load_rossi
 
+    # Every row on the client; a sample too small for its 8 parts of 2 p rows
+    # (the maps-and-band path); about 100 of the 114 events (two passes).
+    if sample_size:
+        passes = count_passes(monkeypatch, sample_size)
     rossi = load_rossi()
     X = rossi[["fin", "age", "prio", "wexp"]].to_numpy(np.float64)
     y = make_survival_target(rossi["arrest"].to_numpy().astype(bool),
                              rossi["week"].to_numpy(np.float64))
     memory = CensoredMissingQuantileRegressor(q).fit(X, y)
-    lazy = CensoredMissingQuantileRegressor(q).fit(
+    lazy = CensoredMissingQuantileRegressor(q, random_state=0).fit(
         da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=100))
     assert_same_fit(memory, lazy, X, y["time"], q)
+    if sample_size:
+        assert ("_normal_equations_chunk" in passes) == (sample_size == 150)
     assert_allclose(lazy.censoring_distribution_.survival_,
                     memory.censoring_distribution_.survival_, rtol=1e-14)
     # The target as an (event, time) tuple of dask arrays gives the same fit.
-    pair = CensoredMissingQuantileRegressor(q).fit(
+    pair = CensoredMissingQuantileRegressor(q, random_state=0).fit(
         da.from_array(X, chunks=(100, 4)),
         (da.from_array(y["event"], chunks=100), da.from_array(y["time"], chunks=100)))
     assert_allclose(pair.coef_, lazy.coef_, rtol=1e-12)
