@@ -56,8 +56,12 @@ def assert_same_fit(memory, lazy, X, time, q):
     assert np.all(np.asarray(lazy.duality_gap_) <= 1e-9)
 
 
+@pytest.mark.parametrize("sample_size", [None, 80])
 @pytest.mark.parametrize("q", [0.1, 0.5, 0.9])
-def test_engel_equals_memory_and_scikit_learn(q):
+def test_engel_equals_memory_and_scikit_learn(q, sample_size, monkeypatch):
+    # The sample every row (fitted on the client), or a sample and a band pass.
+    if sample_size:
+        count_passes(monkeypatch, sample_size)
     sm = pytest.importorskip("statsmodels.api")
     from sklearn.linear_model import QuantileRegressor
 
@@ -74,28 +78,39 @@ def test_engel_equals_memory_and_scikit_learn(q):
         * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("sample_size", [None, 150, 250])
 @pytest.mark.parametrize("q", [0.1, 0.25])
-def test_rossi_censored_equals_memory(q):
+def test_rossi_censored_equals_memory(q, sample_size, monkeypatch):
     from lifelines.datasets import load_rossi
 
+    # Every row on the client; a sample too small for its 8 parts of 2 p rows
+    # (the maps-and-band path); about 100 of the 114 events (two passes).
+    if sample_size:
+        passes = count_passes(monkeypatch, sample_size)
     rossi = load_rossi()
     X = rossi[["fin", "age", "prio", "wexp"]].to_numpy(np.float64)
     y = make_survival_target(rossi["arrest"].to_numpy().astype(bool),
                              rossi["week"].to_numpy(np.float64))
     memory = CensoredMissingQuantileRegressor(q).fit(X, y)
-    lazy = CensoredMissingQuantileRegressor(q).fit(
+    lazy = CensoredMissingQuantileRegressor(q, random_state=0).fit(
         da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=100))
     assert_same_fit(memory, lazy, X, y["time"], q)
+    if sample_size:
+        assert ("_normal_equations_chunk" in passes) == (sample_size == 150)
     assert_allclose(lazy.censoring_distribution_.survival_,
                     memory.censoring_distribution_.survival_, rtol=1e-14)
     # The target as an (event, time) tuple of dask arrays gives the same fit.
-    pair = CensoredMissingQuantileRegressor(q).fit(
+    pair = CensoredMissingQuantileRegressor(q, random_state=0).fit(
         da.from_array(X, chunks=(100, 4)),
         (da.from_array(y["event"], chunks=100), da.from_array(y["time"], chunks=100)))
     assert_allclose(pair.coef_, lazy.coef_, rtol=1e-12)
 
 
-def test_censored_simulation_with_weights_and_levels():
+@pytest.mark.parametrize("sample_size", [None, 5000])
+def test_censored_simulation_with_weights_and_levels(sample_size, monkeypatch):
+    # All rows fitted on the client (the sample is every row), or two passes.
+    if sample_size:
+        passes = count_passes(monkeypatch, sample_size)
     X, y, _ = make_censored_quantile_data(50_000, censoring_rate=0.3,
                                           missing_rate=0.0, random_state=0)
     weights = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
@@ -106,6 +121,8 @@ def test_censored_simulation_with_weights_and_levels():
         sample_weight=da.from_array(weights, chunks=6000))
     assert_same_fit(memory, lazy, X, y["time"], levels)
     assert np.all(lazy.n_iter_ <= memory.n_iter_.max() + 6)
+    if sample_size:  # one band pass per level after the statistics
+        assert passes == ["_stats_chunk", "_ball_chunk", "_ball_chunk"]
 
 
 @pytest.mark.parametrize("censoring", ["drop", "ignore"])
@@ -232,8 +249,12 @@ def test_property_dask_equals_memory(n, p, chunk, q, seed, censored):
     assert_same_fit(memory, lazy, X, time, q)
 
 
-def test_distributed_local_cluster():
+@pytest.mark.parametrize("sample_size", [None, 1000])
+def test_distributed_local_cluster(sample_size, monkeypatch):
+    # The sample every row (one pass on the cluster), or two passes.
     distributed = pytest.importorskip("distributed")
+    if sample_size:
+        passes = count_passes(monkeypatch, sample_size)
     X, y, _ = make_censored_quantile_data(4000, censoring_rate=0.25,
                                           missing_rate=0.0, random_state=5)
     memory = CensoredMissingQuantileRegressor(0.5).fit(X, y)
@@ -246,6 +267,8 @@ def test_distributed_local_cluster():
     assert_allclose(weights, memory.weights_, rtol=1e-14)
     assert_allclose(lazy.coef_, memory.coef_, rtol=1e-9)
     assert lazy.duality_gap_ <= 1e-9
+    if sample_size:
+        assert passes == ["_stats_chunk", "_ball_chunk"]
 
 
 def test_predict_on_dask_is_lazy_and_equal():
@@ -290,13 +313,11 @@ def test_property_kaplan_meier_reduction_equals_in_memory(n, chunk, n_times, see
 
 
 
-@pytest.mark.parametrize("q", [0.1, 0.9])
-def test_sampled_start_maps_and_band_equal_memory(q, monkeypatch):
-    # A sample smaller than the data: MM on it, two maps on all rows, the band at
-    # SQUAREM's extrapolation, then the finish (the path of large data).
+def count_passes(monkeypatch, sample_size):
+    """Set the sample size; the list of passes over the rows, by chunk function."""
     from statopt.linear_model import _quantile_dask
 
-    monkeypatch.setattr(_quantile_dask, "DASK_SAMPLE_SIZE", 1000)
+    monkeypatch.setattr(_quantile_dask, "DASK_SAMPLE_SIZE", sample_size)
     passes = []
     map_blocks = _quantile_dask._map_blocks
 
@@ -305,15 +326,112 @@ def test_sampled_start_maps_and_band_equal_memory(q, monkeypatch):
         return map_blocks(blocks, function, *args, **kwargs)
 
     monkeypatch.setattr(_quantile_dask, "_map_blocks", counted)
+    return passes
+
+
+@pytest.mark.parametrize("q", [0.1, 0.5, 0.9])
+def test_two_pass_fit_equals_memory(q, monkeypatch):
+    # A sample smaller than the data: parts of it fitted in memory, one pass for
+    # the band, its LP certified by the ball without a check pass.
+    passes = count_passes(monkeypatch, 2000)
+    X, y, _ = make_censored_quantile_data(20_000, censoring_rate=0.0,
+                                          missing_rate=0.0, random_state=7)
+    time = y["time"] if y.dtype.names else y
+    memory = CensoredMissingQuantileRegressor(q).fit(X, time)
+    lazy = CensoredMissingQuantileRegressor(q, random_state=0).fit(
+        da.from_array(X, chunks=(3000, -1)), da.from_array(time, chunks=3000))
+    assert_same_fit(memory, lazy, X, time, q)
+    assert passes == ["_stats_chunk", "_ball_chunk"]
+
+
+@pytest.mark.parametrize("radius", [0.3, 1e-12])
+@pytest.mark.parametrize("q", [0.1, 0.9])
+def test_two_pass_fallbacks_stay_exact(radius, q, monkeypatch):
+    # A radius too small for the solution (0.3: it leaves the ball, a pass checks
+    # the globbed rows) or for any LP (1e-12: the band cannot balance the
+    # globbed rows; MM maps on all rows, a band and its check, as before).
+    from statopt.linear_model import _quantile_dask
+
+    passes = count_passes(monkeypatch, 1000)
+    monkeypatch.setattr(_quantile_dask, "BALL_RADIUS", radius)
     X, y, _ = make_censored_quantile_data(20_000, censoring_rate=0.2,
                                           missing_rate=0.0, random_state=7)
     memory = CensoredMissingQuantileRegressor(q).fit(X, y)
-    lazy = CensoredMissingQuantileRegressor(q).fit(
+    lazy = CensoredMissingQuantileRegressor(q, random_state=0).fit(
         da.from_array(X, chunks=(3000, -1)), da.from_array(y, chunks=3000))
     assert_same_fit(memory, lazy, X, y["time"], q)
-    # Maps ran on the Dask rows, not only on the sample; one pass gathered the band.
-    assert "_normal_equations_chunk" in passes
-    assert "_band_chunk" in passes
+    assert passes[:2] == ["_stats_chunk", "_ball_chunk"]
+    assert "_check_chunk" in passes
+    if radius < 1e-6:
+        assert "_normal_equations_chunk" in passes
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(150, 600), p=st.integers(1, 3), chunk=st.integers(40, 300),
+       q=st.sampled_from([0.2, 0.5, 0.8]), seed=st.integers(0, 10_000),
+       radius=st.sampled_from([2.0, 0.3, 1e-12]), ties=st.booleans())
+def test_property_two_pass_equals_memory(n, p, chunk, q, seed, radius, ties):
+    from statopt.linear_model import _quantile_dask
+
+    rng = np.random.default_rng(seed)
+    scales = rng.choice([1e-3, 1.0, 1e4], p)
+    X = rng.standard_normal((n, p)) * scales
+    time = X @ rng.standard_normal(p) + rng.standard_t(2, n) + 50
+    if ties:  # degenerate optima: rows tied on the fit
+        X, time = np.round(X / scales) * scales, np.round(time)
+    memory = CensoredMissingQuantileRegressor(q).fit(X, time)
+    with pytest.MonkeyPatch.context() as patch:
+        passes = count_passes(patch, n // 3)
+        patch.setattr(_quantile_dask, "BALL_RADIUS", radius)
+        lazy = CensoredMissingQuantileRegressor(q, random_state=seed).fit(
+            da.from_array(X, chunks=(chunk, p)), da.from_array(time, chunks=chunk))
+    assert passes[0] == "_stats_chunk"
+    if not ties:
+        assert_same_fit(memory, lazy, X, time, q)
+        return
+    # Ties may leave several optima: the same check loss, certified.
+    ones = np.ones(n)
+    assert_allclose(check_loss(lazy, X, time, q, ones),
+                    check_loss(memory, X, time, q, ones), rtol=1e-9)
+    assert lazy.duality_gap_ <= 1e-9
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 60), p=st.integers(1, 4), seed=st.integers(0, 10_000),
+       radius=st.floats(0.0, 2.0))
+def test_property_ball_split_equals_numpy(n, p, seed, radius):
+    from statopt.linear_model._kernels import ball_split
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    y = rng.standard_normal(n)
+    w = rng.random(n) * (rng.random(n) < 0.8)
+    beta = rng.standard_normal(p)
+    metric = np.tril(rng.standard_normal((p, p))) + 3 * np.eye(p)
+    band = np.empty(n, dtype=bool)
+    sums, totals, side_y, abs_x = (np.empty((2, p)), np.empty(2), np.empty(2),
+                                   np.empty(p))
+    abs_y = ball_split(X, y, w, beta, metric, radius, 1e-6, 1e-9, band, sums,
+                       totals, side_y, abs_x)
+    r = y - X @ beta
+    reach = radius * np.linalg.norm(X @ metric.T, axis=1) * (1 + 1e-6) + 1e-9 * (
+        np.abs(y) + np.abs(X * beta).sum(axis=1))
+    expected_band = (w > 0) & (np.abs(r) <= reach)
+    assert_array_equal(band, expected_band)
+    out = (w > 0) & ~expected_band
+    for side, mask in ((0, out & (r > 0)), (1, out & ~(r > 0))):
+        assert_allclose(sums[side], w[mask] @ X[mask], rtol=1e-12, atol=1e-12)
+        assert_allclose(totals[side], w[mask].sum(), rtol=1e-12, atol=1e-12)
+        assert_allclose(side_y[side], w[mask] @ y[mask], rtol=1e-12, atol=1e-12)
+    assert_allclose(abs_x, w[out] @ np.abs(X[out]), rtol=1e-12, atol=1e-12)
+    assert_allclose(abs_y, w[out] @ np.abs(y[out]), rtol=1e-12, atol=1e-12)
+    # The certificate: a fit within the radius (in the metric) crosses no row
+    # kept out of the band.
+    direction = rng.standard_normal(p)
+    step = np.linalg.solve(metric.T, direction)
+    delta = (step / np.linalg.norm(direction)) * radius * 0.999
+    new = y - X @ (beta + delta)
+    assert np.all(np.sign(new[out]) == np.sign(r[out]))
 
 
 @settings(max_examples=30, deadline=None)

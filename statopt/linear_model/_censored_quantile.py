@@ -197,7 +197,8 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         The levels fitted (one for a scalar ``quantile``).
     n_iter_ : int or ndarray of shape (n_quantiles,)
         MM iterations (maps) on the full data (per level for an array of levels:
-        a warm-started level runs MM only if its reduced LP cannot settle).
+        a warm-started level runs MM only if its reduced LP cannot settle). A
+        fit on Dask arrays certified in two passes runs none (0).
     duality_gap_ : float or ndarray of shape (n_quantiles,)
         Relative duality gap of the linear program at the solution: an upper
         bound of the excess check loss over the optimum, relative to the check

@@ -1029,6 +1029,62 @@ def band_split(X, y, weights, beta, quantile, centre, threshold, residuals, in_b
 
 
 @njit(nogil=True)
+def ball_split(X, y, weights, beta, metric, radius, slack, tolerance, in_band, sums,
+               totals, side_y, abs_x):
+    """The band pass of a two-pass Dask fit: rows that a fit within ``radius`` of
+    ``beta`` could cross go to the band, the others to their side's sums.
+
+    With ``z_i = metric @ x_i`` (``metric`` lower triangular), a row of positive
+    weight is in the band when ``|r_i| <= radius ||z_i|| (1 + slack) + tolerance
+    (|y_i| + sum_j |x_ij beta_j|)``, ``r = y - X beta``: ``slack`` covers the
+    rounding of ``||z_i||`` and of the caller's ``||metric^-T (b - beta)||``,
+    ``tolerance`` that of ``r_i``. Every other row keeps its sign at any
+    ``b`` with ``||metric^-T (b - beta)|| < radius`` (Cauchy-Schwarz). Marks the
+    band in ``in_band``; over the other rows writes, per side (0 above, 1
+    below), ``sum_i w_i x_i`` to ``sums`` (2, p), ``sum_i w_i`` to ``totals``,
+    ``sum_i w_i y_i`` to ``side_y``, and ``sum_i w_i |x_ij|`` to ``abs_x`` (p);
+    returns ``sum_i w_i |y_i|`` over them.
+    """
+    n, p = X.shape
+    accumulated = np.zeros((2, p + 2))
+    absolute = np.zeros(p + 1)
+    for i in range(n):
+        w = weights[i]
+        in_band[i] = False
+        if w == 0.0:
+            continue
+        r = y[i]
+        magnitude = abs(r)
+        for j in range(p):
+            term = X[i, j] * beta[j]
+            r -= term
+            magnitude += abs(term)
+        norm = 0.0
+        for j in range(p):
+            z = 0.0
+            for k in range(j + 1):
+                z += metric[j, k] * X[i, k]
+            norm += z * z
+        inside = (abs(r) <= radius * np.sqrt(norm) * (1.0 + slack)
+                  + tolerance * magnitude)
+        in_band[i] = inside
+        if inside:
+            continue
+        row = accumulated[0 if r > 0.0 else 1]
+        row[p] += w
+        row[p + 1] += w * y[i]
+        for j in range(p):
+            row[j] += w * X[i, j]
+            absolute[j] += w * abs(X[i, j])
+        absolute[p] += w * abs(y[i])
+    sums[:, :] = accumulated[:, :p]
+    totals[:] = accumulated[:, p]
+    side_y[:] = accumulated[:, p + 1]
+    abs_x[:] = absolute[:p]
+    return absolute[p]
+
+
+@njit(nogil=True)
 def residuals_into(X, y, beta, out):
     """``out = y - X @ beta`` in one pass over the rows of a C-ordered X."""
     n, p = X.shape

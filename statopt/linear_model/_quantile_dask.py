@@ -7,27 +7,39 @@ by rows (the target, events and sample weights chunked alike) without holding it
    time when the target is censored, for the Kaplan-Meier curve of
    :mod:`statopt.survival._dask`): validation, the largest entries that scale
    the problem by powers of two exactly as in memory, the number of rows of
-   positive weight, and a Bernoulli sample of about ``DASK_SAMPLE_SIZE`` of them,
-   gathered to the client.
-2. *MM* on the sample in memory (the in-memory fit's maps), then two maps on
-   all rows: each is one pass whose chunks return ``X'VX``, ``X'(Vr + (2q -
-   1)w)`` and the check loss (:func:`~._kernels.mm_normal_equations`), summed on
-   the client, where the ``p x p`` system is solved.
-3. *Exact finish*: the pass that tests SQUAREM's extrapolation of the two maps
-   (its check loss) gathers, at that point, the band of rows nearest the fit (a
-   residual threshold chosen on the sample) with the weighted sums of the rows
-   above and below it (:func:`~._kernels.band_split`); the reduced LP runs on
-   the client (:func:`~._quantile_solver.band_dual`). A last pass checks that no
-   globbed row crossed the fit and, in the same pass, sums the duality gap's
-   terms (:func:`~._kernels.sign_dual`); the rows on the fit come back for the
-   balancing dual (:func:`~._quantile_solver.gap_from_parts`). Crossing rows are
-   gathered and join the band, as in memory.
+   positive weight, and a Bernoulli sample of them (:func:`sample_size`),
+   gathered to the client. When the sample is every such row, the in-memory
+   fit solves it and no other pass follows.
+2. *Band* (one pass). The sample is split into ``SAMPLE_PARTS`` parts, each
+   fitted exactly in memory; their mean ``b`` centres the band and their spread
+   estimates its distance to the optimum, in the metric ``M = L^-1`` of the
+   sample's Gram matrix ``L L'``; the radius ``t`` is ``BALL_RADIUS`` times that
+   estimate. A row goes to the band when ``|r_i(b)| <= t ||M x_i||`` (with
+   rounding allowances, :func:`~._kernels.ball_split`); the others are summed per
+   side (``w x``, ``w``, ``w y``, ``w |x|``, ``w |y|``).
+3. *Finish on the client*: MM on the band, the globbed rows entering through
+   their gradient, then a reduced LP on a sub-band, as the in-memory fit solves
+   all rows (:func:`_band_solution`). If the solution ``s`` has ``||M^-T (s -
+   b)|| < t``, Cauchy-Schwarz gives ``|x_i'(s - b)| < |r_i(b)|`` for every
+   globbed row: none crossed, the globbed objective (exact on the band, linear
+   on each side) bounds the check loss from below and equals it at ``s``, so
+   ``s`` is optimal. The duality gap follows from the band's rows and the
+   globbed sums (:func:`_ball_gap`) without reading the rows again.
 
-An exact fit reads the data five times (statistics, two maps, band, check); the
-statistics pass cannot also be the first map, which needs the scaling and the
-sample's fit that this pass produces.
+An exact fit thus reads the data twice (three times with censoring). When the
+solution leaves the ball, one pass checks the globbed rows and sums the gap's
+terms (:func:`~._kernels.sign_dual`); if rows crossed, or the band could not
+balance the globbed rows, the fit falls back on the earlier path: *MM* on the
+sample, two maps on all rows, each one pass whose chunks return ``X'VX``,
+``X'(Vr + (2q - 1)w)`` and the check loss
+(:func:`~._kernels.mm_normal_equations`); the pass that tests SQUAREM's
+extrapolation gathers the band of rows nearest the fit (``band_split``); the
+reduced LP on the client (:func:`~._quantile_solver.band_dual`); a last pass
+checks that no globbed row crossed and sums the duality gap's terms, crossing
+rows joining the band as in memory.
 
-The client holds the sample, the band (about ``sqrt(n p)`` rows) and a few
+The client holds the sample, the band (about ``4 p sqrt(q (1 - q) / m)`` of the
+rows for a sample of ``m`` rows: 2% at ``m = 1e6``, ``p = 11``) and a few
 ``p``-vectors per chunk; a worker holds one chunk at a time and its scaled copy.
 Every pass recomputes the chunks of a lazily built array. Dask is imported only
 here, on first use: ``import statopt`` does not need it.
@@ -36,6 +48,7 @@ here, on first use: ``import statopt`` does not need it.
 from typing import NamedTuple
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from .._numba import kernel_input
 from .._utils import blas_thread_limit, is_dask_collection, scale_exponents
@@ -46,10 +59,12 @@ from ..survival import (
     check_survival_target,
 )
 from ._kernels import (
+    ball_split,
     band_split,
     column_max_abs,
     mm_normal_equations,
     residuals_into,
+    side_sums,
     sign_dual,
     weighted_gram,
 )
@@ -62,6 +77,7 @@ from ._quantile_solver import (
     ON_FIT_TOL,
     REFINE_ITER,
     SCALE_SLACK_EXPONENT,
+    SIMPLEX_GAP,
     band_centre,
     band_dual,
     gap_from_parts,
@@ -69,11 +85,12 @@ from ._quantile_solver import (
     mm_loop,
     rank_deficiency_error,
     solve_normal_equations,
+    solve_quantile,
     weighted_least_squares,
     window_quantile,
 )
 
-# The Bernoulli sample draws this many times DASK_SAMPLE_SIZE rows in expectation
+# The Bernoulli sample draws this many times sample_size(n) rows in expectation
 # (out of all rows), so that enough of them have a positive weight.
 SAMPLE_MARGIN = 1.5
 # The band's residual threshold is set on the sample for this many times the
@@ -90,9 +107,34 @@ BAND_MARGIN = 1.5
 # 1e7; 1 map needed a second band or 5 more maps at n=1e7.
 DASK_MM_MAPS = 2
 DASK_BAND_FACTOR = 8.0
-# A larger sample costs the client little (16 MB at p=10) and starts the maps
-# nearer the optimum than the in-memory fit's 20,000 rows.
-DASK_SAMPLE_SIZE = 200_000
+# The two-pass fit's band holds about 4 p sqrt(q (1 - q) / m) of the rows for a
+# sample of m rows (p coefficients, radius 2): a larger sample narrows it, and
+# costs the statistics pass its gathering and the client its exact fits (88 MB
+# and about 0.3 s of CPU per 1e6 rows at p=10). Their sum is least for m growing
+# as n^(2/3): measured at n=1e7, p=11 (CPU, one thread), m = 2e5 took 3.43 s
+# (band of 545,233 rows), 1e6 4.01 s (218,919), 2e6 4.49 s (152,901). The
+# sample is SAMPLE_GROWTH n^(2/3) rows (2e5 at n=1e7, 9.3e5 at 1e8), at least
+# MIN_SAMPLE_SIZE and at most DASK_SAMPLE_SIZE; data of up to SAMPLE_MARGIN
+# DASK_SAMPLE_SIZE rows come to the client whole.
+DASK_SAMPLE_SIZE = 1_000_000
+MIN_SAMPLE_SIZE = 20_000
+SAMPLE_GROWTH = 4.3
+# The sample is fitted in this many disjoint parts: their mean is the band's
+# centre, their spread the estimate of its distance to the optimum.
+SAMPLE_PARTS = 8
+# The band's radius in multiples of that estimated distance (root mean square,
+# in the metric of the sample's Gram matrix). With 8 parts and p=11 the squared
+# distance over its estimate is about F(11, 77) distributed when the errors do
+# not depend on x: above 2**2 with probability 1e-4 (1.5: 2e-2).
+BALL_RADIUS = 2.0
+# Relative rounding allowance of the band's radius (see ball_split).
+BALL_SLACK = 1e-6
+# The band's own reduced LP (on the client, after MM on the band) takes this
+# many times sqrt(B p) of its B rows. Measured on a band of 211,499 rows (n=1e7,
+# q=0.5) after 6 maps: 1 sqrt(B p) took two LPs, 2 and 4 one (0.08 s and 0.10
+# s); without MM the band's centre needed 5 to 7 LPs and 6 s (HiGHS on 49,000
+# rows).
+SUB_BAND_FACTOR = 2.0
 
 
 class Blocks(NamedTuple):
@@ -105,6 +147,16 @@ class Blocks(NamedTuple):
     starts: np.ndarray  # first row of each chunk
     n_samples: int
     n_features: int
+
+
+class Globbed(NamedTuple):
+    """Sums over the rows kept out of a band, per side (0 above the fit, 1 below)."""
+
+    sums: np.ndarray  # (2, p): sum_i w_i x_i
+    totals: np.ndarray  # (2,): sum_i w_i
+    side_y: np.ndarray  # (2,): sum_i w_i y_i
+    abs_x: np.ndarray  # (p,): sum_i w_i |x_ij|, both sides
+    abs_y: float  # sum_i w_i |y_i|, both sides
 
 
 class Scaling(NamedTuple):
@@ -327,7 +379,9 @@ def _stats_chunk(scaling, probability, seed, X, time, event, sample_weight, star
     largest = 0.0 if sample_weight is None else float(sample_weight.max(initial=0.0))
     exponent = int(scale_exponents([largest])[0])
     # With this chunk's own power of two; the client rescales by the global one.
-    raw = _raw_weights(scaling._replace(weight_exponent=exponent, drop_incomplete=True),
+    # Incomplete rows drop out (a chunk without NaN skips that scan of X).
+    raw = _raw_weights(scaling._replace(weight_exponent=exponent,
+                                        drop_incomplete=has_nan),
                        X, time, event, sample_weight)
     maxima = np.empty(X.shape[1])
     column_max_abs(kernel_input(X), raw, maxima)
@@ -370,6 +424,21 @@ def _band_chunk(scaling, beta, centre, threshold, quantile, *chunk):
     rows = np.flatnonzero(band)
     return (chunk[-1] + rows, design[rows], response[rows], weights[rows],
             residuals[rows], sums, totals, loss)
+
+
+def _ball_chunk(scaling, beta, metric, radius, *chunk):
+    """Rows that a fit within ``radius`` of ``beta`` could cross, and the sums of
+    the others per side (:func:`~._kernels.ball_split`)."""
+    design, response, weights = scaled_chunk(scaling, *chunk)
+    n, p = design.shape
+    band = np.empty(n, dtype=bool)
+    sums, totals, side_y, abs_x = np.empty((2, p)), np.empty(2), np.empty(2), \
+        np.empty(p)
+    abs_y = ball_split(design, response, weights, beta, metric, radius, BALL_SLACK,
+                       ON_FIT_TOL, band, sums, totals, side_y, abs_x)
+    rows = np.flatnonzero(band)
+    return (chunk[-1] + rows, design[rows], response[rows], weights[rows], sums,
+            totals, side_y, abs_x, abs_y)
 
 
 def _check_chunk(scaling, beta, centre, solution, quantile, tolerance, floor, cap,
@@ -487,6 +556,14 @@ class DaskProblem:
             band = [values[keep] for values in band]
         return band, sums, totals, centre, float(sum(part[7] for part in parts))
 
+    def gather_ball(self, beta, metric, radius):
+        """The band of :func:`~._kernels.ball_split` at ``beta`` (one pass):
+        ``(rows, X, y, w)`` and the others' sums (:class:`Globbed`)."""
+        parts = _map_blocks(self.blocks, _ball_chunk, self.scaling, beta, metric,
+                            radius)
+        band = tuple(_concatenate(parts, k) for k in range(4))
+        return band, Globbed(*(sum(part[k] for part in parts) for k in range(4, 9)))
+
     def check(self, beta, centre, band_rows, solution, quantile, cap):
         band_rows = np.sort(band_rows)
         bounds = np.searchsorted(band_rows, np.append(self.blocks.starts,
@@ -549,6 +626,14 @@ def _finish(problem, quantile, beta, band_size, refine, gathered, max_rounds=30)
     )
 
 
+def sample_size(n_rows):
+    """Rows of positive weight the statistics pass samples for ``n_rows`` rows."""
+    if n_rows <= SAMPLE_MARGIN * DASK_SAMPLE_SIZE:
+        return DASK_SAMPLE_SIZE  # every row, when they are active
+    return min(DASK_SAMPLE_SIZE,
+               max(MIN_SAMPLE_SIZE, int(SAMPLE_GROWTH * n_rows ** (2 / 3))))
+
+
 def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missing,
                          rng):
     """Statistics pass(es): the scaled problem, or a ValueError saying what to fix.
@@ -567,7 +652,8 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
                       empty if distribution is None else distribution.unique_times_,
                       empty if distribution is None else distribution.survival_,
                       False, 0, 0, np.zeros(blocks.n_features, dtype=np.int64), 0)
-    probability = min(1.0, SAMPLE_MARGIN * DASK_SAMPLE_SIZE / blocks.n_samples)
+    size = sample_size(blocks.n_samples)
+    probability = min(1.0, SAMPLE_MARGIN * size / blocks.n_samples)
     seed = rng.randint(np.iinfo(np.int32).max)
     stats = _map_blocks(blocks, _stats_chunk, scaling, probability,
                         per_block=[((seed, i),) for i in range(len(blocks.X))])
@@ -613,16 +699,16 @@ def prepare_dask_problem(blocks, time_event, *, fit_intercept, censoring, missin
     kept = weights > 0
     design, response, weights = design[kept], response[kept], weights[kept]
     # Whether the sample is every active row (small data): then MM starts there.
-    whole = probability == 1.0 and weights.size <= DASK_SAMPLE_SIZE
-    if weights.size > DASK_SAMPLE_SIZE:
+    whole = probability == 1.0 and weights.size <= size
+    if weights.size > size:
         chosen = np.sort(np.random.default_rng(seed).choice(
-            weights.size, DASK_SAMPLE_SIZE, replace=False))
+            weights.size, size, replace=False))
         design, response, weights = design[chosen], response[chosen], weights[chosen]
     scale = max(np.ldexp(max(part["largest_time"] for part in stats),
                          -response_exponent), 1.0)
     problem = DaskProblem(blocks, scaling, (design, response, weights), n_active,
                           scale)
-    problem.whole = whole
+    problem.whole, problem.seed = whole, seed
     return problem, distribution
 
 
@@ -677,8 +763,149 @@ def _maps_and_band(problem, equations, beta, quantile, max_iter, step_tol, size)
     return second, 2, converged, gather(second)
 
 
+def _sample_start(problem, quantile, epsilon, max_iter):
+    """The two-pass band's centre, metric and radius, from the sample alone.
+
+    The sample is split into ``SAMPLE_PARTS`` disjoint parts, each fitted exactly
+    in memory; the centre is their mean. With ``G = L L'`` the Gram matrix of the
+    sample's rows, the metric is ``L^-1``, in which the distance of a fit from the
+    optimum is the root mean square of its change of the fitted values; the
+    parts' spread estimates that distance for the centre (the variance of a
+    mean of ``SAMPLE_PARTS`` fits), and the radius is ``BALL_RADIUS`` times it.
+    Returns None when a part cannot be fitted (rank deficient) or ``G`` is not
+    numerically positive definite: the other path decides then.
+    """
+    X, y, w = problem.sample_X, problem.sample_y, problem.sample_w
+    m, p = X.shape
+    rng = np.random.default_rng(problem.seed)
+    parts = np.array_split(rng.permutation(m), SAMPLE_PARTS)
+    if parts[-1].size < 2 * p:
+        return None
+    betas = []
+    for part in parts:
+        part = np.sort(part)
+        try:
+            beta, _ = solve_quantile(X[part], y[part], w[part], quantile,
+                                     epsilon=epsilon, max_iter=max_iter,
+                                     rng=np.random.RandomState(problem.seed))
+        except (ValueError, RuntimeError):
+            return None
+        betas.append(beta)
+    betas = np.array(betas)
+    centre = betas.mean(axis=0)
+    try:
+        lower = np.linalg.cholesky(X.T @ X / m)
+    except np.linalg.LinAlgError:
+        return None
+    metric = solve_triangular(lower, np.eye(p), lower=True)
+    spread = (betas - centre) @ lower  # rows L'(beta_k - centre)
+    radius = BALL_RADIUS * np.sqrt((spread ** 2).sum()
+                                   / (SAMPLE_PARTS * (SAMPLE_PARTS - 1)))
+    return centre, metric, radius
+
+
+def _band_solution(X, y, w, globbed, quantile, beta, big, epsilon, max_iter,
+                   max_rounds=10):
+    """Exact minimiser of the band rows' check loss plus the globbed rows' linear
+    part (``globbed`` keep their side), on the client.
+
+    The band is solved as the in-memory fit solves all rows: MM from ``beta``
+    (``max_iter`` maps, ``epsilon`` relative to the band's mean absolute
+    residual; the globbed rows add their gradient to the normal equations),
+    then a reduced LP on the ``SUB_BAND_FACTOR sqrt(n p)`` rows nearest that
+    fit, the other band rows joining the globbed sums; rows that crossed are
+    added, or the sub-band is recentred and widened. Returns the solution and
+    the LPs solved, or None when the band cannot balance the globbed rows.
+    """
+    n, p = X.shape
+    if n <= p:
+        return None
+    # The globbed rows' check loss is linear, const - gradient' beta.
+    gradient = quantile * globbed.sums[0] + (quantile - 1.0) * globbed.sums[1]
+    residuals = y - X @ beta
+    scale = max(float(np.average(np.abs(residuals), weights=w)), 1e-300)
+    gram, rhs, work = np.empty((p, p)), np.empty(p), np.empty(n)
+
+    def equations(beta, with_objective):
+        # rhs is minus twice the majoriser's gradient (mm_normal_equations).
+        loss = mm_normal_equations(X, y, w, beta, quantile, epsilon * scale, gram,
+                                   rhs, work, with_objective)
+        return gram, rhs + 2.0 * gradient, loss - gradient @ beta
+
+    beta = mm_loop(equations, beta, max_iter, MM_STEP_TOL * scale,
+                   accelerate=True)[0]
+    residuals = y - X @ beta
+    # Centred on the quantile of all rows' residuals: the globbed weights below
+    # and above the band are known.
+    centre = window_quantile(residuals, w, globbed.totals[1],
+                             globbed.totals.sum() + w.sum(), quantile, 0.0)
+    residuals -= centre
+    size = min(n, max(50 * p, int(SUB_BAND_FACTOR * np.sqrt(n * p))))
+    tolerance = 1e-9 * big / BIG_FACTOR
+    forced = np.zeros(n, dtype=bool)
+    for rounds in range(1, max_rounds + 1):
+        inner = forced.copy()
+        if size < n:
+            inner[np.argpartition(np.abs(residuals), size - 1)[:size]] = True
+        else:
+            inner[:] = True
+        above = ~inner & (residuals > 0)
+        below = ~inner & ~(residuals > 0)
+        sums = np.empty((2, p))
+        totals = side_sums(X, w, above, below, sums)
+        rows = np.flatnonzero(inner)
+        solution = band_dual(X[rows], y[rows], w[rows], residuals[rows],
+                             sums + globbed.sums, totals + globbed.totals, quantile,
+                             big, cold_retry=size >= n)
+        if solution is None:
+            if size >= n:
+                return None
+            size, forced[:] = min(n, 2 * size), False
+            continue
+        new = y - X @ solution
+        wrong = (above & (new < -tolerance)) | (below & (new > tolerance))
+        n_wrong = int(wrong.sum())
+        if n_wrong == 0:
+            return solution, rounds
+        if n_wrong <= 0.1 * size:
+            forced = inner | wrong
+        else:
+            residuals, size, forced[:] = new, min(n, 2 * size), False
+    return None
+
+
+def _ball_gap(X, y, w, globbed, solution, quantile, scale):
+    """The relative duality gap at ``solution`` when no globbed row crossed.
+
+    The globbed rows keep their sign dual, so their terms of the gap vanish and
+    their share of ``X' d``, of the check loss and of the rounding scale comes
+    from their sums; the band's rows go through :func:`~._kernels.sign_dual`.
+    """
+    n, p = X.shape
+    on_fit, balance = np.empty(n, dtype=bool), np.empty(p)
+    primal, size = sign_dual(X, y, w, solution, quantile, ON_FIT_TOL,
+                             ON_FIT_FLOOR * scale + 1e-300, on_fit, balance,
+                             np.empty(n))
+    sums, side_y = globbed.sums, globbed.side_y
+    balance += quantile * sums[0] + (quantile - 1.0) * sums[1]
+    # Sums of positive terms computed as differences: only the denominator of
+    # the relative gap, whose floor is a share of the rounding scale.
+    primal += max(quantile * (side_y[0] - sums[0] @ solution), 0.0)
+    primal += max((quantile - 1.0) * (side_y[1] - sums[1] @ solution), 0.0)
+    size += globbed.abs_y + globbed.abs_x @ np.abs(solution)
+    fit = np.flatnonzero(on_fit)
+    return gap_from_parts(X[fit], y[fit], w[fit], solution, quantile, primal, size,
+                          balance)
+
+
 def _solve(problem, quantile, epsilon, max_iter, step_tol, exact, verbose):
     X_start, y_start, w_start = problem.sample_X, problem.sample_y, problem.sample_w
+    if exact and problem.whole:
+        # Every row of positive weight is on the client: the in-memory fit.
+        return solve_quantile(X_start, y_start, w_start, quantile, epsilon=epsilon,
+                              max_iter=max_iter, step_tol=step_tol, verbose=verbose,
+                              rng=np.random.RandomState(problem.seed))
+    relative_epsilon = epsilon
     beta = weighted_least_squares(X_start, y_start, w_start)
     if beta is None and not problem.whole:
         # A rank-deficient sample (a rare dummy) cannot warm-start MM: the Gram
@@ -691,41 +918,79 @@ def _solve(problem, quantile, epsilon, max_iter, step_tol, exact, verbose):
     scale = max(scale, 1e-12 * max(np.abs(y_start).max(), 1.0))
     eps = epsilon * scale
     step_tol = (MM_STEP_TOL if step_tol is None else step_tol) * scale
-    # MM on the sample in memory costs little next to a pass over all rows: it
-    # runs the in-memory fit's maps; when the sample is every row, no pass follows.
-    beta, n_sample, converged = mm_iterations(X_start, y_start, w_start, quantile,
-                                              beta, eps, max_iter, step_tol,
-                                              accelerate=exact)
     equations = problem.normal_equations(quantile, eps)
     band_size = int(max(50 * problem.p, DASK_BAND_FACTOR * BAND_FACTOR
                         * np.sqrt(problem.n_active * problem.p)))
-    if exact:
-        beta, n_maps, settled, gathered = _maps_and_band(
-            problem, equations, beta, quantile,
-            0 if problem.whole else min(max_iter, DASK_MM_MAPS), step_tol,
-            min(problem.n_active, band_size))
-        # With the sample every row, its maps were the fit's.
-        n_iter, converged = ((n_sample, converged) if problem.whole
-                             else (n_maps, settled))
-    else:
-        beta, n_iter, converged = mm_loop(equations, beta, max_iter, step_tol)
-    if verbose:
-        print(f"MM: {n_iter} iterations on {problem.n_active} rows (dask), "
-              f"epsilon={eps:.3g}")
-    info = {"n_iter": n_iter, "mm_converged": converged, "rounds": 0,
+    info = {"n_iter": 0, "mm_converged": True, "rounds": 0,
             "duality_gap": np.nan, "epsilon": eps, "step_tol": step_tol,
             "band_size": band_size}
-    if exact:
-        def refine(beta):
-            info["n_iter"] += REFINE_ITER
-            return mm_loop(equations, beta, REFINE_ITER, step_tol, accelerate=True)[0]
 
+    def refine(beta):
+        info["n_iter"] += REFINE_ITER
+        return mm_loop(equations, beta, REFINE_ITER, step_tol, accelerate=True)[0]
+
+    def finish(beta, gathered):
         beta, rounds, gap = _finish(problem, quantile, beta, band_size, refine,
                                     gathered)
-        info.update(rounds=rounds, duality_gap=gap)
+        info.update(rounds=info["rounds"] + rounds, duality_gap=gap)
         if verbose:
             print(f"exact finish at quantile {quantile:g}: {rounds} reduced LP(s), "
                   f"duality gap {gap:.2g}")
+        return beta, info
+
+    start = None
+    if exact:
+        start = _sample_start(problem, quantile, relative_epsilon, max_iter)
+    if start is not None:
+        centre, metric, radius = start
+        (rows, X, y, w), globbed = problem.gather_ball(centre, metric, radius)
+        big = BIG_FACTOR * problem.scale
+        solved = _band_solution(X, y, w, globbed, quantile, centre, big,
+                                relative_epsilon, max_iter)
+        if solved is not None:
+            solution, rounds = solved
+            info.update(rounds=rounds, band_size=rows.size)
+            moved = np.linalg.norm(solve_triangular(metric, solution - centre,
+                                                    trans="T", lower=True))
+            if moved < radius:
+                # No globbed row can have crossed: certified without a pass.
+                gap = _ball_gap(X, y, w, globbed, solution, quantile, problem.scale)
+                if gap <= SIMPLEX_GAP:
+                    info["duality_gap"] = gap
+                    if verbose:
+                        print(f"two-pass fit at quantile {quantile:g}: band of "
+                              f"{rows.size} rows, {rounds} reduced LP(s), duality "
+                              f"gap {gap:.2g}")
+                    return solution, info
+            # The solution left the ball: a pass checks the globbed rows.
+            parts = problem.check(centre, 0.0, rows, solution, quantile, 0)
+            if sum(part[0] for part in parts) == 0:
+                gap = gap_from_parts(
+                    *(_concatenate(parts, k) for k in (5, 6, 7)), solution,
+                    quantile, sum(part[2] for part in parts),
+                    sum(part[3] for part in parts), sum(part[4] for part in parts))
+                info["duality_gap"] = gap
+                return solution, info
+            return finish(solution, problem.gather_band(
+                solution, problem.sample_centre(solution, quantile),
+                min(problem.n_active, band_size), quantile))
+    # MM on the sample in memory costs little next to a pass over all rows: it
+    # runs the in-memory fit's maps.
+    beta, n_sample, converged = mm_iterations(X_start, y_start, w_start, quantile,
+                                              beta, eps, max_iter, step_tol,
+                                              accelerate=exact)
+    if exact:
+        beta, n_maps, converged, gathered = _maps_and_band(
+            problem, equations, beta, quantile, min(max_iter, DASK_MM_MAPS),
+            step_tol, min(problem.n_active, band_size))
+    else:
+        beta, n_maps, converged = mm_loop(equations, beta, max_iter, step_tol)
+    info.update(n_iter=n_maps, mm_converged=converged)
+    if verbose:
+        print(f"MM: {n_maps} iterations on {problem.n_active} rows (dask), "
+              f"epsilon={eps:.3g}")
+    if exact:
+        return finish(beta, gathered)
     return beta, info
 
 
