@@ -306,3 +306,16 @@ def test_score_leaves_out_rows_with_missing_covariates():
                                               rel=1e-12)
     with pytest.raises(ValueError, match="Every row of X has a missing"):
         model.score(np.full_like(X, np.nan), y)
+
+
+def test_sparse_input_is_refused_with_a_message_that_says_to_densify():
+    # A documented decision (docs/user_guide/scale.rst): dense input only.
+    from scipy import sparse
+
+    X, y = heteroscedastic(60)
+    model = CensoredMissingQuantileRegressor(quantile=0.5)
+    with pytest.raises(TypeError, match="dense data is required"):
+        model.fit(sparse.csr_matrix(X), y)
+    model.fit(X, y)
+    with pytest.raises(TypeError, match="dense data is required"):
+        model.predict(sparse.csc_matrix(X))
