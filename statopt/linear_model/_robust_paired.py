@@ -75,7 +75,9 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         Radius of the Wasserstein ball around the training distribution, in the
         units of ``X`` (an l2 distance). Choose it by cross-validation, e.g.
         :class:`~sklearn.model_selection.GridSearchCV` over fractions of
-        ``radius_max_``.
+        ``radius_max_`` with :func:`statopt.metrics.make_worst_case_accuracy_scorer`
+        and the refit rule :func:`statopt.metrics.make_robust_refit` (see the user
+        guide).
     radius_auxiliary : float, default=None
         Radius of a second ball, around the auxiliary partners passed to ``fit``
         as ``X_auxiliary`` (one per row, carrying its row's label). The model is
@@ -150,6 +152,8 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     See Also
     --------
     sklearn.linear_model.LogisticRegression : The same loss with a squared penalty.
+    statopt.metrics.make_worst_case_accuracy_scorer : Worst-case accuracy scorer.
+    statopt.metrics.make_robust_refit : Refit rule choosing the radius by CV.
 
     Notes
     -----
