@@ -25,7 +25,12 @@ from numpy.linalg import LinAlgError
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, log_expit, xlogy
 
-from ._kernels import logistic_loss_residuals, softmax_loss_residuals
+from ._kernels import (
+    fista_steps,
+    logistic_loss_residuals,
+    matrix_prox,
+    softmax_loss_residuals,
+)
 
 # Norm of the coefficient matrix -> its dual norm (used for the dual certificate
 # and for the critical radius).
@@ -49,17 +54,8 @@ def matrix_norm(W, norm):
     return float(singular.max(initial=0.0) if norm == "spectral" else singular.sum())
 
 
-def _project_l1_ball(values, radius):
-    """Euclidean projection of non-negative ``values`` onto the l1 ball."""
-    if values.sum() <= radius:
-        return values
-    ordered = np.sort(values)[::-1]
-    cumulative = np.cumsum(ordered) - radius
-    index = np.arange(1, values.size + 1)
-    # The first entry always qualifies; rounding may hide it when radius is tiny.
-    count = max(np.count_nonzero(ordered - cumulative / index > 0), 1)
-    threshold = cumulative[count - 1] / count
-    return np.maximum(values - threshold, 0.0)
+# Norm -> code of the prox kernels in ._kernels.
+_NORM_CODES = {"l2": 0, "frobenius": 0, "nuclear": 1, "spectral": 2}
 
 
 def prox_norm(V, threshold, norm):
@@ -69,26 +65,8 @@ def prox_norm(V, threshold, norm):
     spectral: ``V`` minus its projection onto the nuclear-norm ball of radius
     ``threshold`` (Moreau), i.e. singular values projected onto an l1 ball.
     """
-    if norm in ("l2", "frobenius"):
-        size = np.sqrt(np.sum(V * V))
-        return V * max(0.0, 1.0 - threshold / size) if size > 0 else V * 0.0
-    # Singular values and vectors of the short side from the eigenvalues of the
-    # small Gram matrix (K x K for K classes): half an SVD's cost. The
-    # result is V scaled by shrunk / singular along each singular direction, a
-    # factor in [0, 1] that is 1 (spectral) or 0 (nuclear) wherever a singular
-    # value is too small for the Gram matrix to resolve, so that rounding there
-    # does not matter.
-    wide = V.shape[0] <= V.shape[1]
-    eigenvalues, U = np.linalg.eigh(V @ V.T if wide else V.T @ V)
-    singular = np.sqrt(np.maximum(eigenvalues, 0.0))
-    if norm == "nuclear":
-        shrunk = np.maximum(singular - threshold, 0.0)
-        factor = np.zeros_like(singular)
-    else:
-        shrunk = singular - _project_l1_ball(singular, threshold)
-        factor = np.ones_like(singular)
-    np.divide(shrunk, singular, out=factor, where=shrunk < singular)
-    return (U * factor) @ (U.T @ V) if wide else (V @ U * factor) @ U.T
+    return matrix_prox(np.ascontiguousarray(V, dtype=np.float64), float(threshold),
+                       _NORM_CODES[norm])
 
 
 def _blocks(n_columns, rho, split):
@@ -107,13 +85,6 @@ def block_penalty(W, rho, norm, split=None):
     """``sum_b rho_b ||W_b||`` over the blocks of :func:`_blocks`."""
     return sum(radius * matrix_norm(W[:, columns], norm)
                for columns, radius in _blocks(W.shape[1], rho, split))
-
-
-def _block_prox(V, step, rho, norm, split):
-    W = np.empty_like(V)
-    for columns, radius in _blocks(V.shape[1], rho, split):
-        W[:, columns] = prox_norm(V[:, columns], step * radius, norm)
-    return W
 
 
 def loss_residuals(Z, Y, weights, binary):
@@ -237,16 +208,17 @@ def critical_radius_gradient(X, Y, weights, binary, fit_intercept):
 
 
 def fista(X, Y, weights, rho, norm, binary, fit_intercept, tol, max_iter,
-          check_every=10, verbose=0, split=None):
+          check_every=20, verbose=0, split=None):
     """Accelerated proximal gradient with adaptive restart on the penalised loss.
 
     The step is backtracked from an upper bound of the curvature (the softmax
     Hessian is at most 1/2, the logistic one 1/4, times the largest eigenvalue of
     the weighted Gram matrix of ``[X, 1]``) and allowed to grow again; momentum
     restarts when the step turns against the last move (O'Donoghue & Candes
-    2015). Every
-    ``check_every`` iterations the intercept is refitted and the duality gap
-    evaluated; the fit stops when it is at most ``tol``. With ``split`` the
+    2015). Every ``check_every`` iterations the intercept is refitted and the
+    duality gap evaluated (a check costs about three iterations); the fit stops
+    when the gap is at most ``tol``. The iterations in between run in the kernel
+    :func:`._kernels.fista_steps`. With ``split`` the
     penalty is ``rho[0] ||W[:, :split]|| + rho[1] ||W[:, split:]||`` (the bound of
     the intersected balls; see :func:`intersection_radii`).
 
@@ -266,58 +238,33 @@ def fista(X, Y, weights, rho, norm, binary, fit_intercept, tol, max_iter,
         b = refit_intercept(np.zeros((X.shape[0], n_outputs)), Y, weights, b,
                             binary)[0]
     W_prev, b_prev = W.copy(), b.copy()
-    # The products X W' of the last two iterates: the extrapolated point's is
-    # their combination, one product with X fewer per iteration.
-    XW = np.zeros((X.shape[0], n_outputs))
-    XW_prev = XW
-    momentum = 1.0
+    XW, XW_prev = np.zeros((X.shape[0], n_outputs)), np.zeros((X.shape[0], n_outputs))
+    state = np.array([1.0, step_size])  # momentum, step size
+    radii = np.array([rho, 0.0]) if split is None else np.asarray(rho, dtype=float)
     objective, gap = np.inf, np.inf
     best_dual = -np.inf
-    for iteration in range(1, max_iter + 1):
-        momentum_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * momentum**2))
-        beta = (momentum - 1.0) / momentum_next
-        VW = W + beta * (W - W_prev)
-        vb = b + beta * (b - b_prev)
-        smooth, R = loss_residuals(XW + beta * (XW - XW_prev) + vb, Y, weights,
-                                   binary)
-        grad_W = (R * weights[:, None]).T @ X
-        grad_b = weights @ R if fit_intercept else np.zeros(n_outputs)
-        step_size = min(_GROW * step_size, _MAX_STEP_RATIO / lipschitz)
-        while True:
-            W_new = _block_prox(VW - step_size * grad_W, step_size, rho, norm,
-                                split)
-            b_new = vb - step_size * grad_b
-            dW, db = W_new - VW, b_new - vb
-            XW_new = X @ W_new.T
-            new_smooth, _ = loss_residuals(XW_new + b_new, Y, weights, binary)
-            bound = (smooth + np.sum(grad_W * dW) + grad_b @ db
-                     + (np.sum(dW * dW) + db @ db) / (2.0 * step_size))
-            if new_smooth <= bound + 1e-15 * abs(smooth) or \
-                    step_size <= 1.0 / lipschitz:
-                break
-            step_size = max(0.5 * step_size, 1.0 / lipschitz)
-        # Gradient-based restart (O'Donoghue & Candes 2015): the momentum is
-        # dropped when the prox-gradient step from the extrapolated point points
-        # against the last move (no objective value needed, and steadier than the
-        # objective test: nuclear 1,120 iterations against 1,150-1,680).
-        restart = (np.sum(dW * (W_new - W)) + db @ (b_new - b)) < 0.0
-        W_prev, b_prev, XW_prev = W, b, XW
-        W, b, XW = W_new, b_new, XW_new
-        momentum = 1.0 if restart else momentum_next
-        if iteration % check_every == 0 or iteration == max_iter:
-            objective, gap, b_fit = duality_gap(X, Y, weights, W, b, rho, norm,
-                                                binary, fit_intercept, split)
-            # Every dual value is a lower bound of the optimum: keep the best.
-            best_dual = max(best_dual, objective - gap)
-            gap = max(objective - best_dual, 0.0)
-            if verbose:
-                print(f"iteration {iteration}: objective {objective:.10g}, "
-                      f"duality gap {gap:.3g}")
-            if fit_intercept:
-                b = b_fit
-                b_prev = b_fit
-            if gap <= tol:
-                return W, b, objective, gap, iteration
+    iteration = 0
+    while iteration < max_iter:
+        # The iterations between two checks run in one kernel call.
+        steps = min(check_every, max_iter - iteration)
+        fista_steps(X, Y, weights, radii, n_features if split is None else split,
+                    _NORM_CODES[norm], binary, fit_intercept, lipschitz, _GROW,
+                    _MAX_STEP_RATIO / lipschitz, W, W_prev, b, b_prev, XW, XW_prev,
+                    state, steps)
+        iteration += steps
+        objective, gap, b_fit = duality_gap(X, Y, weights, W, b, rho, norm,
+                                            binary, fit_intercept, split)
+        # Every dual value is a lower bound of the optimum: keep the best.
+        best_dual = max(best_dual, objective - gap)
+        gap = max(objective - best_dual, 0.0)
+        if verbose:
+            print(f"iteration {iteration}: objective {objective:.10g}, "
+                  f"duality gap {gap:.3g}")
+        if fit_intercept:
+            b[:] = b_fit
+            b_prev[:] = b_fit
+        if gap <= tol:
+            return W, b, objective, gap, iteration
     return W, b, objective, gap, max_iter
 
 
@@ -497,8 +444,9 @@ def _pair_cones(W, lam, pairs, stride, dim, derivatives=True):
     """Barrier ``-sum_pairs log(lam^2 - ||w_k - w_l||^2)`` with its derivatives.
 
     ``W`` has one row per class; coordinates follow the layout ``(class k:
-    coefficients, then intercept)`` of length ``K * stride``, then ``lam``.
-    Returns ``inf`` (and None) outside the cones.
+    coefficients, then intercept)`` of length ``K * stride``, then ``lam``. A
+    shorter ``dim`` drops the last classes from the derivatives (classes held
+    fixed by the caller). Returns ``inf`` (and None) outside the cones.
     """
     n_classes, n_features = W.shape
     first = np.array([k for k, _ in pairs])
@@ -510,33 +458,42 @@ def _pair_cones(W, lam, pairs, stride, dim, derivatives=True):
     value = -np.sum(np.log(cones))
     if not derivatives:
         return value, None, None
-    # All pairs at once through the incidence matrix D (+1 at k, -1 at l for pair
-    # (k, l)): the coefficient Hessian sum_p (D_p D_p') kron (2 I / c_p
-    # + 4 d_p d_p' / c_p^2) is the Laplacian L = D' diag(2 / c) D kron I plus
-    # V V', V's column p being D_p kron (2 d_p / c_p): one rank-P product.
+    # Pair p = (k, l) adds (D_p D_p') kron (2 I / c_p + s_p s_p') to the
+    # coefficient Hessian, with D_p = e_k - e_l and s_p = 2 d_p / c_p: the
+    # Laplacian D' diag(2 / c) D kron I, plus s_p s_p' in blocks (k, k) and
+    # (l, l) and minus it in blocks (k, l) and (l, k).
+    n_kept = (dim - 1) // stride
     incidence = np.zeros((len(pairs), n_classes))
     rows = np.arange(len(pairs))
     incidence[rows, first] = 1.0
     incidence[rows, second] = -1.0
     inverse = 1.0 / cones
     scaled = differences * (2.0 * inverse)[:, None]
-    coefficient_gradient = incidence.T @ scaled
-    V = (incidence[:, :, None] * scaled[:, None, :]).reshape(len(pairs), -1)
-    coefficient_hessian = (V.T @ V).reshape(n_classes, n_features, n_classes,
-                                            n_features)
-    laplacian = incidence.T @ (incidence * (2.0 * inverse)[:, None])
-    diagonal = np.arange(n_features)
-    coefficient_hessian[:, diagonal, :, diagonal] += laplacian
-    coefficient_cross = incidence.T @ (-4.0 * lam * differences
+    outer = scaled[:, :, None] * scaled[:, None, :]
+    on_diagonal = (np.abs(incidence[:, :n_kept]).T
+                   @ outer.reshape(len(pairs), -1)).reshape(n_kept, n_features,
+                                                             n_features)
+    laplacian = incidence[:, :n_kept].T @ (incidence[:, :n_kept]
+                                           * (2.0 * inverse)[:, None])
+    cross = incidence[:, :n_kept].T @ (-4.0 * lam * differences
                                        * (inverse**2)[:, None])
-    size = n_classes * stride
+    size = n_kept * stride
     gradient = np.zeros(dim)
-    gradient[:size].reshape(n_classes, stride)[:, :n_features] = coefficient_gradient
+    gradient[:size].reshape(n_kept, stride)[:, :n_features] = (
+        incidence[:, :n_kept].T @ scaled)
     gradient[-1] = -2.0 * lam * inverse.sum()
     hessian = np.zeros((dim, dim))
-    hessian[:size, :size].reshape(n_classes, stride, n_classes, stride)[
-        :, :n_features, :, :n_features] = coefficient_hessian
-    hessian[:size, -1].reshape(n_classes, stride)[:, :n_features] = coefficient_cross
+    blocks = hessian[:size, :size].reshape(n_kept, stride, n_kept, stride)[
+        :, :n_features, :, :n_features]
+    for k in range(n_kept):
+        blocks[k, :, k, :] = on_diagonal[k]
+    for p, (k, l) in enumerate(pairs):
+        if l < n_kept:
+            blocks[k, :, l, :] = -outer[p]
+            blocks[l, :, k, :] = -outer[p]
+    diagonal = np.arange(n_features)
+    blocks[:, diagonal, :, diagonal] += laplacian
+    hessian[:size, -1].reshape(n_kept, stride)[:, :n_features] = cross
     hessian[-1, :size] = hessian[:size, -1]
     hessian[-1, -1] = np.sum(-2.0 * inverse + 4.0 * lam * lam * inverse**2)
     return value, gradient, hessian
@@ -567,7 +524,8 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None)
     t = degree
     steps = 0
     decrement = np.inf
-    sub = np.ix_(free, free)
+    # Without fixed coordinates the Hessian is solved as it is, not copied.
+    sub = None if free.all() else np.ix_(free, free)
     previous = None
     while True:
         value, gradient, hessian = barrier(v, t, True)
@@ -578,7 +536,8 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None)
                 # at the last finite point, uncertified.
                 return v, np.inf, steps
             direction = np.zeros_like(v)
-            direction[free] = -_newton_solve(hessian[sub], gradient[free])
+            direction[free] = -_newton_solve(
+                hessian if sub is None else hessian[sub], gradient[free])
             decrement = -gradient @ direction
             if decrement <= 1e-6 * degree:
                 break
@@ -707,14 +666,24 @@ def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
     """
     n_samples, n_features = X.shape
     K = Y.shape[1]
-    stride, dim, pairs, free = _pair_layout(n_features, K, fit_intercept)
+    stride, _, pairs, free = _pair_layout(n_features, K, fit_intercept)
     design = np.hstack([X, np.ones((n_samples, 1))])
-    size = (K - 1) * stride  # the last class is held at zero
+    # The last class is held at zero and left out of the Newton variables: the
+    # layout of _pair_layout without its last class (no copy of the free part
+    # of the Hessian per step).
+    size = (K - 1) * stride
+    dim = size + 1
+    free = np.append(free[:size], True)
     packed = (_packed_outer(design) if n_samples * stride * (stride + 1) // 2
               <= _OUTER_BUDGET else None)
 
+    def unpack(v):
+        packed_v = np.zeros((K, stride))
+        packed_v[:-1] = v[:-1].reshape(K - 1, stride)
+        return packed_v[:, :n_features], packed_v[:, n_features], v[-1]
+
     def barrier(v, t, derivatives):
-        W, b, lam = _unpack(v, K, n_features)
+        W, b, lam = unpack(v)
         cone_value, gradient, hessian = _pair_cones(W, lam, pairs, stride, dim,
                                                     derivatives)
         if not np.isfinite(cone_value):
@@ -724,7 +693,8 @@ def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
         if derivatives:
             g, H = _softmax_derivatives(design, R, Y, weights, K - 1, packed)
             gradient[:size] += t * g
-            hessian[:size, :size] += t * H
+            H *= t
+            hessian[:size, :size] += H
             gradient[-1] += t * radius
         return value, gradient, hessian
 
@@ -732,7 +702,7 @@ def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
     v[-1] = 1.0
     v, gap, steps = _central_path(barrier, v, free, 2.0 * len(pairs), tol,
                                   max_iter, verbose, _PAIRWISE_GROWTH)
-    W, b, _ = _unpack(v, K, n_features)
+    W, b, _ = unpack(v)
     loss, _ = loss_residuals(X @ W.T + b, Y, weights, False)
     largest = max(np.linalg.norm(W[k] - W[l]) for k, l in pairs)
     return W.copy(), b.copy(), float(loss + radius * largest), float(gap), steps
