@@ -712,8 +712,16 @@ def multiclass_exact(X, Y, weights, radius, fit_intercept, tol, max_iter,
             gradient[-1] += t * radius
         return value, gradient, hessian
 
+    # Start from the best point with W = 0 at the first t = 2P: the intercepts
+    # of the class frequencies and lam = argmin t r lam - 2P log lam = 1 / r
+    # (33 Newton steps instead of 40 on 10-class digits from b = 0, lam = 1),
+    # capped so that lam^2 stays far from overflow for radii tiny against the
+    # scale of X.
     v = np.zeros(dim)
-    v[-1] = 1.0
+    frequencies = weights @ Y
+    if fit_intercept and np.all(frequencies > 0):
+        v[n_features:size:stride] = np.log(frequencies[:-1] / frequencies[-1])
+    v[-1] = 1.0 / radius if radius > 1e-4 else 1e4
     v, gap, steps = _central_path(barrier, v, free, 2.0 * len(pairs), tol,
                                   max_iter, verbose, _PAIRWISE_GROWTH)
     W, b, _ = unpack(v)
