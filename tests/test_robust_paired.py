@@ -385,12 +385,8 @@ def test_against_cvxpy(cancer, iris):
 
     G = np.random.default_rng(0).normal(size=(4, 3))
     G -= G.mean(axis=0)
-    A = cp.Variable((4, 3))
-    problem = cp.Problem(cp.Maximize(cp.sum(cp.multiply(A, G))),
-                         [cp.norm(A[k] - A[m]) <= 1 for k in range(4)
-                          for m in range(k)])
-    problem.solve(solver=cp.CLARABEL)
-    assert pairwise_dual_norm(G) == pytest.approx(problem.value, abs=1e-7)
+    assert pairwise_dual_norm(G) == pytest.approx(_pairwise_dual_norm_by_cvxpy(G),
+                                                  abs=1e-7)
     X, y = cancer
     n = len(y)
     signs = 2 * y - 1
@@ -448,18 +444,23 @@ def test_sample_weight_is_routed_through_pipeline_and_grid_search(iris):
         direct[-1].objective_, abs=1e-9)
 
 
-def test_pair_cone_barrier_derivatives_match_finite_differences():
+@pytest.mark.parametrize("kept", [4, 3])
+def test_pair_cone_barrier_derivatives_match_finite_differences(kept):
+    # kept=3: the layout of the pairwise solver, the last class held at zero and
+    # left out of the derivatives.
     from statopt.linear_model._robust_dual import _pair_cones, _pair_layout
 
     rng = np.random.default_rng(3)
     K, p = 4, 3
-    stride, dim, pairs, _ = _pair_layout(p, K, True)
+    stride, _, pairs, _ = _pair_layout(p, K, True)
+    dim = kept * stride + 1
     v = np.zeros(dim)
-    v[:-1].reshape(K, stride)[:, :p] = 0.2 * rng.normal(size=(K, p))
+    v[:-1].reshape(kept, stride)[:, :p] = 0.2 * rng.normal(size=(kept, p))
     v[-1] = 1.5
 
     def parts(point):
-        W = point[:-1].reshape(K, stride)[:, :p]
+        W = np.zeros((K, p))
+        W[:kept] = point[:-1].reshape(kept, stride)[:, :p]
         return _pair_cones(W, point[-1], pairs, stride, dim)
 
     _, gradient, hessian = parts(v)
@@ -574,3 +575,97 @@ def test_softmax_derivatives_match_finite_differences():
         g_down = _softmax_derivatives(design, R_down, Y, weights, K - 1)[0]
         np.testing.assert_allclose((g_up - g_down) / (2 * step), hessian[:, j],
                                    atol=1e-7)
+
+
+@pytest.mark.parametrize("norm", ["frobenius", "nuclear", "spectral"])
+def test_prox_against_cvxpy_and_the_svd(norm):
+    # The prox kernel (singular directions from the small Gram matrix) against
+    # its definition solved by cvxpy, and against the SVD formula on shapes
+    # either side of square, with a singular value at rounding level.
+    cp = pytest.importorskip("cvxpy")
+    from statopt.linear_model._robust_dual import prox_norm
+
+    rng = np.random.default_rng(7)
+    for shape in [(3, 5), (5, 3), (4, 4)]:
+        V = rng.normal(size=shape)
+        U, singular, Vt = np.linalg.svd(V, full_matrices=False)
+        for threshold in (0.1 * singular.sum(), 0.6 * singular.sum(), 0.5):
+            W = cp.Variable(shape)
+            penalty = {"frobenius": cp.norm(W, "fro"), "nuclear": cp.normNuc(W),
+                       "spectral": cp.sigma_max(W)}[norm]
+            problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(W - V)
+                                             + threshold * penalty))
+            problem.solve(solver=cp.CLARABEL)
+            ours = prox_norm(V, threshold, norm)
+            W.value = ours
+            # Ours must be at least as low as Clarabel's optimum (whose iterate is
+            # off by up to 2e-5 on sigma_max, its value by up to 2e-8) and agree
+            # with it to Clarabel's accuracy.
+            assert problem.objective.value <= problem.value + 1e-9
+            assert problem.objective.value == pytest.approx(problem.value,
+                                                            abs=1e-6)
+        if norm == "frobenius":
+            continue
+        singular[-1] = 1e-14 * singular[0]
+        V = (U * singular) @ Vt
+        for threshold in (1e-3 * singular[0], singular[1], 2 * singular.sum()):
+            if norm == "nuclear":
+                shrunk = np.maximum(singular - threshold, 0.0)
+            else:  # V minus its projection onto the nuclear ball (sorted values)
+                level = [(np.sum(singular[:j + 1]) - threshold) / (j + 1)
+                         for j in range(singular.size)]
+                count = max(j + 1 for j in range(singular.size)
+                            if singular[j] > level[j])
+                shrunk = np.minimum(singular, max(level[count - 1], 0.0))
+            np.testing.assert_allclose(prox_norm(V, threshold, norm),
+                                       (U * shrunk) @ Vt, atol=1e-12)
+
+
+def test_pairwise_dual_norm_with_more_columns_than_rows():
+    # Solved in the row space of G: the value must equal the full problem's.
+    pytest.importorskip("cvxpy")
+    from statopt.linear_model._robust_dual import pairwise_dual_norm
+
+    G = np.random.default_rng(1).normal(size=(3, 7))
+    G -= G.mean(axis=0)
+    assert pairwise_dual_norm(G) == pytest.approx(_pairwise_dual_norm_by_cvxpy(G),
+                                                  abs=1e-7)
+
+
+def _pairwise_dual_norm_by_cvxpy(G):
+    """``max <A, G>`` over rows of ``A`` within distance 1 of each other."""
+    import cvxpy as cp
+
+    K = G.shape[0]
+    A = cp.Variable(G.shape)
+    problem = cp.Problem(cp.Maximize(cp.sum(cp.multiply(A, G))),
+                         [cp.norm(A[k] - A[m]) <= 1 for k in range(K)
+                          for m in range(k)])
+    problem.solve(solver=cp.CLARABEL)
+    return problem.value
+
+
+def test_newton_solve_factorises_in_place_and_falls_back_to_least_squares():
+    from statopt.linear_model._robust_dual import _newton_solve
+
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(6, 8))
+    definite = A @ A.T
+    g = rng.normal(size=6)
+    expected = np.linalg.solve(definite, g)
+    np.testing.assert_allclose(_newton_solve(definite.copy(), g, None), expected,
+                               rtol=1e-10)
+    # Singular (rank 3): the factorisation fails part-way through the matrix it
+    # overwrote, so the fallback must work on the rebuilt one.
+    singular = A[:, :3] @ A[:, :3].T
+    rebuilt = []
+
+    def rebuild():
+        rebuilt.append(True)
+        return singular.copy()
+
+    direction = _newton_solve(singular.copy(), g, rebuild)
+    assert rebuilt
+    np.testing.assert_allclose(direction,
+                               np.linalg.lstsq(singular, g, rcond=None)[0],
+                               atol=1e-10)

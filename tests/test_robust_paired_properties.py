@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.exceptions import ConvergenceWarning
@@ -46,6 +46,10 @@ def problems(draw):
 @given(problems(), st.sampled_from([1e-3, 0.1, 10.0]),
        st.sampled_from([np.inf, 0.5, 5.0]),
        st.sampled_from(["spectral", "frobenius", "nuclear", "pairwise"]))
+# A radius tiny against the scale of X: a pairwise start at lam = 1 / radius
+# overflowed lam^2 (found by this test; the start is capped).
+@example((np.array([[1e151], [0.0], [0.0]]), np.array([0, 1, 2]), None), 1e-3,
+         np.inf, "pairwise")
 def test_fit_is_clean_or_finite(problem, radius, kappa, norm):
     X, y, weights = problem
     copies = [None if a is None else a.copy() for a in (X, y, weights)]
