@@ -1,7 +1,6 @@
 """Small numerical helpers shared across statopt's modules."""
 
 import contextlib
-import functools
 import sys
 import threading
 
@@ -94,11 +93,19 @@ def is_dask_collection(X):
     return dask is not None and dask.is_dask_collection(X)
 
 
-@functools.lru_cache(maxsize=1)
+_pools = {"controller": None, "n_modules": -1}
+
+
 def _thread_pools():
-    # One controller for the process: finding the BLAS libraries costs more than a
-    # small fit (threadpool_limits scans them at every call).
-    return ThreadpoolController()
+    # Finding the BLAS libraries costs more than a small fit (threadpool_limits
+    # scans them at every call), so the controller is kept; but an import after
+    # the first fit may load another BLAS (cvxpy's solvers bring an OpenBLAS of
+    # their own), so it is found again whenever the set of modules has grown.
+    n_modules = len(sys.modules)
+    if _pools["controller"] is None or _pools["n_modules"] != n_modules:
+        _pools["controller"] = ThreadpoolController()
+        _pools["n_modules"] = n_modules
+    return _pools["controller"]
 
 
 class _BlasThreadLimit(contextlib.ContextDecorator):

@@ -30,8 +30,13 @@ from statopt.neural_network._training import MinibatchTrainer
 
 
 def _blas_threads():
+    # Only the BLAS libraries whose threads can be set: one built single-threaded
+    # (cvxpy's solvers load such an OpenBLAS) reports 1 whatever the limit.
+    with threadpool_limits(2, user_api="blas"):
+        settable = {pool["filepath"] for pool in threadpool_info()
+                    if pool["user_api"] == "blas" and pool["num_threads"] == 2}
     return sorted({pool["num_threads"] for pool in threadpool_info()
-                   if pool["user_api"] == "blas"})
+                   if pool["filepath"] in settable})
 
 
 def _can_set_two_threads():
@@ -183,3 +188,28 @@ def test_every_fit_runs_under_the_setting(case, outer, setting, expected,
             estimator.fit(*data)
         assert _blas_threads() == [outer]
     assert seen and all(threads == [expected] for threads in seen)
+
+
+
+def test_a_blas_loaded_after_the_first_fit_is_found():
+    # cvxpy's solvers bring an OpenBLAS of their own; imported after statopt's
+    # first limited call, it must be among the libraries statopt limits (a scan
+    # cached at the first call missed it).
+    pytest.importorskip("cvxpy")
+    import subprocess
+    import sys
+
+    script = """
+from threadpoolctl import threadpool_info
+from statopt._utils import _thread_pools, blas_thread_limit
+
+with blas_thread_limit():
+    pass
+import cvxpy  # noqa: F401
+print(sorted(p["filepath"] for p in threadpool_info()))
+print(sorted(p["filepath"] for p in _thread_pools().info()))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                            text=True, check=True)
+    process_libraries, limited_libraries = result.stdout.strip().splitlines()
+    assert limited_libraries == process_libraries
