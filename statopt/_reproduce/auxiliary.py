@@ -57,7 +57,10 @@ METHODS = {
     "dtg, reordered upper rows": dict(weighting="dtg", upper_validation="reorder",
                                       refit_epochs=0),
     "dtg, held-out upper rows": dict(weighting="dtg", upper_validation="holdout"),
-    # Cross-fitted halves of the primary rows, then a refit on all of them.
+    # The previous default: cross-fitted, without generated primary pool labels.
+    "dtg without pool labels": dict(weighting="dtg", pool_labels=0.0),
+    # Cross-fitted halves of the primary rows, then a refit on all of them, and
+    # generated primary labels for the pool rows.
     "dtg (ours)": dict(weighting="dtg"),
 }
 ABLATIONS = {
