@@ -243,10 +243,16 @@ def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting, pool):
     X_b, targets, coefs, extra = clf._lower_batch(batch, None)
     targets, _ = clf._lower_terms(clf.params_, 0, X_b, targets, coefs, extra)
     if pool:
-        # The pool rows' primary targets are probabilities, the others one-hot.
-        assert targets[0].shape == (25, 2)
-        np.testing.assert_allclose(targets[0].sum(axis=1), 1.0)
-        assert np.all((targets[0][15:] > 0) & (targets[0][15:] < 1))
+        # The pool rows' primary targets: the network's probabilities times the
+        # labels' evidence and the class shift, sharpened at temperature 0.5;
+        # the others one-hot.
+        np.testing.assert_array_equal(targets[0][:15], np.eye(2)[y[:15]])
+        scores = np.log(clf.predict_proba(X[15:25])) + clf._shift[0]
+        for k in range(n_tasks):
+            scores += clf._likelihoods[0][k][:, aux[15:25, k].astype(int)].T
+        expected_q = np.exp(2 * scores)
+        expected_q /= expected_q.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(targets[0][15:], expected_q, rtol=1e-10)
     gradient, _ = clf._upper_gradient(clf.params_, X_b, targets, coefs, extra, u)
     expected = -_fd_gradient(contracted, clf._upper.copy())
     np.testing.assert_allclose(gradient, expected, atol=1e-6)
@@ -478,10 +484,11 @@ def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
        weighting=st.sampled_from(["none", "equal", "uncertainty", "gcs", "bilevel",
                                   "dtg"]),
        upper_validation=st.sampled_from(["holdout", "reorder", "crossfit"]),
-       unlabelled=st.integers(0, 20), pool_labels=st.sampled_from([0.0, 1.0, 2.5]))
+       unlabelled=st.integers(0, 20), pool_labels=st.sampled_from([0.0, 1.0, 2.5]),
+       pool_temperature=st.sampled_from([0.05, 0.5, 1.0]))
 def test_property_any_valid_input_fits_finite(seed, missing, weighting,
                                               upper_validation, unlabelled,
-                                              pool_labels):
+                                              pool_labels, pool_temperature):
     X, y, aux = _small_data(seed, n=40)
     rng = np.random.default_rng(seed)
     aux[rng.uniform(size=aux.shape) < missing] = np.nan
@@ -492,7 +499,8 @@ def test_property_any_valid_input_fits_finite(seed, missing, weighting,
     caller, caller_y = aux.copy(), y.copy()
     clf = _fit(AuxiliaryLearningClassifier(**dict(
         SMALL, max_iter=3, upper_every=2, weighting=weighting,
-        upper_validation=upper_validation, pool_labels=pool_labels)), X, y,
+        upper_validation=upper_validation, pool_labels=pool_labels,
+        pool_temperature=pool_temperature)), X, y,
         auxiliary_targets=aux)
     np.testing.assert_array_equal(aux, caller)
     np.testing.assert_array_equal(y, caller_y)
@@ -649,11 +657,14 @@ def test_pool_labels_change_the_fit_and_help_on_digits():
     assert scores[1.0] > scores[0.0] + 0.03
 
 
-@pytest.mark.parametrize("value", [-1.0, "yes", None])
-def test_pool_labels_bad_values_refused(value):
+@pytest.mark.parametrize("name, value", [
+    ("pool_labels", -1.0), ("pool_labels", "yes"), ("pool_labels", None),
+    ("pool_temperature", 0.0), ("pool_temperature", -0.5),
+    ("pool_temperature", "sharp")])
+def test_pool_labels_bad_values_refused(name, value):
     X, y, aux, _ = _pool_data(n=60)
-    with pytest.raises(ValueError, match="pool_labels"):
-        AuxiliaryLearningClassifier(weighting="dtg", pool_labels=value,
+    with pytest.raises(ValueError, match=name):
+        AuxiliaryLearningClassifier(weighting="dtg", **{name: value},
                                     **SMALL).fit(X, y, auxiliary_targets=aux)
 
 

@@ -273,6 +273,7 @@ class _AuxiliaryLearning(BaseEstimator):
         "feature_mixing": [Interval(Real, 0, 1, closed="left")],
         "instance_regularization": [Interval(Real, 0, None, closed="left")],
         "pool_labels": [Interval(Real, 0, None, closed="left")],
+        "pool_temperature": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -304,6 +305,7 @@ class _AuxiliaryLearning(BaseEstimator):
         feature_mixing=0.3,
         instance_regularization=0.1,
         pool_labels=1.0,
+        pool_temperature=0.5,
         alpha=1e-4,
         optimizer="adam",
         learning_rate=1e-2,
@@ -330,6 +332,7 @@ class _AuxiliaryLearning(BaseEstimator):
         self.feature_mixing = feature_mixing
         self.instance_regularization = instance_regularization
         self.pool_labels = pool_labels
+        self.pool_temperature = pool_temperature
         self.alpha = alpha
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -782,9 +785,10 @@ default=None
         """Targets and weighted coefficients of one network's training loss.
 
         With pool labels, the primary target of a pool row is the posterior
-        ``q_ic ~ p_theta(c | x_i) prod_k (T_k[c, a_ik] / P(a_ik))^b_k`` of its
+        ``r_ic ~ p_theta(c | x_i) s_c prod_k (T_k[c, a_ik] / P(a_ik))^b_k`` of its
         class given the network's prediction and its observed auxiliary labels
-        ``a_ik`` (see :meth:`_update_likelihoods`), held fixed in ``theta`` and
+        ``a_ik`` (see :meth:`_update_likelihoods`), sharpened to
+        ``q_ic ~ r_ic^(1 / pool_temperature)``, held fixed in ``theta`` and
         weighted by ``pool_labels`` (relative to the primary rows).
         """
         n_tasks = len(self._tasks)
@@ -799,7 +803,7 @@ default=None
             logits = logits + np.where(observed[:, None], table[:, a].T, 0.0)
         soft = np.eye(self.classes_.size)[targets[0]]
         rows = extra["pool"] > 0
-        soft[rows] = softmax(logits[rows], axis=1)
+        soft[rows] = softmax(logits[rows] / self.pool_temperature, axis=1)
         weighted[0] = coefs[0] + self.pool_labels * extra["pool"]
         return [soft] + list(targets[1:]), weighted
 
@@ -1175,6 +1179,12 @@ default='auto'
         auxiliary labels, each label's evidence estimated from the pool and
         trusted as far as it predicts the labelled rows' auxiliary labels (see
         Notes). The classifier only.
+    pool_temperature : float, default=0.5
+        Temperature that sharpens the generated pool labels, ``q ~ r^(1 / T)``
+        for the posterior ``r`` (MixMatch's sharpening and its default, Berthelot
+        et al. 2019): below 1 the pool rows also lower the entropy of the
+        network's predictions (Grandvalet and Bengio 2005), which helps even when
+        the auxiliary labels say nothing; 1 keeps the posterior.
     alpha : float, default=1e-4
         L2 penalty of the dense weights.
     optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
@@ -1248,20 +1258,21 @@ default='auto'
     and the generated labels are those of the rows of the step that triggered it.
 
     Pool labels ('dtg', ``pool_labels > 0``): a pool row ``i`` with auxiliary
-    labels ``a_ik`` trains the primary head on the soft label
-    ``q_ic ~ p(c | x_i) s_c prod_k (T_k[c, a_ik] / P(a_ik))^b_k``, held fixed in
-    the network's parameters. About once an epoch (every ``upper_every`` steps),
-    ``T_k[c, a]``, the probability of label ``a`` in class ``c``, is counted on the
-    pool rows with the network's predicted class probabilities (plus 5 rows per
-    class spread as the labels are overall); the trust ``b_k`` in [0, 1] maximises
-    the likelihood of the labelled primary rows' auxiliary labels given their
-    classes (rows ``T_k`` never saw), so a label flipped at random, or unrelated
-    to the class, gets ``b_k`` near 0; the class shift ``s`` makes the mean
-    ``q`` over the pool equal the labelled rows' class frequencies (the
+    labels ``a_ik`` trains the primary head on the soft label ``q_i ~ r_i^(1 / t)``
+    (``t = pool_temperature``), the sharpened posterior
+    ``r_ic ~ p(c | x_i) s_c prod_k (T_k[c, a_ik] / P(a_ik))^b_k``, held fixed in
+    the network's parameters. About once an epoch (every ``upper_every`` steps):
+    ``T_k[c, a]``, the probability of label ``a`` in class ``c``, is counted on
+    the pool rows with the network's predicted class probabilities (plus 5 rows
+    per class spread as the labels are overall); the trust ``b_k`` in [0, 1]
+    maximises the likelihood of the labelled primary rows' auxiliary labels given
+    their classes (rows ``T_k`` never saw), so a label flipped at random, or
+    unrelated to the class, gets ``b_k`` near 0; the class shift ``s`` makes the
+    mean ``r`` over the pool equal the labelled rows' class frequencies (the
     prior-adjustment fixed point of Saerens et al. 2002), so the network does not
-    teach itself to predict a class it under-predicts less and less. With a
-    label that says nothing, ``q`` is the network's own (shifted) prediction and
-    the pool rows' gradient ``p - q`` is only the shift's.
+    teach itself to predict a class it under-predicts less and less. With
+    labels that say nothing, ``q`` is the network's own shifted and sharpened
+    prediction: self-training with entropy minimisation.
 
     References
     ----------
@@ -1276,6 +1287,8 @@ default='auto'
     .. [5] M. Saerens, P. Latinne and C. Decaestecker, "Adjusting the outputs of
        a classifier to new a priori probabilities: a simple procedure", Neural
        Computation 14(1), 2002.
+    .. [6] D. Berthelot et al., "MixMatch: a holistic approach to
+       semi-supervised learning", NeurIPS 2019.
 
     Examples
     --------
