@@ -12,7 +12,10 @@ implicit gradient
 applies ``H^{-1}`` by a few terms of a Neumann series of exact Hessian-vector products
 (the network's R-operator); ``d/dphi grad_theta L_t`` is the gradient of task ``k``
 for a weight ``w_k`` and, for a generated soft label ``q``, the R-derivative of the
-head's logits (``J u``), so no second-order term is approximated.
+head's logits (``J u``), so no second-order term is approximated. With 'dtg' the
+classifier also trains its primary head on generated labels of the rows that have
+only auxiliary labels: each row's class posterior given the network's prediction
+and those labels (``_lower_terms``, ``_update_likelihoods``).
 """
 
 import warnings
@@ -815,13 +818,12 @@ default=None
         network's predicted class probabilities (not the posteriors, which would
         feed the labels' own evidence back into ``T``), plus
         ``_LIKELIHOOD_PRIOR`` rows per class spread as the task's labels are
-        overall. The trust ``b_k`` in [0, 2] maximises the likelihood of the
+        overall. The trust ``b_k`` in [0, 1] maximises the likelihood of the
         auxiliary labels of the labelled primary rows given their true class
         (rows that ``T`` never saw) under ``P(a) (T_k[c, a] / P(a))^b``: a label
         unrelated to the class gets ``b_k`` near 0 however the network fits it.
         """
         data = self._pool_data
-        onehot = np.eye(self.classes_.size)
         labelled, pool = data["labelled"], data["pool"]
         logits = self.network_._heads_forward(theta, data["X"], False, None)[1][0][0]
         proba = softmax(logits, axis=1)
@@ -859,7 +861,7 @@ default=None
             task = self._tasks[k]
             evidence += np.where(task["observed"][pool][:, None],
                                  table[:, task["codes"][pool]].T, 0.0)
-        shift = np.zeros(onehot.shape[0])
+        shift = np.zeros(self.classes_.size)
         for _ in range(_ALIGN_STEPS):
             shift += np.log(data["prior"]) - np.log(
                 softmax(evidence + shift, axis=1).mean(axis=0))
