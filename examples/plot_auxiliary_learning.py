@@ -8,7 +8,9 @@ parity of the digit and whether it is ``>= 5`` (both flipped at rate ``rho``), p
 pure-noise task. :class:`~statopt.AuxiliaryLearningClassifier` trains one network on
 all of them; ``weighting`` decides how much each auxiliary task counts. This example
 plots the test accuracy of each weighting against the label noise, then the task
-weights that the bilevel data-task generator ('dtg') learns during training.
+weights that the bilevel data-task generator ('dtg') learns during training. 'dtg'
+also generates primary labels for the pool rows from the network's predictions and
+the auxiliary labels, trusting each label as far as it predicts the labelled rows'.
 """
 
 # %%

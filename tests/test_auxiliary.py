@@ -202,38 +202,57 @@ def test_unit_neumann_step_diverges_where_auto_step_converges():
     assert all(0 < step for step in clf.neumann_steps_)
 
 
-@pytest.mark.parametrize("weighting", ["bilevel", "dtg"])
-def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting):
+@pytest.mark.parametrize("weighting, pool", [("bilevel", False), ("dtg", False),
+                                             ("dtg", True)])
+def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting, pool):
     """The estimator's upper gradient against central differences in phi of
-    u' grad_theta L_t(theta, phi), for an arbitrary vector u."""
+    u' grad_theta L_t(theta, phi), for an arbitrary vector u; with ``pool`` the
+    rows past the 15th have no primary label and train on generated pool labels."""
     X, y, aux = _small_data()
+    if pool:
+        y[15:] = -1
     clf = _fit(AuxiliaryLearningClassifier(weighting=weighting, feature_mixing=0.0,
                                            instance_regularization=0.0, **SMALL),
                X, y, auxiliary_targets=aux)
+    assert clf._pool_labelling == pool
     rng = np.random.default_rng(3)
     u = rng.normal(size=clf.params_.size)
     rows = np.arange(25)
     n_tasks = 2
     primary = np.where(y[rows] >= 0, 1.0, 0.0)
-    inputs = clf._generator_input(y[rows], y[rows] >= 0, [
+    codes = np.maximum(y[rows], 0)
+    inputs = clf._generator_input(codes, y[rows] >= 0, [
         dict(kind="classification", classes=np.array([0.0, 1.0]),
              codes=aux[rows, k].astype(int), observed=np.ones(25, bool))
         for k in range(n_tasks)])
-    batch = (X[rows], y[rows], primary, inputs,
+    batch = (X[rows], codes, primary, inputs,
              aux[rows, 0].astype(int), aux[rows, 1].astype(int),
-             np.ones(25), np.ones(25))
+             np.ones(25), np.ones(25)) + ((1.0 - primary,) if pool else ())
 
     def contracted(phi):
         saved = clf._upper.copy()
         clf._upper[...] = phi
-        X_b, targets, coefs, _ = clf._lower_batch(batch, None)
-        weighted = [coefs[0]] + [w * c for w, c in zip(phi[:n_tasks], coefs[1:])]
+        X_b, targets, coefs, extra = clf._lower_batch(batch, None)
+        targets, weighted = clf._lower_terms(clf.params_, 0, X_b, targets, coefs,
+                                             extra)
         grad = clf.network_._loss_gradient(clf.params_, X_b, targets, weighted,
                                            0.01)[1]
         clf._upper[...] = saved
         return float(u @ grad)
 
     X_b, targets, coefs, extra = clf._lower_batch(batch, None)
+    targets, _ = clf._lower_terms(clf.params_, 0, X_b, targets, coefs, extra)
+    if pool:
+        # The pool rows' primary targets: the network's probabilities times the
+        # labels' evidence and the class shift, sharpened at temperature 0.5;
+        # the others one-hot.
+        np.testing.assert_array_equal(targets[0][:15], np.eye(2)[y[:15]])
+        scores = np.log(clf.predict_proba(X[15:25])) + clf._shift[0]
+        for k in range(n_tasks):
+            scores += clf._likelihoods[0][k][:, aux[15:25, k].astype(int)].T
+        expected_q = np.exp(2 * scores)
+        expected_q /= expected_q.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(targets[0][15:], expected_q, rtol=1e-10)
     gradient, _ = clf._upper_gradient(clf.params_, X_b, targets, coefs, extra, u)
     expected = -_fd_gradient(contracted, clf._upper.copy())
     np.testing.assert_allclose(gradient, expected, atol=1e-6)
@@ -464,18 +483,29 @@ def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
 @given(seed=st.integers(0, 10_000), missing=st.floats(0.0, 0.6),
        weighting=st.sampled_from(["none", "equal", "uncertainty", "gcs", "bilevel",
                                   "dtg"]),
-       upper_validation=st.sampled_from(["holdout", "reorder", "crossfit"]))
+       upper_validation=st.sampled_from(["holdout", "reorder", "crossfit"]),
+       unlabelled=st.integers(0, 20), pool_labels=st.sampled_from([0.0, 1.0, 2.5]),
+       pool_temperature=st.sampled_from([0.05, 0.5, 1.0]))
 def test_property_any_valid_input_fits_finite(seed, missing, weighting,
-                                              upper_validation):
+                                              upper_validation, unlabelled,
+                                              pool_labels, pool_temperature):
     X, y, aux = _small_data(seed, n=40)
     rng = np.random.default_rng(seed)
     aux[rng.uniform(size=aux.shape) < missing] = np.nan
     aux[:2] = [[0, 0], [1, 1]]
-    caller = aux.copy()
+    y[:2] = [0, 1]
+    # Rows past the 20th may lose their primary label: an auxiliary pool.
+    y[40 - unlabelled :] = -1
+    caller, caller_y = aux.copy(), y.copy()
     clf = _fit(AuxiliaryLearningClassifier(**dict(
         SMALL, max_iter=3, upper_every=2, weighting=weighting,
-        upper_validation=upper_validation)), X, y, auxiliary_targets=aux)
+        upper_validation=upper_validation, pool_labels=pool_labels,
+        pool_temperature=pool_temperature)), X, y,
+        auxiliary_targets=aux)
     np.testing.assert_array_equal(aux, caller)
+    np.testing.assert_array_equal(y, caller_y)
+    if hasattr(clf, "auxiliary_trust_"):
+        assert np.all((clf.auxiliary_trust_ >= 0) & (clf.auxiliary_trust_ <= 1))
     proba = clf.predict_proba(X)
     assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
     assert np.all(np.isfinite(clf.task_weights_)) and np.all(clf.task_weights_ >= 0)
@@ -556,3 +586,104 @@ def test_regressor_with_auxiliary_tasks_fits_and_beats_the_mean(weighting):
     with pytest.raises(ValueError, match="inf"):
         AuxiliaryLearningRegressor(weighting=weighting).fit(
             X[:10], np.r_[np.inf, y[1:10]], auxiliary_targets=aux[:10])
+
+
+def _pool_data(seed=0, n=300, n_labelled=30):
+    """Three classes; a clean copy of 'class == 0' and a coin as auxiliary labels."""
+    rng = np.random.default_rng(seed)
+    classes = np.arange(n) % 3
+    X = rng.normal(size=(n, 4)) + 1.5 * np.eye(4)[classes]
+    y = np.where(np.arange(n) < n_labelled, classes, -1)
+    aux = np.column_stack([classes == 0, rng.integers(0, 2, n)]).astype(float)
+    return X, y, aux, classes
+
+
+def test_pool_label_likelihoods_trust_and_alignment_against_brute_force():
+    X, y, aux, _ = _pool_data()
+    clf = _fit(AuxiliaryLearningClassifier(weighting="dtg", **dict(SMALL,
+                                                                   max_iter=5)),
+               X, y, auxiliary_targets=aux)
+    clf._update_likelihoods(clf.params_, 0)
+    pool, labelled = y < 0, y >= 0
+    proba = clf.predict_proba(X[pool])
+    prior = np.full(3, 1 / 3)
+    posterior_logits = np.log(proba)
+    for k in range(2):
+        a = aux[:, k].astype(int)
+        marginal = np.array([np.mean(a == 0), np.mean(a == 1)])
+        counts = np.array([[5.0 * marginal[b] + sum(
+            proba[i, c] for i in range(pool.sum()) if a[pool][i] == b)
+            for b in range(2)] for c in range(3)])
+        ratio = np.log(counts / counts.sum(axis=1, keepdims=True) / marginal)
+        best, best_fit = None, -np.inf
+        for trust in np.linspace(0, 1, 21):
+            fit = 0.0
+            for c, b in zip(y[labelled], a[labelled]):
+                scores = marginal * np.exp(trust * ratio[c])
+                fit += np.log(scores[b] / scores.sum())
+            if fit > best_fit + 1e-12:
+                best, best_fit = trust, fit
+        assert clf._trust[0][k] == pytest.approx(best)
+        np.testing.assert_allclose(clf._likelihoods[0][k], best * ratio,
+                                   rtol=1e-10, atol=1e-12)
+        posterior_logits = posterior_logits + best * ratio[:, a[pool]].T
+    # The clean label is trusted fully; its evidence separates class 0.
+    assert clf._trust[0][0] == 1.0
+    evidence = clf._likelihoods[0][0]
+    assert evidence[0, 1] > 0.1 and evidence[0, 1] > evidence[1:, 1].max() + 0.2
+    # The shift aligns the mean posterior over the pool with the labelled rows'
+    # class frequencies.
+    aligned = posterior_logits + clf._shift[0]
+    mean = np.exp(aligned - aligned.max(axis=1, keepdims=True))
+    mean = (mean / mean.sum(axis=1, keepdims=True)).mean(axis=0)
+    np.testing.assert_allclose(mean, prior, atol=0.01)
+    assert np.all((clf.auxiliary_trust_ >= 0) & (clf.auxiliary_trust_ <= 1))
+
+
+def test_pool_labels_change_the_fit_and_help_on_digits():
+    """At rho = 0, parity and '>= 5' narrow each pool digit to 2-3 classes: the
+    generated pool labels raise the pool rows' accuracy (their true digits)."""
+    data = make_auxiliary_tasks(rho=0.0, random_state=7)
+    pool = data.y < 0
+    truth = _true_digits(data.X[pool])
+    scores = {}
+    for weight in (0.0, 1.0):
+        clf = _fit(AuxiliaryLearningClassifier(
+            (32,), weighting="dtg", upper_validation="holdout", pool_labels=weight,
+            max_iter=30, random_state=0), data.X, data.y,
+            auxiliary_targets=data.auxiliary_targets)
+        scores[weight] = clf.score(data.X[pool], truth)
+    assert clf.auxiliary_trust_[:2].min() > 0.5
+    assert scores[1.0] > scores[0.0] + 0.03
+
+
+@pytest.mark.parametrize("name, value", [
+    ("pool_labels", -1.0), ("pool_labels", "yes"), ("pool_labels", None),
+    ("pool_temperature", 0.0), ("pool_temperature", -0.5),
+    ("pool_temperature", "sharp")])
+def test_pool_labels_bad_values_refused(name, value):
+    X, y, aux, _ = _pool_data(n=60)
+    with pytest.raises(ValueError, match=name):
+        AuxiliaryLearningClassifier(weighting="dtg", **{name: value},
+                                    **SMALL).fit(X, y, auxiliary_targets=aux)
+
+
+def test_pool_labels_only_for_classification_pools():
+    """No pool labels without pool rows, for another weighting, or with
+    regression auxiliary columns only; the regressor has none."""
+    X, y, aux, classes = _pool_data(n=60)
+    full = _fit(AuxiliaryLearningClassifier(weighting="dtg", **SMALL), X, classes,
+                auxiliary_targets=aux)
+    assert not full._pool_labelling and not hasattr(full, "auxiliary_trust_")
+    equal = _fit(AuxiliaryLearningClassifier(weighting="equal", **SMALL), X, y,
+                 auxiliary_targets=aux)
+    assert not equal._pool_labelling
+    regression = _fit(AuxiliaryLearningClassifier(
+        weighting="dtg", auxiliary_types=["regression"] * 2, **SMALL), X, y,
+        auxiliary_targets=aux)
+    assert not regression._pool_labelling
+    from statopt.neural_network import AuxiliaryLearningRegressor
+
+    reg = _fit(AuxiliaryLearningRegressor(weighting="dtg", **SMALL), X,
+               np.where(y >= 0, X[:, 0], np.nan), auxiliary_targets=aux)
+    assert not reg._pool_labelling

@@ -12,14 +12,17 @@ implicit gradient
 applies ``H^{-1}`` by a few terms of a Neumann series of exact Hessian-vector products
 (the network's R-operator); ``d/dphi grad_theta L_t`` is the gradient of task ``k``
 for a weight ``w_k`` and, for a generated soft label ``q``, the R-derivative of the
-head's logits (``J u``), so no second-order term is approximated.
+head's logits (``J u``), so no second-order term is approximated. With 'dtg' the
+classifier also trains its primary head on generated labels of the rows that have
+only auxiliary labels: each row's class posterior given the network's prediction
+and those labels (``_lower_terms``, ``_update_likelihoods``).
 """
 
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -62,6 +65,14 @@ WEIGHTINGS = ("none", "equal", "uncertainty", "gcs", "bilevel", "dtg")
 # Logit given to a task's own observed label by the linear term of the label
 # generator at the start: the generated label is then the observed one (p ~ 0.95).
 _MEMORY_LOGIT = 3.0
+# Rows per class of the prior of the auxiliary label likelihoods (pool labels):
+# labels distributed as the task's labels overall, whatever the class.
+_LIKELIHOOD_PRIOR = 5.0
+# Trusts tried for each auxiliary label's evidence (1: Bayes' rule with the
+# estimated likelihoods, 0: ignore the label).
+_TRUST_GRID = np.linspace(0.0, 1.0, 21)
+# Fixed-point steps that align the pool labels' class frequencies with the prior.
+_ALIGN_STEPS = 10
 
 
 def largest_eigenvalue(hvp, size, *, n_iter=20, start=None, random_state=None):
@@ -264,6 +275,8 @@ class _AuxiliaryLearning(BaseEstimator):
         "label_generator": [StrOptions({"linear+mlp", "mlp", "linear"})],
         "feature_mixing": [Interval(Real, 0, 1, closed="left")],
         "instance_regularization": [Interval(Real, 0, None, closed="left")],
+        "pool_labels": [Interval(Real, 0, None, closed="left")],
+        "pool_temperature": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -294,6 +307,8 @@ class _AuxiliaryLearning(BaseEstimator):
         label_generator="linear+mlp",
         feature_mixing=0.3,
         instance_regularization=0.1,
+        pool_labels=1.0,
+        pool_temperature=0.5,
         alpha=1e-4,
         optimizer="adam",
         learning_rate=1e-2,
@@ -319,6 +334,8 @@ class _AuxiliaryLearning(BaseEstimator):
         self.label_generator = label_generator
         self.feature_mixing = feature_mixing
         self.instance_regularization = instance_regularization
+        self.pool_labels = pool_labels
+        self.pool_temperature = pool_temperature
         self.alpha = alpha
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -434,6 +451,13 @@ default=None
         tasks = _check_auxiliary(auxiliary_targets, n_rows, kinds)
         if self.weighting == "none":
             tasks = []
+        # 'dtg' of a classifier also generates primary labels for the pool rows:
+        # rows without a primary label that carry a classification label.
+        pool = ~labelled & np.any([t["observed"] for t in tasks
+                                   if t["kind"] == "classification"]
+                                  or [np.zeros(n_rows, bool)], axis=0) & (weight > 0)
+        self._pool_labelling = (self.weighting == "dtg" and self.pool_labels > 0
+                                and self._soft_primary and bool(np.any(pool)))
         if not tasks and not np.all(labelled):
             # Rows without any label train nothing: drop them.
             keep = labelled
@@ -494,6 +518,15 @@ default=None
         generator_input = self._generator_input(codes, labelled, tasks)
         arrays = (X, codes, primary_weight, generator_input, *task_targets,
                   *task_weights)
+        if self._pool_labelling:
+            pool_weight = np.where(pool, weight, 0.0)
+            pool_weight *= n_rows / pool_weight.sum()
+            arrays += (pool_weight,)
+            prior = np.bincount(codes[labelled], weights=weight[labelled],
+                                minlength=self.classes_.size)
+            self._pool_data = dict(X=X[pool], codes=codes, labelled=labelled,
+                                   pool=pool, prior=np.clip(prior / prior.sum(),
+                                                            1e-3, None))
 
         self._tasks = tasks
         self._setup_upper(tasks, generator_input.shape[1], rng)
@@ -506,6 +539,9 @@ default=None
         theta = self.params_
         if n_networks > 1:
             theta = np.concatenate([self.params_, self.network_.init_params(rng)])
+        if self._pool_labelling:
+            for j, part in enumerate(np.split(theta, n_networks)):
+                self._update_likelihoods(part, j)
         trainer.fit(objective, theta, arrays)
         self.loss_curve_ = list(trainer.loss_curve_)
         self.n_iter_ = trainer.n_iter_
@@ -519,6 +555,8 @@ default=None
                 # The final network, trained afresh on every primary row with the
                 # weights and generator that the two halves chose.
                 self.params_ = self.network_.init_params(rng)
+                if self._pool_labelling:
+                    self._update_likelihoods(self.params_, 0)
                 refit = MinibatchTrainer(
                     optimizer=self.optimizer, learning_rate=self.learning_rate,
                     batch_size=self.batch_size, max_iter=self.max_iter,
@@ -595,7 +633,13 @@ default=None
         else:
             start = [np.full(n_tasks, 0.0 if self.weighting == "none" else 1.0)]
         start += [g["init"] for g in self._generators]
+        self._pool_tasks = []
+        if getattr(self, "_pool_labelling", False):
+            self._pool_tasks = [k for k, t in enumerate(tasks)
+                                if t["kind"] == "classification"]
         self._upper = np.concatenate(start)
+        self._likelihoods, self._trust, self._shift = {}, {}, {}
+        self._pool_steps = 0
         if self.weighting == "uncertainty":
             # Kendall et al. train the log-variances as parameters of the network:
             # the same update rule and learning rate (a per-coordinate rule, so a
@@ -656,12 +700,15 @@ default=None
 
         With 'dtg' the classification targets are generated soft labels and, with
         ``feature_mixing``, rows mixed with a shuffled row of the batch are appended
-        (they carry only generated auxiliary labels).
+        (they carry only generated auxiliary labels). ``extra`` then holds the
+        generators' outputs and, with pool labels, the pool rows' coefficients and
+        observed auxiliary labels.
         """
         n_tasks = len(self._tasks)
         X, codes, primary_weight, inputs = batch[:4]
         targets = list(batch[4 : 4 + n_tasks])
-        weights = list(batch[4 + n_tasks :])
+        weights = list(batch[4 + n_tasks : 4 + 2 * n_tasks])
+        pool = batch[4 + 2 * n_tasks] if self._pool_labelling else None
         n_rows = X.shape[0]
         extra = None
         if self.weighting == "dtg":
@@ -673,6 +720,8 @@ default=None
                 codes = np.concatenate([codes, codes])
                 primary_weight = np.concatenate([primary_weight,
                                                  np.zeros_like(primary_weight)])
+                if pool is not None:
+                    pool = np.concatenate([pool, np.zeros_like(pool)])
                 for k, task in enumerate(self._tasks):
                     both = weights[k] * (weights[k][order] > 0)
                     if task["kind"] == "regression":
@@ -681,11 +730,15 @@ default=None
                     else:
                         targets[k] = np.concatenate([targets[k], targets[k]])
                     weights[k] = np.concatenate([weights[k], both])
-            extra = []
+            extra = dict(generated=[])
+            if pool is not None:
+                extra.update(pool=pool / n_rows,
+                             codes=[targets[k] for k in self._pool_tasks],
+                             observed=[weights[k] > 0 for k in self._pool_tasks])
             for index, g in enumerate(self._generators):
                 proba, caches = self._generate(index, inputs)
                 targets[g["task"]] = proba
-                extra.append((caches, proba))
+                extra["generated"].append((caches, proba))
         coefs = [primary_weight / n_rows] + [w / n_rows for w in weights]
         return X, [codes] + targets, coefs, extra
 
@@ -703,26 +756,116 @@ default=None
             # One network, or with 'crossfit' two side by side in theta, each
             # with its own column of primary weights.
             n_networks = 1 if coefs[0].ndim == 1 else coefs[0].shape[1]
+            parts = np.split(theta, n_networks)
+            if self._pool_labelling and rng is not None:
+                # The label likelihoods follow the network about once an epoch.
+                self._pool_steps += 1
+                if self._pool_steps % self.upper_every == 0:
+                    for j, part in enumerate(parts):
+                        self._update_likelihoods(part, j)
             lower, loss, grads = [], 0.0, []
-            for j, part in enumerate(np.split(theta, n_networks)):
+            for j, part in enumerate(parts):
                 own = [coefs[0] if n_networks == 1 else coefs[0][:, j]] + coefs[1:]
-                weighted = [own[0]] + [w * c for w, c in zip(self._upper[:n_tasks],
-                                                            own[1:])]
-                part_loss, part_grad = network._loss_gradient(part, X, targets,
+                own_targets, weighted = self._lower_terms(part, j, X, targets,
+                                                          own, extra)
+                part_loss, part_grad = network._loss_gradient(part, X, own_targets,
                                                               weighted, l2)
                 loss += part_loss
                 grads.append(part_grad)
-                lower.append((part, own, weighted))
+                lower.append((part, own, weighted, own_targets))
             if training:
                 self._steps += 1
                 if self._steps % self.upper_every == 0:
                     if upper_rows is not None:
-                        self._upper_step(lower, X, targets, l2, extra, upper_rows,
+                        self._upper_step(lower, X, l2, extra, upper_rows,
                                          rng_upper)
                     self._weight_records.append(self._weights())
             return loss, grads[0] if n_networks == 1 else np.concatenate(grads)
 
         return objective
+
+    def _lower_terms(self, theta, index, X, targets, coefs, extra):
+        """Targets and weighted coefficients of one network's training loss.
+
+        With pool labels, the primary target of a pool row is the posterior
+        ``r_ic ~ p_theta(c | x_i) s_c prod_k (T_k[c, a_ik] / P(a_ik))^b_k`` of its
+        class given the network's prediction and its observed auxiliary labels
+        ``a_ik`` (see :meth:`_update_likelihoods`), sharpened to
+        ``q_ic ~ r_ic^(1 / pool_temperature)``, held fixed in ``theta`` and
+        weighted by ``pool_labels`` (relative to the primary rows).
+        """
+        n_tasks = len(self._tasks)
+        weighted = [coefs[0]] + [w * c for w, c in zip(self._upper[:n_tasks],
+                                                        coefs[1:])]
+        if not self._pool_labelling:
+            return targets, weighted
+        logits = self.network_._heads_forward(theta, X, False, None)[1][0][0]
+        logits = logits + self._shift[index]
+        for table, a, observed in zip(self._likelihoods[index], extra["codes"],
+                                      extra["observed"]):
+            logits = logits + np.where(observed[:, None], table[:, a].T, 0.0)
+        soft = np.eye(self.classes_.size)[targets[0]]
+        rows = extra["pool"] > 0
+        soft[rows] = softmax(logits[rows] / self.pool_temperature, axis=1)
+        weighted[0] = coefs[0] + self.pool_labels * extra["pool"]
+        return [soft] + list(targets[1:]), weighted
+
+    def _update_likelihoods(self, theta, index):
+        """Estimate each auxiliary label's evidence on the class, for network
+        ``index``: the table ``b_k (log T_k[c, a] - log P(a_k = a))``.
+
+        ``T_k[c, a] = P(a_k = a | class c)`` is counted on the pool rows with the
+        network's predicted class probabilities (not the posteriors, which would
+        feed the labels' own evidence back into ``T``), plus
+        ``_LIKELIHOOD_PRIOR`` rows per class spread as the task's labels are
+        overall. The trust ``b_k`` in [0, 1] maximises the likelihood of the
+        auxiliary labels of the labelled primary rows given their true class
+        (rows that ``T`` never saw) under ``P(a) (T_k[c, a] / P(a))^b``: a label
+        unrelated to the class gets ``b_k`` near 0 however the network fits it.
+        """
+        data = self._pool_data
+        labelled, pool = data["labelled"], data["pool"]
+        logits = self.network_._heads_forward(theta, data["X"], False, None)[1][0][0]
+        proba = softmax(logits, axis=1)
+        tables, trusts = [], []
+        for k in self._pool_tasks:
+            task = self._tasks[k]
+            labels = np.eye(task["classes"].size)
+            observed, codes = task["observed"], task["codes"]
+            marginal = labels[codes[observed]].mean(axis=0)
+            in_pool = observed[pool]
+            counts = (_LIKELIHOOD_PRIOR * marginal[None, :]
+                      + proba[in_pool].T @ labels[codes[pool][in_pool]])
+            ratio = np.log(counts / counts.sum(axis=1, keepdims=True)) - np.log(
+                marginal)
+            seen = labelled & observed
+            # Tempered likelihood of the held-out labels, rows by trust.
+            evidence = ratio[data["codes"][seen]]
+            tempered = _TRUST_GRID[:, None, None] * evidence[None] + np.log(
+                marginal)
+            fit = np.take_along_axis(
+                log_softmax(tempered, axis=2),
+                np.broadcast_to(codes[seen][None, :, None],
+                                (_TRUST_GRID.size, seen.sum(), 1)), axis=2)
+            trust = _TRUST_GRID[np.argmax(fit.sum(axis=(1, 2)))] if seen.any() \
+                else 0.0
+            tables.append(trust * ratio)
+            trusts.append(trust)
+        self._likelihoods[index], self._trust[index] = tables, np.array(trusts)
+        # Align the pool labels' class frequencies with the labelled rows' (a
+        # network that under-predicts a class would otherwise teach itself to
+        # predict it less): shift the logits until the mean posterior over the
+        # pool equals the class prior (Saerens et al. 2002, fixed point).
+        evidence = logits.copy()
+        for table, k in zip(tables, self._pool_tasks):
+            task = self._tasks[k]
+            evidence += np.where(task["observed"][pool][:, None],
+                                 table[:, task["codes"][pool]].T, 0.0)
+        shift = np.zeros(self.classes_.size)
+        for _ in range(_ALIGN_STEPS):
+            shift += np.log(data["prior"]) - np.log(
+                softmax(evidence + shift, axis=1).mean(axis=0))
+        self._shift[index] = shift
 
     def _uncertainty_loss(self, theta, s, X, targets, coefs, l2):
         """``sum_k exp(-s_k) L_k + s_k / 2`` and its gradients in theta and s."""
@@ -798,17 +941,18 @@ default=None
         # Half the bound 2 / lambda_max: every eigenvalue of step * H in (0, 1].
         return 1.0 / abs(eigenvalue) if eigenvalue != 0.0 else 1.0
 
-    def _upper_step(self, lower, X, targets, l2, extra, upper_rows, rng):
+    def _upper_step(self, lower, X, l2, extra, upper_rows, rng):
         """One implicit-gradient step of the task weights (and the generator).
 
-        ``lower`` holds each network's parameters and task coefficients; with
-        'crossfit' the step follows the mean of the two networks' hypergradients.
+        ``lower`` holds each network's parameters, task coefficients and targets;
+        with 'crossfit' the step follows the mean of the two networks'
+        hypergradients.
         """
         n_tasks = len(self._tasks)
         results = [self._hypergradient(theta, X, targets, coefs, weighted, l2,
                                        extra, rows, rng, j)
-                   for j, ((theta, coefs, weighted), rows) in enumerate(
-                       zip(lower, upper_rows))]
+                   for j, ((theta, coefs, weighted, targets), rows) in
+                   enumerate(zip(lower, upper_rows))]
         gradient, loss, step = (np.mean(r, axis=0) for r in zip(*results))
         self._upper_optimizer.step([gradient])
         np.maximum(self._upper[:n_tasks], 0.0, out=self._upper[:n_tasks])
@@ -827,6 +971,8 @@ default=None
             X_upper, codes_upper, weight_upper = (X_upper[rows], codes_upper[rows],
                                                   weight_upper[rows])
         upper_coefs = [weight_upper / weight_upper.sum()]
+        if self._pool_labelling:
+            codes_upper = np.eye(self.classes_.size)[codes_upper]
         loss_upper, grad_upper = self._task_gradients(
             theta, X_upper, [codes_upper], upper_coefs, [0])[0]
 
@@ -852,7 +998,8 @@ default=None
         if self.weighting != "dtg":
             return gradient, penalty
         directional = self._logit_directions(theta, solution, X)
-        for index, (g, (caches, proba)) in enumerate(zip(self._generators, extra)):
+        for index, (g, (caches, proba)) in enumerate(zip(self._generators,
+                                                         extra["generated"])):
             k = g["task"]
             # d grad_theta L_t / dq_ik = -w_k c_ik J_ik': the label's pull on u.
             grad_proba = (self._upper[k] * coefs[k + 1])[:, None] * \
@@ -888,6 +1035,9 @@ default=None
         self.task_weight_curve_ = np.array(records).reshape(len(records), n_tasks)
         self.generator_params_ = [self._upper[self._generator_block(i)].copy()
                                   for i in range(len(self._generators))]
+        if self._pool_labelling:
+            self.auxiliary_trust_ = np.zeros(len(self._tasks))
+            self.auxiliary_trust_[self._pool_tasks] = self._trust[0]
 
     # ------------------------------------------------------------ predicting
 
@@ -966,7 +1116,8 @@ class AuxiliaryLearningClassifier(SoftmaxClassifierMixin, ClassifierMixin,
       label generator (a linear term and an MLP over the primary and auxiliary
       labels of a row) that produces soft auxiliary labels, a feature generator that
       adds rows mixed with another (shuffled) row of the minibatch, and an instance
-      regulariser that keeps the generated labels from collapsing onto one class.
+      regulariser that keeps the generated labels from collapsing onto one class;
+      here also generated primary labels for the pool rows (``pool_labels``).
 
     Parameters
     ----------
@@ -1022,6 +1173,20 @@ default='auto'
     instance_regularization : float, default=0.1
         Weight of the instance regulariser (minus the entropy of the mean generated
         label of each task, per minibatch) in the upper objective ('dtg').
+    pool_labels : float, default=1.0
+        Weight, relative to the labelled primary rows, of the primary labels that
+        'dtg' generates for the pool rows (rows with ``y = -1`` and a
+        classification auxiliary label); 0 generates none. A pool row's label is
+        the posterior of its class given the network's prediction and its
+        auxiliary labels, each label's evidence estimated from the pool and
+        trusted as far as it predicts the labelled rows' auxiliary labels (see
+        Notes). The classifier only.
+    pool_temperature : float, default=0.5
+        Temperature that sharpens the generated pool labels, ``q ~ r^(1 / T)``
+        for the posterior ``r`` (MixMatch's sharpening and its default, Berthelot
+        et al. 2019): below 1 the pool rows also lower the entropy of the
+        network's predictions (Grandvalet and Bengio 2005), which helps even when
+        the auxiliary labels say nothing; 1 keeps the posterior.
     alpha : float, default=1e-4
         L2 penalty of the dense weights.
     optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
@@ -1065,6 +1230,10 @@ default='auto'
         Its parameters.
     generator_params_ : list of ndarray
         Parameters of each classification task's label generator ('dtg').
+    auxiliary_trust_ : ndarray of shape (n_auxiliary,)
+        Trust in [0, 1] of each auxiliary task's label as evidence on the class in
+        the generated pool labels (0 for regression tasks); set when pool labels
+        were generated.
     loss_curve_ : list of float
         Training loss of each epoch.
     n_iter_ : int
@@ -1090,6 +1259,23 @@ default='auto'
     The upper step works on the current minibatch: the Hessian, the task gradients
     and the generated labels are those of the rows of the step that triggered it.
 
+    Pool labels ('dtg', ``pool_labels > 0``): a pool row ``i`` with auxiliary
+    labels ``a_ik`` trains the primary head on the soft label ``q_i ~ r_i^(1 / t)``
+    (``t = pool_temperature``), the sharpened posterior
+    ``r_ic ~ p(c | x_i) s_c prod_k (T_k[c, a_ik] / P(a_ik))^b_k``, held fixed in
+    the network's parameters. About once an epoch (every ``upper_every`` steps):
+    ``T_k[c, a]``, the probability of label ``a`` in class ``c``, is counted on
+    the pool rows with the network's predicted class probabilities (plus 5 rows
+    per class spread as the labels are overall); the trust ``b_k`` in [0, 1]
+    maximises the likelihood of the labelled primary rows' auxiliary labels given
+    their classes (rows ``T_k`` never saw), so a label flipped at random, or
+    unrelated to the class, gets ``b_k`` near 0; the class shift ``s`` makes the
+    mean ``r`` over the pool equal the labelled rows' class frequencies (the
+    prior-adjustment fixed point of Saerens et al. 2002), so the network does not
+    teach itself to predict a class it under-predicts less and less. With
+    labels that say nothing, ``q`` is the network's own shifted and sharpened
+    prediction: self-training with entropy minimisation.
+
     References
     ----------
     .. [1] H. Chen et al., "Joint data-task generation for auxiliary learning",
@@ -1100,6 +1286,11 @@ default='auto'
        uncertainty to weigh losses", CVPR 2018.
     .. [4] Y. Du et al., "Adapting auxiliary losses using gradient similarity",
        arXiv:1812.02224, 2018.
+    .. [5] M. Saerens, P. Latinne and C. Decaestecker, "Adjusting the outputs of
+       a classifier to new a priori probabilities: a simple procedure", Neural
+       Computation 14(1), 2002.
+    .. [6] D. Berthelot et al., "MixMatch: a holistic approach to
+       semi-supervised learning", NeurIPS 2019.
 
     Examples
     --------
@@ -1116,6 +1307,7 @@ default='auto'
     """
 
     _absent = -1
+    _soft_primary = True
 
     def _validate_rows(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
@@ -1142,6 +1334,9 @@ default='auto'
         return codes, labelled
 
     def _primary_head(self):
+        if self._pool_labelling:
+            # Pool rows train the primary head on generated soft labels.
+            return [Dense(self.classes_.size)], SoftTargetCrossEntropy()
         return [Dense(self.classes_.size)], SoftmaxCrossEntropy()
 
     def _primary_input(self, codes):
@@ -1202,6 +1397,7 @@ class AuxiliaryLearningRegressor(RegressorMixin, _AuxiliaryLearning):
     """
 
     _absent = np.nan
+    _soft_primary = False
 
     def _validate_rows(self, X, y):
         if y is None:
