@@ -276,9 +276,10 @@ def _in_batch_negatives(X, codes, weight, text_columns, k):
     Real row ``i`` (code 0) keeps its image and takes the text of the real row ``j``
     places after it among the minibatch's real rows (``j = 1..k``; the rows come
     shuffled, so the partners change every epoch). A pair whose text equals the
-    row's own (the same item drawn twice) is dropped. Returns the rows, the fake
-    indicator and the weights of the predictor's and the similarity loss: the new
-    rows enter the similarity loss only, with the weight of their real row.
+    row's own (the same item drawn twice) is dropped. Returns the rows, their class
+    codes, the fake indicator and the weights of the predictor's and of the
+    similarity loss: the new rows enter the similarity loss only, with the weight
+    of their real row.
     """
     fake = codes.astype(np.float64)
     real = np.flatnonzero(codes == 0)
