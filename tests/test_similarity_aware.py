@@ -20,7 +20,10 @@ from threadpoolctl import threadpool_limits
 from statopt import SimilarityAwareMultimodalClassifier
 from statopt.datasets import make_token_image_pairs
 from statopt.neural_network import Tanh
-from statopt.neural_network._similarity_aware import _TokenConvolution
+from statopt.neural_network._similarity_aware import (
+    _in_batch_negatives,
+    _TokenConvolution,
+)
 
 N_IMAGE, N_TEXT = 6, 4
 VIEWS = dict(views=[np.arange(N_IMAGE), np.arange(N_IMAGE, N_IMAGE + N_TEXT)],
@@ -294,6 +297,9 @@ def test_input_array_is_not_modified():
     (dict(hidden_layer_sizes=(0,), **VIEWS), "positive integer"),
     (dict(similarity_in_predictor="both", **VIEWS), "similarity_in_predictor"),
     (dict(decision="proba", **VIEWS), "decision"),
+    (dict(negative_sampling=-1, **VIEWS), "negative_sampling"),
+    (dict(negative_sampling=1.5, **VIEWS), "negative_sampling"),
+    (dict(negative_sampling="2", **VIEWS), "negative_sampling"),
 ])
 def test_bad_parameters_give_clear_errors(params, message):
     X, y = _pairs(40)
@@ -498,3 +504,118 @@ def test_odd_token_layouts_compile_nothing_new():
                 np.repeat(data.X, 2, axis=0)[::2]):
         _fit(SimilarityAwareMultimodalClassifier(**params), odd, data.y)
     assert len(scatter_window_gradient.signatures) == before
+
+
+# ------------------------------------------------------- negative sampling
+
+
+def _negatives_by_loops(X, y, k):
+    """Mismatched pairs built row by row: real row i (in batch order) with the text
+    of the real row j places after it, j = 1..k (cyclically), unless the texts are
+    equal."""
+    text = slice(N_IMAGE, N_IMAGE + N_TEXT)
+    real = [i for i in range(len(y)) if y[i] == 0]
+    rows, owners = [], []
+    for j in range(1, min(k, len(real) - 1) + 1):
+        for position, i in enumerate(real):
+            partner = real[(position + j) % len(real)]
+            if np.array_equal(X[i, text], X[partner, text]):
+                continue
+            row = X[i].copy()
+            row[text] = X[partner, text]
+            rows.append(row)
+            owners.append(i)
+    return np.array(rows).reshape(-1, X.shape[1]), np.array(owners, dtype=int)
+
+
+def test_negative_sampling_objective_matches_loops_and_differences():
+    # The training objective with k negatives per real row equals alpha L_p on the
+    # batch plus beta L_s on the batch and the looped negatives (both divided by the
+    # batch's rows), computed here in numpy; its gradient matches central
+    # differences of that loss.
+    X, y = _pairs(24, seed=3)
+    X[5, N_IMAGE:] = X[np.flatnonzero(y == 0)[0], N_IMAGE:]  # a repeated text
+    y[5] = 0
+    clf = _fit(SimilarityAwareMultimodalClassifier(
+        max_iter=1, l2=0.0, negative_sampling=3, detach_similarity=False, **SMALL),
+        X, y)
+    theta = clf.params_.copy()
+    negatives, owners = _negatives_by_loops(X, y, 3)
+    assert 0 < len(negatives) < 3 * np.sum(y == 0)  # one repeated pair dropped
+    weight = np.linspace(0.5, 1.5, 24)
+
+    def reference(params):
+        cross_entropy = -log_softmax(_predictor_logits(clf, params, X), axis=1)[
+            np.arange(24), y]
+        L_p = np.sum(weight * cross_entropy) / 24
+        s = _relation(clf, params, np.vstack([X, negatives]))[2]
+        fake = np.r_[y, np.ones(len(negatives))]
+        w_s = np.r_[weight, weight[owners]]
+        L_s = -np.sum(w_s * (fake * np.log(1 - s) + (1 - fake) * np.log(s))) / 24
+        return 0.6 * L_p + 0.4 * L_s
+
+    objective = clf._objective(0.0)
+    loss, grad = objective(theta, (X, y, y.astype(float), weight),
+                           np.random.RandomState(0))
+    assert loss == pytest.approx(reference(theta), rel=1e-10)
+    expected = np.array([_central(reference, theta, k) for k in range(theta.size)])
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-8)
+    # Without the training rng (scoring) no negatives are added.
+    plain = clf.network_._loss_gradient(theta, X, [y, y.astype(float)],
+                                        [0.6 * weight / 24, 0.4 * weight / 24], 0.0)
+    assert objective(theta, (X, y, y.astype(float), weight), None)[0] == \
+        pytest.approx(plain[0], rel=1e-12)
+
+
+def _predictor_logits(clf, theta, X):
+    t, v, s, inner = _relation(clf, theta, X)
+    inputs = np.column_stack([t, v, s, inner])
+    block = theta[clf.network_._blocks[1]]
+    W = block[: inputs.shape[1] * 2].reshape(inputs.shape[1], 2)
+    return inputs @ W + block[inputs.shape[1] * 2 :]
+
+
+def test_negative_sampling_changes_the_fit_and_leaves_x():
+    X, y = _pairs(200)
+    X_before = X.copy()
+    plain = _fit(SimilarityAwareMultimodalClassifier(max_iter=3, **SMALL), X, y)
+    sampled = _fit(SimilarityAwareMultimodalClassifier(
+        max_iter=3, negative_sampling=2, **SMALL), X, y)
+    np.testing.assert_array_equal(X, X_before)
+    assert np.max(np.abs(plain.params_ - sampled.params_)) > 1e-3
+    # A batch with one real row has no partner: the plain fit, bit for bit.
+    one_real = np.r_[0, np.ones(39, dtype=int)]
+    fits = [_fit(SimilarityAwareMultimodalClassifier(
+        max_iter=2, batch_size=40, negative_sampling=k, **SMALL), X[:40], one_real)
+        for k in (0, 4)]
+    np.testing.assert_array_equal(fits[0].params_, fits[1].params_)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_rows=st.integers(2, 16), k=st.integers(0, 6), seed=st.integers(0, 2**16),
+       repeat=st.booleans())
+def test_property_in_batch_negatives(n_rows, k, seed, repeat):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_rows, N_IMAGE + N_TEXT))
+    codes = rng.randint(0, 2, size=n_rows)
+    if repeat:
+        X[-1, N_IMAGE:] = X[0, N_IMAGE:]
+    weight = rng.uniform(0.1, 2.0, size=n_rows)
+    X_before = X.copy()
+    text = np.arange(N_IMAGE, N_IMAGE + N_TEXT)
+    rows, new_codes, fake, weight_p, weight_s = _in_batch_negatives(
+        X, codes, weight, text, k)
+    np.testing.assert_array_equal(X, X_before)
+    expected, owners = _negatives_by_loops(X, codes, k)
+    np.testing.assert_array_equal(rows, np.vstack([X, expected]))
+    np.testing.assert_array_equal(new_codes, np.r_[codes, np.ones(len(owners))])
+    np.testing.assert_array_equal(fake, new_codes)
+    np.testing.assert_array_equal(weight_p, np.r_[weight, np.zeros(len(owners))])
+    np.testing.assert_array_equal(weight_s, np.r_[weight, weight[owners]])
+    # Through fit: a valid model, the caller's X untouched.
+    if 0 < codes.sum() < n_rows:
+        clf = _fit(SimilarityAwareMultimodalClassifier(
+            max_iter=1, negative_sampling=k, **SMALL), X, codes)
+        s = clf.similarity(X)
+        assert np.all((s >= 0) & (s <= 1))
+        np.testing.assert_array_equal(X, X_before)
