@@ -237,7 +237,8 @@ def rule_fits(estimator, grid, X, y, sub_grids=None):
     Scores: plain accuracy and the mean worst-case accuracy over ROBUST_SIZES.
     ``sub_grids`` maps a name to a predicate on a candidate's params: each rule is
     also applied to those candidates alone (one norm's radii, read off the same
-    folds as the joint grid). Returns {sub-grid or "": {rule: (model, params)}}.
+    folds as the joint grid). Returns {sub-grid or "": {rule: (model, params,
+    (mean clean CV accuracy, mean robust CV score))}}.
     """
     search = GridSearchCV(
         estimator, grid, cv=5, refit=False,
@@ -258,8 +259,10 @@ def rule_fits(estimator, grid, X, y, sub_grids=None):
                 if index not in refitted:
                     refitted[index] = clone(estimator).set_params(
                         **candidates[index]).fit(X, y)
+                cv = (search.cv_results_["mean_test_accuracy"][index],
+                      search.cv_results_["mean_test_robust"][index])
                 fits.setdefault(subset, {})[name] = (refitted[index],
-                                                     candidates[index])
+                                                     candidates[index], cv)
     return fits
 
 
@@ -270,7 +273,7 @@ def _accuracy_models(classes, seed, quick):
     r_star = critical_radius(X_train, y_train)
     logistic = LogisticRegression(max_iter=10000)
     rows = {"LogisticRegression(C=1)": (robust_accuracies(
-        clone(logistic).fit(X_train, y_train), X_test, y_test), "")}
+        clone(logistic).fit(X_train, y_train), X_test, y_test), "", None)}
     rows.update(_rows("LR, C by", rule_fits(
         logistic, {"C": [0.01, 0.03, 0.1, 0.3, 1.0]}, X_train, y_train)[""],
         X_test, y_test, {}))
@@ -299,14 +302,15 @@ def _accuracy_models(classes, seed, quick):
 def _rows(label, fits, X_test, y_test, r_stars, show_norm=False):
     """{label rule: (test accuracies, choice)} for each rule's fitted model."""
     rows = {}
-    for rule, (model, params) in fits.items():
+    for rule, (model, params, cv) in fits.items():
         if "C" in params:
             choice = f"C={params['C']}"
         else:
             norm = params.get("norm", "spectral")
             choice = f"{params['radius'] / r_stars[norm]:.3f} r*"
             choice = f"{norm} {choice}" if show_norm else choice
-        rows[f"{label} {rule}"] = (robust_accuracies(model, X_test, y_test), choice)
+        rows[f"{label} {rule}"] = (robust_accuracies(model, X_test, y_test), choice,
+                                   cv)
     return rows
 
 
@@ -330,7 +334,7 @@ def section_accuracy(quick, splits=10):
             if seed == 0:
                 print(f"-- digits {label}, split 0: n_train={n_train}, "
                       f"r*={r_star:.4f}")
-                for name, (accuracies, choice) in rows.items():
+                for name, (accuracies, choice, _) in rows.items():
                     print(f"{name:50s} " + " ".join(f"{a:6.3f}" for a in accuracies)
                           + f"  {choice}")
         print(f"-- digits {label}, {n_splits} stratified 70/30 splits (seeds 0-"
@@ -359,6 +363,14 @@ def section_accuracy(quick, splits=10):
                 + verdict)
         for name in [n for n in table if n.endswith("by the rule")]:
             print(f"  {name} chose: " + ", ".join(r[name][1] for r in results))
+        # What the rule saw: the training folds' scores of each choice.
+        print("CV scores of each choice of the rule (training folds only), mean "
+              "(sd over splits): clean accuracy, mean worst-case accuracy over "
+              f"epsilon {ROBUST_SIZES}")
+        for name in [n for n in table if n.endswith("by the rule")]:
+            cv = np.array([r[name][2] for r in results])
+            print(f"  {name:48s} " + "  ".join(
+                f"{m:.4f} ({s:.4f})" for m, s in zip(cv.mean(0), cv.std(0))))
         joint = "ours, norm and radius by the rule"
         if joint in table:
             picked = [r[joint][1].split()[0] for r in results]
