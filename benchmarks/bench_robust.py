@@ -282,7 +282,7 @@ def _accuracy_models(classes, seed, quick):
         rows.update(_rows("ours, radius by", rule_fits(
             RobustPairedClassifier(tol=1e-6),
             {"radius": [f * r_star for f in fractions]}, X_train, y_train)[""],
-            X_test, y_test, {"spectral": r_star}))
+            X_test, y_test, {"l2": r_star}))
         return rows, len(y_train), r_star
     # Ten classes: the norm is chosen with the radius, by the same rule on the same
     # folds; radii are fractions of each norm's own r* (on the training rows).
@@ -306,7 +306,7 @@ def _rows(label, fits, X_test, y_test, r_stars, show_norm=False):
         if "C" in params:
             choice = f"C={params['C']}"
         else:
-            norm = params.get("norm", "spectral")
+            norm = params.get("norm", "l2")
             choice = f"{params['radius'] / r_stars[norm]:.3f} r*"
             choice = f"{norm} {choice}" if show_norm else choice
         rows[f"{label} {rule}"] = (robust_accuracies(model, X_test, y_test), choice,
