@@ -177,6 +177,36 @@ def test_refit_rule_in_grid_search(iris):
     assert search.best_estimator_.C == results["params"][search.best_index_]["C"]
 
 
+def test_refit_rule_chooses_norm_and_radius(iris):
+    # The user guide's recipe: one sub-grid per norm, radii as fractions of that
+    # norm's own r*; the rule picks among all candidates on the same folds.
+    X, y = iris
+    fractions = (0.02, 0.1, 0.3)
+    r_stars = {norm: RobustPairedClassifier(radius=1e-6, norm=norm).fit(
+        X, y).radius_max_ for norm in ("spectral", "frobenius", "nuclear")}
+    # The three r* differ (dual norms of one gradient): one grid of radii would
+    # put a fraction of one norm's r* at another fraction of the next.
+    assert len({round(r, 6) for r in r_stars.values()}) == 3
+    grid = [{"norm": [norm], "radius": [f * r for f in fractions]}
+            for norm, r in r_stars.items()]
+    search = GridSearchCV(
+        RobustPairedClassifier(), grid, cv=3,
+        scoring={"accuracy": "accuracy",
+                 "robust": make_worst_case_accuracy_scorer([0.25, 0.5])},
+        refit=make_robust_refit(tolerance=0.02)).fit(X, y)
+    results = search.cv_results_
+    clean, robust = results["mean_test_accuracy"], results["mean_test_robust"]
+    # Brute force over the 9 candidates: the most robust of those within 0.02 of
+    # the best clean score.
+    eligible = [i for i in range(9) if clean[i] >= clean.max() - 0.02]
+    best = max(eligible, key=lambda i: (robust[i], clean[i], -i))
+    assert search.best_index_ == best
+    chosen = results["params"][best]
+    assert search.best_estimator_.norm == chosen["norm"]
+    assert search.best_estimator_.radius == chosen["radius"]
+    assert np.isclose(fractions, chosen["radius"] / r_stars[chosen["norm"]]).any()
+
+
 @pytest.mark.parametrize("epsilon", [-0.1, np.nan, np.inf, "1", True, [], [[1.0]],
                                      [0.5, -1.0], None])
 def test_scorer_refuses_bad_epsilon(epsilon):
