@@ -33,6 +33,9 @@ ESTIMATORS = [
                                 random_state=0),
     AuxiliaryLearningRegressor(hidden_layer_sizes=(16,), weighting="equal",
                                max_iter=300, tol=1e-2, random_state=0),
+    SimilarityAwareMultimodalClassifier(representation_dim=8, learning_rate=1e-2,
+                                        max_iter=300, tol=1e-3, n_ensemble=2,
+                                        random_state=0),
 ]
 
 # Checks expected to fail, with the reason.

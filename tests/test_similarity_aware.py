@@ -619,3 +619,99 @@ def test_property_in_batch_negatives(n_rows, k, seed, repeat):
         s = clf.similarity(X)
         assert np.all((s >= 0) & (s <= 1))
         np.testing.assert_array_equal(X, X_before)
+
+
+# ------------------------------------------------------------------ n_ensemble
+
+def _member_seeds(random_state, k):
+    """The documented rule: member i is the fit of ``random_state=seeds[i]``."""
+    return np.random.RandomState(random_state).randint(2**31 - 1, size=k)
+
+
+def test_ensemble_is_the_mean_of_single_fits_with_the_member_seeds():
+    X, y = _pairs(160)
+    X_test, _ = _pairs(60, seed=4)
+    params = dict(SMALL, max_iter=8, random_state=11)
+    ensemble = _fit(SimilarityAwareMultimodalClassifier(n_ensemble=3, **params), X, y)
+    singles = [_fit(SimilarityAwareMultimodalClassifier(
+        **{**params, "random_state": int(seed)}), X, y)
+        for seed in _member_seeds(11, 3)]
+    assert ensemble.params_.shape == (3, singles[0].params_.size)
+    np.testing.assert_array_equal(ensemble.params_,
+                                  np.vstack([m.params_ for m in singles]))
+    # The members differ: different starts give different scores.
+    scores = np.array([m.decision_function(X_test) for m in singles])
+    assert np.min(np.ptp(scores, axis=0)) > 0
+    mean = scores.mean(axis=0)
+    np.testing.assert_allclose(ensemble.decision_function(X_test), mean,
+                               rtol=1e-12, atol=1e-12)
+    proba = ensemble.predict_proba(X_test)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-mean)), rtol=1e-12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-14)
+    np.testing.assert_array_equal(ensemble.predict(X_test),
+                                  ensemble.classes_[(mean > 0) * 1])
+    np.testing.assert_allclose(
+        ensemble.similarity(X_test),
+        np.mean([m.similarity(X_test) for m in singles], axis=0), rtol=1e-12)
+    for modality in (None, "text", "image"):
+        np.testing.assert_array_equal(
+            ensemble.transform(X_test, modality),
+            np.hstack([m.transform(X_test, modality) for m in singles]))
+    # decision='similarity' after the fit reads every member's similarity head.
+    ensemble.set_params(decision="similarity")
+    s = np.array([m.similarity(X_test) for m in singles])
+    np.testing.assert_allclose(ensemble.decision_function(X_test),
+                               np.mean(np.log((1 - s) / s), axis=0), rtol=1e-10)
+    assert ensemble.n_iter_ == max(m.n_iter_ for m in singles)
+    assert ensemble.t_ == sum(m.t_ for m in singles)
+    assert ensemble.loss_curve_ == [m.loss_curve_ for m in singles]
+
+
+def test_one_member_is_the_single_network():
+    X, y = _pairs(100)
+    default = _fit(SimilarityAwareMultimodalClassifier(max_iter=4, **SMALL), X, y)
+    one = _fit(SimilarityAwareMultimodalClassifier(max_iter=4, n_ensemble=1, **SMALL),
+               X, y)
+    assert one.params_.ndim == 1
+    np.testing.assert_array_equal(one.params_, default.params_)
+
+
+def test_ensemble_warns_once_and_pickles():
+    X, y = _pairs(80)
+    clf = SimilarityAwareMultimodalClassifier(max_iter=2, tol=0.0, n_ensemble=3,
+                                              **SMALL)
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    assert [type(r.message) for r in records] == [ConvergenceWarning]
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.decision_function(X),
+                                  clf.decision_function(X))
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, "3", True, None])
+def test_bad_n_ensemble_is_refused(value):
+    X, y = _pairs(40)
+    with pytest.raises(ValueError, match="n_ensemble"):
+        SimilarityAwareMultimodalClassifier(max_iter=2, n_ensemble=value,
+                                            **VIEWS).fit(X, y)
+
+
+@settings(max_examples=15, deadline=None)
+@given(k=st.integers(1, 4), member=st.integers(0, 3), n_rows=st.integers(6, 30),
+       seed=st.integers(0, 2**16))
+def test_property_every_member_is_its_single_fit(k, member, n_rows, seed):
+    X, y = _pairs(n_rows, seed=seed % 50)
+    params = dict(VIEWS, representation_dim=3, max_iter=2, random_state=seed)
+    ensemble = _fit(SimilarityAwareMultimodalClassifier(n_ensemble=k, **params), X, y)
+    member = min(member, k - 1)
+    single = _fit(SimilarityAwareMultimodalClassifier(
+        **{**params, "random_state": int(_member_seeds(seed, k)[member])}
+        if k > 1 else params), X, y)
+    theta = ensemble.params_ if k == 1 else ensemble.params_[member]
+    np.testing.assert_array_equal(theta, single.params_)
+    proba = ensemble.predict_proba(X)
+    assert proba.shape == (n_rows, 2) and np.all((proba >= 0) & (proba <= 1))
+    s = ensemble.similarity(X)
+    assert np.all((s >= 0) & (s <= 1))
+    assert ensemble.transform(X).shape == (n_rows, 2 * 3 * k)
