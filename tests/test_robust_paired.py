@@ -716,3 +716,32 @@ def test_path_tangent_matches_finite_differences_of_central_points():
     numeric = (central(t * (1 + epsilon), v) - central(t * (1 - epsilon), v)) / (
         2 * epsilon * t)
     np.testing.assert_allclose(tangent, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+@pytest.mark.parametrize("fraction", [0.003, 0.3])
+def test_pairwise_on_ten_classes_against_cvxpy(fraction):
+    # Ten classes (45 pair cones), a tiny and a large fraction of the critical
+    # radius: the path's tangent start and the loose centrings must still reach
+    # cvxpy's optimum, with a certified gap at most tol.
+    cp = pytest.importorskip("cvxpy")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:120, ::4])
+    y = y[:120]
+    n, p = X.shape
+    Y = np.eye(10)[y]
+    r_star = RobustPairedClassifier(radius=1e-6, norm="pairwise").fit(
+        X, y).radius_max_
+    radius = fraction * r_star
+    model = RobustPairedClassifier(radius=radius, norm="pairwise", tol=1e-8).fit(X, y)
+    assert model.duality_gap_ <= 1e-8
+    W, b = cp.Variable((10, p)), cp.Variable(10)
+    Z = X @ W.T + np.ones((n, 1)) @ cp.reshape(b, (1, 10), order="C")
+    loss = cp.sum(cp.log_sum_exp(Z, axis=1) - cp.sum(cp.multiply(Y, Z), axis=1))
+    penalty = cp.max(cp.hstack([cp.norm(W[k] - W[m]) for k in range(10)
+                                for m in range(k)]))
+    problem = cp.Problem(cp.Minimize(loss / n + radius * penalty))
+    problem.solve(solver=cp.CLARABEL)
+    assert abs(model.objective_ - problem.value) < 1e-6
