@@ -26,6 +26,8 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, log_expit, xlogy
 
 from ._kernels import (
+    add_packed_blocks,
+    add_pair_cone_hessian,
     fista_steps,
     logistic_loss_residuals,
     matrix_prox,
@@ -521,28 +523,9 @@ def _pair_cones(W, lam, pairs, stride, dim, derivatives=True):
     gradient[-1] = -2.0 * lam * inverse.sum()
     if derivatives == "gradient":
         return value, gradient, None
-    outer = scaled[:, :, None] * scaled[:, None, :]
-    on_diagonal = (np.abs(incidence[:, :n_kept]).T
-                   @ outer.reshape(len(pairs), -1)).reshape(n_kept, n_features,
-                                                             n_features)
-    laplacian = incidence[:, :n_kept].T @ (incidence[:, :n_kept]
-                                           * (2.0 * inverse)[:, None])
-    cross = incidence[:, :n_kept].T @ (-4.0 * lam * differences
-                                       * (inverse**2)[:, None])
     hessian = np.zeros((dim, dim))
-    blocks = hessian[:size, :size].reshape(n_kept, stride, n_kept, stride)[
-        :, :n_features, :, :n_features]
-    for k in range(n_kept):
-        blocks[k, :, k, :] = on_diagonal[k]
-    for p, (k, l) in enumerate(pairs):
-        if l < n_kept:
-            blocks[k, :, l, :] = -outer[p]
-            blocks[l, :, k, :] = -outer[p]
-    diagonal = np.arange(n_features)
-    blocks[:, diagonal, :, diagonal] += laplacian
-    hessian[:size, -1].reshape(n_kept, stride)[:, :n_features] = cross
-    hessian[-1, :size] = hessian[:size, -1]
-    hessian[-1, -1] = np.sum(-2.0 * inverse + 4.0 * lam * lam * inverse**2)
+    add_pair_cone_hessian(hessian, scaled, inverse, first, second, float(lam),
+                          n_kept, stride)
     return value, gradient, hessian
 
 
@@ -732,18 +715,9 @@ def _softmax_derivatives(design, R, Y, weights, n_free, packed=None, scale=1.0,
         sums = sum(curvature[start:start + chunk].T
                    @ _packed_outer(design[start:start + chunk])
                    for start in range(0, n_samples, chunk))
-    upper = np.triu_indices(stride)
-    blocks = np.empty((first.size, stride, stride))
-    blocks[:, upper[0], upper[1]] = sums
-    blocks[:, upper[1], upper[0]] = sums
     hessian = np.zeros((n_free * stride,) * 2) if add_to is None else add_to
-    # A view (the rows of each class are contiguous in the layout).
-    target = hessian.reshape(n_free, stride, n_free, stride)
-    for block, k, m in zip(blocks, first, second):
-        target[k, :, m, :] += block
-        if m != k:
-            # Each block is symmetric: block (m, k) = block (k, m)' = block (k, m).
-            target[m, :, k, :] += block
+    # Each block is symmetric: block (m, k) = block (k, m)' = block (k, m).
+    add_packed_blocks(hessian, sums, first, second, stride)
     return gradient, hessian
 
 
