@@ -745,3 +745,26 @@ def test_pairwise_on_ten_classes_against_cvxpy(fraction):
     problem = cp.Problem(cp.Minimize(loss / n + radius * penalty))
     problem.solve(solver=cp.CLARABEL)
     assert abs(model.objective_ - problem.value) < 1e-6
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_pairwise_without_intercept_against_cvxpy(iris):
+    # Without an intercept the barrier holds the intercept coordinates fixed:
+    # the path's tangent is solved on the free ones only.
+    cp = pytest.importorskip("cvxpy")
+    X, y = iris
+    X = X + 0.5  # off-centre rows, so that the missing intercept matters
+    n = len(y)
+    Y = np.eye(3)[y]
+    model = RobustPairedClassifier(radius=0.1, norm="pairwise", fit_intercept=False,
+                                   tol=1e-9).fit(X, y)
+    assert model.duality_gap_ <= 1e-9
+    np.testing.assert_array_equal(model.intercept_, 0.0)
+    W = cp.Variable((3, 4))
+    Z = X @ W.T
+    loss = cp.sum(cp.log_sum_exp(Z, axis=1) - cp.sum(cp.multiply(Y, Z), axis=1))
+    penalty = cp.max(cp.hstack([cp.norm(W[k] - W[m]) for k in range(3)
+                                for m in range(k)]))
+    problem = cp.Problem(cp.Minimize(loss / n + 0.1 * penalty))
+    problem.solve(solver=cp.CLARABEL)
+    assert abs(model.objective_ - problem.value) < 1e-6
