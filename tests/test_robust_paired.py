@@ -9,6 +9,7 @@ dependency, skipped when absent).
 
 import numpy as np
 import pytest
+from scipy.linalg import cho_solve
 from scipy.optimize import minimize
 from scipy.special import log_expit, logsumexp
 from sklearn.datasets import load_breast_cancer, load_iris
@@ -464,6 +465,11 @@ def test_pair_cone_barrier_derivatives_match_finite_differences(kept):
         return _pair_cones(W, point[-1], pairs, stride, dim)
 
     _, gradient, hessian = parts(v)
+    W = np.zeros((K, p))
+    W[:kept] = v[:-1].reshape(kept, stride)[:, :p]
+    np.testing.assert_allclose(
+        _pair_cones(W, v[-1], pairs, stride, dim, "gradient")[1], gradient,
+        rtol=1e-14)
     step = 1e-6
     for j in range(dim):
         shift = np.zeros(dim)
@@ -475,8 +481,9 @@ def test_pair_cone_barrier_derivatives_match_finite_differences(kept):
                                    atol=1e-5)
 
 
-@pytest.mark.parametrize("growth", [None, 30.0])
-def test_central_path_gap_bounds_the_error_against_highs(growth):
+@pytest.mark.parametrize("growth, tangent", [(None, False), (30.0, False),
+                                             (30.0, True)])
+def test_central_path_gap_bounds_the_error_against_highs(growth, tangent):
     # The barrier driver (tenfold or faster growth landing on the last t needed,
     # centring started from the extrapolated path) on an LP over a box whose
     # optimum HiGHS gives: the certified gap must meet tol and bound the error.
@@ -505,7 +512,7 @@ def test_central_path_gap_bounds_the_error_against_highs(growth):
     assert reference.status == 0
     for tol in (1e-4, 1e-7, 1e-10):
         v, gap, steps = _central_path(barrier, np.zeros(5), np.ones(5, dtype=bool),
-                                      12.0, tol, 500, 0, growth)
+                                      12.0, tol, 500, 0, growth, tangent)
         assert gap <= tol
         assert -1e-9 <= c @ v - reference.fun <= gap + 1e-9
 
@@ -653,8 +660,11 @@ def test_newton_solve_factorises_in_place_and_falls_back_to_least_squares():
     definite = A @ A.T
     g = rng.normal(size=6)
     expected = np.linalg.solve(definite, g)
-    np.testing.assert_allclose(_newton_solve(definite.copy(), g, None), expected,
-                               rtol=1e-10)
+    direction, factor = _newton_solve(definite.copy(), g, None)
+    np.testing.assert_allclose(direction, expected, rtol=1e-10)
+    # The factor it returns solves other right-hand sides (the path's tangent).
+    np.testing.assert_allclose(cho_solve(factor, definite[:, 0]), np.eye(6)[:, 0],
+                               atol=1e-10)
     # Singular (rank 3): the factorisation fails part-way through the matrix it
     # overwrote, so the fallback must work on the rebuilt one.
     singular = A[:, :3] @ A[:, :3].T
@@ -664,8 +674,97 @@ def test_newton_solve_factorises_in_place_and_falls_back_to_least_squares():
         rebuilt.append(True)
         return singular.copy()
 
-    direction = _newton_solve(singular.copy(), g, rebuild)
-    assert rebuilt
+    direction, factor = _newton_solve(singular.copy(), g, rebuild)
+    assert rebuilt and factor is None
     np.testing.assert_allclose(direction,
                                np.linalg.lstsq(singular, g, rcond=None)[0],
                                atol=1e-10)
+
+
+def test_path_tangent_matches_finite_differences_of_central_points():
+    # The tangent extrapolation of _central_path: v'(t) = -H^{-1} g0 at a
+    # central point, against central points at t (1 +- 1e-4) found by Newton's
+    # method to rounding (an LP barrier, whose central path is smooth).
+    from scipy.linalg import cho_factor
+
+    rng = np.random.default_rng(4)
+    # A box and six random cuts: a bounded polytope around 0.
+    A = np.vstack([rng.normal(size=(6, 4)), np.eye(4), -np.eye(4)])
+    upper = rng.uniform(0.5, 2.0, size=14)
+    c = rng.normal(size=4)
+
+    def derivatives(v, t):
+        inverse = 1.0 / (upper - A @ v)
+        return t * c + A.T @ inverse, (A * (inverse * inverse)[:, None]).T @ A
+
+    def central(t, v=None):
+        v = np.zeros(4) if v is None else v
+        for _ in range(200):
+            gradient, hessian = derivatives(v, t)
+            step = np.linalg.solve(hessian, gradient)
+            scale = 1.0
+            while np.any(upper - A @ (v - scale * step) <= 0):
+                scale *= 0.5
+            v = v - scale * step
+        return v
+
+    t = 3.0
+    v = central(t)
+    _, hessian = derivatives(v, t)
+    tangent = -cho_solve(cho_factor(hessian), c)
+    epsilon = 1e-4
+    numeric = (central(t * (1 + epsilon), v) - central(t * (1 - epsilon), v)) / (
+        2 * epsilon * t)
+    np.testing.assert_allclose(tangent, numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+@pytest.mark.parametrize("fraction", [0.003, 0.3])
+def test_pairwise_on_ten_classes_against_cvxpy(fraction):
+    # Ten classes (45 pair cones), a tiny and a large fraction of the critical
+    # radius: the path's tangent start and the loose centrings must still reach
+    # cvxpy's optimum, with a certified gap at most tol.
+    cp = pytest.importorskip("cvxpy")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:120, ::4])
+    y = y[:120]
+    n, p = X.shape
+    Y = np.eye(10)[y]
+    r_star = RobustPairedClassifier(radius=1e-6, norm="pairwise").fit(
+        X, y).radius_max_
+    radius = fraction * r_star
+    model = RobustPairedClassifier(radius=radius, norm="pairwise", tol=1e-8).fit(X, y)
+    assert model.duality_gap_ <= 1e-8
+    W, b = cp.Variable((10, p)), cp.Variable(10)
+    Z = X @ W.T + np.ones((n, 1)) @ cp.reshape(b, (1, 10), order="C")
+    loss = cp.sum(cp.log_sum_exp(Z, axis=1) - cp.sum(cp.multiply(Y, Z), axis=1))
+    penalty = cp.max(cp.hstack([cp.norm(W[k] - W[m]) for k in range(10)
+                                for m in range(k)]))
+    problem = cp.Problem(cp.Minimize(loss / n + radius * penalty))
+    problem.solve(solver=cp.CLARABEL)
+    assert abs(model.objective_ - problem.value) < 1e-6
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_pairwise_without_intercept_against_cvxpy(iris):
+    # Without an intercept the barrier holds the intercept coordinates fixed:
+    # the path's tangent is solved on the free ones only.
+    cp = pytest.importorskip("cvxpy")
+    X, y = iris
+    X = X + 0.5  # off-centre rows, so that the missing intercept matters
+    n = len(y)
+    Y = np.eye(3)[y]
+    model = RobustPairedClassifier(radius=0.1, norm="pairwise", fit_intercept=False,
+                                   tol=1e-9).fit(X, y)
+    assert model.duality_gap_ <= 1e-9
+    np.testing.assert_array_equal(model.intercept_, 0.0)
+    W = cp.Variable((3, 4))
+    Z = X @ W.T
+    loss = cp.sum(cp.log_sum_exp(Z, axis=1) - cp.sum(cp.multiply(Y, Z), axis=1))
+    penalty = cp.max(cp.hstack([cp.norm(W[k] - W[m]) for k in range(3)
+                                for m in range(k)]))
+    problem = cp.Problem(cp.Minimize(loss / n + 0.1 * penalty))
+    problem.solve(solver=cp.CLARABEL)
+    assert abs(model.objective_ - problem.value) < 1e-6

@@ -161,3 +161,20 @@ def test_worst_case_accuracy_function_any_input(n_rows, n_features, n_coef_rows,
         assert 0.0 <= accuracy <= 1.0
         assert n_rows and bad in (None, "list_classes")
     np.testing.assert_array_equal(X, X_copy)
+
+
+@settings(max_examples=60, deadline=None)
+@given(degree=st.floats(0.5, 1e5), tol=st.floats(1e-12, 1e-2))
+def test_final_centring_keeps_the_gap_bound_below_tol(degree, tol):
+    # The last centring of the growth schedule stops at _final_centring's
+    # decrement, at t = (1 + _FINAL_MARGIN) degree / tol: the certified bound
+    # must then be at most tol, and the decrement a valid one (beta < 1).
+    from statopt.linear_model._robust_dual import (
+        _FINAL_MARGIN,
+        _final_centring,
+        _path_gap,
+    )
+
+    decrement = _final_centring(degree)
+    assert 0.0 < decrement <= 0.25
+    assert _path_gap(degree, decrement, (1 + _FINAL_MARGIN) * degree / tol) <= tol
