@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.semi_supervised import SelfTrainingClassifier
 from threadpoolctl import threadpool_limits
 
 from ..datasets import make_auxiliary_tasks
@@ -43,10 +44,15 @@ PUBLISHED = {
     "bilevel as published": (0.873, 0.835, 0.787),
 }
 
-# name -> estimator parameters (None: logistic regression on the primary rows).
+# name -> estimator parameters (None: logistic regression on the primary rows;
+# SELF_TRAINING: scikit-learn's self-training of it with the pool rows unlabelled).
+SELF_TRAINING = "self-training"
 METHODS = {
     "primary only": dict(weighting="none"),
     "logistic regression (primary rows)": None,
+    # Semi-supervised baselines: the pool rows' features without their auxiliary
+    # labels, to tell what the labels add to plain self-training.
+    "self-training logistic regression": SELF_TRAINING,
     "equal": dict(weighting="equal"),
     "uncertainty": dict(weighting="uncertainty"),
     "gcs": dict(weighting="gcs"),
@@ -64,6 +70,9 @@ METHODS = {
     # Cross-fitted halves of the primary rows, then a refit on all of them, and
     # generated primary labels for the pool rows.
     "dtg (ours)": dict(weighting="dtg"),
+    # DTG's pool labels with the auxiliary labels' evidence switched off: the
+    # network's own class-aligned, sharpened predictions (self-training).
+    "dtg, pool labels without evidence": dict(weighting="dtg", pool_trust=0.0),
 }
 ABLATIONS = {
     "dtg without the linear term": dict(weighting="dtg", label_generator="mlp"),
@@ -72,8 +81,9 @@ ABLATIONS = {
     "dtg without feature generation": dict(weighting="dtg", feature_mixing=0.0),
     "dtg, pool labels not sharpened": dict(weighting="dtg", pool_temperature=1.0),
 }
-BASELINES = ("primary only", "logistic regression (primary rows)", "equal",
-             "uncertainty", "gcs", "bilevel as published")
+BASELINES = ("primary only", "logistic regression (primary rows)",
+             "self-training logistic regression", "equal", "uncertainty", "gcs",
+             "bilevel as published", "dtg, pool labels without evidence")
 
 
 def fit_one(name, params, data, seed, max_iter=None):
@@ -87,6 +97,11 @@ def fit_one(name, params, data, seed, max_iter=None):
         if params is None:
             model = LogisticRegression(max_iter=2000).fit(data.X[labelled],
                                                           data.y[labelled])
+            weights = trust = None
+        elif params == SELF_TRAINING:
+            # Every row: the primary rows labelled, the pool rows y = -1.
+            model = SelfTrainingClassifier(LogisticRegression(max_iter=2000))
+            model.fit(data.X, data.y)
             weights = trust = None
         else:
             extra = {} if max_iter is None else dict(max_iter=max_iter)
