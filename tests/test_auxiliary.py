@@ -710,6 +710,21 @@ def test_pool_trust_changes_the_fit_and_the_evidence_helps_on_digits():
     assert scores["auto"] > scores[0.0] + 0.02
 
 
+def test_pool_label_likelihoods_follow_the_network_once_an_epoch(monkeypatch):
+    """Once per epoch of minibatches, whatever upper_every is (plus the start)."""
+    X, y, aux, _ = _pool_data(n=90)
+    calls = []
+    original = AuxiliaryLearningClassifier._update_likelihoods
+    monkeypatch.setattr(AuxiliaryLearningClassifier, "_update_likelihoods",
+                        lambda self, theta, index: calls.append(index)
+                        or original(self, theta, index))
+    # 90 rows in minibatches of 30: 3 steps an epoch, 2 epochs.
+    _fit(AuxiliaryLearningClassifier(
+        weighting="dtg", upper_validation="reorder", upper_every=2, batch_size=30,
+        **dict(SMALL, max_iter=2)), X, y, auxiliary_targets=aux)
+    assert len(calls) == 1 + 2
+
+
 @pytest.mark.parametrize("name, value", [
     ("pool_trust", -0.1), ("pool_trust", 1.5), ("pool_trust", "yes"),
     ("pool_trust", None),
