@@ -485,10 +485,12 @@ def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
                                   "dtg"]),
        upper_validation=st.sampled_from(["holdout", "reorder", "crossfit"]),
        unlabelled=st.integers(0, 20), pool_labels=st.sampled_from([0.0, 1.0, 2.5]),
-       pool_temperature=st.sampled_from([0.05, 0.5, 1.0]))
+       pool_temperature=st.sampled_from([0.05, 0.5, 1.0]),
+       pool_trust=st.sampled_from(["auto", 0.0, 0.5, 1.0]))
 def test_property_any_valid_input_fits_finite(seed, missing, weighting,
                                               upper_validation, unlabelled,
-                                              pool_labels, pool_temperature):
+                                              pool_labels, pool_temperature,
+                                              pool_trust):
     X, y, aux = _small_data(seed, n=40)
     rng = np.random.default_rng(seed)
     aux[rng.uniform(size=aux.shape) < missing] = np.nan
@@ -500,12 +502,14 @@ def test_property_any_valid_input_fits_finite(seed, missing, weighting,
     clf = _fit(AuxiliaryLearningClassifier(**dict(
         SMALL, max_iter=3, upper_every=2, weighting=weighting,
         upper_validation=upper_validation, pool_labels=pool_labels,
-        pool_temperature=pool_temperature)), X, y,
+        pool_temperature=pool_temperature, pool_trust=pool_trust)), X, y,
         auxiliary_targets=aux)
     np.testing.assert_array_equal(aux, caller)
     np.testing.assert_array_equal(y, caller_y)
     if hasattr(clf, "auxiliary_trust_"):
         assert np.all((clf.auxiliary_trust_ >= 0) & (clf.auxiliary_trust_ <= 1))
+        if pool_trust != "auto":
+            assert np.all(clf.auxiliary_trust_ == pool_trust)
     proba = clf.predict_proba(X)
     assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
     assert np.all(np.isfinite(clf.task_weights_)) and np.all(clf.task_weights_ >= 0)
@@ -598,6 +602,16 @@ def _pool_data(seed=0, n=300, n_labelled=30):
     return X, y, aux, classes
 
 
+def _brute_force_evidence(proba, a, pool):
+    """Marginal of binary labels ``a`` and ``log T[c, a] - log P(a)`` counted on
+    the pool rows with the predicted probabilities, 5 prior rows per class."""
+    marginal = np.array([np.mean(a == 0), np.mean(a == 1)])
+    counts = np.array([[5.0 * marginal[b] + sum(
+        proba[i, c] for i in range(pool.sum()) if a[pool][i] == b)
+        for b in range(2)] for c in range(proba.shape[1])])
+    return marginal, np.log(counts / counts.sum(axis=1, keepdims=True) / marginal)
+
+
 def test_pool_label_likelihoods_trust_and_alignment_against_brute_force():
     X, y, aux, _ = _pool_data()
     clf = _fit(AuxiliaryLearningClassifier(weighting="dtg", **dict(SMALL,
@@ -610,11 +624,7 @@ def test_pool_label_likelihoods_trust_and_alignment_against_brute_force():
     posterior_logits = np.log(proba)
     for k in range(2):
         a = aux[:, k].astype(int)
-        marginal = np.array([np.mean(a == 0), np.mean(a == 1)])
-        counts = np.array([[5.0 * marginal[b] + sum(
-            proba[i, c] for i in range(pool.sum()) if a[pool][i] == b)
-            for b in range(2)] for c in range(3)])
-        ratio = np.log(counts / counts.sum(axis=1, keepdims=True) / marginal)
+        marginal, ratio = _brute_force_evidence(proba, a, pool)
         best, best_fit = None, -np.inf
         for trust in np.linspace(0, 1, 21):
             fit = 0.0
@@ -657,7 +667,67 @@ def test_pool_labels_change_the_fit_and_help_on_digits():
     assert scores[1.0] > scores[0.0] + 0.03
 
 
+@pytest.mark.parametrize("trust", [0.0, 0.4, 1.0])
+def test_pool_trust_fixed_against_brute_force(trust):
+    """A fixed trust scales every label's evidence; 0 leaves the network's own
+    prediction, shifted so the pool's mean posterior is the class prior."""
+    X, y, aux, _ = _pool_data()
+    clf = _fit(AuxiliaryLearningClassifier(weighting="dtg", pool_trust=trust,
+                                           **dict(SMALL, max_iter=5)),
+               X, y, auxiliary_targets=aux)
+    clf._update_likelihoods(clf.params_, 0)
+    pool = y < 0
+    proba = clf.predict_proba(X[pool])
+    logits = np.log(proba)
+    for k in range(2):
+        a = aux[:, k].astype(int)
+        _, ratio = _brute_force_evidence(proba, a, pool)
+        np.testing.assert_allclose(clf._likelihoods[0][k], trust * ratio,
+                                   rtol=1e-10, atol=1e-12)
+        logits = logits + trust * ratio[:, a[pool]].T
+    np.testing.assert_array_equal(clf.auxiliary_trust_, [trust, trust])
+    aligned = logits + clf._shift[0]
+    mean = np.exp(aligned - aligned.max(axis=1, keepdims=True))
+    mean = (mean / mean.sum(axis=1, keepdims=True)).mean(axis=0)
+    np.testing.assert_allclose(mean, np.full(3, 1 / 3), atol=0.01)
+
+
+def test_pool_trust_changes_the_fit_and_the_evidence_helps_on_digits():
+    """Switching the auxiliary labels' evidence off (trust 0, self-training on the
+    network's own predictions) changes the fit and, at rho = 0, lowers the pool
+    rows' accuracy (their true digits)."""
+    data = make_auxiliary_tasks(rho=0.0, random_state=7)
+    pool = data.y < 0
+    truth = _true_digits(data.X[pool])
+    scores = {}
+    for trust in ("auto", 0.0):
+        clf = _fit(AuxiliaryLearningClassifier(
+            (32,), weighting="dtg", upper_validation="holdout", pool_trust=trust,
+            max_iter=30, random_state=0), data.X, data.y,
+            auxiliary_targets=data.auxiliary_targets)
+        scores[trust] = clf.score(data.X[pool], truth)
+    assert np.all(clf.auxiliary_trust_ == 0.0)
+    assert scores["auto"] > scores[0.0] + 0.02
+
+
+def test_pool_label_likelihoods_follow_the_network_once_an_epoch(monkeypatch):
+    """Once per epoch of minibatches, whatever upper_every is (plus the start)."""
+    X, y, aux, _ = _pool_data(n=90)
+    calls = []
+    original = AuxiliaryLearningClassifier._update_likelihoods
+    monkeypatch.setattr(AuxiliaryLearningClassifier, "_update_likelihoods",
+                        lambda self, theta, index: calls.append(index)
+                        or original(self, theta, index))
+    # 90 rows in minibatches of 30: 3 steps an epoch, 2 epochs.
+    _fit(AuxiliaryLearningClassifier(
+        weighting="dtg", upper_validation="reorder", upper_every=2, batch_size=30,
+        **dict(SMALL, max_iter=2)), X, y, auxiliary_targets=aux)
+    assert len(calls) == 1 + 2
+
+
 @pytest.mark.parametrize("name, value", [
+    ("pool_trust", -0.1), ("pool_trust", 1.5), ("pool_trust", "yes"),
+    ("pool_trust", None),
     ("pool_labels", -1.0), ("pool_labels", "yes"), ("pool_labels", None),
     ("pool_temperature", 0.0), ("pool_temperature", -0.5),
     ("pool_temperature", "sharp")])

@@ -277,6 +277,7 @@ class _AuxiliaryLearning(BaseEstimator):
         "instance_regularization": [Interval(Real, 0, None, closed="left")],
         "pool_labels": [Interval(Real, 0, None, closed="left")],
         "pool_temperature": [Interval(Real, 0, None, closed="neither")],
+        "pool_trust": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -309,6 +310,7 @@ class _AuxiliaryLearning(BaseEstimator):
         instance_regularization=0.1,
         pool_labels=1.0,
         pool_temperature=0.5,
+        pool_trust="auto",
         alpha=1e-4,
         optimizer="adam",
         learning_rate=1e-2,
@@ -336,6 +338,7 @@ class _AuxiliaryLearning(BaseEstimator):
         self.instance_regularization = instance_regularization
         self.pool_labels = pool_labels
         self.pool_temperature = pool_temperature
+        self.pool_trust = pool_trust
         self.alpha = alpha
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -529,6 +532,8 @@ default=None
                                                             1e-3, None))
 
         self._tasks = tasks
+        batch = min(200, n_rows) if self.batch_size == "auto" else self.batch_size
+        self._epoch_steps = -(-n_rows // min(batch, n_rows))
         self._setup_upper(tasks, generator_input.shape[1], rng)
         trainer = MinibatchTrainer(
             optimizer=self.optimizer, learning_rate=self.learning_rate,
@@ -758,9 +763,9 @@ default=None
             n_networks = 1 if coefs[0].ndim == 1 else coefs[0].shape[1]
             parts = np.split(theta, n_networks)
             if self._pool_labelling and rng is not None:
-                # The label likelihoods follow the network about once an epoch.
+                # The label likelihoods follow the network once an epoch.
                 self._pool_steps += 1
-                if self._pool_steps % self.upper_every == 0:
+                if self._pool_steps % self._epoch_steps == 0:
                     for j, part in enumerate(parts):
                         self._update_likelihoods(part, j)
             lower, loss, grads = [], 0.0, []
@@ -847,8 +852,12 @@ default=None
                 log_softmax(tempered, axis=2),
                 np.broadcast_to(codes[seen][None, :, None],
                                 (_TRUST_GRID.size, seen.sum(), 1)), axis=2)
-            trust = _TRUST_GRID[np.argmax(fit.sum(axis=(1, 2)))] if seen.any() \
-                else 0.0
+            if self.pool_trust != "auto":
+                trust = float(self.pool_trust)
+            elif seen.any():
+                trust = _TRUST_GRID[np.argmax(fit.sum(axis=(1, 2)))]
+            else:
+                trust = 0.0
             tables.append(trust * ratio)
             trusts.append(trust)
         self._likelihoods[index], self._trust[index] = tables, np.array(trusts)
@@ -1187,6 +1196,14 @@ default='auto'
         et al. 2019): below 1 the pool rows also lower the entropy of the
         network's predictions (Grandvalet and Bengio 2005), which helps even when
         the auxiliary labels say nothing; 1 keeps the posterior.
+    pool_trust : 'auto' or float in [0, 1], default='auto'
+        Trust ``b_k`` in every auxiliary label's evidence in the generated pool
+        labels. 'auto' chooses each task's trust by the likelihood of the
+        labelled rows' auxiliary labels (see Notes); a number fixes it for every
+        task: 1 is Bayes' rule with the estimated likelihoods, 0 ignores the
+        auxiliary labels, so a pool row's label is the network's own
+        class-aligned, sharpened prediction (self-training, the baseline that
+        tells what the auxiliary labels add).
     alpha : float, default=1e-4
         L2 penalty of the dense weights.
     optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
@@ -1263,18 +1280,19 @@ default='auto'
     labels ``a_ik`` trains the primary head on the soft label ``q_i ~ r_i^(1 / t)``
     (``t = pool_temperature``), the sharpened posterior
     ``r_ic ~ p(c | x_i) s_c prod_k (T_k[c, a_ik] / P(a_ik))^b_k``, held fixed in
-    the network's parameters. About once an epoch (every ``upper_every`` steps):
-    ``T_k[c, a]``, the probability of label ``a`` in class ``c``, is counted on
-    the pool rows with the network's predicted class probabilities (plus 5 rows
-    per class spread as the labels are overall); the trust ``b_k`` in [0, 1]
-    maximises the likelihood of the labelled primary rows' auxiliary labels given
-    their classes (rows ``T_k`` never saw), so a label flipped at random, or
-    unrelated to the class, gets ``b_k`` near 0; the class shift ``s`` makes the
-    mean ``r`` over the pool equal the labelled rows' class frequencies (the
-    prior-adjustment fixed point of Saerens et al. 2002), so the network does not
-    teach itself to predict a class it under-predicts less and less. With
-    labels that say nothing, ``q`` is the network's own shifted and sharpened
-    prediction: self-training with entropy minimisation.
+    the network's parameters. Once an epoch: ``T_k[c, a]``, the probability of
+    label ``a`` in class ``c``, is counted on the pool rows with the network's
+    predicted class probabilities (plus 5 rows per class spread as the labels
+    are overall); the trust ``b_k`` in [0, 1] (``pool_trust='auto'``; a number
+    fixes it) maximises the likelihood of the labelled primary rows' auxiliary
+    labels given their classes (rows ``T_k`` never saw), so a label flipped at
+    random, or unrelated to the class, gets ``b_k`` near 0; the class shift
+    ``s`` makes the mean ``r`` over the pool equal the labelled rows' class
+    frequencies (the prior-adjustment fixed point of Saerens et al. 2002), so
+    the network does not teach itself to predict a class it under-predicts
+    less and less. With labels that say nothing (or ``pool_trust=0``), ``q`` is
+    the network's own shifted and sharpened prediction: self-training with
+    entropy minimisation.
 
     References
     ----------
