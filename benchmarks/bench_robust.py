@@ -42,7 +42,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from statopt import RobustPairedClassifier
-from statopt.linear_model import worst_case_accuracy
+from statopt.linear_model import critical_radius, worst_case_accuracy
 from statopt.metrics import make_robust_refit, make_worst_case_accuracy_scorer
 
 EPSILONS = (0.0, 0.5, 1.0, 2.0)
@@ -63,14 +63,6 @@ def robust_accuracies(model, X, y):
 def mean_robust_accuracy(model, X, y):
     """Scorer: mean worst-case accuracy over the perturbation sizes."""
     return float(np.mean(robust_accuracies(model, X, y)))
-
-
-def critical_radius(X, y, **params):
-    """r* of the data, read from a fit refused or run at a tiny radius."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return RobustPairedClassifier(radius=1e-9, max_iter=1, **params).fit(
-            X, y).radius_max_
 
 
 def digits(classes, seed=0):

@@ -7,15 +7,13 @@ robust. The refit rule is checked on hand-made ``cv_results_`` and inside
 GridSearchCV.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.datasets import load_breast_cancer, load_iris
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
@@ -23,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from statopt import RobustPairedClassifier
+from statopt.linear_model import critical_radius
 from statopt.metrics import make_robust_refit, make_worst_case_accuracy_scorer
 
 
@@ -184,16 +183,7 @@ def test_refit_rule_chooses_norm_and_radius(iris):
     # norm's own r*; the rule picks among all candidates on the same folds.
     X, y = iris
     fractions = (0.02, 0.1, 0.3)
-    def critical_radius(norm):
-        # As the guide: radius_max_ is computed before the solver runs, so one
-        # iteration will do (a radius near 0 is the unregularised problem, which
-        # FISTA solves slowly).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return RobustPairedClassifier(radius=1e-9, norm=norm, max_iter=1).fit(
-                X, y).radius_max_
-
-    r_stars = {norm: critical_radius(norm)
+    r_stars = {norm: critical_radius(X, y, norm=norm)
                for norm in ("spectral", "frobenius", "nuclear")}
     # The three r* differ (dual norms of one gradient): one grid of radii would
     # put a fraction of one norm's r* at another fraction of the next.

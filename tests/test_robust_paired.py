@@ -768,3 +768,54 @@ def test_pairwise_without_intercept_against_cvxpy(iris):
     problem = cp.Problem(cp.Minimize(loss / n + 0.1 * penalty))
     problem.solve(solver=cp.CLARABEL)
     assert abs(model.objective_ - problem.value) < 1e-6
+
+
+@pytest.mark.parametrize("norm", ["spectral", "frobenius", "nuclear", "pairwise"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_critical_radius_is_the_fits_radius_max_and_the_collapse_threshold(
+        norm, fit_intercept):
+    from statopt.linear_model import critical_radius
+
+    X, y = load_iris(return_X_y=True)
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, X.shape[0])
+    r_star = critical_radius(X, y, norm=norm, fit_intercept=fit_intercept,
+                             sample_weight=weights)
+    model = RobustPairedClassifier(radius=0.5 * r_star, norm=norm,
+                                   fit_intercept=fit_intercept)
+    model.fit(X, y, sample_weight=weights)
+    assert r_star == pytest.approx(model.radius_max_, rel=1e-12)
+    with pytest.raises(ValueError, match="critical radius"):
+        RobustPairedClassifier(radius=1.0001 * r_star, norm=norm,
+                               fit_intercept=fit_intercept).fit(
+            X, y, sample_weight=weights)
+
+
+def test_critical_radius_binary_and_label_flips():
+    from statopt.linear_model import critical_radius
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    # Two classes: every norm is the l2 norm of the one weight vector.
+    values = {norm: critical_radius(X, y, norm=norm)
+              for norm in ("spectral", "frobenius", "nuclear", "pairwise")}
+    assert np.ptp(list(values.values())) == 0
+    assert values["frobenius"] == pytest.approx(
+        RobustPairedClassifier(radius=0.1 * values["frobenius"]).fit(X, y).radius_max_,
+        rel=1e-12)
+    assert critical_radius(X, y, label_flip_cost=3.0) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("X, y, match", [
+    ([[0.0], [np.nan]], [0, 1], "NaN"),
+    ([[0.0], [1.0]], [1, 1], "two classes"),
+    ([[0.0], [1.0], [2.0]], [0, 1], "inconsistent"),
+])
+def test_critical_radius_refuses_bad_input(X, y, match):
+    from statopt.linear_model import critical_radius
+
+    with pytest.raises(ValueError, match=match):
+        critical_radius(X, y)
+    with pytest.raises(ValueError, match="norm"):
+        critical_radius([[0.0], [1.0]], [0, 1], norm="l1")
+    with pytest.raises(ValueError, match="sample_weight"):
+        critical_radius([[0.0], [1.0]], [0, 1], sample_weight=[-1.0, 1.0])

@@ -178,3 +178,24 @@ def test_final_centring_keeps_the_gap_bound_below_tol(degree, tol):
     decrement = _final_centring(degree)
     assert 0.0 < decrement <= 0.25
     assert _path_gap(degree, decrement, (1 + _FINAL_MARGIN) * degree / tol) <= tol
+
+
+@settings(max_examples=80, deadline=None)
+@given(problems(), st.sampled_from([np.inf, 0.5, 5.0]),
+       st.sampled_from(["spectral", "frobenius", "nuclear", "pairwise"]),
+       st.booleans())
+def test_critical_radius_is_clean_or_finite(problem, kappa, norm, fit_intercept):
+    from statopt.linear_model import critical_radius
+
+    X, y, weights = problem
+    copies = [None if a is None else a.copy() for a in (X, y, weights)]
+    try:
+        r_star = critical_radius(X, y, norm=norm, label_flip_cost=kappa,
+                                 fit_intercept=fit_intercept, sample_weight=weights)
+    except CLEAN:
+        pass
+    else:
+        assert np.isfinite(r_star) and r_star >= 0
+    for original, copy in zip((X, y, weights), copies):
+        if original is not None:
+            np.testing.assert_array_equal(original, copy)

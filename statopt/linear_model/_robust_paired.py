@@ -11,12 +11,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
     check_is_fitted,
+    check_X_y,
     validate_data,
 )
 
@@ -300,14 +301,9 @@ default=None
         X = np.hstack([X, extra]) if extra.shape[1] else X
         # The cost only sees differences of rows: centre, and let the intercept absorb
         # the shift (exact without an intercept too, since then we do not centre).
-        center = weights @ X if self.fit_intercept else np.zeros(X.shape[1])
-        # Scale so that |X| is near one: curvature bounds stay finite for huge
-        # inputs; the radius is scaled alike, so the problem is the same.
-        scale = float(np.max(np.abs(X - center), initial=0.0))
         if paired:
             X_auxiliary = np.hstack([X_auxiliary[keep], extra])
-            scale = max(scale, float(np.max(np.abs(X_auxiliary - center))))
-        scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+        center, scale = _centre_and_scale(X, weights, self.fit_intercept, X_auxiliary)
         Xc = (X - center) / scale
         Y = LabelBinarizer().fit(self.classes_).transform(y).astype(np.float64)
         flips = np.isfinite(kappa)
@@ -319,18 +315,8 @@ default=None
             check_array_budget((Y.shape[1] * (X.shape[1] + 1) + 1) ** 2,
                                "the Hessian of norm='pairwise' (use 'spectral')")
         with blas_thread_limit():
-            if flips:
-                # From kappa (K - 1) / K on, labels flip for free: W = 0, b = 0,
-                # lam = 0 meets the optimality conditions (see the user guide).
-                self.radius_max_ = kappa * (n_classes - 1) / n_classes
-            else:
-                gradient = critical_radius_gradient(Xc, Y, weights, binary,
-                                                    self.fit_intercept)
-                if exact:
-                    self.radius_max_ = scale * pairwise_dual_norm(gradient)
-                else:
-                    self.radius_max_ = scale * matrix_norm(
-                        gradient, DUAL_NORMS[norm]) / factor
+            self.radius_max_ = _radius_max(Xc, Y, weights, self.fit_intercept, norm,
+                                           kappa, scale)
             split = None
             if paired:
                 rho, split, design = self._paired_problem(
@@ -573,6 +559,107 @@ n_auxiliary_features), default=None
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+def _centre_and_scale(X, weights, fit_intercept, X_auxiliary=None):
+    """Weighted centre (zero without an intercept) and the scale that brings the
+    centred rows (and auxiliary partners) to a largest entry of one."""
+    center = weights @ X if fit_intercept else np.zeros(X.shape[1])
+    # Scale so that |X| is near one: curvature bounds stay finite for huge
+    # inputs; the radius is scaled alike, so the problem is the same.
+    scale = float(np.max(np.abs(X - center), initial=0.0))
+    if X_auxiliary is not None:
+        scale = max(scale, float(np.max(np.abs(X_auxiliary - center))))
+    return center, (scale if np.isfinite(scale) and scale > 0 else 1.0)
+
+
+def _radius_max(Xc, Y, weights, fit_intercept, norm, kappa, scale):
+    """The critical radius r* of the scaled problem, in the units of ``X``."""
+    n_classes = max(Y.shape[1], 2)
+    if np.isfinite(kappa):
+        # From kappa (K - 1) / K on, labels flip for free: W = 0, b = 0, lam = 0
+        # meets the optimality conditions (see the user guide).
+        return kappa * (n_classes - 1) / n_classes
+    binary = Y.shape[1] == 1
+    norm = "l2" if binary else norm  # one weight vector: every norm is its l2 norm
+    gradient = critical_radius_gradient(Xc, Y, weights, binary, fit_intercept)
+    if norm == "pairwise":
+        return scale * pairwise_dual_norm(gradient)
+    factor = 1.0 if binary else _PAIR_FACTOR
+    return scale * matrix_norm(gradient, DUAL_NORMS[norm]) / factor
+
+
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "norm": [StrOptions({"spectral", "frobenius", "nuclear", "pairwise"})],
+        "label_flip_cost": [Interval(Real, 0, None, closed="right")],
+        "fit_intercept": ["boolean"],
+        "sample_weight": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def critical_radius(X, y, *, norm="frobenius", label_flip_cost=np.inf,
+                    fit_intercept=True, sample_weight=None):
+    """Critical radius r* of :class:`RobustPairedClassifier` on these data.
+
+    At a radius at or above r* the robust optimum is ``W = 0`` and the model
+    predicts one class for every sample, so radii are best searched as fractions
+    of r* (see the user guide, "Choosing the radius"). This is the
+    ``radius_max_`` a fit with the same settings reports, computed without
+    fitting: the dual norm of the loss gradient at ``W = 0`` (with the
+    intercepts at their optimum), or ``kappa (K - 1) / K`` with a finite
+    label-flip cost.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Training data, without missing values.
+    y : array-like of shape (n_samples,)
+        Class labels (at least two classes).
+    norm : {'spectral', 'frobenius', 'nuclear', 'pairwise'}, default='frobenius'
+        The penalty's norm, as in :class:`RobustPairedClassifier` (two classes:
+        every norm is the l2 norm of the weights).
+    label_flip_cost : float, default=np.inf
+        Cost of flipping a label, as in :class:`RobustPairedClassifier`.
+    fit_intercept : bool, default=True
+        Whether the model has intercepts.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weights of the rows.
+
+    Returns
+    -------
+    radius : float
+        The critical radius r*, in the units of ``X``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from statopt.linear_model import RobustPairedClassifier, critical_radius
+    >>> X, y = load_iris(return_X_y=True)
+    >>> r_star = critical_radius(X, y)
+    >>> model = RobustPairedClassifier(radius=0.1 * r_star).fit(X, y)
+    >>> bool(abs(model.radius_max_ - r_star) <= 1e-12 * r_star)
+    True
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        X, y = check_X_y(X, y, dtype=np.float64, order="C")
+    check_classification_targets(y)
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if not np.all(weights >= 0) or not weights.sum() > 0:
+        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise ValueError(f"critical_radius needs at least two classes in y; got "
+                         f"{classes.size} class: {classes.tolist()}.")
+    keep = weights > 0
+    X, y, weights = X[keep], y[keep], weights[keep] / weights[keep].sum()
+    center, scale = _centre_and_scale(X, weights, fit_intercept)
+    Y = LabelBinarizer().fit(classes).transform(y).astype(np.float64)
+    with blas_thread_limit():
+        return float(_radius_max((X - center) / scale, Y, weights, fit_intercept,
+                                 norm, float(label_flip_cost), scale))
 
 
 def _check_rows(values, name, n_samples, n_columns=None):
