@@ -1163,7 +1163,16 @@ def project_l1_ball(values, radius):
     """Euclidean projection of non-negative ``values`` onto the l1 ball."""
     if values.sum() <= radius:
         return values.copy()
-    ordered = np.sort(values)[::-1]
+    # Descending by insertion: a few singular values, and np.sort's compiled
+    # quicksort would cost the first (cold-cache) call seconds.
+    ordered = values.copy()
+    for j in range(1, ordered.size):
+        value = ordered[j]
+        i = j - 1
+        while i >= 0 and ordered[i] < value:
+            ordered[i + 1] = ordered[i]
+            i -= 1
+        ordered[i + 1] = value
     cumulative = np.cumsum(ordered) - radius
     # The first entry always qualifies; rounding may hide it when radius is tiny.
     count = 1
@@ -1213,12 +1222,29 @@ def matrix_prox(V, threshold, code):
 def _block_prox(V, step, rho, split, code):
     """Prox of ``step (rho[0] ||V[:, :split]|| + rho[1] ||V[:, split:]||)``."""
     out = np.empty_like(V)
-    out[:, :split] = matrix_prox(np.ascontiguousarray(V[:, :split]),
-                                 step * rho[0], code)
+    _copy_columns(out, 0, matrix_prox(np.ascontiguousarray(V[:, :split]),
+                                      step * rho[0], code))
     if split < V.shape[1]:
-        out[:, split:] = matrix_prox(np.ascontiguousarray(V[:, split:]),
-                                     step * rho[1], code)
+        _copy_columns(out, split, matrix_prox(np.ascontiguousarray(V[:, split:]),
+                                              step * rho[1], code))
     return out
+
+
+# Element loops instead of slice assignments: numba compiles a slice assignment's
+# broadcasting with its shape-error formatting, seconds of string code per kernel
+# on the first (cold-cache) call.
+@njit
+def _copy_columns(target, first, source):
+    """``target[:, first:first + source.shape[1]] = source``."""
+    for i in range(source.shape[0]):
+        for j in range(source.shape[1]):
+            target[i, first + j] = source[i, j]
+
+
+@njit
+def _copy_vector(target, source):
+    for j in range(source.size):
+        target[j] = source[j]
 
 
 @njit
@@ -1261,7 +1287,7 @@ def fista_steps(X, Y, weights, rho, split, code, binary, fit_intercept,
                 R[i, k] *= weights[i]
                 grad_b[k] += R[i, k]
         if not fit_intercept:
-            grad_b[:] = 0.0
+            grad_b = np.zeros(K)
         grad_W = R.T @ X
         step_size = min(grow * step_size, max_step)
         while True:
@@ -1281,12 +1307,12 @@ def fista_steps(X, Y, weights, rho, split, code, binary, fit_intercept,
                 break
             step_size = max(0.5 * step_size, 1.0 / lipschitz)
         restart = np.sum(dW * (W_new - W)) + np.sum(db * (b_new - b)) < 0.0
-        W_prev[:] = W
-        b_prev[:] = b
-        XW_prev[:] = XW
-        W[:] = W_new
-        b[:] = b_new
-        XW[:] = XW_new
+        _copy_columns(W_prev, 0, W)
+        _copy_vector(b_prev, b)
+        _copy_columns(XW_prev, 0, XW)
+        _copy_columns(W, 0, W_new)
+        _copy_vector(b, b_new)
+        _copy_columns(XW, 0, XW_new)
         momentum = 1.0 if restart else momentum_next
     state[0] = momentum
     state[1] = step_size
