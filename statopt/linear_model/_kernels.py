@@ -991,7 +991,11 @@ def side_sums(X, weights, above, below, sums):
         row[p] += w
         for j in range(p):
             row[j] += w * X[i, j]
-    sums[:, :] = accumulated[:2, :p]
+    # A loop, not a slice assignment: numba compiles the latter's shape-error
+    # formatting, about 2 s on a cold cache.
+    for side in range(2):
+        for j in range(p):
+            sums[side, j] = accumulated[side, j]
     return accumulated[:2, p].copy()
 
 
