@@ -350,12 +350,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                                  order="C")
         check_classification_targets(y)
         classes = np.unique(y)
-        warm = self.warm_start and hasattr(self, "coef_")
-        if warm and not np.array_equal(classes, self.classes_):
-            raise ValueError(
-                f"warm_start=True needs the classes of the previous fit "
-                f"{self.classes_.tolist()}, got {classes.tolist()}."
-            )
+        warm = self._warm_start_with(classes)
         self.classes_ = classes
         self.__dict__.pop("_partial_state", None)
         encoded, weights, l2, l1 = self._prepare_targets(X, y, sample_weight)
@@ -369,6 +364,17 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         else:
             self._fit_to_optimum(X, encoded, weights, l2, l1, state, rng, warm)
         return self
+
+    def _warm_start_with(self, classes):
+        """Whether this fit starts from the previous coefficients; refuses a warm
+        start whose classes differ from the previous fit's."""
+        warm = self.warm_start and hasattr(self, "coef_")
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True needs the classes of the previous fit "
+                f"{self.classes_.tolist()}, got {classes.tolist()}."
+            )
+        return warm
 
     def _fit_stream(self, X, y, sample_weight):
         """Epochs of :meth:`partial_fit` over the row chunks of a Dask array."""
@@ -384,12 +390,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         (labels,) = dask.compute(labels)
         check_classification_targets(labels)
         classes = np.unique(labels)
-        warm = self.warm_start and hasattr(self, "coef_")
-        if warm and not np.array_equal(classes, self.classes_):
-            raise ValueError(
-                f"warm_start=True needs the classes of the previous fit "
-                f"{self.classes_.tolist()}, got {classes.tolist()}."
-            )
+        warm = self._warm_start_with(classes)
         fitted = ["classes_", "_partial_state", "_partial_rng", "n_iter_",
                   "loss_curve_"]
         for name in fitted + ([] if warm else ["coef_", "intercept_"]):
