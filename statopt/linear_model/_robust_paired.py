@@ -265,10 +265,8 @@ default=None
         """
         with np.errstate(invalid="ignore", over="ignore"):
             X, y = validate_data(self, X, y, dtype=np.float64, order="C")
-        check_classification_targets(y)
-        weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        if not np.all(weights >= 0) or not weights.sum() > 0:
-            raise ValueError("sample_weight must be non-negative with a positive sum.")
+        weights, self.classes_ = _weights_and_classes(X, y, sample_weight,
+                                                      "RobustPairedClassifier")
         paired = X_auxiliary is not None
         if paired != (self.radius_auxiliary is not None):
             raise ValueError(
@@ -280,12 +278,6 @@ default=None
         extra = (np.empty((X.shape[0], 0)) if auxiliary_features is None else
                  _check_rows(auxiliary_features, "auxiliary_features", X.shape[0]))
         self.n_auxiliary_features_in_ = extra.shape[1]
-        self.classes_ = np.unique(y)
-        if self.classes_.size < 2:
-            raise ValueError(
-                f"RobustPairedClassifier needs at least two classes in y; got "
-                f"{self.classes_.size} class: {self.classes_.tolist()}."
-            )
         binary = self.classes_.size == 2
         kappa = float(self.label_flip_cost)
         n_classes = self.classes_.size
@@ -561,6 +553,20 @@ n_auxiliary_features), default=None
         return tags
 
 
+def _weights_and_classes(X, y, sample_weight, who):
+    """Checked sample weights and the classes of ``y``, or a ValueError that says
+    what to fix (``who`` names the caller in it)."""
+    check_classification_targets(y)
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if not np.all(weights >= 0) or not weights.sum() > 0:
+        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise ValueError(f"{who} needs at least two classes in y; got "
+                         f"{classes.size} class: {classes.tolist()}.")
+    return weights, classes
+
+
 def _centre_and_scale(X, weights, fit_intercept, X_auxiliary=None):
     """Weighted centre (zero without an intercept) and the scale that brings the
     centred rows (and auxiliary partners) to a largest entry of one."""
@@ -645,14 +651,7 @@ def critical_radius(X, y, *, norm="frobenius", label_flip_cost=np.inf,
     """
     with np.errstate(invalid="ignore", over="ignore"):
         X, y = check_X_y(X, y, dtype=np.float64, order="C")
-    check_classification_targets(y)
-    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    if not np.all(weights >= 0) or not weights.sum() > 0:
-        raise ValueError("sample_weight must be non-negative with a positive sum.")
-    classes = np.unique(y)
-    if classes.size < 2:
-        raise ValueError(f"critical_radius needs at least two classes in y; got "
-                         f"{classes.size} class: {classes.tolist()}.")
+    weights, classes = _weights_and_classes(X, y, sample_weight, "critical_radius")
     keep = weights > 0
     X, y, weights = X[keep], y[keep], weights[keep] / weights[keep].sum()
     center, scale = _centre_and_scale(X, weights, fit_intercept)
