@@ -251,13 +251,13 @@ def paired_problems(draw):
 
 @settings(max_examples=60, deadline=None)
 @given(paired_problems(), st.sampled_from([0.01, 0.3, 3.0]),
-       st.sampled_from([0.01, 0.5, 30.0]))
+       st.sampled_from([0.01, 0.5, 30.0]), st.sampled_from(["bound", "exact"]))
 def test_paired_fit_is_clean_or_a_bound_below_the_primary_ball(
-        problem, radius, radius_auxiliary):
+        problem, radius, radius_auxiliary, solver):
     X, y, X_auxiliary, features = problem
     copies = [a.copy() for a in (X, X_auxiliary, features) if a is not None]
     model = RobustPairedClassifier(radius=radius, radius_auxiliary=radius_auxiliary,
-                                   max_iter=3000)
+                                   auxiliary_solver=solver, max_iter=3000)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -305,3 +305,127 @@ def test_sample_weights_act_on_the_pairs_as_repeated_rows():
         X[rows], y[rows], X_auxiliary=X_auxiliary[rows])
     assert weighted.objective_ == pytest.approx(repeated.objective_, abs=1e-8)
     np.testing.assert_allclose(weighted.coef_, repeated.coef_, atol=1e-5)
+
+
+# The exact dual (auxiliary_solver='exact', two classes): each row's inner
+# supremum by brute force, the optimum against cvxpy on the worst-case points the
+# solver kept, and the cases where the paired intersection is a single ball.
+
+def _exact(X, y, X_auxiliary, radius, radius_auxiliary, **options):
+    return RobustPairedClassifier(
+        radius=radius, radius_auxiliary=radius_auxiliary, auxiliary_solver="exact",
+        **options).fit(X, y, X_auxiliary=X_auxiliary)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_row_suprema_equal_a_brute_force_maximisation(seed):
+    from statopt.linear_model._robust_intersection import row_suprema
+
+    rng = np.random.default_rng(seed)
+    X, y, X_auxiliary = _shifted_pairs(4, 2, 0.5, seed)
+    sign = 2.0 * y - 1.0
+    w, b = rng.normal(size=2) * 2.0, rng.normal()
+    # Multipliers from barely above the Lipschitz constant ||w|| to twice it,
+    # split unevenly: every regime of the lens.
+    total = np.linalg.norm(w) * rng.uniform(1.001, 2.0)
+    share = rng.uniform(0.1, 0.9)
+    lam_P, lam_A = share * total, (1.0 - share) * total
+    values, uppers, Z = row_suprema(w, b, lam_P, lam_A, X, X_auxiliary, sign, 1e-12)
+    brute = [_row_supremum(w, b, s, x, a, lam_P, lam_A)
+             for x, a, s in zip(X, X_auxiliary, sign)]
+    np.testing.assert_allclose(values, brute, atol=1e-8)
+    assert np.all(uppers >= values) and np.all(uppers - values <= 1e-11)
+    # The returned points attain the suprema.
+    attained = (-log_expit(sign * (Z @ w + b)) - lam_P * np.linalg.norm(Z - X, axis=1)
+                - lam_A * np.linalg.norm(Z - X_auxiliary, axis=1))
+    np.testing.assert_allclose(attained, values, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_dual_against_brute_force_and_cvxpy(seed):
+    cp = pytest.importorskip("cvxpy")
+    from statopt.linear_model._robust_intersection import paired_binary_dual
+
+    X, y, X_auxiliary = _shifted_pairs(10, 2, 0.2, seed)
+    distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
+    radius, radius_auxiliary = 0.6 * distance, 0.7 * distance
+    model = _exact(X, y, X_auxiliary, radius, radius_auxiliary, tol=1e-8)
+    assert model.duality_gap_ <= 1e-8
+    lam_P, lam_A = model.auxiliary_multipliers_
+    w, b = model.coef_[0], model.intercept_[0]
+    sign = 2.0 * y - 1.0
+    # The objective at the fitted point, each supremum by brute force.
+    rows = [_row_supremum(w, b, s, x, a, lam_P, lam_A)
+            for x, a, s in zip(X, X_auxiliary, sign)]
+    brute = radius * lam_P + radius_auxiliary * lam_A + np.mean(rows)
+    assert abs(brute - model.objective_) <= 1e-6
+    # A lower bound from cvxpy: the dual with each supremum restricted to the
+    # points the solver kept (any finite set gives a lower bound of the optimum).
+    weights = np.full(len(y), 1.0 / len(y))
+    *_, (Z, owner) = paired_binary_dual(X, X_auxiliary, sign, weights, radius,
+                                        radius_auxiliary, True, 1e-8, 10000)
+    w_, b_ = cp.Variable(2), cp.Variable()
+    lam, tau = cp.Variable(2, nonneg=True), cp.Variable(len(y))
+    constraints = [cp.norm(w_) <= lam[0] + lam[1]]
+    for point, row in zip(Z, owner):
+        constraints.append(tau[row] >= cp.logistic(-sign[row] * (point @ w_ + b_))
+                           - lam[0] * np.linalg.norm(point - X[row])
+                           - lam[1] * np.linalg.norm(point - X_auxiliary[row]))
+    problem = cp.Problem(cp.Minimize(radius * lam[0] + radius_auxiliary * lam[1]
+                                     + weights @ tau), constraints)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Clarabel "inaccurate"
+        problem.solve(solver="CLARABEL")
+    assert abs(problem.value - model.objective_) <= 1e-6
+
+
+def test_exact_dual_is_the_one_ball_model_when_a_ball_reaches_around():
+    X, y, X_auxiliary = _shifted_pairs(12, 2, 0.3, 4)
+    distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
+    # r_A >= r_P + d: the paired intersection is the primary ball.
+    primary = RobustPairedClassifier(radius=0.1, tol=1e-10).fit(X, y)
+    both = _exact(X, y, X_auxiliary, 0.1, 0.1 + 1.01 * distance, tol=1e-8)
+    assert abs(both.objective_ - primary.objective_) <= 1e-7
+    # r_P >= r_A + d: the auxiliary ball (centred at the partners).
+    auxiliary = RobustPairedClassifier(radius=0.1, tol=1e-10).fit(X_auxiliary, y)
+    both = _exact(X, y, X_auxiliary, 0.1 + 1.01 * distance, 0.1, tol=1e-8)
+    assert abs(both.objective_ - auxiliary.objective_) <= 1e-7
+    # Coincident partners: the smaller ball.
+    smaller = RobustPairedClassifier(radius=0.05, tol=1e-10).fit(X, y)
+    both = _exact(X, y, X.copy(), 0.05, 0.2, tol=1e-8)
+    assert abs(both.objective_ - smaller.objective_) <= 1e-7
+
+
+@pytest.mark.parametrize("shift, radius, radius_auxiliary",
+                         [(0.0, 0.15, 0.3), (0.5, 0.1, 0.9)])
+def test_exact_dual_lies_between_the_nominal_loss_and_the_bound(
+        shift, radius, radius_auxiliary):
+    X, y, X_auxiliary = _shifted_pairs(8, 2, shift, 1)
+    bound = RobustPairedClassifier(radius=radius, radius_auxiliary=radius_auxiliary,
+                                   tol=1e-10).fit(X, y, X_auxiliary=X_auxiliary)
+    exact = _exact(X, y, X_auxiliary, radius, radius_auxiliary, tol=1e-8)
+    # The exact optimum (certified within duality_gap_) is at most the bound;
+    # strictly below it when neither ball reaches around the other.
+    assert exact.objective_ - exact.duality_gap_ <= bound.objective_
+    if radius_auxiliary < radius + bound.paired_distance_:
+        assert exact.objective_ < bound.objective_ - 0.01
+    # Zero transport is in the ambiguity set: above the nominal loss of the fit.
+    w, b = exact.coef_[0], exact.intercept_[0]
+    nominal = np.mean(-log_expit((2.0 * y - 1.0) * (X @ w + b)))
+    assert exact.objective_ >= nominal
+    assert exact.coef_split_ is None and exact.effective_radii_ is None
+    assert bound.auxiliary_multipliers_ is None
+
+
+def test_exact_dual_refusals_and_warnings():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="two-class problems"):
+        _exact(X, y, X + 0.1, 0.1, 0.2)
+    X, y, X_auxiliary = _shifted_pairs(10, 2, 0.2, 0)
+    distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
+    with pytest.raises(ValueError, match="do not meet|paired"):
+        _exact(X, y, X_auxiliary, 0.3 * distance, 0.3 * distance)
+    with pytest.raises(ValueError, match="one class"):
+        _exact(X, y, X_auxiliary, 50.0, 50.0)
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        _exact(X, y, X_auxiliary, 0.6 * distance, 0.7 * distance, max_iter=5)

@@ -1399,3 +1399,118 @@ def add_pair_cone_hessian(hessian, scaled, inverse, first, second, lam, n_kept,
                 hessian[row_k + i, row_l + i] -= diagonal
                 hessian[row_l + i, row_k + i] -= diagonal
         hessian[last, last] += -diagonal + 4.0 * lam * lam * inverse[q] * inverse[q]
+
+
+# RobustPairedClassifier with the auxiliary ball, two classes: the inner supremum
+# of each row's exact dual, a one-dimensional difference of convex functions.
+@njit
+def _lens_minimum(kappa, lam_p, lam_a, along, across):
+    """Minimum of ``u'd`` over ``||u|| <= lam_p``, ``||u - kappa e|| <= lam_a``.
+
+    In the plane of the unit vector ``e`` and ``d = along e + across e_perp``
+    (``across >= 0``). The minimiser over either disc alone, if it lies in the
+    other, is the lens's; otherwise the minimum is at the lens corner on the
+    side opposite ``d`` (a minimiser inside one arc would minimise over that
+    whole disc).
+    """
+    length = np.sqrt(along * along + across * across)
+    if length == 0.0:
+        return 0.0
+    slack = 1e-12 * (lam_p + lam_a)
+    # Disc P's minimiser -lam_p d / |d|.
+    u0 = -lam_p * along / length - kappa
+    u1 = -lam_p * across / length
+    if np.sqrt(u0 * u0 + u1 * u1) <= lam_a + slack:
+        return -lam_p * length
+    # Disc A's minimiser kappa e - lam_a d / |d|.
+    u0 = kappa - lam_a * along / length
+    u1 = -lam_a * across / length
+    if np.sqrt(u0 * u0 + u1 * u1) <= lam_p + slack:
+        return kappa * along - lam_a * length
+    alpha = (lam_p * lam_p - lam_a * lam_a + kappa * kappa) / (2.0 * kappa)
+    height = np.sqrt(max(lam_p * lam_p - alpha * alpha, 0.0))
+    return alpha * along - height * across
+
+
+@njit
+def _entropy_part(theta, margin):
+    """``-theta log theta - (1 - theta) log(1 - theta) - theta margin``."""
+    value = -theta * margin
+    if theta > 0.0:
+        value -= theta * np.log(theta)
+    if theta < 1.0:
+        value -= (1.0 - theta) * np.log1p(-theta)
+    return value
+
+
+@njit
+def paired_suprema(margins, along, across, size, lam_p, lam_a, tolerance,
+                   values, uppers, thetas):
+    """Certified ``max_theta h_i(theta)`` over ``[0, 1]`` for every row.
+
+    ``h_i(theta) = H(theta) - theta m_i + lens(theta size)``: ``H`` the binary
+    entropy, ``m_i`` the margin at the auxiliary anchor, ``lens`` the minimum
+    of :func:`_lens_minimum` (convex in ``theta``; ``H`` is concave). On an
+    interval, the tangent of the concave part at the midpoint plus the chord of
+    the convex part bound ``h`` from above (a line: its larger end); intervals
+    whose bound is within ``tolerance`` of the best value found are dropped,
+    the others halved. ``values`` gets the best value, ``uppers`` a certified
+    upper bound (within ``tolerance`` unless the interval stack overflowed),
+    ``thetas`` the maximiser.
+    """
+    capacity = 4096
+    low = np.empty(capacity)
+    high = np.empty(capacity)
+    h_low = np.empty(capacity)
+    h_high = np.empty(capacity)
+    n_start = 16
+    for i in range(margins.shape[0]):
+        margin = margins[i]
+        best = -np.inf
+        best_theta = 0.0
+        previous = 0.0
+        h_previous = _entropy_part(0.0, margin) + _lens_minimum(
+            0.0, lam_p, lam_a, along[i], across[i])
+        if h_previous > best:
+            best, best_theta = h_previous, 0.0
+        top = 0
+        for k in range(1, n_start + 1):
+            theta = k / n_start
+            h = _entropy_part(theta, margin) + _lens_minimum(
+                theta * size, lam_p, lam_a, along[i], across[i])
+            if h > best:
+                best, best_theta = h, theta
+            low[top] = previous
+            high[top] = theta
+            h_low[top] = h_previous
+            h_high[top] = h
+            top += 1
+            previous, h_previous = theta, h
+        upper = best
+        while top > 0:
+            top -= 1
+            a, b, h_a, h_b = low[top], high[top], h_low[top], h_high[top]
+            middle = 0.5 * (a + b)
+            concave = _entropy_part(middle, margin)
+            h_middle = concave + _lens_minimum(middle * size, lam_p, lam_a,
+                                               along[i], across[i])
+            if h_middle > best:
+                best, best_theta = h_middle, middle
+            slope = -margin - np.log(middle) + np.log1p(-middle)
+            bound = max(concave + slope * (a - middle) + h_a
+                        - _entropy_part(a, margin),
+                        concave + slope * (b - middle) + h_b
+                        - _entropy_part(b, margin))
+            if bound <= best + tolerance or b - a <= 1e-15:
+                upper = max(upper, bound)
+                continue
+            if top + 2 > capacity:
+                upper = max(upper, bound)
+                continue
+            low[top], high[top], h_low[top], h_high[top] = a, middle, h_a, h_middle
+            low[top + 1], high[top + 1] = middle, b
+            h_low[top + 1], h_high[top + 1] = h_middle, h_b
+            top += 2
+        values[i] = best
+        uppers[i] = max(upper, best)
+        thetas[i] = best_theta

@@ -548,7 +548,7 @@ def _newton_solve(hessian, gradient, rebuild):
 
 
 def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None,
-                  tangent=False):
+                  tangent=False, first_t=None):
     """Damped Newton along the central path of ``barrier(v, t, derivatives)``.
 
     ``t`` grows tenfold once the point is centred (with ``growth``: by that
@@ -557,9 +557,11 @@ def _central_path(barrier, v, free, degree, tol, max_iter, verbose, growth=None,
     :func:`_path_gap` of the optimum. Each centring starts from a point
     extrapolated along the path: with ``tangent`` (``barrier(v, t,
     "gradient")`` then returns the value and gradient only) along its tangent,
-    otherwise through the last two centred points. Returns ``v, gap, steps``.
+    otherwise through the last two centred points. ``first_t`` is the first
+    barrier parameter (default ``degree``; larger for a warm start near the
+    optimum). Returns ``v, gap, steps``.
     """
-    t = degree
+    t = degree if first_t is None else max(first_t, degree)
     steps = 0
     decrement = np.inf
     # Without fixed coordinates the Hessian is solved as it is, not copied.
