@@ -6,8 +6,9 @@ pure-noise task), seeds 0-4. Rows: primary only, logistic regression on the prim
 rows, equal, uncertainty, GCS, bilevel as published (unit Neumann step, reordered
 rows), bilevel with the held-out upper objective and the automatic step, DTG with
 reordered rows, DTG with held-out rows, DTG without generated pool labels (the
-previous default), DTG (ours: cross-fitted halves of the primary rows and generated
-primary labels for the pool rows, the default), and two semi-supervised baselines
+previous default), DTG (ours: cross-fitted halves of the primary rows, generated
+primary labels for the pool rows and a prior on the task weights centred on each
+task's trust, the default), DTG without that prior, and two semi-supervised baselines
 that use the pool rows' features without their auxiliary labels: scikit-learn's
 ``SelfTrainingClassifier(LogisticRegression)`` with the pool rows unlabelled (its
 defaults, and C = 30 with threshold 0.9 chosen on seeds 10-14) and DTG

@@ -51,6 +51,7 @@ import warnings  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
+from scipy.stats import chi2  # noqa: E402
 from sklearn import config_context  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -486,11 +487,12 @@ def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
        upper_validation=st.sampled_from(["holdout", "reorder", "crossfit"]),
        unlabelled=st.integers(0, 20), pool_labels=st.sampled_from([0.0, 1.0, 2.5]),
        pool_temperature=st.sampled_from([0.05, 0.5, 1.0]),
-       pool_trust=st.sampled_from(["auto", 0.0, 0.5, 1.0]))
+       pool_trust=st.sampled_from(["auto", 0.0, 0.5, 1.0]),
+       weight_prior=st.sampled_from([0.0, 1.0, 100.0]))
 def test_property_any_valid_input_fits_finite(seed, missing, weighting,
                                               upper_validation, unlabelled,
                                               pool_labels, pool_temperature,
-                                              pool_trust):
+                                              pool_trust, weight_prior):
     X, y, aux = _small_data(seed, n=40)
     rng = np.random.default_rng(seed)
     aux[rng.uniform(size=aux.shape) < missing] = np.nan
@@ -502,7 +504,8 @@ def test_property_any_valid_input_fits_finite(seed, missing, weighting,
     clf = _fit(AuxiliaryLearningClassifier(**dict(
         SMALL, max_iter=3, upper_every=2, weighting=weighting,
         upper_validation=upper_validation, pool_labels=pool_labels,
-        pool_temperature=pool_temperature, pool_trust=pool_trust)), X, y,
+        pool_temperature=pool_temperature, pool_trust=pool_trust,
+        weight_prior=weight_prior)), X, y,
         auxiliary_targets=aux)
     np.testing.assert_array_equal(aux, caller)
     np.testing.assert_array_equal(y, caller_y)
@@ -625,20 +628,26 @@ def test_pool_label_likelihoods_trust_and_alignment_against_brute_force():
     for k in range(2):
         a = aux[:, k].astype(int)
         marginal, ratio = _brute_force_evidence(proba, a, pool)
-        best, best_fit = None, -np.inf
+        best, best_fit, zero_fit = None, -np.inf, None
         for trust in np.linspace(0, 1, 21):
             fit = 0.0
             for c, b in zip(y[labelled], a[labelled]):
                 scores = marginal * np.exp(trust * ratio[c])
                 fit += np.log(scores[b] / scores.sum())
+            zero_fit = fit if zero_fit is None else zero_fit
             if fit > best_fit + 1e-12:
                 best, best_fit = trust, fit
+        # Likelihood-ratio test of trust 0 at the 5% level, the parameter on the
+        # boundary: half a chi-square(1), so its 90% quantile.
+        if 2 * (best_fit - zero_fit) <= chi2.ppf(0.90, 1):
+            best = 0.0
         assert clf._trust[0][k] == pytest.approx(best)
         np.testing.assert_allclose(clf._likelihoods[0][k], best * ratio,
                                    rtol=1e-10, atol=1e-12)
         posterior_logits = posterior_logits + best * ratio[:, a[pool]].T
-    # The clean label is trusted fully; its evidence separates class 0.
-    assert clf._trust[0][0] == 1.0
+    # The clean label is trusted fully; its evidence separates class 0. The
+    # label drawn at random fails the test.
+    assert clf._trust[0][0] == 1.0 and clf._trust[0][1] == 0.0
     evidence = clf._likelihoods[0][0]
     assert evidence[0, 1] > 0.1 and evidence[0, 1] > evidence[1:, 1].max() + 0.2
     # The shift aligns the mean posterior over the pool with the labelled rows'
@@ -757,3 +766,96 @@ def test_pool_labels_only_for_classification_pools():
     reg = _fit(AuxiliaryLearningRegressor(weighting="dtg", **SMALL), X,
                np.where(y >= 0, X[:, 0], np.nan), auxiliary_targets=aux)
     assert not reg._pool_labelling
+
+
+# ------------------------------------------------------- prior on the task weights
+
+
+def test_weight_prior_holds_bilevel_weights_at_one_and_changes_the_fit():
+    """Without a measured trust the prior mean is 1 (equal weighting): a strong
+    prior keeps the learned weights there; without it they move."""
+    X, y, aux = _small_data(n=60)
+    params = dict(SMALL, weighting="bilevel", upper_every=2, max_iter=20,
+                  upper_learning_rate=0.5)
+    free = _fit(AuxiliaryLearningClassifier(weight_prior=0.0, **params), X, y,
+                auxiliary_targets=aux)
+    held = _fit(AuxiliaryLearningClassifier(weight_prior=1e4, **params), X, y,
+                auxiliary_targets=aux)
+    assert np.abs(free.task_weights_ - 1.0).max() > 0.3
+    # Adam's steps are at most the learning rate: the prior's pull brings every
+    # weight back within a step of its mean.
+    assert np.abs(held.task_weight_curve_ - 1.0).max() <= 0.5 + 1e-9
+    assert np.abs(held.task_weights_ - 1.0).max() < 0.5
+    assert not np.array_equal(free.params_, held.params_)
+
+
+def test_weight_prior_upper_gradient_is_the_prior_derivative(monkeypatch):
+    """The step's gradient is the networks' mean hypergradient plus the gradient
+    of (lambda / 2) sum_k (w_k - b_k)^2, by central differences, with ``b`` the
+    mean trust of the two cross-fitted networks."""
+    X, y, aux, _ = _pool_data()
+    clf = AuxiliaryLearningClassifier(weighting="dtg", weight_prior=3.0,
+                                      **dict(SMALL, max_iter=4))
+    seen = []
+    original = AuxiliaryLearningClassifier._hypergradient
+
+    def hypergradient(self, *args):
+        result = original(self, *args)
+        seen.append(result[0].copy())
+        return result
+
+    def step(gradients):
+        n_tasks = len(clf._tasks)
+        w = clf._upper[:n_tasks].copy()
+        means = np.mean([clf._trust[0], clf._trust[1]], axis=0)
+
+        def prior(v):
+            return 0.5 * 3.0 * float((v - means) @ (v - means))
+
+        numeric = [(prior(w + 1e-6 * e) - prior(w - 1e-6 * e)) / 2e-6
+                   for e in np.eye(n_tasks)]
+        expected = np.mean(seen[-2:], axis=0)[:n_tasks] + numeric
+        np.testing.assert_allclose(gradients[0][:n_tasks], expected, rtol=1e-6,
+                                   atol=1e-9)
+        recorded.append(True)
+        return original_step(gradients)
+
+    recorded = []
+    monkeypatch.setattr(AuxiliaryLearningClassifier, "_hypergradient",
+                        hypergradient)
+    original_fit_setup = AuxiliaryLearningClassifier._setup_upper
+
+    def setup(self, *args):
+        nonlocal original_step
+        original_fit_setup(self, *args)
+        original_step = self._upper_optimizer.step
+        self._upper_optimizer.step = step
+
+    original_step = None
+    monkeypatch.setattr(AuxiliaryLearningClassifier, "_setup_upper", setup)
+    _fit(clf, X, y, auxiliary_targets=aux)
+    assert recorded
+
+
+def test_weight_prior_sorts_the_noise_task_below_the_useful_ones():
+    """On digits at rho = 0.25 the task weights follow the trust: the pure-noise
+    task fails the trust's test and its weight falls to about 0, below parity and
+    '>= 5', which it was not without the prior (seed chosen where it was not)."""
+    data = make_auxiliary_tasks(rho=0.25, random_state=11)
+    weights = {}
+    for prior in (0.0, 1.0):
+        clf = _fit(AuxiliaryLearningClassifier(
+            (32,), weight_prior=prior, max_iter=40, random_state=0), data.X,
+            data.y, auxiliary_targets=data.auxiliary_targets)
+        weights[prior] = clf.task_weights_
+    assert clf.auxiliary_trust_[2] == 0.0 and clf.auxiliary_trust_[:2].min() > 0.3
+    assert weights[1.0][2] < 0.1 < weights[1.0][:2].min()
+    assert weights[0.0][2] > 0.5
+
+
+@pytest.mark.parametrize("value", [-0.1, "strong", None, np.inf * -1])
+def test_weight_prior_bad_values_refused(value):
+    X, y, aux = _small_data(n=40)
+    with pytest.raises(ValueError, match="weight_prior"):
+        AuxiliaryLearningClassifier(weighting="bilevel", weight_prior=value,
+                                    **SMALL).fit(X, y, auxiliary_targets=aux)
