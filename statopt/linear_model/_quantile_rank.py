@@ -163,12 +163,13 @@ def rank_intervals(design, y, weights, quantile, alpha=0.05, *, beta, iid=True,
     cutoff = stats.t.ppf(1 - alpha / 2, n - p)
     if max_vertices is None:
         max_vertices = 10 * n + 100
+    classes = _equal_rows(x, yw)
     lower, upper = np.empty(p), np.empty(p)
     for j in range(p):
         for direction, out in ((1.0, upper), (-1.0, lower)):
             step = _walk(x, yw, quantile, j, basis, duals, beta,
                          np.sqrt(scale[j] * quantile * (1 - quantile)), cutoff,
-                         direction, max_vertices)
+                         direction, max_vertices, classes)
             out[j] = beta[j] + direction * step
     # The walk starts at the vertex solved from its basis, which may differ from
     # the coefficients of the fit in the last bits; a bound at the vertex (the
@@ -278,7 +279,7 @@ def _density_scale(x, y, quantile, refit, response_exponent):
 
 
 def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
-          max_vertices):
+          max_vertices, classes):
     """Distance from ``beta_j`` to the bound in ``direction`` (+1 up, -1 down)."""
     n, p = x.shape
     xj = x[:, j]
@@ -296,11 +297,19 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
     # intervals only, as R reads it past each vertex.
     tie = 1e-10 * max(abs(beta[j]), np.finfo(np.float64).tiny)
     s_cur, s_accept, t_accept = 0.0, 0.0, 0.0
+    previous = []
     for _ in range(max_vertices):
         k, s_next, near = _next_vertex(z, y0, v, a, h, s_cur)
-        if k >= 0 and s_next <= s_cur + tie * (1 + s_cur):
-            h = _cross(z, v, a, h + [k], near, quantile)
-            continue
+        if k >= 0:
+            # Equal rows cross one at a time, as in rqbr (one row per vertex) and
+            # in the limit of separating them: a row equal to the one just
+            # crossed, or to a basis row, is a vertex of its own.
+            near = _one_per_class(near, classes, h + [k])
+            twin = np.any(classes[h + previous] == classes[k])
+            previous = [k]
+            if s_next <= s_cur + tie * (1 + s_cur) and not twin:
+                h = _cross(z, v, a, h + [k], near, quantile)
+                continue
         t = xj @ (a - (1 - quantile)) / norm
         if abs(t) >= cutoff:
             return s_accept + (s_cur - s_accept) * (cutoff - abs(t_accept)) / abs(
@@ -314,6 +323,29 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
         f"se='rank': no interval bound after {max_vertices} vertices of the rank "
         "test inversion (degenerate data: many ties?); use se='nid' or 'boot'."
     )
+
+
+def _equal_rows(x, y):
+    """Label of each row's class of rows equal in ``x`` and ``y``."""
+    data = np.column_stack([x, y])
+    order = np.lexsort(data.T[::-1])
+    starts = np.r_[True, np.any(data[order][1:] != data[order][:-1], axis=1)]
+    label = np.empty(x.shape[0], dtype=np.intp)
+    label[order] = np.cumsum(starts)
+    return label
+
+
+def _one_per_class(near, classes, rows):
+    """``near`` with one row of each class of equal rows: one of ``rows`` if
+    any, else the first."""
+    keep = near.copy()
+    for row in np.flatnonzero(near):
+        mates = np.flatnonzero(near & (classes == classes[row]))
+        if mates.size > 1:
+            chosen = [r for r in rows if classes[r] == classes[row]]
+            keep[mates] = False
+            keep[chosen[0] if chosen else mates[0]] = True
+    return keep
 
 
 def _next_vertex(z, y0, v, a, h, s_cur):
