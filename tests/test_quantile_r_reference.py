@@ -117,6 +117,9 @@ R_RANK_DEGENERATE = {
     204 / 235: (28.3653988796, 0.632138484734, 93.8979347609, 0.718534128607),
     # Equal rows (160-162, 171-172) cross together here: one at a time, as in R.
     12 / 235: (98.339590514, 0.343320542742, 131.124482098, 0.394319432301),
+    # Rows 171 and 172 both on the fit at the estimate; R's lower income bound
+    # is -.Machine$double.xmax (no vertex before the cutoff).
+    2 / 235: (116.319110756, -np.inf, 131.081921318, 0.296214974019),
     126 / 235: (49.8830569732, 0.52515486547, 106.783207293, 0.609455711469),
 }
 # Levels k / 235 where R's walk takes another vertex than ours (36 levels k = 12,

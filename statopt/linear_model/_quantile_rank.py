@@ -292,6 +292,7 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
     # restricted fit.
     resid = y - x @ beta
     near = np.abs(resid) <= _ON_FIT * (np.abs(y) + np.abs(x) @ np.abs(beta))
+    near = _one_per_class(near, classes, list(basis))
     h = _cross(z, v, a, list(basis), near, quantile, entering=False)
     # Vertices closer than this are one vertex: the statistic is read on open
     # intervals only, as R reads it past each vertex.
