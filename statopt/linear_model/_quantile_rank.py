@@ -34,28 +34,46 @@ duals of the ``p`` rows on the fit decides which row leaves (or that the enterin
 row only moves to its other bound). Each vertex costs one ``(p-1) x (p-1)`` solve
 and ``O(n p)`` for the residuals; about ``sqrt(n)`` vertices are visited per bound.
 
-Ties. Rows crossing at the same point (duplicated rows: Engel has three) are one
-vertex, past which the duals are the optimum over the face of duals optimal at
-the vertex (a small LP, HiGHS). When a dual of the basis already sits at a bound
-(``n tau`` an integer, as the median of an even number of rows) the ratio test
-ties. The statistic on the open steps between vertices is unique either way,
-but the vertices passed, and so the two points R interpolates between, depend on
-the choice. R's rule, read off its intervals (``interp=FALSE`` returns the two
-points, ``c.values`` the statistics there; on Engel's data at ``tau = k / 235``
-its walk follows one order statistic of the restricted residuals at a time): as
-the walk starts, of the full fit's rows one whose dual goes to 1 leaves (the
-restricted fit follows the lower order statistic); past a crossing the basis is
-kept (the entering row leaves, so the fit switches to the other order
-statistic). Against R quantreg 5.94 (equal to 1e-12 when the duals are not
-degenerate) this rule equals R to 1e-12 on Engel at
-``tau = 0.2, 0.4, 0.6, 0.8`` (also at ``alpha = 0.05`` and with ``iid=False``)
-and at 32 of 36 levels ``k / 235``; four of those
-levels (k = 12, 120, 126, 132) differ by 2e-5 to 1.4e-2 in one bound, and on the
-integer stackloss data (many rows tied at a vertex, solved as a face) the
-levels 0.3, 0.5 and 0.6 differ by 0.4% to 6% of the interval's width in one or
-two bounds (0.25, 0.4, 0.75 agree). On small simulated integer data about half
-the bounds differ (median 10% of the width); there R's walk can also end without
-reaching the cutoff (an infinite bound where the statistic rejects).
+Degenerate duals. When a dual of the basis already sits at a bound (``n tau``
+an integer, as the median of an even number of rows) the ratio test ties. The
+statistic on the open steps between vertices is unique either way, but the
+vertices passed, and so the two points interpolated between, depend on the
+choice. R's rule, read off its intervals (``interp=FALSE`` returns the two
+points, ``c.values`` the statistics there): as the walk starts, of the full
+fit's rows one whose dual goes to 1 leaves (the restricted fit follows the lower
+order statistic); past a crossing the basis is kept (the entering row leaves,
+so the fit switches to the other order statistic). With it the intervals equal
+R quantreg 5.94's to 1e-11 at all 234 levels ``k / 235`` of Engel's data once
+its equal rows are made distinct (foodexp of rows 161, 162, 172 moved by 1e-3).
+
+Rows crossing together. R's ``rqbr`` flips one row per vertex, the one whose
+crossing, computed from its simplex tableau, comes first (of exact ties, the
+first in the tableau's order); the others are left
+with their duals on the wrong side of the fit (the next crossing must lie
+strictly beyond the current point), until a later pivot happens to take them.
+Here:
+
+- rows equal in ``x`` and ``y`` (Engel's rows 160-162 and 171-172) cross one at
+  a time, each a vertex with its statistic, as in ``rqbr`` and in the limit of
+  separating them; of equal rows on the fit at the estimate one joins the
+  starting basis. Engel at ``k / 235``: 223 of 234 levels equal R (206 with equal
+  rows taken together); at the other 11 R keeps equal rows on the wrong side
+  and its statistic is no longer that of the regression rank scores (k = 120:
+  -1.1016 past 0.59882, where HiGHS' rank scores give -1.3123);
+- distinct rows crossing at one point (integer data) are one vertex, past which
+  the duals are the optimum over the face of duals optimal there (a small LP,
+  HiGHS). Which of them R flips is decided by the last bits of the computed
+  crossings (stackloss at 0.5: rows 18 and 17 at 0.7 + 1.1e-14 and
+  0.7 + 3.7e-15), so no rule reproduces it: 7 of 17 levels 0.1, 0.15, ..., 0.9
+  of stackloss differ from R by 0.4% to 13% of the interval's width; R's
+  statistic past the crossing is not the rank scores' (0.5: 1.3977 for
+  1.4553), ours equals the inversion computed from scratch (at 0.3, 0.5, 0.55,
+  0.7, 0.8), and on the response moved by ``i * 1e-4`` (no ties) all 19 levels
+  0.05, ..., 0.95 equal R.
+
+On small simulated data with repeated rows R's walk can also end without
+reaching the cutoff (an infinite bound where the statistic rejects) or hold
+values that the test rejects from scratch.
 
 As in the rest of :mod:`._quantile_inference`, weights multiply rows and
 response (R's convention) before anything else.
