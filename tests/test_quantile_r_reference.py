@@ -305,6 +305,21 @@ def test_rank_intervals_on_stackloss_unmatched_levels(level):
     _stackloss_check(level, R_STACKLOSS_RANK_UNMATCHED[level][0])
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_rank_intervals_on_stackloss_do_not_depend_on_row_order(seed):
+    # R's bounds do not depend on the order of the rows (checked on three
+    # orders). At 0.75 two basis duals reach a bound together at a crossing of
+    # the upper Acid.Conc. walk; the one leaving is chosen as rqbr does, not by
+    # its place in the basis (which moved that bound by 2.5% of the width).
+    sm = pytest.importorskip("statsmodels.api")
+    data = sm.datasets.stackloss.load_pandas().data
+    order = np.random.default_rng(seed).permutation(21)
+    X = data[["AIRFLOW", "WATERTEMP", "ACIDCONC"]].to_numpy()[order]
+    y = data["STACKLOSS"].to_numpy(dtype=float)[order]
+    for level in (0.25, 0.4, 0.75):
+        _assert_rank_bounds_equal(X, y, level, R_STACKLOSS_RANK[level])
+
+
 @pytest.mark.parametrize("level", sorted(R_STACKLOSS_JITTERED))
 def test_rank_intervals_on_stackloss_without_ties_equal_r(level):
     _stackloss_check(level, R_STACKLOSS_JITTERED[level], jitter=1e-4)

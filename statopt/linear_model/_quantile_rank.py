@@ -468,13 +468,19 @@ def _leave(z, v, a, rows, entering):
         # Past a crossing R keeps the basis when still optimal: of the rows
         # reaching a bound together, the entering row (last) leaves first, else
         # one whose residual then moves to its side of the fit, as R's simplex
-        # keeps every residual on its side.
+        # keeps every residual on its side; of several, the one whose dual the
+        # entering row's flip pushes farthest out of [0, 1] (rqbr's choice of
+        # the column to enter), not one that depends on the order of the rows.
+        candidates = []
         for i in tied[::-1]:
             keep = np.delete(rows, i)
             slope = z[rows[i]] @ np.linalg.solve(z[keep], v[keep]) - v[rows[i]]
             if (slope > 0) == (d[i] > 0):
-                out = int(i)
-                break
+                candidates.append(int(i))
+        if candidates and candidates[0] == rows.size - 1:
+            out = candidates[0]
+        elif candidates:
+            out = max(candidates, key=lambda i: abs(d[i]))
     a[rows] += room[out] * d
     a[rows[out]] = 1.0 if d[out] > 0 else 0.0
     a[rows] = np.clip(a[rows], 0.0, 1.0)
