@@ -387,3 +387,31 @@ def test_tied_integer_data_bound_finite_where_the_test_rejects():
     qn = 1 / np.diag(np.linalg.inv(design.T @ design))
     cutoff = stats.t.ppf(0.95, 27)
     assert abs(_statistic(design, y, 0.7, 1, intervals[1, 0] - 0.5, qn[1])) > cutoff
+
+
+def test_repeated_integer_rows_reach_their_bounds():
+    # 34 rows of small integers, three rows repeated, level 0.3. A walk used to
+    # cycle here ("no interval bound after 440 vertices"); equal rows now cross
+    # one at a time. Against R 4.2.2, quantreg 5.94,
+    # rq.fit.br(cbind(1, x1, x2), y, tau = .3, ci = TRUE, alpha = .1): five of
+    # the six bounds are R's. R's lower x2 bound, 0.404544, holds values that
+    # the test rejects from scratch (|T| = 2.14 at 0.41, cutoff 1.70).
+    data = np.array([
+        5, 5, 13, 0, 5, 6, 0, 1, 0, 2, 4, 9, 3, 4, 5, 0, 4, 5, 0, 1, 1, 1, 5, 4, 2,
+        4, 8, 4, 4, 9, 3, 5, 6, 0, 3, 4, 0, 3, 2, 2, 5, 3, 5, 0, 4, 5, 1, 7, 2, 3,
+        6, 5, 2, 7, 5, 1, 6, 2, 5, 8, 4, 4, 8, 2, 0, 4, 0, 1, 1, 3, 5, 9, 0, 0, 1,
+        3, 1, 2, 4, 3, 6, 5, 2, 10, 2, 4, 7, 0, 1, 0, 5, 0, 6, 5, 4, 8, 5, 1, 7, 3,
+        0, 2
+    ], dtype=float).reshape(34, 3)
+    X, y = data[:, :2], data[:, 2]
+    design = np.column_stack([np.ones(34), X])
+    model = CensoredMissingQuantileRegressor(0.3).fit(X, y)
+    beta = np.r_[model.intercept_, model.coef_]
+    intervals = model.conf_int(X, y, se="rank", alpha=0.1).to_numpy()
+    r_lower = [-1.0, 0.804016112870, 0.404544465822]
+    r_upper = [0.475107249644, 1.22266474752, 1.31393995343]
+    assert_allclose(intervals[:2, 0], r_lower[:2], rtol=1e-9)
+    assert_allclose(intervals[:, 1], r_upper, rtol=1e-9)
+    _assert_accepted_inside(design, y, 0.3, beta, intervals, 0.1)
+    qn = 1 / np.diag(np.linalg.inv(design.T @ design))
+    assert abs(_statistic(design, y, 0.3, 2, 0.41, qn[2])) > stats.t.ppf(0.95, 31)
