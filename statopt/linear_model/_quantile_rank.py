@@ -310,20 +310,21 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
     # restricted fit.
     resid = y - x @ beta
     near = np.abs(resid) <= _ON_FIT * (np.abs(y) + np.abs(x) @ np.abs(beta))
-    near = _one_per_class(near, classes, list(basis))
+    near = _only_equal_rows_apart(near, classes, list(basis))
     h = _cross(z, v, a, list(basis), near, quantile, entering=False)
     # Vertices closer than this are one vertex: the statistic is read on open
     # intervals only, as R reads it past each vertex.
     tie = 1e-10 * max(abs(beta[j]), np.finfo(np.float64).tiny)
     s_cur, s_accept, t_accept = 0.0, 0.0, 0.0
     previous = []
+    repeated = np.flatnonzero(np.bincount(classes)[classes] > 1)
     for _ in range(max_vertices):
-        k, s_next, near = _next_vertex(z, y0, v, a, h, s_cur)
+        k, s_next, near = _next_vertex(z, y0, v, a, h, s_cur, classes, repeated)
         if k >= 0:
             # Equal rows cross one at a time, as in rqbr (one row per vertex) and
             # in the limit of separating them: a row equal to the one just
             # crossed, or to a basis row, is a vertex of its own.
-            near = _one_per_class(near, classes, h + [k])
+            near = _only_equal_rows_apart(near, classes, h + [k])
             twin = np.any(classes[h + previous] == classes[k])
             previous = [k]
             if s_next <= s_cur + tie * (1 + s_cur) and not twin:
@@ -354,20 +355,24 @@ def _equal_rows(x, y):
     return label
 
 
-def _one_per_class(near, classes, rows):
-    """``near`` with one row of each class of equal rows: one of ``rows`` if
-    any, else the first."""
-    keep = near.copy()
-    for row in np.flatnonzero(near):
-        mates = np.flatnonzero(near & (classes == classes[row]))
-        if mates.size > 1:
-            chosen = [r for r in rows if classes[r] == classes[row]]
-            keep[mates] = False
-            keep[chosen[0] if chosen else mates[0]] = True
-    return keep
+def _only_equal_rows_apart(near, classes, rows):
+    """``near`` without the rows equal to one of ``rows`` when all the others on
+    the fit are such rows; else unchanged.
+
+    Those rows then cross one at a time. Among distinct rows meeting the fit
+    together, rqbr's choice depends on the rounding of the crossing points, and
+    the face of optimal duals is solved at once (one small LP instead of one per
+    row on heavily tied data).
+    """
+    on_fit = np.flatnonzero(near)
+    if on_fit.size <= len(rows) or not set(classes[on_fit]) <= set(classes[rows]):
+        return near
+    near = np.zeros_like(near)
+    near[rows] = True
+    return near
 
 
-def _next_vertex(z, y0, v, a, h, s_cur):
+def _next_vertex(z, y0, v, a, h, s_cur, classes, repeated):
     """The row whose residual next leaves the side its dual says, where, and the
     mask of rows on the fit there."""
     n, q = z.shape
@@ -381,6 +386,10 @@ def _next_vertex(z, y0, v, a, h, s_cur):
     rounding = np.abs(y0) + np.abs(v) * (1 + s_cur)
     crossing = np.where(a == 1.0, w, -w) > _ON_FIT * rounding
     crossing[h] = False
+    # Rows equal to a basis row stay on the fit with it (their residual is its
+    # zero up to rounding).
+    if repeated.size:
+        crossing[repeated[np.isin(classes[repeated], classes[h])]] = False
     if not crossing.any():
         return -1, np.inf, None
     where = np.flatnonzero(crossing)
