@@ -48,28 +48,30 @@ its equal rows are made distinct (foodexp of rows 161, 162, 172 moved by 1e-3).
 
 Rows crossing together. R's ``rqbr`` flips one row per vertex, the one whose
 crossing, computed from its simplex tableau, comes first (of exact ties, the
-first in the tableau's order); the others are left
-with their duals on the wrong side of the fit (the next crossing must lie
-strictly beyond the current point), until a later pivot happens to take them.
-Here:
+first in the tableau's order); the others are left with their duals on the
+wrong side of the fit (the next crossing must lie strictly beyond the current
+point), until a later pivot happens to take them. Here:
 
-- rows equal in ``x`` and ``y`` (Engel's rows 160-162 and 171-172) cross one at
-  a time, each a vertex with its statistic, as in ``rqbr`` and in the limit of
-  separating them; of equal rows on the fit at the estimate one joins the
-  starting basis. Engel at ``k / 235``: 223 of 234 levels equal R (206 with equal
-  rows taken together); at the other 11 R keeps equal rows on the wrong side
-  and its statistic is no longer that of the regression rank scores (k = 120:
-  -1.1016 past 0.59882, where HiGHS' rank scores give -1.3123);
-- distinct rows crossing at one point (integer data) are one vertex, past which
-  the duals are the optimum over the face of duals optimal there (a small LP,
-  HiGHS). Which of them R flips is decided by the last bits of the computed
-  crossings (stackloss at 0.5: rows 18 and 17 at 0.7 + 1.1e-14 and
-  0.7 + 3.7e-15), so no rule reproduces it: 7 of 17 levels 0.1, 0.15, ..., 0.9
-  of stackloss differ from R by 0.4% to 13% of the interval's width; R's
-  statistic past the crossing is not the rank scores' (0.5: 1.3977 for
-  1.4553), ours equals the inversion computed from scratch (at 0.3, 0.5, 0.55,
-  0.7, 0.8), and on the response moved by ``i * 1e-4`` (no ties) all 19 levels
-  0.05, ..., 0.95 equal R.
+- rows equal in ``x`` and ``y`` (Engel's rows 160-162 and 171-172), when no
+  other row meets the fit there, cross one at a time, each a vertex with its
+  statistic, as in ``rqbr`` and in the limit of separating them; of equal rows
+  on the fit at the estimate one joins the starting basis, and a row equal to a
+  basis row stays on the fit with it. Engel at ``k / 235``: 223 of 234 levels
+  equal R (206 with equal rows taken together); at the other 11 R keeps equal
+  rows on the wrong side and its statistic is no longer that of the regression
+  rank scores (k = 120: -1.1016 past 0.59882, where HiGHS' rank scores give
+  -1.3123);
+- distinct rows crossing at one point (integer data), with any rows equal to
+  them, are one vertex, past which the duals are the optimum over the face of
+  duals optimal there (a small LP, HiGHS; one LP per row instead made 3000
+  rounded rows 40 times slower). Which of them R flips is decided by the last
+  bits of the computed crossings (stackloss at 0.5: rows 18 and 17 at
+  0.7 + 1.1e-14 and 0.7 + 3.7e-15), so no rule reproduces it: 7 of 17 levels
+  0.1, 0.15, ..., 0.9 of stackloss differ from R by 0.4% to 13% of the
+  interval's width; R's statistic past the crossing is not the rank scores'
+  (0.5: 1.3977 for 1.4553), ours equals the inversion computed from scratch (at
+  0.3, 0.5, 0.55, 0.7, 0.8), and on the response moved by ``i * 1e-4`` (no ties)
+  all 19 levels 0.05, ..., 0.95 equal R.
 
 On small simulated data with repeated rows R's walk can also end without
 reaching the cutoff (an infinite bound where the statistic rejects) or hold
