@@ -318,6 +318,35 @@ def test_interval_contains_estimate_or_clear_error(n, quantile, alpha, seed, tie
     np.testing.assert_array_equal(y, y_before)
 
 
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(8, 30),
+    quantile=st.sampled_from([0.2, 0.25, 0.5, 0.75]),
+    seed=st.integers(0, 2**16),
+    n_copies=st.integers(1, 6),
+)
+def test_repeated_rows_do_not_make_intervals_depend_on_row_order(n, quantile, seed,
+                                                                 n_copies):
+    # Equal rows cross one at a time; which copy goes first must not matter.
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 1))
+    y = 1 + X[:, 0] + rng.standard_t(3, n)
+    copies = rng.integers(0, n, n_copies)
+    X, y = np.r_[X, X[copies]], np.r_[y, y[copies]]
+    order = rng.permutation(y.size)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            first = CensoredMissingQuantileRegressor(quantile).fit(X, y)
+            second = CensoredMissingQuantileRegressor(quantile).fit(X[order], y[order])
+    except ValueError:
+        return  # e.g. too few distinct rows for the exact fit
+    intervals = first.conf_int(X, y, se="rank", alpha=0.1).to_numpy()
+    reordered = second.conf_int(X[order], y[order], se="rank", alpha=0.1).to_numpy()
+    assert_allclose(reordered, intervals, rtol=1e-9, atol=1e-12)
+
+
 def _assert_accepted_inside(design, y, tau, beta, intervals, alpha):
     """From scratch, values between the estimate and each bound are accepted."""
     n, p = design.shape
