@@ -125,9 +125,10 @@ R_RANK_DEGENERATE = {
 #
 # Levels where R differs: of 234 levels k / 235, all equal R to 1e-6 but these
 # and k = 5, 116, 123-125, 127, 128, 130, 131. Each time R's rqbr flips one of
-# the equal rows 160-162 at their crossing (the first in its tableau) and keeps
-# the others on the wrong side of the fit; its later statistics are then not
-# those of the regression rank scores (k = 120: -1.1016 past 0.59882 where HiGHS'
+# the equal rows 160-162 (171-172 at k = 5) at their crossing, the first in its
+# tableau, and keeps the others on the wrong side of the fit (ours crosses them
+# next, one at a time); its later statistics are then not those of the
+# regression rank scores (k = 120: -1.1016 past 0.59882 where HiGHS'
 # rank scores give -1.3123) or its vertices differ (k = 132). With the three
 # rows separated (R_RANK_SEPARATED_EQUAL_ROWS below) R equals ours at all 234.
 R_RANK_DEGENERATE_UNMATCHED = {
