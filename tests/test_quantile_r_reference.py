@@ -406,8 +406,11 @@ R_SIMULATED_RANK_UNMATCHED = {
 }
 
 
-@pytest.mark.parametrize("level, reference", sorted(R_SIMULATED_RANK.items()) + [
-    pytest.param(level, reference,
+@pytest.mark.parametrize("level, reference", [
+    pytest.param(level, reference, id=str(level))
+    for level, reference in sorted(R_SIMULATED_RANK.items())
+] + [
+    pytest.param(level, reference, id=str(level),
                  marks=pytest.mark.xfail(reason=reason, strict=True))
     for level, (reference, reason) in sorted(R_SIMULATED_RANK_UNMATCHED.items())
 ])
