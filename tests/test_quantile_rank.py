@@ -393,6 +393,16 @@ def test_degenerate_duals_accept_inside_the_interval():
     _assert_accepted_inside(design, y, 0.5, beta, intervals, 0.05)
 
 
+def _integer_rows_rank_intervals(data, quantile):
+    """Design, response, coefficients and 90% 'rank' intervals of rows
+    (x1, x2, y)."""
+    X, y = data[:, :2], data[:, 2]
+    model = CensoredMissingQuantileRegressor(quantile).fit(X, y)
+    beta = np.r_[model.intercept_, model.coef_]
+    intervals = model.conf_int(X, y, se="rank", alpha=0.1).to_numpy()
+    return np.column_stack([np.ones(len(y)), X]), y, beta, intervals
+
+
 def test_tied_integer_data_bound_finite_where_the_test_rejects():
     # 30 rows of small integers (many rows tied at each vertex), level 0.7. R
     # quantreg 5.94's rq.fit.br(cbind(1, x1, x2), y, tau = .7, ci = TRUE,
@@ -406,11 +416,7 @@ def test_tied_integer_data_bound_finite_where_the_test_rejects():
         0, 0, -1, 5, 0, 6, 3, 2, 7, 2, 1, 1, 4, 2, 7, 3, 0, 6, 1, 3, 6, 1, 1, 6,
         4, 3, 6, 3, 3, 6, 3, 2, 6, 2, 0, 7, 4, 3, 5, 2, 0, 4,
     ], dtype=float).reshape(30, 3)
-    X, y = data[:, :2], data[:, 2]
-    design = np.column_stack([np.ones(30), X])
-    model = CensoredMissingQuantileRegressor(0.7).fit(X, y)
-    beta = np.r_[model.intercept_, model.coef_]
-    intervals = model.conf_int(X, y, se="rank", alpha=0.1).to_numpy()
+    design, y, beta, intervals = _integer_rows_rank_intervals(data, 0.7)
     assert np.isfinite(intervals).all()
     _assert_accepted_inside(design, y, 0.7, beta, intervals, 0.1)
     qn = 1 / np.diag(np.linalg.inv(design.T @ design))
@@ -435,11 +441,7 @@ def test_repeated_integer_rows_reach_their_bounds():
         3, 1, 2, 4, 3, 6, 5, 2, 10, 2, 4, 7, 0, 1, 0, 5, 0, 6, 5, 4, 8, 5, 1, 7, 3,
         0, 2
     ], dtype=float).reshape(34, 3)
-    X, y = data[:, :2], data[:, 2]
-    design = np.column_stack([np.ones(34), X])
-    model = CensoredMissingQuantileRegressor(0.3).fit(X, y)
-    beta = np.r_[model.intercept_, model.coef_]
-    intervals = model.conf_int(X, y, se="rank", alpha=0.1).to_numpy()
+    design, y, beta, intervals = _integer_rows_rank_intervals(data, 0.3)
     r_lower = [-1.0, 0.804016112870, 0.404544465822]
     r_upper = [0.475107249644, 1.22266474752, 1.31393995343]
     assert_allclose(intervals[:2, 0], r_lower[:2], rtol=1e-9)
