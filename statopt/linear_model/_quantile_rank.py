@@ -34,28 +34,48 @@ duals of the ``p`` rows on the fit decides which row leaves (or that the enterin
 row only moves to its other bound). Each vertex costs one ``(p-1) x (p-1)`` solve
 and ``O(n p)`` for the residuals; about ``sqrt(n)`` vertices are visited per bound.
 
-Ties. Rows crossing at the same point (duplicated rows: Engel has three) are one
-vertex, past which the duals are the optimum over the face of duals optimal at
-the vertex (a small LP, HiGHS). When a dual of the basis already sits at a bound
-(``n tau`` an integer, as the median of an even number of rows) the ratio test
-ties. The statistic on the open steps between vertices is unique either way,
-but the vertices passed, and so the two points R interpolates between, depend on
-the choice. R's rule, read off its intervals (``interp=FALSE`` returns the two
-points, ``c.values`` the statistics there; on Engel's data at ``tau = k / 235``
-its walk follows one order statistic of the restricted residuals at a time): as
-the walk starts, of the full fit's rows one whose dual goes to 1 leaves (the
-restricted fit follows the lower order statistic); past a crossing the basis is
-kept (the entering row leaves, so the fit switches to the other order
-statistic). Against R quantreg 5.94 (equal to 1e-12 when the duals are not
-degenerate) this rule equals R to 1e-12 on Engel at
-``tau = 0.2, 0.4, 0.6, 0.8`` (also at ``alpha = 0.05`` and with ``iid=False``)
-and at 32 of 36 levels ``k / 235``; four of those
-levels (k = 12, 120, 126, 132) differ by 2e-5 to 1.4e-2 in one bound, and on the
-integer stackloss data (many rows tied at a vertex, solved as a face) the
-levels 0.3, 0.5 and 0.6 differ by 0.4% to 6% of the interval's width in one or
-two bounds (0.25, 0.4, 0.75 agree). On small simulated integer data about half
-the bounds differ (median 10% of the width); there R's walk can also end without
-reaching the cutoff (an infinite bound where the statistic rejects).
+Degenerate duals. When a dual of the basis already sits at a bound (``n tau``
+an integer, as the median of an even number of rows) the ratio test ties. The
+statistic on the open steps between vertices is unique either way, but the
+vertices passed, and so the two points interpolated between, depend on the
+choice. R's rule, read off its intervals (``interp=FALSE`` returns the two
+points, ``c.values`` the statistics there): as the walk starts, of the full
+fit's rows one whose dual goes to 1 leaves (the restricted fit follows the lower
+order statistic); past a crossing the basis is kept (the entering row leaves,
+so the fit switches to the other order statistic). With it the intervals equal
+R quantreg 5.94's to 1e-11 at all 234 levels ``k / 235`` of Engel's data once
+its equal rows are made distinct (foodexp of rows 161, 162, 172 moved by 1e-3).
+
+Rows crossing together. R's ``rqbr`` flips one row per vertex, the one whose
+crossing, computed from its simplex tableau, comes first (of exact ties, the
+first in the tableau's order); the others are left with their duals on the
+wrong side of the fit (the next crossing must lie strictly beyond the current
+point), until a later pivot happens to take them. Here:
+
+- rows equal in ``x`` and ``y`` (Engel's rows 160-162 and 171-172), when no
+  other row meets the fit there, cross one at a time, each a vertex with its
+  statistic, as in ``rqbr`` and in the limit of separating them; of equal rows
+  on the fit at the estimate one joins the starting basis, and a row equal to a
+  basis row stays on the fit with it. Engel at ``k / 235``: 223 of 234 levels
+  equal R (206 with equal rows taken together); at the other 11 R keeps equal
+  rows on the wrong side and its statistic is no longer that of the regression
+  rank scores (k = 120: -1.1016 past 0.59882, where HiGHS' rank scores give
+  -1.3123);
+- distinct rows crossing at one point (integer data), with any rows equal to
+  them, are one vertex, past which the duals are the optimum over the face of
+  duals optimal there (a small LP, HiGHS; one LP per row instead made 3000
+  rounded rows 40 times slower). Which of them R flips is decided by the last
+  bits of the computed crossings (stackloss at 0.5: rows 18 and 17 at
+  0.7 + 1.1e-14 and 0.7 + 3.7e-15), so no rule reproduces it: 7 of 17 levels
+  0.1, 0.15, ..., 0.9 of stackloss differ from R by 0.4% to 13% of the
+  interval's width; R's statistic past the crossing is not the rank scores'
+  (0.5: 1.3977 for 1.4553), ours equals the inversion computed from scratch (at
+  0.3, 0.5, 0.55, 0.7, 0.8), and on the response moved by ``i * 1e-4`` (no ties)
+  all 19 levels 0.05, ..., 0.95 equal R.
+
+On small simulated data with repeated rows R's walk can also end without
+reaching the cutoff (an infinite bound where the statistic rejects) or hold
+values that the test rejects from scratch.
 
 As in the rest of :mod:`._quantile_inference`, weights multiply rows and
 response (R's convention) before anything else.
@@ -163,12 +183,13 @@ def rank_intervals(design, y, weights, quantile, alpha=0.05, *, beta, iid=True,
     cutoff = stats.t.ppf(1 - alpha / 2, n - p)
     if max_vertices is None:
         max_vertices = 10 * n + 100
+    classes = _equal_rows(x, yw)
     lower, upper = np.empty(p), np.empty(p)
     for j in range(p):
         for direction, out in ((1.0, upper), (-1.0, lower)):
             step = _walk(x, yw, quantile, j, basis, duals, beta,
                          np.sqrt(scale[j] * quantile * (1 - quantile)), cutoff,
-                         direction, max_vertices)
+                         direction, max_vertices, classes)
             out[j] = beta[j] + direction * step
     # The walk starts at the vertex solved from its basis, which may differ from
     # the coefficients of the fit in the last bits; a bound at the vertex (the
@@ -278,7 +299,7 @@ def _density_scale(x, y, quantile, refit, response_exponent):
 
 
 def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
-          max_vertices):
+          max_vertices, classes):
     """Distance from ``beta_j`` to the bound in ``direction`` (+1 up, -1 down)."""
     n, p = x.shape
     xj = x[:, j]
@@ -291,16 +312,26 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
     # restricted fit.
     resid = y - x @ beta
     near = np.abs(resid) <= _ON_FIT * (np.abs(y) + np.abs(x) @ np.abs(beta))
+    near = _only_equal_rows_apart(near, classes, list(basis))
     h = _cross(z, v, a, list(basis), near, quantile, entering=False)
     # Vertices closer than this are one vertex: the statistic is read on open
     # intervals only, as R reads it past each vertex.
     tie = 1e-10 * max(abs(beta[j]), np.finfo(np.float64).tiny)
     s_cur, s_accept, t_accept = 0.0, 0.0, 0.0
+    previous = []
+    repeated = np.flatnonzero(np.bincount(classes)[classes] > 1)
     for _ in range(max_vertices):
-        k, s_next, near = _next_vertex(z, y0, v, a, h, s_cur)
-        if k >= 0 and s_next <= s_cur + tie * (1 + s_cur):
-            h = _cross(z, v, a, h + [k], near, quantile)
-            continue
+        k, s_next, near = _next_vertex(z, y0, v, a, h, s_cur, classes, repeated)
+        if k >= 0:
+            # Equal rows cross one at a time, as in rqbr (one row per vertex) and
+            # in the limit of separating them: a row equal to the one just
+            # crossed, or to a basis row, is a vertex of its own.
+            near = _only_equal_rows_apart(near, classes, h + [k])
+            twin = np.any(classes[h + previous] == classes[k])
+            previous = [k]
+            if s_next <= s_cur + tie * (1 + s_cur) and not twin:
+                h = _cross(z, v, a, h + [k], near, quantile)
+                continue
         t = xj @ (a - (1 - quantile)) / norm
         if abs(t) >= cutoff:
             return s_accept + (s_cur - s_accept) * (cutoff - abs(t_accept)) / abs(
@@ -316,7 +347,34 @@ def _walk(x, y, quantile, j, basis, duals, beta, norm, cutoff, direction,
     )
 
 
-def _next_vertex(z, y0, v, a, h, s_cur):
+def _equal_rows(x, y):
+    """Label of each row's class of rows equal in ``x`` and ``y``."""
+    data = np.column_stack([x, y])
+    order = np.lexsort(data.T[::-1])
+    starts = np.r_[True, np.any(data[order][1:] != data[order][:-1], axis=1)]
+    label = np.empty(x.shape[0], dtype=np.intp)
+    label[order] = np.cumsum(starts)
+    return label
+
+
+def _only_equal_rows_apart(near, classes, rows):
+    """``near`` without the rows equal to one of ``rows`` when all the others on
+    the fit are such rows; else unchanged.
+
+    Those rows then cross one at a time. Among distinct rows meeting the fit
+    together, rqbr's choice depends on the rounding of the crossing points, and
+    the face of optimal duals is solved at once (one small LP instead of one per
+    row on heavily tied data).
+    """
+    on_fit = np.flatnonzero(near)
+    if on_fit.size <= len(rows) or not set(classes[on_fit]) <= set(classes[rows]):
+        return near
+    near = np.zeros_like(near)
+    near[rows] = True
+    return near
+
+
+def _next_vertex(z, y0, v, a, h, s_cur, classes, repeated):
     """The row whose residual next leaves the side its dual says, where, and the
     mask of rows on the fit there."""
     n, q = z.shape
@@ -330,6 +388,10 @@ def _next_vertex(z, y0, v, a, h, s_cur):
     rounding = np.abs(y0) + np.abs(v) * (1 + s_cur)
     crossing = np.where(a == 1.0, w, -w) > _ON_FIT * rounding
     crossing[h] = False
+    # Rows equal to a basis row stay on the fit with it (their residual is its
+    # zero up to rounding).
+    if repeated.size:
+        crossing[repeated[np.isin(classes[repeated], classes[h])]] = False
     if not crossing.any():
         return -1, np.inf, None
     where = np.flatnonzero(crossing)
@@ -417,13 +479,19 @@ def _leave(z, v, a, rows, entering):
         # Past a crossing R keeps the basis when still optimal: of the rows
         # reaching a bound together, the entering row (last) leaves first, else
         # one whose residual then moves to its side of the fit, as R's simplex
-        # keeps every residual on its side.
+        # keeps every residual on its side; of several, the one whose dual the
+        # entering row's flip pushes farthest out of [0, 1] (rqbr's choice of
+        # the column to enter), not one that depends on the order of the rows.
+        candidates = []
         for i in tied[::-1]:
             keep = np.delete(rows, i)
             slope = z[rows[i]] @ np.linalg.solve(z[keep], v[keep]) - v[rows[i]]
             if (slope > 0) == (d[i] > 0):
-                out = int(i)
-                break
+                candidates.append(int(i))
+        if candidates and candidates[0] == rows.size - 1:
+            out = candidates[0]
+        elif candidates:
+            out = max(candidates, key=lambda i: abs(d[i]))
     a[rows] += room[out] * d
     a[rows[out]] = 1.0 if d[out] > 0 else 0.0
     a[rows] = np.clip(a[rows], 0.0, 1.0)
