@@ -456,6 +456,14 @@ def paired_binary_dual(P, Q, y_sign, weights, radius_p, radius_a, fit_intercept,
     dim = n_features + 3
     free = np.ones(dim, dtype=bool)
     free[n_features] = fit_intercept
+    # The proximal and barrier steps are not scale-free: solve in units where
+    # the anchors' entries have unit root mean square (then w' = w * unit and
+    # lam' = lam * unit; the objective is unchanged). With entries scaled to a
+    # largest of one, digits took over 10,000 Newton steps instead of 1,200.
+    unit = float(np.sqrt(0.5 * (np.mean(P * P) + np.mean(Q * Q))))
+    unit = unit if np.isfinite(unit) and unit > 0 else 1.0
+    P, Q = P / unit, Q / unit
+    radius_p, radius_a = radius_p / unit, radius_a / unit
     radii = np.array([radius_p, radius_a])
     master = _Master(P, Q, y_sign, weights, radii)
 
@@ -527,6 +535,6 @@ def paired_binary_dual(P, Q, y_sign, weights, radius_p, radius_a, fit_intercept,
             proximal = max(0.1 * proximal, 1e-12)
         elif achieved < 0.1 * predicted:
             proximal = min(4.0 * proximal, 1e8)
-    w, b, lam = best[:n_features], best[n_features], best[-2:]
+    w, b, lam = best[:n_features] / unit, best[n_features], best[-2:] / unit
     return (w, b, (lam[0], lam[1]), float(upper), float(upper - lower), steps,
-            (master.Z, master.owner))
+            (master.Z * unit, master.owner))
