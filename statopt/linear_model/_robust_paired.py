@@ -203,6 +203,8 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     Mass Transportation", JMLR 20 (2019).
     A. Beck and M. Teboulle, "A Fast Iterative Shrinkage-Thresholding Algorithm",
     SIAM J. Imaging Sci. 2 (2009).
+    K. C. Kiwiel, "Proximity control in bundle methods for convex nondifferentiable
+    minimization", Math. Programming 46 (1990).
 
     Examples
     --------
