@@ -1514,3 +1514,51 @@ def paired_suprema(margins, along, across, size, lam_p, lam_a, tolerance,
         values[i] = best
         uppers[i] = max(upper, best)
         thetas[i] = best_theta
+
+
+@njit
+def slack_terms(F, a, values, inverse):
+    """Minimise ``a_i tau - sum_k log(tau - F_ik)`` over ``tau`` for every row.
+
+    ``F`` holds each row's terms (``-inf`` for padding). Writes the minimum to
+    ``values`` and ``1 / (tau - F_ik)`` to ``inverse``. In ``x = tau - max_k F_ik``
+    the condition ``sum_k 1 / (x + delta_k) = a_i`` is convex decreasing in ``x``;
+    Newton's method from ``x = 1 / a_i`` (left of the root) climbs to it
+    monotonically, each row to its own convergence.
+    """
+    n_rows, width = F.shape
+    for i in range(n_rows):
+        top = -np.inf
+        for k in range(width):
+            top = max(top, F[i, k])
+        if not (a[i] > 0.0 and np.isfinite(top) and np.isfinite(a[i])):
+            # Outside the barrier's domain (overflowed terms): an infinite value
+            # that the caller's line search rejects.
+            values[i] = np.inf
+            for k in range(width):
+                inverse[i, k] = 0.0
+            continue
+        x = 1.0 / a[i]
+        for _ in range(200):
+            first = 0.0
+            second = 0.0
+            for k in range(width):
+                if F[i, k] > -np.inf:
+                    term = 1.0 / (x + (top - F[i, k]))  # x below top's rounding
+                    first += term
+                    second += term * term
+            if not second > 0.0:
+                break
+            step = (first - a[i]) / second
+            x += step
+            if step <= 1e-15 * x:
+                break
+        value = a[i] * (x + top)
+        for k in range(width):
+            if F[i, k] > -np.inf:
+                term = 1.0 / (x + (top - F[i, k]))  # x below top's rounding
+                inverse[i, k] = term
+                value += np.log(term)
+            else:
+                inverse[i, k] = 0.0
+        values[i] = value

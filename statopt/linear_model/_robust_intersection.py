@@ -42,7 +42,7 @@ from scipy.sparse import csr_array
 from scipy.special import expit, log_expit, xlogy
 
 from .._numba import kernel_input
-from ._kernels import paired_suprema
+from ._kernels import paired_suprema, slack_terms
 from ._robust_dual import _central_path
 
 # Certified accuracy of each row's one-dimensional maximisation, relative to tol.
@@ -124,26 +124,13 @@ def _maximisers(kappa, lam_p, lam_a, P, Q, unit, along, across, perpendicular):
 def _slack_terms(a, F):
     """Minimise ``a tau - sum_k log(tau - F_k)`` over ``tau`` for every row.
 
-    ``F`` holds each row's terms (``-inf`` for padding). Returns the value and
-    ``pi_k = 1 / (tau - F_k)``. In ``x = tau - max F`` the stationarity
-    condition ``sum_k 1 / (x + delta_k) = a`` is convex decreasing; Newton's
-    method from ``x = 1 / a`` (left of the root) climbs to it monotonically.
+    Returns the values and ``pi_k = 1 / (tau - F_k)`` (zero for the ``-inf``
+    padding of ``F``); see :func:`~statopt.linear_model._kernels.slack_terms`.
     """
-    top = F.max(axis=1)
-    delta = top[:, None] - F
-    x = 1.0 / a
-    for _ in range(100):
-        inverse = 1.0 / (x[:, None] + delta)
-        excess = inverse.sum(axis=1) - a
-        step = excess / (inverse * inverse).sum(axis=1)
-        x = x + step
-        if np.all(step <= 1e-15 * x):
-            break
-    inverse = 1.0 / (x[:, None] + delta)
-    with np.errstate(divide="ignore"):  # padding: log 0, left out of the sum
-        logs = np.log(inverse)
-    value = a * (x + top) + logs.sum(axis=1, where=np.isfinite(F))
-    return value, inverse
+    values = np.empty(F.shape[0])
+    inverse = np.empty(F.shape)
+    slack_terms(kernel_input(F), kernel_input(a), values, inverse)
+    return values, inverse
 
 
 class _Master:
@@ -356,7 +343,7 @@ def _entropy(theta):
     return -xlogy(theta, theta) - xlogy(1.0 - theta, 1.0 - theta)
 
 
-def distribution_bound(master, masses, w, fit_intercept):
+def distribution_bound(master, masses, v, fit_intercept):
     """A certified lower bound of the optimum from a distribution in the set.
 
     Any distribution ``Q`` in the ambiguity set gives ``min_{w, b} E_Q l <=``
@@ -385,6 +372,7 @@ def distribution_bound(master, masses, w, fit_intercept):
             share = max(share, (cost - radius) / (cost - middle))
     costs = (1.0 - share) * costs + share * middle_costs
     rho = max(0.0, float(np.min(master.radii - costs)))
+    w = v[:P.shape[1]]
     size = np.linalg.norm(w)
     direction = w / size if size > 0 else np.zeros_like(w)
     points = np.vstack([master.Z, P + fraction * (Q - P)])
@@ -397,18 +385,22 @@ def distribution_bound(master, masses, w, fit_intercept):
         design[:, -1] = 0.0
     # With the escaping mass, or (if its linear stand-in is unbounded below: the
     # points do not pin w down) without it.
-    return max(_entropy_bound(design, q, np.append(rho * direction, 0.0)),
-               _entropy_bound(design, q, np.zeros(design.shape[1])))
+    start = v[:-2].copy()
+    if not fit_intercept:
+        start[-1] = 0.0
+    return max(_entropy_bound(design, q, np.append(rho * direction, 0.0), start),
+               _entropy_bound(design, q, np.zeros(design.shape[1]), start))
 
 
-def _entropy_bound(design, q, target):
+def _entropy_bound(design, q, target, start):
     """``min_v sum_k q_k l(a_k'v) + target'v`` from below, certified.
 
-    Newton's method, then the entropy dual at ``theta = sigmoid(-a'v)`` made
-    feasible (``sum_k q_k theta_k a_k = target``) by a least-squares correction;
-    ``-inf`` if that leaves [0, 1] or Newton's method diverges.
+    Newton's method from ``start``, then the entropy dual at ``theta =
+    sigmoid(-a'v)`` made feasible (``sum_k q_k theta_k a_k = target``) by a
+    least-squares correction; ``-inf`` if that leaves [0, 1] or Newton's method
+    diverges.
     """
-    v = np.zeros(design.shape[1])
+    v = start
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(100):
             margin = design @ v
@@ -500,12 +492,14 @@ def paired_binary_dual(P, Q, y_sign, weights, radius_p, radius_a, fit_intercept,
         model = master.value(v)
         # Three distributions: the model's multipliers, and least-squares
         # multipliers at the best point over its maximisers (and near-maximisers).
-        lower = max(lower, distribution_bound(master, masses, v[:n_features],
-                                              fit_intercept), *(
-            distribution_bound(master, kkt_masses(master, best, fit_intercept,
-                                                  spread), best[:n_features],
-                               fit_intercept)
-            for spread in (1e-9, 1e-2 * min(upper - lower, 1.0))))
+        # (The least-squares ones only once the model is nearly exact at the best
+        # point: before, their Newton solves cost time and bound nothing.)
+        lower = max(lower, distribution_bound(master, masses, v, fit_intercept))
+        if upper - master.value(best) <= 1e-3 * max(1.0, abs(upper)):
+            lower = max(lower, *(
+                distribution_bound(master, kkt_masses(master, best, fit_intercept,
+                                                      spread), best, fit_intercept)
+                for spread in (1e-9, 1e-2 * min(upper - lower, 1.0))))
         if verbose:
             print(f"bundle round {rounds}: bounds {lower:.10g} .. {upper:.10g}, "
                   f"model {model:.10g}, {master.owner.size / n_rows:.2f} points "
