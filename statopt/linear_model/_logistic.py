@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from .._numba import kernel_input
-from .._utils import blas_thread_limit, is_dask_collection
+from .._utils import blas_thread_limit, is_dask_collection, validated
 from ..optim import RULE_CODES, stream_partial_fit
 from ._kernels import (
     EpochState,
@@ -348,7 +348,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         with _quiet_validation():
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
                                  order="C")
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         classes = np.unique(y)
         warm = self._warm_start_with(classes)
         self.classes_ = classes
@@ -388,7 +388,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             raise ValueError("y is required: AdamLogisticRegression needs labels.")
         labels = da.unique(y) if is_dask_collection(y) else np.unique(np.asarray(y))
         (labels,) = dask.compute(labels)
-        check_classification_targets(labels)
+        validated(check_classification_targets, labels)
         classes = np.unique(labels)
         warm = self._warm_start_with(classes)
         fitted = ["classes_", "_partial_state", "_partial_rng", "n_iter_",
@@ -673,7 +673,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         with _quiet_validation():
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
                                  order="C", reset=first_call)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         if first_call:
             self.classes_ = classes
             self.n_iter_ = 0

@@ -21,7 +21,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._utils import blas_thread_limit, check_array_budget
+from .._utils import blas_thread_limit, check_array_budget, validated
 from ._robust_dual import (
     DUAL_NORMS,
     binary_label_flip,
@@ -619,7 +619,7 @@ n_auxiliary_features), default=None
 def _weights_and_classes(X, y, sample_weight, who):
     """Checked sample weights and the classes of ``y``, or a ValueError that says
     what to fix (``who`` names the caller in it)."""
-    check_classification_targets(y)
+    validated(check_classification_targets, y)
     weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
     if not np.all(weights >= 0) or not weights.sum() > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum.")

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._utils import blas_thread_limit
+from .._utils import blas_thread_limit, validated
 from ._layers import (
     Dense,
     Dropout,
@@ -535,7 +535,7 @@ default='relu'
         if warm:
             self._check_continuation(hint)
         X, y = self._validate_rows(X, y, warm, hint)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         n_rows = X.shape[0]
         classes, targets, labelled = self._encode_labels(y, None, hint)
         if warm and not np.array_equal(classes, self.classes_):
@@ -633,7 +633,7 @@ default='relu'
         if not first:
             self._check_continuation(hint)
         X, y = self._validate_rows(X, y, not first, hint)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         n_rows = X.shape[0]
         if first:
             if classes is None:

@@ -35,6 +35,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._utils import validated
 from ..optim import Adam
 from ._layers import (
     Dense,
@@ -1380,7 +1381,7 @@ default='auto'
 
     def _validate_rows(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         return X, y
 
     def _encode_primary(self, y, fitting, weight=None):
