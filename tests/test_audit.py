@@ -12,6 +12,7 @@ from statopt import (
     RobustPairedClassifier,
     SimilarityAwareMultimodalClassifier,
 )
+from statopt.linear_model import critical_radius
 
 CLASSIFIERS = [
     AdamLogisticRegression(max_iter=5),
@@ -31,3 +32,19 @@ def test_classifiers_refuse_huge_continuous_labels(model):
     X = np.random.RandomState(0).normal(size=(20, 3))
     with pytest.raises(ValueError, match="Unknown label type"):
         model.fit(X, X[:, 0] * 1e300)
+
+
+@pytest.mark.parametrize("factor", [1e308, 1e-310])
+def test_robust_paired_weights_near_float_limits(factor):
+    # Only the weights' ratios define the ball's centre; weights of 1e308 summed
+    # to inf, were normalised to zero and gave the false refusal "r* = 0".
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] + rng.normal(size=40) > 0).astype(int)
+    weights = rng.uniform(0.1, 1.0, size=40)
+    reference = RobustPairedClassifier(radius=0.05).fit(X, y, sample_weight=weights)
+    model = RobustPairedClassifier(radius=0.05).fit(X, y,
+                                                    sample_weight=factor * weights)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9)
+    assert critical_radius(X, y, sample_weight=factor * weights) == pytest.approx(
+        critical_radius(X, y, sample_weight=weights), rel=1e-12)

@@ -621,13 +621,15 @@ def _weights_and_classes(X, y, sample_weight, who):
     what to fix (``who`` names the caller in it)."""
     validated(check_classification_targets, y)
     weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    if not np.all(weights >= 0) or not weights.sum() > 0:
+    if not np.all(weights >= 0) or not weights.max() > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum.")
     classes = np.unique(y)
     if classes.size < 2:
         raise ValueError(f"{who} needs at least two classes in y; got "
                          f"{classes.size} class: {classes.tolist()}.")
-    return weights, classes
+    # Only the weights' ratios matter: relative to the largest, their sum stays
+    # finite (weights near float64's maximum summed to inf, and normalised to 0).
+    return weights / weights.max(), classes
 
 
 def _centre_and_scale(X, weights, fit_intercept, X_auxiliary=None):
