@@ -48,3 +48,16 @@ def test_robust_paired_weights_near_float_limits(factor):
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9)
     assert critical_radius(X, y, sample_weight=factor * weights) == pytest.approx(
         critical_radius(X, y, sample_weight=weights), rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["bound", "exact"])
+def test_robust_paired_disjoint_balls_beyond_float_range(solver):
+    # Pairs 1e300 apart: the re-pairing hint solved an assignment on infinite
+    # costs and scipy's "cost matrix is infeasible" replaced the message.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model = RobustPairedClassifier(radius=0.05, radius_auxiliary=0.05,
+                                   auxiliary_solver=solver)
+    with pytest.raises(ValueError, match="balls do not meet"):
+        model.fit(X, y, X_auxiliary=1e300 * X)

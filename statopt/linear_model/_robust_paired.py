@@ -757,9 +757,11 @@ def _disjoint_message(X, X_auxiliary, weights, distance, total):
         # assignment problem; it shows whether re-pairing the rows would help.
         from scipy.optimize import linear_sum_assignment
         cost = cdist(X, X_auxiliary)
-        rows, cols = linear_sum_assignment(cost)
-        message += (f" (Unpaired, the Wasserstein distance between the two samples "
-                    f"is {cost[rows, cols].mean():.6g}.)")
+        # Distances beyond float64 (inputs near its maximum) leave no hint to give.
+        if np.isfinite(cost).all():
+            rows, cols = linear_sum_assignment(cost)
+            message += (f" (Unpaired, the Wasserstein distance between the two "
+                        f"samples is {cost[rows, cols].mean():.6g}.)")
     return message + " Increase the radii so that their sum exceeds it."
 
 
