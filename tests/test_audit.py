@@ -61,3 +61,47 @@ def test_robust_paired_disjoint_balls_beyond_float_range(solver):
                                    auxiliary_solver=solver)
     with pytest.raises(ValueError, match="balls do not meet"):
         model.fit(X, y, X_auxiliary=1e300 * X)
+
+
+def _scipy_logistic_reference(X, y):
+    """Minimiser of sum log(1 + exp(-t (Xw + b))) + |w|^2 / 2 (C = 1) by scipy's
+    trust-region Newton, in standardised columns where it is well conditioned."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    mean, sd = X.mean(axis=0), X.std(axis=0)
+    Z = np.hstack([(X - mean) / sd, np.ones((X.shape[0], 1))])
+    penalty = np.r_[1.0 / sd**2, 0.0]  # |w|^2 in the standardised variables
+    t = 2.0 * y - 1.0
+
+    def objective(u):
+        return np.logaddexp(0.0, -t * (Z @ u)).sum() + 0.5 * penalty @ u**2
+
+    def gradient(u):
+        return Z.T @ (-t * expit(-t * (Z @ u))) + penalty * u
+
+    def hessian(u):
+        p = expit(Z @ u)
+        return (Z.T * (p * (1.0 - p))) @ Z + np.diag(penalty)
+
+    result = minimize(objective, np.zeros(Z.shape[1]), jac=gradient, hess=hessian,
+                      method="trust-exact", options={"gtol": 1e-10})
+    assert result.success
+    coef = result.x[:-1] / sd
+    return coef, result.x[-1] - coef @ mean
+
+
+def test_adam_logistic_newton_finish_on_large_feature_units():
+    # Breast cancer in units 1000 times smaller (entries up to 4e6): the
+    # stochastic phase ended with every logit saturated, the Newton finish could
+    # not step from there and stopped at 1000 times the optimal objective with a
+    # warning blaming floating point.
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = 1000.0 * X
+    coef, intercept = _scipy_logistic_reference(X, y)
+    model = AdamLogisticRegression(random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.coef_.ravel(), coef, rtol=1e-6,
+                               atol=1e-6 * np.abs(coef).max())
+    assert model.intercept_[0] == pytest.approx(intercept, rel=1e-6)

@@ -517,6 +517,14 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         def record(value):
             self._record(value, "newton", state)
 
+        # Stochastic steps on badly scaled columns can end with every logit
+        # saturated, where the Hessian vanishes and Newton steps are useless;
+        # there damped Newton from zero (a positive definite Hessian, and every
+        # later iterate better) is the safer start.
+        origin = np.zeros_like(theta)
+        if objective(origin) < objective(theta):
+            theta[:] = origin
+
         # The package's BLAS policy: one thread (the Hessian products are tall and
         # thin; on digits, 2 threads made this finish 4x slower here).
         with blas_thread_limit():
