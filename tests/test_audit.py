@@ -105,3 +105,14 @@ def test_adam_logistic_newton_finish_on_large_feature_units():
     np.testing.assert_allclose(model.coef_.ravel(), coef, rtol=1e-6,
                                atol=1e-6 * np.abs(coef).max())
     assert model.intercept_[0] == pytest.approx(intercept, rel=1e-6)
+
+
+def test_adam_logistic_warm_start_refuses_another_number_of_features():
+    # A warm start on narrower data reached numpy's "could not broadcast input
+    # array from shape (1,4) into shape (1,3)".
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model = AdamLogisticRegression(warm_start=True, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start=True needs the 4 features"):
+        model.fit(X[:, :3], y)

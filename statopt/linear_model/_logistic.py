@@ -350,7 +350,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                                  order="C")
         validated(check_classification_targets, y)
         classes = np.unique(y)
-        warm = self._warm_start_with(classes)
+        warm = self._warm_start_with(classes, X.shape[1])
         self.classes_ = classes
         self.__dict__.pop("_partial_state", None)
         encoded, weights, l2, l1 = self._prepare_targets(X, y, sample_weight)
@@ -365,14 +365,20 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             self._fit_to_optimum(X, encoded, weights, l2, l1, state, rng, warm)
         return self
 
-    def _warm_start_with(self, classes):
+    def _warm_start_with(self, classes, n_features):
         """Whether this fit starts from the previous coefficients; refuses a warm
-        start whose classes differ from the previous fit's."""
+        start whose classes or number of features differ from the previous fit's."""
         warm = self.warm_start and hasattr(self, "coef_")
         if warm and not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start=True needs the classes of the previous fit "
                 f"{self.classes_.tolist()}, got {classes.tolist()}."
+            )
+        if warm and self.coef_.shape[1] != n_features:
+            raise ValueError(
+                f"warm_start=True needs the {self.coef_.shape[1]} features of the "
+                f"previous fit, got {n_features}; set warm_start=False to fit "
+                "new data from scratch."
             )
         return warm
 
@@ -390,7 +396,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         (labels,) = dask.compute(labels)
         validated(check_classification_targets, labels)
         classes = np.unique(labels)
-        warm = self._warm_start_with(classes)
+        warm = self._warm_start_with(classes, X.shape[1])
         fitted = ["classes_", "_partial_state", "_partial_rng", "n_iter_",
                   "loss_curve_"]
         for name in fitted + ([] if warm else ["coef_", "intercept_"]):
