@@ -13,6 +13,7 @@ from statopt import (
     SimilarityAwareMultimodalClassifier,
 )
 from statopt.linear_model import critical_radius
+from statopt.optim import SWATS, Adam, AMSGrad, RMSprop
 
 CLASSIFIERS = [
     AdamLogisticRegression(max_iter=5),
@@ -116,3 +117,34 @@ def test_adam_logistic_warm_start_refuses_another_number_of_features():
     model = AdamLogisticRegression(warm_start=True, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="warm_start=True needs the 4 features"):
         model.fit(X[:, :3], y)
+
+
+@pytest.mark.parametrize("rule", [Adam, AMSGrad, RMSprop, SWATS])
+def test_adaptive_optimisers_refuse_gradients_whose_squares_overflow(rule):
+    # A gradient of 1e155 made the second moment inf: the step was silently 0,
+    # then and at every later step.
+    w = np.ones(3)
+    optimiser = rule([w], learning_rate=0.1)
+    with pytest.raises(ValueError, match="squares overflow float64"):
+        optimiser.step([np.array([1.0, -2.0, 0.5]) * 1e155])
+    np.testing.assert_array_equal(w, np.ones(3))
+    # Just below the limit the step is the sign step of size lr (first Adam step).
+    optimiser.step([np.array([1.0, -2.0, 0.5]) * 1e150])
+    if rule is RMSprop:  # w - lr g / sqrt((1 - rho) g^2)
+        expected = 1.0 - 0.1 * np.sign([1.0, -2.0, 0.5]) / np.sqrt(0.1)
+    else:
+        expected = 1.0 - 0.1 * np.sign([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(w, expected, rtol=1e-12)
+
+
+def test_network_estimator_on_inputs_near_float_max_refuses_instead_of_stalling():
+    # Inputs of 1e300 gave first-layer gradients beyond 1e154: the Adam moments
+    # overflowed and the fit "succeeded" without ever moving those weights.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3)) * 1e300
+    y = (X[:, 0] > 0).astype(int)
+    events = rng.randint(3, size=40)
+    model = EventAdversarialClassifier(hidden_layer_sizes=(4,), max_iter=2,
+                                       random_state=0)
+    with pytest.raises(ValueError, match="scale of the input"):
+        model.fit(X, y, events=events)
