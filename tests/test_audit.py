@@ -148,3 +148,15 @@ def test_network_estimator_on_inputs_near_float_max_refuses_instead_of_stalling(
                                        random_state=0)
     with pytest.raises(ValueError, match="scale of the input"):
         model.fit(X, y, events=events)
+
+
+def test_stream_partial_fit_refuses_an_estimator_without_partial_fit():
+    # An AttributeError surfaced from deep in the chunk loop.
+    da = pytest.importorskip("dask.array")
+    from sklearn.linear_model import LinearRegression
+
+    from statopt.optim import stream_partial_fit
+
+    X = da.ones((10, 2), chunks=5)
+    with pytest.raises(TypeError, match="LinearRegression has none"):
+        stream_partial_fit(LinearRegression(), X, da.ones(10, chunks=5))
