@@ -160,3 +160,22 @@ def test_stream_partial_fit_refuses_an_estimator_without_partial_fit():
     X = da.ones((10, 2), chunks=5)
     with pytest.raises(TypeError, match="LinearRegression has none"):
         stream_partial_fit(LinearRegression(), X, da.ones(10, chunks=5))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: EventAdversarialClassifier(max_iter=2),
+    lambda: AuxiliaryLearningClassifier(max_iter=2),
+    lambda: SimilarityAwareMultimodalClassifier(
+        views=[np.arange(2), np.arange(2, 3)], modalities=["image", "text"],
+        max_iter=2),
+])
+def test_network_estimators_refuse_sample_weights_whose_sum_overflows(make):
+    # The fits divide by sum(sample_weight): weights of 1e308 summed to inf (a
+    # RuntimeWarning under -W error, else a zero penalty and zero weights).
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    extra = ({"events": rng.randint(3, size=40)}
+             if isinstance(make(), EventAdversarialClassifier) else {})
+    with pytest.raises(ValueError, match="sums to inf"):
+        make().fit(X, y, sample_weight=np.full(40, 1e308), **extra)

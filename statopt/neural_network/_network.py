@@ -209,6 +209,13 @@ def _check_weights(sample_weight, n_rows, name="sample_weight"):
     sample_weight = _check_vector(name, sample_weight, n_rows, "one per row")
     if np.any(sample_weight < 0):
         raise ValueError(f"{name} must be >= 0.")
+    # The estimators divide by the weights' sum (a weight of 2 counts as a
+    # repeated row); one that overflows would turn into inf and zeros.
+    with np.errstate(over="ignore"):
+        total = sample_weight.sum()
+    if not np.isfinite(total):
+        raise ValueError(f"{name} sums to {total} (beyond float64); divide the "
+                         "weights by a common factor.")
     return sample_weight
 
 
