@@ -12,6 +12,11 @@ from statopt import (
     RobustPairedClassifier,
     SimilarityAwareMultimodalClassifier,
 )
+from statopt.datasets import (
+    make_censored_quantile_data,
+    make_correlated_logistic,
+    make_sparse_svd_data,
+)
 from statopt.linear_model import critical_radius
 from statopt.optim import SWATS, Adam, AMSGrad, RMSprop
 
@@ -179,3 +184,14 @@ def test_network_estimators_refuse_sample_weights_whose_sum_overflows(make):
              if isinstance(make(), EventAdversarialClassifier) else {})
     with pytest.raises(ValueError, match="sums to inf"):
         make().fit(X, y, sample_weight=np.full(40, 1e308), **extra)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: make_correlated_logistic(10**5, 10**4),
+    lambda: make_censored_quantile_data(10**9),
+    lambda: make_sparse_svd_data(n_samples=10**5, n_features=10**4),
+])
+def test_simulators_refuse_sizes_beyond_the_array_budget(make):
+    # Like make_cross_modal_data: a typo in a size must not allocate 8 GB.
+    with pytest.raises(ValueError, match="limit 2 GiB"):
+        make()
