@@ -4,6 +4,8 @@ refusal, a silent NaN)."""
 
 import numpy as np
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from statopt import (
     AdamLogisticRegression,
@@ -195,3 +197,41 @@ def test_simulators_refuse_sizes_beyond_the_array_budget(make):
     # Like make_cross_modal_data: a typo in a size must not allocate 8 GB.
     with pytest.raises(ValueError, match="limit 2 GiB"):
         make()
+
+
+@settings(max_examples=15, deadline=None)
+@given(exponent=st.integers(-300, 308), seed=st.integers(0, 2**16))
+@example(exponent=308, seed=0)  # the weights' sum overflows
+def test_robust_paired_fit_ignores_a_common_factor_of_the_weights(exponent, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(30, 2))
+    y = (X[:, 0] + rng.normal(size=30) > 0).astype(int)
+    weights = rng.uniform(0.1, 1.0, size=30)
+    radius = 0.2 * critical_radius(X, y, sample_weight=weights)
+    reference = RobustPairedClassifier(radius=radius).fit(X, y, sample_weight=weights)
+    model = RobustPairedClassifier(radius=radius).fit(
+        X, y, sample_weight=weights * 10.0**exponent)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-6,
+                               atol=1e-9 * np.abs(reference.coef_).max())
+
+
+@settings(max_examples=15, deadline=None)
+@given(exponents=st.lists(st.integers(-3, 4), min_size=3, max_size=3),
+       seed=st.integers(0, 2**16))
+def test_adam_logistic_reaches_a_stationary_point_whatever_the_column_units(
+        exponents, seed):
+    # First-order optimality checked in numpy: the gradient of
+    # sum log(1 + exp(-t z)) + |w|^2 / 2 (C = 1), relative to its value at zero.
+    from scipy.special import expit
+
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(80, 3)) * 10.0 ** np.array(exponents)
+    t = np.where(X @ rng.normal(size=3) + rng.logistic(size=80) > 0, 1.0, -1.0)
+    y = (t > 0).astype(int)
+    assume(0 < y.sum() < y.size)
+    model = AdamLogisticRegression(random_state=0).fit(X, y)
+    z = X @ model.coef_[0] + model.intercept_[0]
+    residual = -t * expit(-t * z)
+    gradient = np.r_[X.T @ residual + model.coef_[0], residual.sum()]
+    at_zero = np.abs(np.r_[X.T @ (-t / 2.0), (-t / 2.0).sum()]).max()
+    assert np.abs(gradient).max() <= 1e-6 * at_zero
