@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from statopt import (
     AdamLogisticRegression,
     AuxiliaryLearningClassifier,
+    AuxiliaryLearningRegressor,
     EventAdversarialClassifier,
     RobustPairedClassifier,
     SimilarityAwareMultimodalClassifier,
@@ -235,3 +236,38 @@ def test_adam_logistic_reaches_a_stationary_point_whatever_the_column_units(
     gradient = np.r_[X.T @ residual + model.coef_[0], residual.sum()]
     at_zero = np.abs(np.r_[X.T @ (-t / 2.0), (-t / 2.0).sum()]).max()
     assert np.abs(gradient).max() <= 1e-6 * at_zero
+
+
+def _fitted_for_prediction():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(int)
+    labels = np.digitize(X[:, 0], [-0.5, 0.5])
+    return X, y, [
+        RobustPairedClassifier().fit(X, y),
+        RobustPairedClassifier().fit(X, labels),
+        EventAdversarialClassifier(max_iter=5, random_state=0).fit(X, y),
+        AuxiliaryLearningClassifier(max_iter=3, random_state=0).fit(X, labels),
+        AuxiliaryLearningRegressor(max_iter=3, random_state=0).fit(X, X[:, 0]),
+    ]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_predictions_on_rows_near_float_max_refuse_instead_of_nan():
+    # Fitted on unit-scale rows, these returned inf logits, NaN probabilities,
+    # an R^2 of -inf (with RuntimeWarnings) on rows of 1.7e308.
+    X, y, models = _fitted_for_prediction()
+    huge = np.full_like(X, 1.7e308)
+    for model in models:
+        methods = [m for m in ("decision_function", "predict_proba", "predict")
+                   if hasattr(model, m)]
+        for method in methods:
+            with pytest.raises(ValueError, match="overflow"):
+                getattr(model, method)(huge)
+    with pytest.raises(ValueError, match="R\\^2 overflows"):
+        models[-1].score(X * 1e300, X[:, 0] * 1e300)
+    from statopt.linear_model import worst_case_accuracy
+
+    with pytest.raises(ValueError, match="overflow"):
+        worst_case_accuracy(models[0].coef_, models[0].intercept_,
+                            models[0].classes_, huge, y, 0.1)

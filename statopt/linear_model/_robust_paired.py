@@ -495,7 +495,12 @@ n_auxiliary_features), default=None
             Decision values.
         """
         X, coef = self._inputs(X, auxiliary_features)
-        scores = X @ coef.T + self.intercept_
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = X @ coef.T + self.intercept_
+        if not np.all(np.isfinite(scores)):
+            raise ValueError(
+                "The scores X @ coef_.T overflow float64: X holds entries too large "
+                "for this model; scale X as the training data were scaled.")
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict(self, X, auxiliary_features=None):
@@ -846,7 +851,12 @@ def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
     index = np.searchsorted(classes, y)
     known = (index < classes.size) & (classes[np.minimum(index, classes.size - 1)] == y)
     index = np.minimum(index, classes.size - 1)
-    scores = X @ coef.T + intercept
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = X @ coef.T + intercept
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("The scores X @ coef.T overflow float64: X holds entries "
+                         "too large for this model; scale X as the training data "
+                         "were scaled.")
     if coef.shape[0] == 1:
         sign = np.where(index == 1, 1.0, -1.0)
         correct = sign * scores[:, 0] > epsilon * np.linalg.norm(coef[0])

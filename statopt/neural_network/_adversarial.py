@@ -38,6 +38,7 @@ from ._network import (
     SoftmaxClassifierMixin,
     Stack,
     _check_weights,
+    predict_pass,
 )
 from ._training import OPTIMIZERS, MinibatchTrainer
 
@@ -753,12 +754,12 @@ default='relu'
     def _features(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X, self.network_.features(self.params_, X)
+        return X, predict_pass(self.network_.features, self.params_, X)
 
     def _logits(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.network_.forward(self.params_, X)[0]
+        return predict_pass(lambda: self.network_.forward(self.params_, X)[0])
 
     def decision_function(self, X):
         """Return the detector's logits (their difference for two classes).

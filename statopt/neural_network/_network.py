@@ -203,6 +203,18 @@ def _check_target(head, target, n_rows, n_outputs):
     return as_int
 
 
+def predict_pass(compute, *args):
+    """``compute(*args)`` (a forward pass of fitted parameters) with overflow
+    reported as one ValueError instead of warnings and inf or NaN outputs."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = compute(*args)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("The network's outputs overflow float64: X holds entries "
+                         "too large for this model; scale X as the training data "
+                         "were scaled.")
+    return values
+
+
 def _check_weights(sample_weight, n_rows, name="sample_weight"):
     if sample_weight is None:
         return np.ones(n_rows)
