@@ -56,6 +56,7 @@ def make_correlated_logistic(n_samples=1000, n_features=19, *, rho=0.3,
     >>> float(round(np.corrcoef(X[:, 0], X[:, 1])[0, 1], 1))
     0.3
     """
+    check_array_budget(n_samples * n_features, "n_samples * n_features")
     rng = check_random_state(random_state)
     coef = rng.uniform(-1.0, 1.0, size=n_features + 1)
     # (1 - rho) I + rho 11' is the covariance of sqrt(1 - rho) e + sqrt(rho) s 1.
@@ -174,6 +175,7 @@ def make_censored_quantile_data(n_samples=500, *, censoring_rate=0.25,
 
     spread, shift, limit, center, scale, intercept = _calibration(
         censoring_rate, missing_rate, censoring)
+    check_array_budget(2 * n_samples, "n_samples")
     rng = check_random_state(random_state)
     z1, z2, response = _published_model(rng, n_samples)
     if censoring == "random":
@@ -305,6 +307,7 @@ def make_sparse_svd_data(model="random", *, n_samples=None, n_features=None,
         else:
             n_samples = 200 if n_samples is None else n_samples
             n_features = 100 if n_features is None else n_features
+            check_array_budget(n_samples * n_features, "n_samples * n_features")
         if model == "lung":
             if n_components != 3:
                 raise ValueError("model='lung' has rank 3: pass 3 singular values.")

@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from .._numba import kernel_input
-from .._utils import blas_thread_limit, is_dask_collection
+from .._utils import blas_thread_limit, is_dask_collection, validated
 from ..optim import RULE_CODES, stream_partial_fit
 from ._kernels import (
     EpochState,
@@ -348,9 +348,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         with _quiet_validation():
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
                                  order="C")
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         classes = np.unique(y)
-        warm = self._warm_start_with(classes)
+        warm = self._warm_start_with(classes, X.shape[1])
         self.classes_ = classes
         self.__dict__.pop("_partial_state", None)
         encoded, weights, l2, l1 = self._prepare_targets(X, y, sample_weight)
@@ -365,14 +365,20 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             self._fit_to_optimum(X, encoded, weights, l2, l1, state, rng, warm)
         return self
 
-    def _warm_start_with(self, classes):
+    def _warm_start_with(self, classes, n_features):
         """Whether this fit starts from the previous coefficients; refuses a warm
-        start whose classes differ from the previous fit's."""
+        start whose classes or number of features differ from the previous fit's."""
         warm = self.warm_start and hasattr(self, "coef_")
         if warm and not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start=True needs the classes of the previous fit "
                 f"{self.classes_.tolist()}, got {classes.tolist()}."
+            )
+        if warm and self.coef_.shape[1] != n_features:
+            raise ValueError(
+                f"warm_start=True needs the {self.coef_.shape[1]} features of the "
+                f"previous fit, got {n_features}; set warm_start=False to fit "
+                "new data from scratch."
             )
         return warm
 
@@ -388,9 +394,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             raise ValueError("y is required: AdamLogisticRegression needs labels.")
         labels = da.unique(y) if is_dask_collection(y) else np.unique(np.asarray(y))
         (labels,) = dask.compute(labels)
-        check_classification_targets(labels)
+        validated(check_classification_targets, labels)
         classes = np.unique(labels)
-        warm = self._warm_start_with(classes)
+        warm = self._warm_start_with(classes, X.shape[1])
         fitted = ["classes_", "_partial_state", "_partial_rng", "n_iter_",
                   "loss_curve_"]
         for name in fitted + ([] if warm else ["coef_", "intercept_"]):
@@ -516,6 +522,14 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
 
         def record(value):
             self._record(value, "newton", state)
+
+        # Stochastic steps on badly scaled columns can end with every logit
+        # saturated, where the Hessian vanishes and Newton steps are useless;
+        # there damped Newton from zero (a positive definite Hessian, and every
+        # later iterate better) is the safer start.
+        origin = np.zeros_like(theta)
+        if objective(origin) < objective(theta):
+            theta[:] = origin
 
         # The package's BLAS policy: one thread (the Hessian products are tall and
         # thin; on digits, 2 threads made this finish 4x slower here).
@@ -673,7 +687,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         with _quiet_validation():
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
                                  order="C", reset=first_call)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         if first_call:
             self.classes_ = classes
             self.n_iter_ = 0

@@ -21,7 +21,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._utils import blas_thread_limit, check_array_budget
+from .._utils import blas_thread_limit, check_array_budget, validated
 from ._robust_dual import (
     DUAL_NORMS,
     binary_label_flip,
@@ -495,7 +495,12 @@ n_auxiliary_features), default=None
             Decision values.
         """
         X, coef = self._inputs(X, auxiliary_features)
-        scores = X @ coef.T + self.intercept_
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = X @ coef.T + self.intercept_
+        if not np.all(np.isfinite(scores)):
+            raise ValueError(
+                "The scores X @ coef_.T overflow float64: X holds entries too large "
+                "for this model; scale X as the training data were scaled.")
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict(self, X, auxiliary_features=None):
@@ -619,15 +624,17 @@ n_auxiliary_features), default=None
 def _weights_and_classes(X, y, sample_weight, who):
     """Checked sample weights and the classes of ``y``, or a ValueError that says
     what to fix (``who`` names the caller in it)."""
-    check_classification_targets(y)
+    validated(check_classification_targets, y)
     weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    if not np.all(weights >= 0) or not weights.sum() > 0:
+    if not np.all(weights >= 0) or not weights.max() > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum.")
     classes = np.unique(y)
     if classes.size < 2:
         raise ValueError(f"{who} needs at least two classes in y; got "
                          f"{classes.size} class: {classes.tolist()}.")
-    return weights, classes
+    # Only the weights' ratios matter: relative to the largest, their sum stays
+    # finite (weights near float64's maximum summed to inf, and normalised to 0).
+    return weights / weights.max(), classes
 
 
 def _centre_and_scale(X, weights, fit_intercept, X_auxiliary=None):
@@ -755,9 +762,11 @@ def _disjoint_message(X, X_auxiliary, weights, distance, total):
         # assignment problem; it shows whether re-pairing the rows would help.
         from scipy.optimize import linear_sum_assignment
         cost = cdist(X, X_auxiliary)
-        rows, cols = linear_sum_assignment(cost)
-        message += (f" (Unpaired, the Wasserstein distance between the two samples "
-                    f"is {cost[rows, cols].mean():.6g}.)")
+        # Distances beyond float64 (inputs near its maximum) leave no hint to give.
+        if np.isfinite(cost).all():
+            rows, cols = linear_sum_assignment(cost)
+            message += (f" (Unpaired, the Wasserstein distance between the two "
+                        f"samples is {cost[rows, cols].mean():.6g}.)")
     return message + " Increase the radii so that their sum exceeds it."
 
 
@@ -842,7 +851,12 @@ def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
     index = np.searchsorted(classes, y)
     known = (index < classes.size) & (classes[np.minimum(index, classes.size - 1)] == y)
     index = np.minimum(index, classes.size - 1)
-    scores = X @ coef.T + intercept
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = X @ coef.T + intercept
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("The scores X @ coef.T overflow float64: X holds entries "
+                         "too large for this model; scale X as the training data "
+                         "were scaled.")
     if coef.shape[0] == 1:
         sign = np.where(index == 1, 1.0, -1.0)
         correct = sign * scores[:, 0] > epsilon * np.linalg.norm(coef[0])

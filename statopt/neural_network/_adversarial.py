@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._utils import blas_thread_limit
+from .._utils import blas_thread_limit, validated
 from ._layers import (
     Dense,
     Dropout,
@@ -38,6 +38,7 @@ from ._network import (
     SoftmaxClassifierMixin,
     Stack,
     _check_weights,
+    predict_pass,
 )
 from ._training import OPTIMIZERS, MinibatchTrainer
 
@@ -535,7 +536,7 @@ default='relu'
         if warm:
             self._check_continuation(hint)
         X, y = self._validate_rows(X, y, warm, hint)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         n_rows = X.shape[0]
         classes, targets, labelled = self._encode_labels(y, None, hint)
         if warm and not np.array_equal(classes, self.classes_):
@@ -633,7 +634,7 @@ default='relu'
         if not first:
             self._check_continuation(hint)
         X, y = self._validate_rows(X, y, not first, hint)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         n_rows = X.shape[0]
         if first:
             if classes is None:
@@ -753,12 +754,12 @@ default='relu'
     def _features(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X, self.network_.features(self.params_, X)
+        return X, predict_pass(self.network_.features, self.params_, X)
 
     def _logits(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.network_.forward(self.params_, X)[0]
+        return predict_pass(lambda: self.network_.forward(self.params_, X)[0])
 
     def decision_function(self, X):
         """Return the detector's logits (their difference for two classes).

@@ -35,6 +35,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._utils import validated
 from ..optim import Adam
 from ._layers import (
     Dense,
@@ -49,7 +50,13 @@ from ._layers import (
     _log_softmax,
     _softmax,
 )
-from ._network import MultiHeadNetwork, SoftmaxClassifierMixin, Stack, _check_weights
+from ._network import (
+    MultiHeadNetwork,
+    SoftmaxClassifierMixin,
+    Stack,
+    _check_weights,
+    predict_pass,
+)
 from ._training import OPTIMIZERS, MinibatchTrainer
 
 __all__ = ["AuxiliaryLearningClassifier", "AuxiliaryLearningRegressor",
@@ -1132,7 +1139,7 @@ default=None
     def _logits(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.network_.forward(self.params_, X)[0]
+        return predict_pass(lambda: self.network_.forward(self.params_, X)[0])
 
 
 class AuxiliaryLearningClassifier(SoftmaxClassifierMixin, ClassifierMixin,
@@ -1380,7 +1387,7 @@ default='auto'
 
     def _validate_rows(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         return X, y
 
     def _encode_primary(self, y, fitting, weight=None):
@@ -1525,6 +1532,29 @@ class AuxiliaryLearningRegressor(RegressorMixin, _AuxiliaryLearning):
         y : ndarray of shape (n_samples,)
         """
         return self._logits(X)[:, 0] * self.y_scale_ + self.y_mean_
+
+    def score(self, X, y, sample_weight=None):
+        """Return the coefficient of determination R^2 of the predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True values.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        # Squared errors of values near float64's limit overflow: say so rather
+        # than return -inf or NaN.
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = super().score(X, y, sample_weight=sample_weight)
+        if not np.isfinite(score):
+            raise ValueError("R^2 overflows: X or y holds values far outside the "
+                             "scale of the training data.")
+        return float(score)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

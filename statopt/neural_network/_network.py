@@ -203,12 +203,31 @@ def _check_target(head, target, n_rows, n_outputs):
     return as_int
 
 
+def predict_pass(compute, *args):
+    """``compute(*args)`` (a forward pass of fitted parameters) with overflow
+    reported as one ValueError instead of warnings and inf or NaN outputs."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = compute(*args)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("The network's outputs overflow float64: X holds entries "
+                         "too large for this model; scale X as the training data "
+                         "were scaled.")
+    return values
+
+
 def _check_weights(sample_weight, n_rows, name="sample_weight"):
     if sample_weight is None:
         return np.ones(n_rows)
     sample_weight = _check_vector(name, sample_weight, n_rows, "one per row")
     if np.any(sample_weight < 0):
         raise ValueError(f"{name} must be >= 0.")
+    # The estimators divide by the weights' sum (a weight of 2 counts as a
+    # repeated row); one that overflows would turn into inf and zeros.
+    with np.errstate(over="ignore"):
+        total = sample_weight.sum()
+    if not np.isfinite(total):
+        raise ValueError(f"{name} sums to {total} (beyond float64); divide the "
+                         "weights by a common factor.")
     return sample_weight
 
 

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils import blas_thread_limit
+from .._utils import blas_thread_limit, validated
 from ._adversarial import ACTIVATIONS, _view_columns
 from ._kernels import scatter_window_gradient
 from ._layers import Dense, Dropout, Head, Layer, SoftmaxCrossEntropy
@@ -722,12 +722,12 @@ default='tanh'
         self : SimilarityAwareMultimodalClassifier
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
-        check_classification_targets(y)
+        validated(check_classification_targets, y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError(f"y holds one class only ({self.classes_[0]!r}); the "
                              "classifier needs real and mismatched pairs.")
-        y_type = type_of_target(y, input_name="y")
+        y_type = validated(type_of_target, y, input_name="y")
         if y_type != "binary":
             raise ValueError("Only binary classification is supported (real against "
                              f"mismatched pairs). The type of the target is {y_type}.")

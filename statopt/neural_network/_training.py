@@ -372,7 +372,14 @@ default='constant'
                     f"epoch {self.n_iter_ + 1}: lower learning_rate or check the "
                     "scale of the input."
                 )
-            self.optimizer_.step([gradient])
+            try:
+                self.optimizer_.step([gradient])
+            except ValueError as error:
+                raise ValueError(
+                    f"The optimiser refused the step at epoch {self.n_iter_ + 1} "
+                    f"({error}): check the scale of the input (e.g. StandardScaler) "
+                    "or lower learning_rate."
+                ) from error
             total += loss * rows.size
         self.n_iter_ += 1
         self.t_ = self.optimizer_.n_steps

@@ -20,6 +20,10 @@ from ._schedules import ConstantSchedule
 
 __all__ = ["SGD", "Momentum", "RMSprop", "Adam", "AMSGrad", "SWATS"]
 
+# Largest gradient entry whose square (the second moment, bias-corrected or not)
+# stays finite: beyond, the moment is inf and the step silently 0 from then on.
+_MAX_SQUARABLE = 2.0**511
+
 
 def _check_real(name, value, low, high, *, closed_low=True, closed_high=False):
     if not isinstance(value, Real) or isinstance(value, bool):
@@ -135,6 +139,13 @@ class _FirstOrderOptimizer:
                 )
             if not np.all(np.isfinite(grad)):
                 raise ValueError(f"grads[{index}] holds NaN or inf.")
+            largest = float(np.max(np.abs(grad), initial=0.0))
+            if self._rule in (RMSPROP, ADAM, AMSGRAD) and largest > _MAX_SQUARABLE:
+                raise ValueError(
+                    f"grads[{index}] holds entries of magnitude {largest:.3g}, whose "
+                    f"squares overflow float64 (limit {_MAX_SQUARABLE:.3g}); scale "
+                    "the loss or the gradients."
+                )
             checked.append(grad.reshape(-1))
         return checked
 

@@ -92,6 +92,9 @@ def stream_partial_fit(estimator, X, y=None, *, epochs=1, shuffle=True,
     import dask
     import dask.array as da
 
+    if not callable(getattr(estimator, "partial_fit", None)):
+        raise TypeError(f"estimator must have a partial_fit method; "
+                        f"{type(estimator).__name__} has none.")
     if not isinstance(X, da.Array):
         raise TypeError(f"X must be a dask.array.Array, got {type(X).__name__}; "
                         "wrap an in-memory array with dask.array.from_array.")
