@@ -874,7 +874,7 @@ def _pool_terms(clf, X, y, aux, theta, training=True):
     codes = np.where(y < 0, 0, y)
     observed = [~np.isnan(aux[:, k]) for k in range(2)]
     labels = [np.nan_to_num(aux[:, k]).astype(int) for k in range(2)]
-    extra = dict(pool=pool / n, index=np.arange(n), training=training,
+    extra = dict(pool=pool / n, row_ids=np.arange(n), training=training,
                  codes=labels, observed=observed)
     coefs = [np.where(y >= 0, 1.0, 0.0) / n] + [np.ones(n) / n] * 2
     targets = [codes] + [np.full((n, 2), 0.5)] * 2

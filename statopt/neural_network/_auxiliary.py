@@ -740,7 +740,7 @@ default=None
         targets = list(batch[4 : 4 + n_tasks])
         weights = list(batch[4 + n_tasks : 4 + 2 * n_tasks])
         pool = batch[4 + 2 * n_tasks] if self._pool_labelling else None
-        index = batch[5 + 2 * n_tasks] if self._pool_labelling else None
+        row_ids = batch[5 + 2 * n_tasks] if self._pool_labelling else None
         n_rows = X.shape[0]
         extra = None
         if self.weighting == "dtg":
@@ -754,7 +754,7 @@ default=None
                                                  np.zeros_like(primary_weight)])
                 if pool is not None:
                     pool = np.concatenate([pool, np.zeros_like(pool)])
-                    index = np.concatenate([index, index])
+                    row_ids = np.concatenate([row_ids, row_ids])
                 for k, task in enumerate(self._tasks):
                     both = weights[k] * (weights[k][order] > 0)
                     if task["kind"] == "regression":
@@ -765,7 +765,7 @@ default=None
                     weights[k] = np.concatenate([weights[k], both])
             extra = dict(generated=[])
             if pool is not None:
-                extra.update(pool=pool / n_rows, index=index,
+                extra.update(pool=pool / n_rows, row_ids=row_ids,
                              training=rng is not None,
                              codes=[targets[k] for k in self._pool_tasks],
                              observed=[weights[k] > 0 for k in self._pool_tasks])
@@ -844,7 +844,7 @@ default=None
                                        0.0)
         soft = np.eye(self.classes_.size)[targets[0]]
         if self.pool_ensemble:
-            posterior = self._ensemble(index, extra["index"][rows],
+            posterior = self._ensemble(index, extra["row_ids"][rows],
                                        _softmax(logits), extra["training"])
             sharp = np.log(np.clip(posterior, 1e-300, None)) / self.pool_temperature
             soft[rows] = _softmax(sharp)
@@ -1421,6 +1421,13 @@ default='auto'
        Computation 14(1), 2002.
     .. [6] D. Berthelot et al., "MixMatch: a holistic approach to
        semi-supervised learning", NeurIPS 2019.
+    .. [7] D.-H. Lee, "Pseudo-label: the simple and efficient semi-supervised
+       learning method for deep neural networks", ICML Workshop on Challenges
+       in Representation Learning, 2013.
+    .. [8] K. Sohn et al., "FixMatch: simplifying semi-supervised learning with
+       consistency and confidence", NeurIPS 2020.
+    .. [9] S. Laine and T. Aila, "Temporal ensembling for semi-supervised
+       learning", ICLR 2017.
 
     Examples
     --------
