@@ -5,14 +5,15 @@ rows per digit, an 800-row pool with parity and ">= 5" flipped at rate rho and a
 pure-noise task), seeds 0-4. Rows: primary only, logistic regression on the primary
 rows, equal, uncertainty, GCS, bilevel as published (unit Neumann step, reordered
 rows), bilevel with the held-out upper objective and the automatic step, DTG with
-reordered rows, DTG with held-out rows, DTG without generated pool labels (the
-previous default), DTG (ours: cross-fitted halves of the primary rows, generated
-primary labels for the pool rows and a prior on the task weights centred on each
-task's trust, the default), DTG without that prior, and two semi-supervised baselines
-that use the pool rows' features without their auxiliary labels: scikit-learn's
+reordered rows, DTG with held-out rows, DTG without generated pool labels, DTG
+(ours: cross-fitted halves of the primary rows, generated primary labels for the
+confident pool rows and a prior on the task weights centred on each task's trust,
+the default), DTG with every pool row (no confidence selection, the previous
+default), DTG without the weight prior, and two semi-supervised baselines that use
+the pool rows' features without their auxiliary labels: scikit-learn's
 ``SelfTrainingClassifier(LogisticRegression)`` with the pool rows unlabelled (its
-defaults, and C = 30 with threshold 0.9 chosen on seeds 10-14) and DTG
-with ``pool_trust=0`` (pool labels = the network's own aligned, sharpened
+defaults, and C = 30 with threshold 0.9 chosen on seeds 10-14) and DTG with
+``pool_trust=0`` (pool labels = the network's own aligned, sharpened confident
 predictions). Wall-clock time, CPU time and peak memory (tracemalloc) as ratios to
 the primary-only network of the same seed and rho; the last lines give DTG's task
 weights and its trust in each auxiliary label's evidence.

@@ -228,7 +228,7 @@ def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting, pool):
         for k in range(n_tasks)])
     batch = (X[rows], codes, primary, inputs,
              aux[rows, 0].astype(int), aux[rows, 1].astype(int),
-             np.ones(25), np.ones(25)) + ((1.0 - primary,) if pool else ())
+             np.ones(25), np.ones(25)) + ((1.0 - primary, rows) if pool else ())
 
     def contracted(phi):
         saved = clf._upper.copy()
@@ -488,11 +488,14 @@ def test_property_bad_input_gives_clear_errors(bad, seed, weighting):
        unlabelled=st.integers(0, 20), pool_labels=st.sampled_from([0.0, 1.0, 2.5]),
        pool_temperature=st.sampled_from([0.05, 0.5, 1.0]),
        pool_trust=st.sampled_from(["auto", 0.0, 0.5, 1.0]),
-       weight_prior=st.sampled_from([0.0, 1.0, 100.0]))
+       weight_prior=st.sampled_from([0.0, 1.0, 100.0]),
+       pool_threshold=st.sampled_from([0.0, 0.5, 0.99]),
+       pool_ensemble=st.sampled_from([0.0, 0.6]))
 def test_property_any_valid_input_fits_finite(seed, missing, weighting,
                                               upper_validation, unlabelled,
                                               pool_labels, pool_temperature,
-                                              pool_trust, weight_prior):
+                                              pool_trust, weight_prior,
+                                              pool_threshold, pool_ensemble):
     X, y, aux = _small_data(seed, n=40)
     rng = np.random.default_rng(seed)
     aux[rng.uniform(size=aux.shape) < missing] = np.nan
@@ -505,7 +508,8 @@ def test_property_any_valid_input_fits_finite(seed, missing, weighting,
         SMALL, max_iter=3, upper_every=2, weighting=weighting,
         upper_validation=upper_validation, pool_labels=pool_labels,
         pool_temperature=pool_temperature, pool_trust=pool_trust,
-        weight_prior=weight_prior)), X, y,
+        weight_prior=weight_prior, pool_threshold=pool_threshold,
+        pool_ensemble=pool_ensemble)), X, y,
         auxiliary_targets=aux)
     np.testing.assert_array_equal(aux, caller)
     np.testing.assert_array_equal(y, caller_y)
@@ -858,4 +862,111 @@ def test_weight_prior_bad_values_refused(value):
     X, y, aux = _small_data(n=40)
     with pytest.raises(ValueError, match="weight_prior"):
         AuxiliaryLearningClassifier(weighting="bilevel", weight_prior=value,
+                                    **SMALL).fit(X, y, auxiliary_targets=aux)
+
+
+def _pool_terms(clf, X, y, aux, theta, training=True):
+    """Targets and coefficients that ``_lower_terms`` gives network 0 on every row,
+    and the brute-force posterior of the pool rows under ``theta``: the network's
+    probabilities, the shift and each label's evidence table, renormalised."""
+    n = X.shape[0]
+    pool = (y < 0).astype(float)
+    codes = np.where(y < 0, 0, y)
+    observed = [~np.isnan(aux[:, k]) for k in range(2)]
+    labels = [np.nan_to_num(aux[:, k]).astype(int) for k in range(2)]
+    extra = dict(pool=pool / n, row_ids=np.arange(n), training=training,
+                 codes=labels, observed=observed)
+    coefs = [np.where(y >= 0, 1.0, 0.0) / n] + [np.ones(n) / n] * 2
+    targets = [codes] + [np.full((n, 2), 0.5)] * 2
+    own, weighted = clf._lower_terms(theta, 0, X, targets, coefs, extra)
+    rows = y < 0
+    logits = clf.network_._heads_forward(theta, X[rows], False, None)[1][0][0]
+    logits = np.log(np.exp(logits - logits.max(axis=1, keepdims=True)))
+    logits = logits + clf._shift[0]
+    for k, table in enumerate(clf._likelihoods[0]):
+        logits = logits + table[:, labels[k][rows]].T
+    posterior = np.exp(logits - logits.max(axis=1, keepdims=True))
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    return own[0][rows], weighted[0][rows] * n, posterior
+
+
+def _sharpen(p, temperature):
+    q = p ** (1.0 / temperature)
+    return q / q.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.8])
+def test_pool_threshold_keeps_only_confident_pool_rows(threshold):
+    """A pool row keeps its weight (pool_labels) only where its unsharpened
+    posterior's largest probability passes the threshold; its label is still the
+    sharpened posterior."""
+    X, y, aux, _ = _pool_data()
+    clf = _fit(AuxiliaryLearningClassifier(
+        weighting="dtg", pool_threshold=threshold, pool_labels=2.0,
+        **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
+    clf._update_likelihoods(clf.params_, 0)
+    soft, weight, posterior = _pool_terms(clf, X, y, aux, clf.params_)
+    confident = posterior.max(axis=1) >= threshold
+    assert 0 < confident.sum() < confident.size
+    np.testing.assert_allclose(weight, np.where(confident, 2.0, 0.0), atol=1e-12)
+    np.testing.assert_allclose(soft, _sharpen(posterior, 0.5), atol=1e-10)
+
+
+def test_pool_threshold_changes_the_fit():
+    X, y, aux, _ = _pool_data()
+    fits = [_fit(AuxiliaryLearningClassifier(weighting="dtg", pool_threshold=t,
+                                             **SMALL), X, y, auxiliary_targets=aux)
+            for t in (0.0, 0.8)]
+    assert not np.allclose(fits[0].params_, fits[1].params_)
+
+
+def test_pool_ensemble_is_a_bias_corrected_moving_average():
+    """Temporal ensembling: the first target is the current posterior, later
+    ones the bias-corrected average of the earlier posteriors (brute force over
+    three steps with three different networks); a step without training
+    (``rng`` None) reads the average but does not add to it."""
+    decay = 0.6
+    X, y, aux, _ = _pool_data()
+    clf = _fit(AuxiliaryLearningClassifier(
+        weighting="dtg", pool_ensemble=decay, pool_temperature=0.5,
+        **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
+    clf._update_likelihoods(clf.params_, 0)
+    clf._pool_ema = {}
+    rng = np.random.default_rng(0)
+    thetas = [clf.params_ + 0.3 * rng.normal(size=clf.params_.size)
+              for _ in range(3)]
+    seen = []
+    for step, theta in enumerate(thetas):
+        soft, _, posterior = _pool_terms(clf, X, y, aux, theta)
+        if step == 0:
+            expected = posterior
+        else:
+            w = (1 - decay) * decay ** np.arange(step)[::-1]
+            expected = sum(wi * p for wi, p in zip(w, seen)) / (1 - decay ** step)
+        np.testing.assert_allclose(soft, _sharpen(expected, 0.5), atol=1e-10)
+        seen.append(posterior)
+    soft, _, _ = _pool_terms(clf, X, y, aux, thetas[0], training=False)
+    w = (1 - decay) * decay ** np.arange(3)[::-1]
+    expected = sum(wi * p for wi, p in zip(w, seen)) / (1 - decay ** 3)
+    np.testing.assert_allclose(soft, _sharpen(expected, 0.5), atol=1e-10)
+    again, _, _ = _pool_terms(clf, X, y, aux, thetas[0], training=False)
+    np.testing.assert_allclose(again, soft, atol=1e-12)
+
+
+def test_pool_ensemble_changes_the_fit():
+    X, y, aux, _ = _pool_data()
+    fits = [_fit(AuxiliaryLearningClassifier(weighting="dtg", pool_ensemble=e,
+                                             **SMALL), X, y, auxiliary_targets=aux)
+            for e in (0.0, 0.6)]
+    assert not np.allclose(fits[0].params_, fits[1].params_)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("pool_threshold", -0.1), ("pool_threshold", 1.0), ("pool_threshold", "yes"),
+    ("pool_threshold", None), ("pool_ensemble", -0.5), ("pool_ensemble", 1.0),
+    ("pool_ensemble", "ema")])
+def test_pool_threshold_and_ensemble_bad_values_refused(name, value):
+    X, y, aux, _ = _pool_data(n=60)
+    with pytest.raises(ValueError, match=name):
+        AuxiliaryLearningClassifier(weighting="dtg", **{name: value},
                                     **SMALL).fit(X, y, auxiliary_targets=aux)

@@ -291,6 +291,8 @@ class _AuxiliaryLearning(BaseEstimator):
         "pool_labels": [Interval(Real, 0, None, closed="left")],
         "pool_temperature": [Interval(Real, 0, None, closed="neither")],
         "pool_trust": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+        "pool_threshold": [Interval(Real, 0, 1, closed="left")],
+        "pool_ensemble": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -325,6 +327,8 @@ class _AuxiliaryLearning(BaseEstimator):
         pool_labels=1.0,
         pool_temperature=0.5,
         pool_trust="auto",
+        pool_threshold=0.6,
+        pool_ensemble=0.0,
         alpha=1e-4,
         optimizer="adam",
         learning_rate=1e-2,
@@ -354,6 +358,8 @@ class _AuxiliaryLearning(BaseEstimator):
         self.pool_labels = pool_labels
         self.pool_temperature = pool_temperature
         self.pool_trust = pool_trust
+        self.pool_threshold = pool_threshold
+        self.pool_ensemble = pool_ensemble
         self.alpha = alpha
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -539,7 +545,8 @@ default=None
         if self._pool_labelling:
             pool_weight = np.where(pool, weight, 0.0)
             pool_weight *= n_rows / pool_weight.sum()
-            arrays += (pool_weight,)
+            # Row numbers: the pool labels' ensemble is kept per row.
+            arrays += (pool_weight, np.arange(n_rows))
             prior = np.bincount(codes[labelled], weights=weight[labelled],
                                 minlength=self.classes_.size)
             self._pool_data = dict(X=X[pool], codes=codes, labelled=labelled,
@@ -575,6 +582,8 @@ default=None
                 # The final network, trained afresh on every primary row with the
                 # weights and generator that the two halves chose.
                 self.params_ = self.network_.init_params(rng)
+                # A fresh network starts a fresh ensemble of its pool labels.
+                self._pool_ema = {}
                 if self._pool_labelling:
                     self._update_likelihoods(self.params_, 0)
                 refit = MinibatchTrainer(
@@ -660,6 +669,7 @@ default=None
         self._upper = np.concatenate(start)
         self._likelihoods, self._trust, self._shift = {}, {}, {}
         self._pool_steps = 0
+        self._pool_ema = {}
         if self.weighting == "uncertainty":
             # Kendall et al. train the log-variances as parameters of the network:
             # the same update rule and learning rate (a per-coordinate rule, so a
@@ -737,6 +747,7 @@ default=None
         targets = list(batch[4 : 4 + n_tasks])
         weights = list(batch[4 + n_tasks : 4 + 2 * n_tasks])
         pool = batch[4 + 2 * n_tasks] if self._pool_labelling else None
+        row_ids = batch[5 + 2 * n_tasks] if self._pool_labelling else None
         n_rows = X.shape[0]
         extra = None
         if self.weighting == "dtg":
@@ -750,6 +761,7 @@ default=None
                                                  np.zeros_like(primary_weight)])
                 if pool is not None:
                     pool = np.concatenate([pool, np.zeros_like(pool)])
+                    row_ids = np.concatenate([row_ids, row_ids])
                 for k, task in enumerate(self._tasks):
                     both = weights[k] * (weights[k][order] > 0)
                     if task["kind"] == "regression":
@@ -760,7 +772,8 @@ default=None
                     weights[k] = np.concatenate([weights[k], both])
             extra = dict(generated=[])
             if pool is not None:
-                extra.update(pool=pool / n_rows,
+                extra.update(pool=pool / n_rows, row_ids=row_ids,
+                             training=rng is not None,
                              codes=[targets[k] for k in self._pool_tasks],
                              observed=[weights[k] > 0 for k in self._pool_tasks])
             for index, g in enumerate(self._generators):
@@ -837,9 +850,43 @@ default=None
             logits = logits + np.where(observed[rows, None], table[:, a[rows]].T,
                                        0.0)
         soft = np.eye(self.classes_.size)[targets[0]]
-        soft[rows] = _softmax(logits / self.pool_temperature)
-        weighted[0] = coefs[0] + self.pool_labels * extra["pool"]
+        if self.pool_ensemble:
+            posterior = self._ensemble(index, extra["row_ids"][rows],
+                                       _softmax(logits), extra["training"])
+            sharp = np.log(np.clip(posterior, 1e-300, None)) / self.pool_temperature
+            soft[rows] = _softmax(sharp)
+        else:
+            soft[rows] = _softmax(logits / self.pool_temperature)
+            posterior = _softmax(logits) if self.pool_threshold else None
+        pool = extra["pool"]
+        if self.pool_threshold:
+            # Confidence selection (pseudo-labels, Lee 2013; FixMatch's mask,
+            # Sohn et al. 2020): a pool row trains only while its unsharpened
+            # posterior passes the threshold.
+            pool = pool.copy()
+            pool[rows] *= posterior.max(axis=1) >= self.pool_threshold
+        weighted[0] = coefs[0] + self.pool_labels * pool
         return [soft] + list(targets[1:]), weighted
+
+    def _ensemble(self, network, rows, posterior, update):
+        """Temporal ensembling of the pool labels (Laine and Aila 2017).
+
+        The target of a pool row is the bias-corrected exponential moving average
+        ``Z / (1 - a^n)`` of its ``n`` earlier posteriors (once an epoch each,
+        ``a = pool_ensemble``), or its current posterior the first time; a
+        training step then adds the current posterior to ``Z``.
+        """
+        n_rows = self._pool_data["codes"].shape[0]
+        ema, seen = self._pool_ema.setdefault(network, (
+            np.zeros((n_rows, self.classes_.size)), np.zeros(n_rows, np.int64)))
+        decay = self.pool_ensemble
+        target = posterior.copy()
+        past = seen[rows] > 0
+        target[past] = ema[rows[past]] / (1.0 - decay ** seen[rows[past]])[:, None]
+        if update:
+            ema[rows] = decay * ema[rows] + (1.0 - decay) * posterior
+            seen[rows] += 1
+        return target
 
     def _update_likelihoods(self, theta, index):
         """Estimate each auxiliary label's evidence on the class, for network
@@ -1256,6 +1303,16 @@ default='auto'
         the network's own class-aligned, sharpened prediction (self-training,
         the baseline that tells what the auxiliary labels add; with
         ``weight_prior > 0`` the auxiliary heads' weights then go to 0 too).
+    pool_threshold : float in [0, 1), default=0.6
+        Confidence selection of the generated pool labels (pseudo-labelling, Lee
+        2013; FixMatch's mask, Sohn et al. 2020): at each step a pool row trains
+        the primary head only if the largest probability of its unsharpened
+        posterior ``r`` reaches the threshold; 0 keeps every pool row.
+    pool_ensemble : float in [0, 1), default=0.0
+        Decay ``a`` of temporal ensembling of the pool labels (Laine and Aila
+        2017): a pool row's target is then the bias-corrected moving average of
+        its posteriors from earlier epochs (its current one the first time),
+        sharpened; 0 uses the current posterior. Laine and Aila used 0.6.
     alpha : float, default=1e-4
         L2 penalty of the dense weights.
     optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
@@ -1350,7 +1407,11 @@ default='auto'
     the network does not teach itself to predict a class it under-predicts
     less and less. With labels that say nothing (or ``pool_trust=0``), ``q`` is
     the network's own shifted and sharpened prediction: self-training with
-    entropy minimisation.
+    entropy minimisation. With ``pool_threshold`` a pool row counts only at the
+    steps where ``max_c r_ic`` reaches it, so rows the network and the labels
+    leave undecided do not teach the network its own guesses; with
+    ``pool_ensemble`` ``r`` is replaced by the bias-corrected moving average of
+    the row's earlier posteriors.
 
     References
     ----------
@@ -1367,6 +1428,13 @@ default='auto'
        Computation 14(1), 2002.
     .. [6] D. Berthelot et al., "MixMatch: a holistic approach to
        semi-supervised learning", NeurIPS 2019.
+    .. [7] D.-H. Lee, "Pseudo-label: the simple and efficient semi-supervised
+       learning method for deep neural networks", ICML Workshop on Challenges
+       in Representation Learning, 2013.
+    .. [8] K. Sohn et al., "FixMatch: simplifying semi-supervised learning with
+       consistency and confidence", NeurIPS 2020.
+    .. [9] S. Laine and T. Aila, "Temporal ensembling for semi-supervised
+       learning", ICLR 2017.
 
     Examples
     --------
