@@ -5,6 +5,7 @@ either raise a clean TypeError or ValueError, or give finite results, and never
 change the caller's arrays (issue 12).
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -15,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 from sklearn.exceptions import ConvergenceWarning
 
 from statopt import AdamLogisticRegression
+from statopt.datasets import make_correlated_logistic
 from statopt.linear_model import _kernels
 from statopt.optim import _kernels as optim_kernels
 
@@ -183,3 +185,46 @@ def test_odd_layouts_compile_nothing_new(penalty):
         model.fit(odd, labels, sample_weight=weights)
         model.partial_fit(odd[::2], labels[::2])
     assert [len(kernel.signatures) for kernel in KERNELS] == counts
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), tol=st.sampled_from([0.3, 0.1, 1e-2, 1e-3]),
+       scale=st.sampled_from([1e-2, 1.0, 100.0]))
+def test_stochastic_fit_warns_unless_near_the_optimum(seed, tol, scale):
+    # variance_reduction=False ends when the stochastic phase stalls: then either
+    # the objective is within about tol**2 / 2 (relative) of the optimum, or a
+    # ConvergenceWarning says how far above it the fit ended.
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    X, y, _ = make_correlated_logistic(150, 3, random_state=seed)
+    X *= scale
+    Z = np.column_stack([X, np.ones(len(y))])
+    sign = np.where(y == 1, 1.0, -1.0)
+
+    def loss(theta):
+        # Mean log-loss plus |w|^2 / (2 n) (C = 1, intercept unpenalised).
+        margin = sign * (Z @ theta)
+        value = np.mean(np.logaddexp(0.0, -margin)) + theta[:-1] @ theta[:-1] / (
+            2 * len(y))
+        grad = -(Z.T @ (sign * expit(-margin))) / len(y)
+        grad[:-1] += theta[:-1] / len(y)
+        return value, grad
+
+    optimum = minimize(loss, np.zeros(Z.shape[1]), jac=True, method="L-BFGS-B",
+                       options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10_000}).fun
+    model = AdamLogisticRegression(variance_reduction=False, tol=tol,
+                                   random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X, y)
+    theta = np.append(model.coef_.ravel(), model.intercept_)
+    gap = (loss(theta)[0] - optimum) / optimum
+    messages = [str(w.message) for w in caught
+                if issubclass(w.category, ConvergenceWarning)]
+    if not messages:
+        assert gap <= tol**2
+        return
+    reported = re.search(r"about (\S+) \(relative\)", messages[0])
+    if reported is not None:  # a stall, not max_iter
+        assert gap / 3 < float(reported.group(1)) < 3 * gap + 1e-12

@@ -111,7 +111,8 @@ def _experiment(name, X_train, y_train, X_test, y_test, true_coef, rng_seed,
             model.fit(X_train, y_train)
             seconds = time.perf_counter() - start
         note = f"{model.n_iter_} it"
-        if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        if any(issubclass(w.category, ConvergenceWarning)
+               and "max_iter" in str(w.message) for w in caught):
             note += ", hit max_iter"
         add_row(label, seconds, model.coef_.ravel(), model.intercept_[0],
                 model.predict, note, model)

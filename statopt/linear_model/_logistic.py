@@ -33,6 +33,7 @@ from ._kernels import (
 from ._logistic_newton import (
     MAX_NEWTON_PARAMS,
     HessianOperator,
+    newton_model,
     proximal_newton,
     smooth_derivatives,
     sparse_loss_gradient,
@@ -140,7 +141,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         ``1 / batch_size``: an epoch is then dearer than a step of the finish);
         True after its first epoch; False never, so the fit ends when the
         stochastic phase stalls (the behaviour of scikit-learn's stochastic
-        solvers).
+        solvers). A stall is not the optimum: unless the stalled iterate meets the
+        Newton finish's criterion at ``tol``, a ``ConvergenceWarning`` says how far
+        above the optimum (relative objective) the fit ended.
     finish : {'newton', 'svrg'}, default='newton'
         Exact phase after the stochastic one: proximal Newton on the full objective
         (a dense Hessian of ``(n_outputs * (n_features + 1))**2`` floats), or
@@ -159,7 +162,8 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         of the minimum-norm subgradient relative to that of the gradient at zero
         for ``'svrg'``. With ``variance_reduction=False`` or ``early_stopping``,
         the relative improvement of the loss below which an iteration counts as no
-        improvement.
+        improvement; with ``variance_reduction=False`` also the finish's criterion
+        that the stalled iterate must meet to end without a ``ConvergenceWarning``.
     n_iter_no_change : int, default=5
         Iterations without improvement that end the stochastic phase (or, with
         ``early_stopping``, the fit).
@@ -463,7 +467,9 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 stalled += 1
             if stalled >= self.n_iter_no_change:
                 if self.variance_reduction is False:
-                    failure = None
+                    # A stall is not the optimum: constant steps stall in a noise
+                    # ball, far above it on unscaled data. Say how far.
+                    failure = self._stall_failure(X, y, weights, l2, l1, state)
                     break
                 reduced = True
         if reduced and self.n_iter_ < self.max_iter:
@@ -478,6 +484,45 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
             warnings.warn(f"AdamLogisticRegression {failure}", ConvergenceWarning,
                           stacklevel=3)
 
+    def _stall_failure(self, X, y, weights, l2, l1, state):
+        """None if the stalled stochastic iterate meets the finish's criterion at
+        ``tol``, else a message saying how far from the optimum it stopped."""
+        theta = self._iterate(state).copy()
+        if theta.size <= MAX_NEWTON_PARAMS or l1 == 0.0:
+            objective, derivatives, l1_strength, free = self._newton_problem(
+                X, y, weights, l2, l1, state)
+            gradient, hessian = derivatives(theta)
+            optimality = newton_model(hessian, gradient, theta, l1_strength, free,
+                                      objective(theta), self.tol)[3]
+            measure = "scaled subgradient sqrt(g' H^-1 g / f)"
+            distance = (f"; the objective is about {optimality**2 / 2:.2g} "
+                        "(relative) above the optimum")
+        else:
+            optimality = self._relative_gradient(X, y, weights, theta, l2, l1, state)
+            measure, distance = "relative gradient", ""
+        if optimality <= self.tol:
+            return None
+        return (f"ended when the stochastic phase stalled (variance_reduction="
+                f"False) with a {measure} of {optimality:.2g} > tol={self.tol}"
+                f"{distance}. Constant steps stall in a noise ball above the "
+                "optimum: use variance_reduction='auto' to reach it.")
+
+    def _gradient_scale(self, X, y, weights, state):
+        """Largest entry of the loss gradient at zero: the unit of the
+        first-order criterion, so that it does not depend on the units of X."""
+        gradient = np.empty(state["theta"].size)
+        self._loss_gradient(X, y, weights, np.zeros_like(gradient), gradient, state)
+        scale = float(np.abs(gradient).max())
+        return scale if scale > 0 else 1.0
+
+    def _relative_gradient(self, X, y, weights, theta, l2, l1, state):
+        """Largest entry of the minimum-norm subgradient at ``theta``, relative to
+        that of the gradient at zero."""
+        gradient = np.empty_like(theta)
+        self._loss_gradient(X, y, weights, theta, gradient, state)
+        return self._optimality(theta, gradient, l2, l1, state["n_outputs"]) / (
+            self._gradient_scale(X, y, weights, state))
+
     def _update_bound(self, X, n_params):
         """Whether a stochastic epoch's parameter updates outweigh reading X."""
         n_rows = X.shape[0]
@@ -485,14 +530,11 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         stored = X.nnz if sp.issparse(X) else X.size
         return n_batches * n_params > _UPDATE_BOUND_RATIO * stored
 
-    def _newton_finish(self, X, y, weights, l2, l1, state):
-        """Proximal Newton steps from the current estimate to the optimum.
-
-        Returns None on success, else why the fit stopped short.
-        """
+    def _newton_problem(self, X, y, weights, l2, l1, state):
+        """The exact objective and its Newton derivatives, as closures, with the
+        L1 strength and the free (fitted) entries of the parameter vector."""
         n_outputs = state["n_outputs"]
         theta = state["theta"]
-        theta[:] = self._iterate(state)
         stride = X.shape[1] + 1
         free = np.ones(theta.size, dtype=bool)
         if not self.fit_intercept:
@@ -519,6 +561,18 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
                 return gradient.ravel() * free, hessian
             return smooth_derivatives(X, state["center"], y, weights, candidate,
                                       n_outputs, l2, free)
+
+        return objective, derivatives, l1_strength, free
+
+    def _newton_finish(self, X, y, weights, l2, l1, state):
+        """Proximal Newton steps from the current estimate to the optimum.
+
+        Returns None on success, else why the fit stopped short.
+        """
+        theta = state["theta"]
+        theta[:] = self._iterate(state)
+        objective, derivatives, l1_strength, free = self._newton_problem(
+            X, y, weights, l2, l1, state)
 
         def record(value):
             self._record(value, "newton", state)
@@ -550,9 +604,7 @@ class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         theta[:] = self._iterate(state)
         snapshot = theta.copy()
         snapshot_grad = np.empty_like(theta)
-        self._loss_gradient(X, y, weights, np.zeros_like(theta), snapshot_grad, state)
-        scale = float(np.abs(snapshot_grad).max())
-        scale = scale if scale > 0 else 1.0
+        scale = self._gradient_scale(X, y, weights, state)
         objective = self._loss_gradient(X, y, weights, snapshot, snapshot_grad,
                                         state)
         objective += self._penalty(snapshot, l2, l1, n_outputs)

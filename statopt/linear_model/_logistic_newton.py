@@ -323,6 +323,21 @@ def newton_direction(hessian, gradient, theta, l1, free, cd_tol):
     return direction
 
 
+def newton_model(hessian, gradient, theta, l1, free, value, tol):
+    """Newton direction at ``theta``, its model value and the scaled optimality.
+
+    Returns ``(direction, model, linear, optimality)``: the minimiser of the
+    proximal Newton model, ``q(d)`` and its linear part, and ``sqrt(-2 q(d) / f)``
+    for the objective value ``f`` (near the optimum ``-q(d)`` is the distance of
+    the objective to its minimum). ``tol`` sets how finely the L1 model is solved.
+    """
+    target = 0.5 * tol**2 * abs(value)
+    direction = newton_direction(hessian, gradient, theta, l1, free, 1e-3 * target)
+    model, linear = _model(hessian, gradient, theta, l1, direction)
+    optimality = np.sqrt(max(-2.0 * model, 0.0) / abs(value)) if value else 0.0
+    return direction, model, linear, optimality
+
+
 def proximal_newton(objective, derivatives, theta, l1, free, tol, max_iter, record):
     """Proximal Newton steps from ``theta`` (updated in place) to the optimum.
 
@@ -340,15 +355,12 @@ def proximal_newton(objective, derivatives, theta, l1, free, tol, max_iter, reco
     value = objective(theta)
     for iteration in range(max_iter + 1):
         gradient, hessian = derivatives(theta)
-        target = 0.5 * tol**2 * abs(value)
-        direction = newton_direction(hessian, gradient, theta, l1, free,
-                                     1e-3 * target)
-        model, linear = _model(hessian, gradient, theta, l1, direction)
+        direction, model, linear, optimality = newton_model(
+            hessian, gradient, theta, l1, free, value, tol)
         if not np.isfinite(model):
             return ("met a non-finite Newton step; scale X or raise the penalty "
                     "(lower C).")
-        optimality = np.sqrt(max(-2.0 * model, 0.0) / abs(value)) if value else 0.0
-        if -model <= target:
+        if -model <= 0.5 * tol**2 * abs(value):
             # Converged. The step is already computed and costs one objective:
             # take it unless it visibly raises the objective, since near the
             # optimum its decrease is below rounding while it still cuts the
