@@ -61,6 +61,53 @@ def power_of_two_scale(values):
     return float(np.ldexp(1.0, scale_exponents([largest])[0]))
 
 
+def scaled_sample_weight(sample_weight):
+    """``sample_weight`` divided by a power of two near its largest entry.
+
+    Scores are weighted means, invariant to a common factor of the weights, but
+    scikit-learn's divide by the weights' sum, which overflows to inf for weights
+    near float64's maximum and turned a score into NaN. Dividing by a power of
+    two is exact. Weights that are not finite non-negative numbers are passed on
+    unchanged, for scikit-learn's validation to refuse them.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        return sample_weight
+    if weights.size == 0 or not (np.all(np.isfinite(weights))
+                                 and np.all(weights >= 0)):
+        return sample_weight
+    return weights / power_of_two_scale(weights)
+
+
+class ScaledWeightScoreMixin:
+    """``score`` with the weights rescaled first (:func:`scaled_sample_weight`).
+
+    Put it before scikit-learn's ClassifierMixin or RegressorMixin in the bases.
+    """
+
+    def score(self, X, y, sample_weight=None):
+        """Return the estimator's default score (accuracy or R^2) on ``X, y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows; any common factor, up to float64's maximum.
+
+        Returns
+        -------
+        score : float
+            The weighted score.
+        """
+        return super().score(X, y, sample_weight=scaled_sample_weight(sample_weight))
+
+
 def validated(validator, *args, **kwargs):
     """Call a scikit-learn validator with its invalid-value warnings kept quiet.
 

@@ -2,10 +2,15 @@
 that hostile input once triggered (a warning in place of the ValueError, a false
 refusal, a silent NaN)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
 
 from statopt import (
     AdamLogisticRegression,
@@ -271,3 +276,40 @@ def test_predictions_on_rows_near_float_max_refuse_instead_of_nan():
     with pytest.raises(ValueError, match="overflow"):
         worst_case_accuracy(models[0].coef_, models[0].intercept_,
                             models[0].classes_, huge, y, 0.1)
+
+
+@pytest.mark.parametrize(
+    "model", [*CLASSIFIERS, AuxiliaryLearningRegressor(max_iter=2)],
+    ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("factor", [2.0**1021, 2.0**-1070])
+def test_score_ignores_a_common_factor_of_the_weights(model, factor):
+    # score divided by sum(sample_weight): weights of 1e308 summed to inf and the
+    # accuracy came out NaN. A common factor must not change the score.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int) if is_classifier(model) else X[:, 0]
+    extra = ({"events": rng.randint(3, size=40)}
+             if isinstance(model, EventAdversarialClassifier) else {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = clone(model).fit(X, y, **extra)
+    relative = rng.randint(1, 4, size=40).astype(float)
+    metric = accuracy_score if is_classifier(model) else r2_score
+    expected = metric(y, fitted.predict(X), sample_weight=relative)
+    assert fitted.score(X, y, sample_weight=relative * factor) == pytest.approx(
+        expected, rel=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(exponent=st.integers(-1070, 1021), seed=st.integers(0, 2**16))
+def test_classifier_score_is_invariant_to_the_weights_scale(exponent, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(30, 2))
+    y = (X[:, 0] + rng.logistic(size=30) > 0).astype(int)
+    assume(0 < y.sum() < 30)
+    relative = rng.randint(1, 4, size=30).astype(float)
+    for model in (AdamLogisticRegression(random_state=0), RobustPairedClassifier()):
+        fitted = model.fit(X, y)
+        expected = accuracy_score(y, fitted.predict(X), sample_weight=relative)
+        score = fitted.score(X, y, sample_weight=relative * 2.0**exponent)
+        assert score == pytest.approx(expected, rel=1e-12)

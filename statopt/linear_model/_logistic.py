@@ -20,7 +20,12 @@ from sklearn.utils.validation import (
 )
 
 from .._numba import kernel_input
-from .._utils import blas_thread_limit, is_dask_collection, validated
+from .._utils import (
+    ScaledWeightScoreMixin,
+    blas_thread_limit,
+    is_dask_collection,
+    validated,
+)
 from ..optim import RULE_CODES, stream_partial_fit
 from ._kernels import (
     EpochState,
@@ -64,7 +69,8 @@ def _quiet_validation():
     return np.errstate(invalid="ignore", over="ignore")
 
 
-class AdamLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
+class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
+                             ClassifierMixin, BaseEstimator):
     """Logistic regression fitted by Adam or a related first-order method.
 
     Minimises the same penalised objective as scikit-learn's

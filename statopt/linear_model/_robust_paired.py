@@ -21,7 +21,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._utils import blas_thread_limit, check_array_budget, validated
+from .._utils import (
+    blas_thread_limit,
+    check_array_budget,
+    scaled_sample_weight,
+    validated,
+)
 from ._robust_dual import (
     DUAL_NORMS,
     binary_label_flip,
@@ -566,7 +571,7 @@ n_auxiliary_features), default=None
             Weighted share of correct predictions.
         """
         return accuracy_score(y, self.predict(X, auxiliary_features),
-                              sample_weight=sample_weight)
+                              sample_weight=scaled_sample_weight(sample_weight))
 
     def worst_case_accuracy(self, X, y, epsilon, auxiliary_features=None):
         """Accuracy when each row is moved by the worst perturbation of l2 size epsilon.

@@ -32,6 +32,7 @@ from .._utils import (
     StrictInterval,
     blas_thread_limit,
     check_array_budget,
+    scaled_sample_weight,
     validated,
 )
 from ..metrics import cross_modal_map_scorer
@@ -562,7 +563,8 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
         check_consistent_length(X, y, sample_weight)
         predictions = self.predict(X)
         with np.errstate(over="ignore", invalid="ignore"):
-            score = float(r2_score(y, predictions, sample_weight=sample_weight))
+            score = float(r2_score(y, predictions,
+                                   sample_weight=scaled_sample_weight(sample_weight)))
         if not np.isfinite(score):
             raise ValueError("R^2 overflows: X or y holds values far outside the "
                              "scale of the training data.")

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._utils import blas_thread_limit, validated
+from .._utils import ScaledWeightScoreMixin, blas_thread_limit, validated
 from ._layers import (
     Dense,
     Dropout,
@@ -96,7 +96,8 @@ def _check_views(views, modalities, n_features):
 
 
 class EventAdversarialClassifier(
-    SoftmaxClassifierMixin, ClassifierMixin, TransformerMixin, BaseEstimator
+    ScaledWeightScoreMixin, SoftmaxClassifierMixin, ClassifierMixin,
+    TransformerMixin, BaseEstimator,
 ):
     """Classifier whose features are trained to hide the event each row came from.
 

@@ -35,7 +35,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._utils import validated
+from .._utils import ScaledWeightScoreMixin, validated
 from ..optim import Adam
 from ._layers import (
     Dense,
@@ -1189,8 +1189,8 @@ default=None
         return predict_pass(lambda: self.network_.forward(self.params_, X)[0])
 
 
-class AuxiliaryLearningClassifier(SoftmaxClassifierMixin, ClassifierMixin,
-                                  _AuxiliaryLearning):
+class AuxiliaryLearningClassifier(ScaledWeightScoreMixin, SoftmaxClassifierMixin,
+                                  ClassifierMixin, _AuxiliaryLearning):
     """Classifier helped by auxiliary tasks: fixed, adaptive or learned task weights.
 
     A shared trunk (dense layers) feeds the primary head and one head per auxiliary
@@ -1496,7 +1496,8 @@ default='auto'
         return tags
 
 
-class AuxiliaryLearningRegressor(RegressorMixin, _AuxiliaryLearning):
+class AuxiliaryLearningRegressor(ScaledWeightScoreMixin, RegressorMixin,
+                                 _AuxiliaryLearning):
     """Regressor helped by auxiliary tasks: fixed, adaptive or learned task weights.
 
     :class:`AuxiliaryLearningClassifier` with a real-valued primary task (the

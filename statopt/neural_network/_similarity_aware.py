@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils import blas_thread_limit, validated
+from .._utils import ScaledWeightScoreMixin, blas_thread_limit, validated
 from ._adversarial import ACTIVATIONS, _view_columns
 from ._kernels import scatter_window_gradient
 from ._layers import Dense, Dropout, Head, Layer, SoftmaxCrossEntropy
@@ -341,8 +341,8 @@ def _check_views(views, modalities, n_features):
             for name, parts in groups.items()}
 
 
-class SimilarityAwareMultimodalClassifier(ClassifierMixin, TransformerMixin,
-                                          BaseEstimator):
+class SimilarityAwareMultimodalClassifier(ScaledWeightScoreMixin, ClassifierMixin,
+                                          TransformerMixin, BaseEstimator):
     """Text-image classifier trained with a cross-modal similarity loss (SAFE).
 
     A text branch maps the text columns of a row to ``t``, an image branch the image
