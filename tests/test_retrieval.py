@@ -5,6 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import average_precision_score
 
@@ -251,3 +254,42 @@ def test_bad_query_weights_raise_clear_errors(weights, match):
         with pytest.raises(ValueError, match=match):
             mean_average_precision(similarity, [0, 1, 2], [0, 1, 1],
                                    sample_weight=weights)
+
+
+def _object_array(values):
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+@pytest.mark.parametrize("query_labels, item_labels", [
+    (["1", "2"], [2, 1, 1]),
+    ([1, 2], ["2", "1", "1"]),
+    (np.array([1, 2]), _object_array(["2", "1", "1"])),
+    (["1", "2"], _object_array([2, "1", 1])),
+])
+def test_labels_of_different_kinds_are_a_type_error(query_labels, item_labels):
+    # '1' != 1: string queries against integer items used to give NaN for every
+    # query (retrieval_average_precision) or "no query has a relevant item".
+    similarity = np.array([[0.3, 0.2, 0.9], [0.1, 0.5, 0.4]])
+    for metric in (retrieval_average_precision, mean_average_precision):
+        with pytest.raises(TypeError, match="never match"):
+            metric(similarity, query_labels, item_labels)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n_queries=st.integers(1, 6), n_items=st.integers(1, 8))
+def test_string_labels_in_any_container_match_sklearn(data, n_queries, n_items):
+    query = data.draw(st.lists(st.integers(0, 2), min_size=n_queries,
+                               max_size=n_queries))
+    item = data.draw(st.lists(st.integers(0, 2), min_size=n_items,
+                              max_size=n_items))
+    similarity = data.draw(hnp.arrays(np.float64, (n_queries, n_items),
+                                      elements=st.floats(-1, 1)))
+    query_labels = np.array([f"c{v}" for v in query])
+    item_labels = _object_array([f"c{v}" for v in item])
+    ap = retrieval_average_precision(similarity, query_labels, item_labels)
+    relevant = np.array(query)[:, None] == np.array(item)[None, :]
+    assert_allclose(ap, _reference(similarity, relevant), rtol=1e-12)
+    with pytest.raises(TypeError, match="never match"):
+        retrieval_average_precision(similarity, query_labels, np.array(item))

@@ -1,6 +1,7 @@
 """Ranking metrics for retrieval: average precision of each query's ranking."""
 
 import warnings
+from numbers import Number
 
 import numpy as np
 from sklearn.utils._param_validation import validate_params
@@ -26,6 +27,26 @@ def _check_labels(labels, name):
     if labels.dtype.kind in "fc" and np.isnan(labels).any():
         raise ValueError(f"{name} contains NaN, which equals no label.")
     return labels
+
+
+def _label_kind(labels, name):
+    """'string', 'number' or 'other': labels of different kinds never compare
+    equal (``'1' != 1``), so a mix would silently leave queries without any
+    relevant item."""
+    if labels.dtype.kind in "US":
+        return "string"
+    if labels.dtype.kind in "biuf":
+        return "number"
+    kinds = {
+        "string" if isinstance(value, (str, bytes, np.str_, np.bytes_))
+        else "number" if isinstance(value, (Number, np.number, np.bool_))
+        else "other"
+        for value in labels.tolist()
+    }
+    if {"string", "number"} <= kinds:
+        raise TypeError(f"{name} mixes strings and numbers; labels of different "
+                        "kinds never match. Convert them to one kind.")
+    return kinds.pop() if len(kinds) == 1 else "other"
 
 
 def _relevance(query_labels, item_labels):
@@ -91,6 +112,8 @@ def retrieval_average_precision(similarity, query_labels, item_labels):
         Similarity of each query to each item; higher means more similar.
     query_labels : array-like of shape (n_queries,) or (n_queries, n_labels)
         Label of each query (any hashable values), or a 0/1 indicator matrix.
+        Labels are strings or numbers, the same kind as ``item_labels``: a
+        mix is a ``TypeError`` (``'1' != 1`` would match nothing).
     item_labels : array-like of shape (n_items,) or (n_items, n_labels)
         Labels of the items, in the same form as ``query_labels``.
 
@@ -125,6 +148,15 @@ def retrieval_average_precision(similarity, query_labels, item_labels):
         raise ValueError("query_labels and item_labels should have the same "
                          f"number of label columns, got {query_labels.shape[1]} "
                          f"and {item_labels.shape[1]}.")
+    if query_labels.ndim == 1:
+        kinds = (_label_kind(query_labels, "query_labels"),
+                 _label_kind(item_labels, "item_labels"))
+        if "other" not in kinds and kinds[0] != kinds[1]:
+            raise TypeError(
+                f"query_labels are {kinds[0]}s but item_labels are {kinds[1]}s: "
+                "labels of different kinds never match (e.g. '1' != 1), so no "
+                "query would have a relevant item. Convert both to one kind."
+            )
     expected = (query_labels.shape[0], item_labels.shape[0])
     if similarity.shape != expected:
         raise ValueError(f"similarity should have shape (n_queries, n_items) = "
@@ -154,6 +186,8 @@ def mean_average_precision(similarity, query_labels, item_labels, *,
         Similarity of each query to each item; higher means more similar.
     query_labels : array-like of shape (n_queries,) or (n_queries, n_labels)
         Label of each query (any hashable values), or a 0/1 indicator matrix.
+        Labels are strings or numbers, the same kind as ``item_labels``: a
+        mix is a ``TypeError`` (``'1' != 1`` would match nothing).
     item_labels : array-like of shape (n_items,) or (n_items, n_labels)
         Labels of the items, in the same form as ``query_labels``.
     sample_weight : array-like of shape (n_queries,), default=None
