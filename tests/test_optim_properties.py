@@ -160,3 +160,28 @@ def test_swats_and_inverse_decay_do_not_overflow():
     assert np.all(np.isfinite(param))
     assert InverseDecay(10, a=1e300, b=1e300)(5) == 0.0
     assert StepDecay(1, 0.5)(10**400) == 0.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(starts=st.lists(st.integers(0, 8), min_size=2, max_size=3),
+       lengths=st.lists(st.integers(1, 4), min_size=3, max_size=3),
+       make=st.sampled_from(OPTIMIZERS))
+def test_params_sharing_memory_are_refused_and_disjoint_views_step_alone(
+        starts, lengths, make):
+    # The same array passed twice lost one of its two updates each step (SGD
+    # [a, a] moved a by one step, not two), silently.
+    buffer = np.zeros(12)
+    views = [buffer[s:s + n] for s, n in zip(starts, lengths)]
+    spans = [(s, s + v.size) for s, v in zip(starts, views)]
+    overlap = any(a[0] < b[1] and b[0] < a[1]
+                  for i, a in enumerate(spans) for b in spans[:i])
+    if overlap:
+        with pytest.raises(ValueError, match="shares memory"):
+            make(views, learning_rate=0.1)
+        return
+    gradients = [np.arange(1.0, v.size + 1) for v in views]
+    make(views, learning_rate=0.1).step(gradients)
+    for view, gradient in zip(views, gradients):
+        alone = np.zeros(view.size)
+        make([alone], learning_rate=0.1).step([gradient])
+        np.testing.assert_array_equal(view, alone)

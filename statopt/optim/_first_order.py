@@ -60,6 +60,14 @@ def _check_params(params):
                 f"params[{index}] must be C-contiguous and writeable; "
                 "use np.ascontiguousarray before building the optimiser."
             )
+        # One memory updated as two parameters would lose all but one of its
+        # updates per step. Contiguous blocks overlap exactly when their bounds do.
+        for other in range(index):
+            if np.may_share_memory(param, params[other]):
+                raise ValueError(
+                    f"params[{index}] shares memory with params[{other}]; pass each "
+                    "parameter array once, with no overlapping views."
+                )
     return params
 
 
@@ -226,7 +234,8 @@ class SGD(_FirstOrderOptimizer):
     Parameters
     ----------
     params : list of ndarray
-        Parameter arrays (float64, C-contiguous), updated in place.
+        Parameter arrays (float64, C-contiguous, sharing no memory), updated in
+        place.
     learning_rate : float, default=0.01
         Step size before the schedule factor.
     schedule : callable, default=None
@@ -264,7 +273,8 @@ class Momentum(_FirstOrderOptimizer):
     Parameters
     ----------
     params : list of ndarray
-        Parameter arrays (float64, C-contiguous), updated in place.
+        Parameter arrays (float64, C-contiguous, sharing no memory), updated in
+        place.
     learning_rate : float, default=0.01
         Step size before the schedule factor.
     beta : float, default=0.9
@@ -301,7 +311,8 @@ class RMSprop(_FirstOrderOptimizer):
     Parameters
     ----------
     params : list of ndarray
-        Parameter arrays (float64, C-contiguous), updated in place.
+        Parameter arrays (float64, C-contiguous, sharing no memory), updated in
+        place.
     learning_rate : float, default=0.001
         Step size before the schedule factor.
     rho : float, default=0.9
@@ -345,7 +356,8 @@ class Adam(_FirstOrderOptimizer):
     Parameters
     ----------
     params : list of ndarray
-        Parameter arrays (float64, C-contiguous), updated in place.
+        Parameter arrays (float64, C-contiguous, sharing no memory), updated in
+        place.
     learning_rate : float, default=0.001
         Step size before the schedule factor.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -388,7 +400,8 @@ class AMSGrad(Adam):
     Parameters
     ----------
     params : list of ndarray
-        Parameter arrays (float64, C-contiguous), updated in place.
+        Parameter arrays (float64, C-contiguous, sharing no memory), updated in
+        place.
     learning_rate : float, default=0.001
         Step size before the schedule factor.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -426,7 +439,8 @@ class SWATS(Adam):
     Parameters
     ----------
     params : list of ndarray
-        Parameter arrays (float64, C-contiguous), updated in place.
+        Parameter arrays (float64, C-contiguous, sharing no memory), updated in
+        place.
     learning_rate : float, default=0.001
         Adam's step size before the schedule factor (the schedule also scales the SGD
         rate after the switch).
