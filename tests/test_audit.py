@@ -313,3 +313,34 @@ def test_classifier_score_is_invariant_to_the_weights_scale(exponent, seed):
         expected = accuracy_score(y, fitted.predict(X), sample_weight=relative)
         score = fitted.score(X, y, sample_weight=relative * 2.0**exponent)
         assert score == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("model, penalty", [
+    (EventAdversarialClassifier(max_iter=5, random_state=0), "alpha"),
+    (AuxiliaryLearningClassifier(max_iter=5, random_state=0), "alpha"),
+    (AuxiliaryLearningRegressor(max_iter=5, random_state=0), "alpha"),
+    (SimilarityAwareMultimodalClassifier(
+        views=[np.arange(2), np.arange(2, 3)], modalities=["image", "text"],
+        max_iter=5, random_state=0), "l2"),
+], ids=lambda m: type(m).__name__ if not isinstance(m, str) else m)
+@pytest.mark.parametrize("value", [1e-310, 5e-324])
+def test_network_subnormal_penalty_fits_as_no_penalty(model, penalty, value):
+    # A subnormal penalty (or learning rate) must neither warn (the suite turns
+    # warnings into errors) nor give NaN: its terms round to zero, as the fit
+    # without a penalty does.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] if isinstance(model, AuxiliaryLearningRegressor) else (
+        X[:, 0] > 0).astype(int)
+    extra = ({"events": rng.randint(3, size=60)}
+             if isinstance(model, EventAdversarialClassifier) else {})
+    outputs = []
+    for options in ({penalty: 0.0}, {penalty: value},
+                    {penalty: value, "learning_rate": value}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = clone(model).set_params(**options).fit(X, y, **extra)
+        method = getattr(fitted, "predict_proba", fitted.predict)
+        outputs.append(method(X))
+        assert np.all(np.isfinite(outputs[-1]))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
