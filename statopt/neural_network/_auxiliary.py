@@ -722,8 +722,8 @@ default=None
         g = self._generators[index]
         w = self._upper[self._generator_block(index)]
         n_linear = g["sizes"][0]
-        grad_logits = proba * (grad_proba - np.sum(proba * grad_proba, axis=1,
-                                                   keepdims=True))
+        grad_logits = proba * (grad_proba - np.add.reduce(
+            proba * grad_proba, axis=1, keepdims=True))
         grad = np.zeros(w.size)
         if g["use_linear"]:
             g["linear"].backward(w[:n_linear], caches[0], grad_logits,
