@@ -135,14 +135,15 @@ class Stack(Layer):
         n_in, caches = cache
         layout = self.layout(n_in)
         # The R-backward of a layer needs its own dL/dy: run the backward pass
-        # alongside, into a scratch gradient.
+        # alongside, into a scratch gradient (not past the first layer, whose
+        # dL/dx no layer reads).
         scratch = np.empty_like(w)
         for position in range(len(self.layers) - 1, -1, -1):
             layer, part = self.layers[position], layout[position][0]
             need = need_input or position > 0
             new_rgy = layer.r_backward(w[part], v[part], caches[position],
                                        rx[position], gy, rgy, r_grad_w[part], need)
-            if need:
+            if position > 0:
                 gy = layer.backward(w[part], caches[position], gy, scratch[part])
             rgy = new_rgy
         return rgy
