@@ -722,8 +722,8 @@ default=None
         g = self._generators[index]
         w = self._upper[self._generator_block(index)]
         n_linear = g["sizes"][0]
-        grad_logits = proba * (grad_proba - np.sum(proba * grad_proba, axis=1,
-                                                   keepdims=True))
+        grad_logits = proba * (grad_proba - np.add.reduce(
+            proba * grad_proba, axis=1, keepdims=True))
         grad = np.zeros(w.size)
         if g["use_linear"]:
             g["linear"].backward(w[:n_linear], caches[0], grad_logits,
@@ -976,10 +976,14 @@ default=None
                 self._weight_records.append(self._weights())
         return loss, grad
 
-    def _task_gradients(self, theta, X, targets, coefs, tasks):
-        """Loss and parameter gradient of each head in ``tasks`` (no penalty)."""
+    def _task_gradients(self, theta, X, targets, coefs, tasks, forward=None):
+        """Loss and parameter gradient of each head in ``tasks`` (no penalty).
+
+        ``forward``: the network's forward pass of ``X`` at ``theta``, if known."""
         network = self.network_
-        trunk_cache, head_caches = network._heads_forward(theta, X, False, None)
+        if forward is None:
+            forward = network._heads_forward(theta, X, False, None)
+        trunk_cache, head_caches = forward
         trunk = network._blocks[0]
         results = []
         for k in tasks:
@@ -1071,28 +1075,34 @@ default=None
         loss_upper, grad_upper = self._task_gradients(
             theta, X_upper, [codes_upper], upper_coefs, [0])[0]
 
-        def hvp(vector):
-            return network._hessian_vector_product(theta, vector, X, targets,
-                                                   weighted, l2)
-
+        # One forward pass of the minibatch serves every Hessian-vector product
+        # (power iteration and Neumann series) and the upper gradient.
+        forward = network._heads_forward(theta, X, False, None)
+        hvp = network._hvp_operator(theta, X, targets, weighted, l2,
+                                    forward=forward)
         step = self._neumann_step(hvp, theta.size, rng, index)
         solution = neumann_inverse_hvp(hvp, grad_upper, self.neumann_terms, step)
         gradient, penalty = self._upper_gradient(theta, X, targets, coefs, extra,
-                                                 solution)
+                                                 solution, forward)
         return gradient, float(loss_upper) + penalty, step
 
-    def _upper_gradient(self, theta, X, targets, coefs, extra, solution):
+    def _upper_gradient(self, theta, X, targets, coefs, extra, solution,
+                        forward=None):
         """``-u' d/dphi grad_theta L_t`` for ``u ~ H^{-1} grad L_p``, plus the
-        instance regulariser's gradient; also return that regulariser's value."""
+        instance regulariser's gradient; also return that regulariser's value.
+
+        ``forward``: the network's forward pass of ``X`` at ``theta``, if known."""
         n_tasks = len(self._tasks)
+        if forward is None:
+            forward = self.network_._heads_forward(theta, X, False, None)
         task_grads = self._task_gradients(theta, X, targets, coefs,
-                                          range(1, n_tasks + 1))
+                                          range(1, n_tasks + 1), forward)
         gradient = np.zeros_like(self._upper)
         gradient[:n_tasks] = [-float(solution @ g) for _, g in task_grads]
         penalty = 0.0
         if self.weighting != "dtg":
             return gradient, penalty
-        directional = self._logit_directions(theta, solution, X)
+        directional = self._logit_directions(theta, solution, forward)
         for index, (g, (caches, proba)) in enumerate(zip(self._generators,
                                                          extra["generated"])):
             k = g["task"]
@@ -1109,11 +1119,12 @@ default=None
                 index, caches, proba, grad_proba)
         return gradient, penalty
 
-    def _logit_directions(self, theta, vector, X):
-        """``J_k u``: the directional derivative of every head's logits along u."""
+    def _logit_directions(self, theta, vector, forward):
+        """``J_k u``: the directional derivative of every head's logits along u,
+        from the forward pass ``forward`` at ``theta``."""
         network = self.network_
         trunk = network._blocks[0]
-        trunk_cache, head_caches = network._heads_forward(theta, X, False, None)
+        trunk_cache, head_caches = forward
         r_features, _ = network.trunk.r_forward(theta[trunk], vector[trunk],
                                                 trunk_cache, None)
         return [stack.r_forward(theta[part], vector[part], cache, r_features)[0]

@@ -40,16 +40,19 @@ def _log_softmax(z):
     """Log-softmax along the last axis.
 
     Plain numpy: scipy.special.log_softmax costs several times more on the small
-    minibatch arrays of these networks (array-API dispatch on every call).
+    minibatch arrays of these networks (array-API dispatch on every call). The
+    reductions call the ufuncs' ``reduce`` (what ``np.max`` and ``np.sum`` call,
+    so the same values) without their Python wrappers: these run tens of
+    thousands of times a fit.
     """
-    shifted = z - np.max(z, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    shifted = z - np.maximum.reduce(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=-1, keepdims=True))
 
 
 def _softmax(z):
     """Softmax along the last axis (see :func:`_log_softmax`)."""
-    proba = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    proba /= np.sum(proba, axis=-1, keepdims=True)
+    proba = np.exp(z - np.maximum.reduce(z, axis=-1, keepdims=True))
+    proba /= np.add.reduce(proba, axis=-1, keepdims=True)
     return proba
 
 
@@ -203,7 +206,7 @@ class Dense(Layer):
         weights, _ = self._split(w)
         grad_weights, grad_bias = self._split(grad_w)
         np.matmul(cache.T, gy, out=grad_weights)
-        np.sum(gy, axis=0, out=grad_bias)
+        np.add.reduce(gy, axis=0, out=grad_bias)
         return gy @ weights.T if need_input else None
 
     def r_forward(self, w, v, cache, rx):
@@ -223,7 +226,7 @@ class Dense(Layer):
         np.matmul(cache.T, rgy, out=r_weights)
         if rx is not None:
             r_weights += rx.T @ gy
-        np.sum(rgy, axis=0, out=r_bias)
+        np.add.reduce(rgy, axis=0, out=r_bias)
         if not need_input:
             return None
         return rgy @ weights.T + gy @ v_weights.T
@@ -516,7 +519,7 @@ class SoftmaxCrossEntropy(Head):
     def r_gradient(self, z, target, coef, rz):
         # Hessian of logsumexp: diag(p) - p p'.
         proba = _softmax(z)
-        centred = rz - np.sum(proba * rz, axis=1, keepdims=True)
+        centred = rz - np.add.reduce(proba * rz, axis=1, keepdims=True)
         return proba * centred * coef[:, None]
 
     def output(self, z):
@@ -599,9 +602,9 @@ class SoftTargetCrossEntropy(SoftmaxCrossEntropy):
     """
 
     def loss(self, z, target, coef):
-        return -float(coef @ np.sum(target * _log_softmax(z), axis=1))
+        return -float(coef @ np.add.reduce(target * _log_softmax(z), axis=1))
 
     def gradient(self, z, target, coef):
         log_proba = _log_softmax(z)
-        loss = -float(coef @ np.sum(target * log_proba, axis=1))
+        loss = -float(coef @ np.add.reduce(target * log_proba, axis=1))
         return loss, (np.exp(log_proba) - target) * coef[:, None]

@@ -135,14 +135,15 @@ class Stack(Layer):
         n_in, caches = cache
         layout = self.layout(n_in)
         # The R-backward of a layer needs its own dL/dy: run the backward pass
-        # alongside, into a scratch gradient.
+        # alongside, into a scratch gradient (not past the first layer, whose
+        # dL/dx no layer reads).
         scratch = np.empty_like(w)
         for position in range(len(self.layers) - 1, -1, -1):
             layer, part = self.layers[position], layout[position][0]
             need = need_input or position > 0
             new_rgy = layer.r_backward(w[part], v[part], caches[position],
                                        rx[position], gy, rgy, r_grad_w[part], need)
-            if need:
+            if position > 0:
                 gy = layer.backward(w[part], caches[position], gy, scratch[part])
             rgy = new_rgy
         return rgy
@@ -615,29 +616,54 @@ class MultiHeadNetwork:
 
     def _hessian_vector_product(self, theta, vector, X, targets, coefs, l2, *,
                                 training=False, rng=None):
-        trunk_cache, head_caches = self._heads_forward(theta, X, training, rng)
+        return self._hvp_operator(theta, X, targets, coefs, l2, training=training,
+                                  rng=rng)(vector)
+
+    def _hvp_operator(self, theta, X, targets, coefs, l2, *, training=False,
+                      rng=None, forward=None):
+        """Return ``hvp(vector)``, the Hessian-vector product at ``theta`` on ``X``.
+
+        The passes that do not depend on the vector (forward, the heads' gradients
+        and their backward pass to the features) run once here, so a caller that
+        multiplies many vectors at one point (power iteration, a Neumann series)
+        pays only the R-passes per vector; each product equals
+        :meth:`_hessian_vector_product`'s. ``forward`` is the output of
+        :meth:`_heads_forward` at the same point, if the caller has it.
+        """
+        if forward is None:
+            forward = self._heads_forward(theta, X, training, rng)
+        trunk_cache, head_caches = forward
         trunk_part = self._blocks[0]
-        r_features, trunk_r_cache = self.trunk.r_forward(
-            theta[trunk_part], vector[trunk_part], trunk_cache, None)
-        product, scratch = np.empty_like(theta), np.empty_like(theta)
-        grad_features = r_grad_features = 0.0
+        scratch = np.empty_like(theta)
+        grad_logits, grad_features = [], 0.0
         for (stack, head), part, (logits, cache), target, coef in zip(
                 self.heads, self._blocks[1:], head_caches, targets, coefs):
-            r_logits, r_cache = stack.r_forward(theta[part], vector[part], cache,
-                                                r_features)
-            _, grad_logits = head.gradient(logits, target, coef)
-            r_grad_logits = head.r_gradient(logits, target, coef, r_logits)
-            r_grad_features = r_grad_features + stack.r_backward(
-                theta[part], vector[part], cache, r_cache, grad_logits,
-                r_grad_logits, product[part], need_input=True)
+            grad_logits.append(head.gradient(logits, target, coef)[1])
             grad_features = grad_features + stack.backward(
-                theta[part], cache, grad_logits, scratch[part], need_input=True)
-        self.trunk.r_backward(theta[trunk_part], vector[trunk_part], trunk_cache,
-                              trunk_r_cache, grad_features, r_grad_features,
-                              product[trunk_part], need_input=False)
-        if l2:
-            product += l2 * (vector * self.penalty_mask)
-        return product
+                theta[part], cache, grad_logits[-1], scratch[part], need_input=True)
+
+        def hvp(vector):
+            r_features, trunk_r_cache = self.trunk.r_forward(
+                theta[trunk_part], vector[trunk_part], trunk_cache, None)
+            product = np.empty_like(theta)
+            r_grad_features = 0.0
+            for (stack, head), part, (logits, cache), target, coef, g in zip(
+                    self.heads, self._blocks[1:], head_caches, targets, coefs,
+                    grad_logits):
+                r_logits, r_cache = stack.r_forward(theta[part], vector[part], cache,
+                                                    r_features)
+                r_grad_logits = head.r_gradient(logits, target, coef, r_logits)
+                r_grad_features = r_grad_features + stack.r_backward(
+                    theta[part], vector[part], cache, r_cache, g, r_grad_logits,
+                    product[part], need_input=True)
+            self.trunk.r_backward(theta[trunk_part], vector[trunk_part], trunk_cache,
+                                  trunk_r_cache, grad_features, r_grad_features,
+                                  product[trunk_part], need_input=False)
+            if l2:
+                product += l2 * (vector * self.penalty_mask)
+            return product
+
+        return hvp
 
 
 class Network(MultiHeadNetwork):
