@@ -207,3 +207,19 @@ def test_certificate_detects_a_fit_above_the_optimum():
         early = AdamLogisticRegression(max_iter=3, random_state=0).fit(X, y)
     primal, dual, _ = _primal_and_dual(early, X, y, 1.0, "l2", np.ones(len(y)))
     assert primal - dual > 1e-3 * primal
+
+
+def test_slow_rule_leaves_the_finish_half_the_budget():
+    # Plain SGD on raw digits 3 vs 8 at C = 1e3 keeps lowering the objective by
+    # more than the handover share for all 2000 epochs: before the stochastic phase
+    # was capped at half of max_iter, the fit never reached the Newton finish and
+    # stopped ~7x above the optimum (with a ConvergenceWarning).
+    X, y = load_digits(return_X_y=True)
+    keep = np.isin(y, [3, 8])
+    X, y = X[keep], y[keep]
+    C = 1e3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = AdamLogisticRegression(C=C, optimizer="sgd", random_state=0).fit(X, y)
+    assert model.n_iter_ <= model.max_iter
+    check_optimum(model, X, y, C, "l2", np.ones(len(y)))

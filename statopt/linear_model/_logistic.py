@@ -158,9 +158,10 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         Newton system by conjugate gradients on Hessian-vector products
         (truncated Newton), with ``penalty='l1'`` it falls back to ``'svrg'``.
     max_iter : int, default=2000
-        Maximum number of iterations. An iteration is one pass over the data (or
-        several passes on small data so that it makes at least 50 updates), or one
-        Newton step of the finish.
+        Maximum number of iterations; unless ``variance_reduction=False``, the
+        stochastic phase hands over to the finish after at most half of them. An
+        iteration is one pass over the data (or several passes on small data so
+        that it makes at least 50 updates), or one Newton step of the finish.
     tol : float, default=1e-6
         Stopping tolerance of the finish: the scaled minimum-norm subgradient
         ``sqrt(g' H^-1 g / f)`` for ``finish='newton'`` (the objective then lies
@@ -460,7 +461,12 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         )
         failure = (f"stopped at max_iter={self.max_iter} iterations before reaching "
                    f"tol={self.tol}; increase max_iter or tol.")
-        for epoch in range(0 if skip_stochastic else self.max_iter):
+        # The finish keeps half the budget: a slow rule (plain SGD on a weakly
+        # penalised problem) can lower the objective by more than the handover share
+        # for thousands of epochs and would otherwise never reach the exact phase.
+        stochastic_budget = (self.max_iter if self.variance_reduction is False
+                             else max(1, self.max_iter // 2))
+        for epoch in range(0 if skip_stochastic else stochastic_budget):
             if reduced and epoch > 0:
                 break
             self._stochastic_epoch(X, y, weights, l2, l1, state, rng, epoch)
@@ -478,6 +484,7 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
                     failure = self._stall_failure(X, y, weights, l2, l1, state)
                     break
                 reduced = True
+        reduced = reduced or self.variance_reduction == "auto"
         if reduced and self.n_iter_ < self.max_iter:
             stored = state["theta"].size <= MAX_NEWTON_PARAMS
             if self.finish == "newton" and (stored or l1 == 0.0):
@@ -595,7 +602,8 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         # thin; on digits, 2 threads made this finish 4x slower here).
         with blas_thread_limit():
             return proximal_newton(objective, derivatives, theta, l1_strength, free,
-                                   self.tol, self.max_iter - self.n_iter_, record)
+                                   self.tol, self.max_iter - self.n_iter_, record,
+                                   total_iter=self.max_iter)
 
     def _variance_reduced_epochs(self, X, y, weights, l2, l1, state, rng):
         """SVRG epochs from the current estimate until the gradient is below tol.

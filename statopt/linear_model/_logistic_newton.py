@@ -338,7 +338,8 @@ def newton_model(hessian, gradient, theta, l1, free, value, tol):
     return direction, model, linear, optimality
 
 
-def proximal_newton(objective, derivatives, theta, l1, free, tol, max_iter, record):
+def proximal_newton(objective, derivatives, theta, l1, free, tol, max_iter, record,
+                    total_iter=None):
     """Proximal Newton steps from ``theta`` (updated in place) to the optimum.
 
     ``objective(theta)`` is the exact penalised objective and ``derivatives(theta)``
@@ -348,10 +349,12 @@ def proximal_newton(objective, derivatives, theta, l1, free, tol, max_iter, reco
     the squared norm of the minimum-norm subgradient in the metric of the inverse
     Hessian), is at most ``tol**2 / 2`` times the objective: the scale-free
     criterion ``sqrt(-2 q(d) / f) <= tol``. ``record(value)`` is called after each
-    step.
+    step. ``total_iter``, the estimator's whole budget of which ``max_iter`` steps
+    remain, is the ``max_iter`` the message names (default ``max_iter``).
 
     Returns None on success, else why the fit stopped short.
     """
+    total_iter = max_iter if total_iter is None else total_iter
     value = objective(theta)
     for iteration in range(max_iter + 1):
         gradient, hessian = derivatives(theta)
@@ -372,8 +375,8 @@ def proximal_newton(objective, derivatives, theta, l1, free, tol, max_iter, reco
                 record(new_value)
             return None
         if iteration == max_iter:
-            return (f"stopped at max_iter with a scaled subgradient of "
-                    f"{optimality:.2g} > tol; increase max_iter or tol.")
+            return (f"stopped at max_iter={total_iter} with a scaled subgradient "
+                    f"of {optimality:.2g} > tol; increase max_iter or tol.")
         step = 1.0
         while True:
             candidate = theta + step * direction
