@@ -447,7 +447,8 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
     def _fit_to_optimum(self, X, y, weights, l2, l1, state, rng, warm):
         best = np.inf
         stalled = 0
-        reduced = self.variance_reduction is True
+        # Unless variance_reduction=False, an exact phase always ends the fit.
+        finish = self.variance_reduction is not False
         # A warm start is already near the optimum, and on update-bound data an
         # epoch costs more than a step of the finish: go straight to the exact phase.
         skip_stochastic = self.variance_reduction == "auto" and (
@@ -455,19 +456,15 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         )
         if skip_stochastic:
             state["average"][:] = state["theta"]
-            reduced = True
-        handover_tol = self.tol if self.variance_reduction is False else max(
-            self.tol, _HANDOVER_TOL
-        )
+        handover_tol = max(self.tol, _HANDOVER_TOL) if finish else self.tol
         failure = (f"stopped at max_iter={self.max_iter} iterations before reaching "
                    f"tol={self.tol}; increase max_iter or tol.")
         # The finish keeps half the budget: a slow rule (plain SGD on a weakly
         # penalised problem) can lower the objective by more than the handover share
         # for thousands of epochs and would otherwise never reach the exact phase.
-        stochastic_budget = (self.max_iter if self.variance_reduction is False
-                             else max(1, self.max_iter // 2))
+        stochastic_budget = max(1, self.max_iter // 2) if finish else self.max_iter
         for epoch in range(0 if skip_stochastic else stochastic_budget):
-            if reduced and epoch > 0:
+            if self.variance_reduction is True and epoch > 0:
                 break
             self._stochastic_epoch(X, y, weights, l2, l1, state, rng, epoch)
             objective = self._objective(X, y, weights, self._iterate(state), l2, l1,
@@ -478,21 +475,19 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
             else:
                 stalled += 1
             if stalled >= self.n_iter_no_change:
-                if self.variance_reduction is False:
+                if not finish:
                     # A stall is not the optimum: constant steps stall in a noise
                     # ball, far above it on unscaled data. Say how far.
                     failure = self._stall_failure(X, y, weights, l2, l1, state)
-                    break
-                reduced = True
-        reduced = reduced or self.variance_reduction == "auto"
-        if reduced and self.n_iter_ < self.max_iter:
+                break
+        if finish and self.n_iter_ < self.max_iter:
             stored = state["theta"].size <= MAX_NEWTON_PARAMS
             if self.finish == "newton" and (stored or l1 == 0.0):
                 failure = self._newton_finish(X, y, weights, l2, l1, state)
             else:
                 failure = self._variance_reduced_epochs(X, y, weights, l2, l1, state,
                                                         rng)
-        self._store(state["theta"] if reduced else self._iterate(state), state)
+        self._store(state["theta"] if finish else self._iterate(state), state)
         if failure:
             warnings.warn(f"AdamLogisticRegression {failure}", ConvergenceWarning,
                           stacklevel=3)
