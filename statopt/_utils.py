@@ -1,10 +1,15 @@
 """Small numerical helpers shared across statopt's modules."""
 
 import contextlib
+import functools
+import os
 import sys
 import threading
+import warnings
 
+import joblib
 import numpy as np
+import sklearn
 from sklearn.utils._param_validation import Interval
 from threadpoolctl import ThreadpoolController
 
@@ -179,6 +184,36 @@ class _BlasThreadLimit(contextlib.ContextDecorator):
         if limiter is not None:
             limiter.restore_original_limits()
         return False
+
+
+# Frames that stand between a user's call and our warning: statopt itself,
+# scikit-learn's fit wrappers and search loops, joblib's dispatch, and the
+# decorators of contextlib and functools.
+_INTERNAL_FOLDERS = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (sys.modules[__name__.split(".")[0]], sklearn, joblib))
+_INTERNAL_FILES = (os.path.abspath(contextlib.__file__),
+                   os.path.abspath(functools.__file__))
+
+
+def _is_internal(filename):
+    filename = os.path.abspath(filename)
+    return filename.startswith(_INTERNAL_FOLDERS) or filename in _INTERNAL_FILES
+
+
+def warn_at_caller(message, category=UserWarning):
+    """``warnings.warn`` attributed to the user's line that led here.
+
+    A fixed ``stacklevel`` counts frames by hand and goes stale whenever a
+    decorator or helper is added (it pointed at contextlib.py); this walks up to
+    the first frame outside statopt, scikit-learn, joblib and the standard
+    decorators, so the warning names the ``fit`` or function call in the user's
+    script. A ``Warning`` instance as ``message`` keeps its own class.
+    """
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and _is_internal(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def blas_thread_limit():

@@ -2,7 +2,6 @@
 
 import functools
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,7 +15,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils import StrictInterval, blas_thread_limit, quiet_finiteness_check
+from .._utils import (
+    StrictInterval,
+    blas_thread_limit,
+    quiet_finiteness_check,
+    warn_at_caller,
+)
 from ._operands import DenseMatrix, as_matrix, check_dask_matrix, is_dask_array
 from ._sparse_svd import (
     estimate_noise_level,
@@ -196,9 +200,9 @@ def _select_rank(X, params):
                                                     params["sparse"]))
     rank = int(np.sum(ratios > 1.0))
     if rank == 0:
-        warnings.warn(
+        warn_at_caller(
             "No component of X stands out from the noise; keeping one component.",
-            UserWarning, stacklevel=4)
+            UserWarning)
     rank = min(max(rank, 1), MAX_AUTO_COMPONENTS, len(values))
     return rank, ratios, block
 
@@ -493,10 +497,10 @@ def _finite_product(X, factor):
 
 def _warn_unthresholded(components):
     if len(components):
-        warnings.warn(
+        warn_at_caller(
             f"Component(s) {list(map(int, components))} had no entry above the noise "
             "threshold and keep only their largest entry: the data may hold fewer "
-            "sparse components than n_components.", UserWarning, stacklevel=3)
+            "sparse components than n_components.", UserWarning)
 
 
 @validate_params(

@@ -14,7 +14,6 @@ the thresholds are):
 
 import functools
 import math
-import warnings
 
 import numpy as np
 from scipy.integrate import quad
@@ -24,7 +23,7 @@ from scipy.special import ndtr, ndtri
 from scipy.stats import chi2, norm
 from sklearn.exceptions import ConvergenceWarning
 
-from .._utils import power_of_two_scale
+from .._utils import power_of_two_scale, warn_at_caller
 from ._kernels import median_absolute_deviation
 from ._operands import as_matrix
 
@@ -489,10 +488,10 @@ def fit_sparse_svd(X, n_components, *, threshold, thresholding, init, noise_leve
                 frozen = (left_levels, right_levels)
             seen_supports.add(supports)
     if not converged:
-        warnings.warn(
+        warn_at_caller(
             f"FIT-SSVD did not converge in {max_iter} iterations (last subspace change "
             f"{change:.2e} > tol={tol:g}); increase max_iter or tol.",
-            ConvergenceWarning, stacklevel=3)
+            ConvergenceWarning)
     singular_values = np.einsum("ij,ij->j", U, X @ V)
     # Positive singular values, then the largest entry of each left vector positive.
     V *= np.where(singular_values < 0, -1.0, 1.0)

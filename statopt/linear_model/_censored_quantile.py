@@ -1,6 +1,5 @@
 """Linear quantile regression with censored responses and missing covariates."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,6 +24,7 @@ from .._utils import (
     is_dask_collection,
     quiet_finiteness_check,
     scale_exponents,
+    warn_at_caller,
 )
 from ..metrics import d2_ipcw_pinball_score
 from ..survival import (
@@ -85,9 +85,9 @@ def _response(y):
     if not isinstance(y, tuple) and not hasattr(y, "columns"):
         y = np.asarray(y)  # a tuple is (event, time), a DataFrame keeps dtypes
     if not isinstance(y, tuple) and y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
+        warn_at_caller(
             "A column-vector y was passed when a 1d array was expected; it "
-            "is flattened.", DataConversionWarning, stacklevel=3,
+            "is flattened.", DataConversionWarning
         )
         y = np.asarray(y).ravel()
     # Any accepted form of a censored target (two-column DataFrame or array,
@@ -529,20 +529,18 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
         for level, info in zip(levels, infos):
             where = f" at quantile {level:g}" if len(levels) > 1 else ""
             if exact and not info["duality_gap"] <= _CERTIFIED_GAP:
-                warnings.warn(
+                warn_at_caller(
                     f"The exact finish could not certify its solution{where}: "
                     f"relative duality gap {info['duality_gap']:.3g} (optimal fits "
                     "reach about 1e-12).",
-                    ConvergenceWarning,
-                    stacklevel=3,
+                    ConvergenceWarning
                 )
             if not exact and not info["mm_converged"]:
-                warnings.warn(
+                warn_at_caller(
                     f"MM stopped at max_iter={self.max_iter}{where} before its "
                     f"steps fell below tol={self.tol}; increase max_iter or use "
                     "solver='exact'.",
-                    ConvergenceWarning,
-                    stacklevel=3,
+                    ConvergenceWarning
                 )
 
     def _coefficient_matrix(self):
@@ -640,7 +638,7 @@ class CensoredMissingQuantileRegressor(RegressorMixin, BaseEstimator):
             )
         self.propensity_model_ = model
         return floor_probability(probability[:, list(classes).index(True)],
-                                  complete, self.min_propensity, stacklevel=4)
+                                  complete, self.min_propensity)
 
     def predict(self, X, monotone=False):
         """Predict the conditional quantile(s).

@@ -1,6 +1,5 @@
 """Logistic regression fitted by Adam and related first-order methods."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,6 +24,7 @@ from .._utils import (
     blas_thread_limit,
     is_dask_collection,
     validated,
+    warn_at_caller,
 )
 from ..optim import RULE_CODES, stream_partial_fit
 from ._kernels import (
@@ -434,11 +434,11 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
             ):
                 break
         else:
-            warnings.warn(
+            warn_at_caller(
                 f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
                 f"over the Dask array while an epoch still lowered the loss by more "
                 f"than a share {gain:g}; increase max_iter.",
-                ConvergenceWarning, stacklevel=3,
+                ConvergenceWarning
             )
         self.n_iter_ = len(epoch_losses)
         self.loss_curve_ = epoch_losses
@@ -489,8 +489,7 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
                                                         rng)
         self._store(state["theta"] if finish else self._iterate(state), state)
         if failure:
-            warnings.warn(f"AdamLogisticRegression {failure}", ConvergenceWarning,
-                          stacklevel=3)
+            warn_at_caller(f"AdamLogisticRegression {failure}", ConvergenceWarning)
 
     def _stall_failure(self, X, y, weights, l2, l1, state):
         """None if the stalled stochastic iterate meets the finish's criterion at
@@ -687,12 +686,11 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
                 break
         self._store(best_theta, state)
         if not converged:
-            warnings.warn(
+            warn_at_caller(
                 f"AdamLogisticRegression stopped at max_iter={self.max_iter} "
                 "iterations before the validation loss stopped improving; increase "
                 "max_iter.",
-                ConvergenceWarning,
-                stacklevel=3,
+                ConvergenceWarning
             )
 
     @staticmethod

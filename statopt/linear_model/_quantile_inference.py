@@ -36,6 +36,8 @@ from scipy import stats
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from .._utils import warn_at_caller
+
 # summary.rq's threshold of a zero residual and of a positive fitted difference.
 _EPS = np.sqrt(np.finfo(np.float64).eps)
 
@@ -178,11 +180,11 @@ def _scaled_covariance(design, x, y, resid, weights, quantile, se, h, eps, refit
                           - refit(design, y, weights, quantile - h))
         n_bad = int(np.count_nonzero((difference <= 0) & (weights > 0)))
         if n_bad:
-            warnings.warn(
+            warn_at_caller(
                 f"{n_bad} rows have non-positive fitted differences between the "
                 f"quantiles {quantile - h:.4g} and {quantile + h:.4g} (crossing "
                 "fits); their densities are set to 0, as R's summary.rq does.",
-                UserWarning, stacklevel=3,
+                UserWarning
             )
         with np.errstate(divide="ignore"):
             density = np.maximum(0.0, 2 * h / (difference - eps[1]))

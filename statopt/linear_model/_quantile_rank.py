@@ -81,11 +81,10 @@ As in the rest of :mod:`._quantile_inference`, weights multiply rows and
 response (R's convention) before anything else.
 """
 
-import warnings
-
 import numpy as np
 from scipy import optimize, stats
 
+from .._utils import warn_at_caller
 from ._quantile_inference import quantile_bandwidth
 
 # rq.fit.br's tolerance: the floor of the 'iid=FALSE' densities.
@@ -167,12 +166,12 @@ def rank_intervals(design, y, weights, quantile, alpha=0.05, *, beta, iid=True,
             "column among the rows with positive weight)."
         )
     if n**1.5 * p**2 > _SLOW_WORK:
-        warnings.warn(
+        warn_at_caller(
             f"se='rank' on {n} rows and {p} coefficients walks about "
             f"{2 * p * int(np.sqrt(n))} simplex vertices of O(n p) each and may "
             "take minutes; se='nid' is the large-sample choice (R's summary.rq "
             "switches to it above 1000 rows).",
-            UserWarning, stacklevel=4,
+            UserWarning
         )
     given = beta
     basis, duals, beta = _optimal_vertex(x, yw, quantile, beta)
@@ -276,11 +275,11 @@ def _density_scale(x, y, quantile, refit, response_exponent):
     difference = x @ (refit(x, y, ones, quantile + h) - refit(x, y, ones, quantile - h))
     n_bad = int(np.count_nonzero(difference <= 0))
     if n_bad:
-        warnings.warn(
+        warn_at_caller(
             f"{n_bad} rows have non-positive fitted differences between the "
             f"quantiles {quantile - h:.4g} and {quantile + h:.4g} (crossing fits); "
             "their densities are set to rq.fit.br's floor.",
-            UserWarning, stacklevel=4,
+            UserWarning
         )
     # R's eps is in units of the response; the densities are used up to a common
     # factor, here 2^r (the response was divided by 2^r).

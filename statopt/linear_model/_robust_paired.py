@@ -1,6 +1,5 @@
 """Wasserstein distributionally robust linear softmax classifier (exact dual)."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -26,6 +25,7 @@ from .._utils import (
     check_array_budget,
     scaled_sample_weight,
     validated,
+    warn_at_caller,
 )
 from ._robust_dual import (
     DUAL_NORMS,
@@ -428,10 +428,10 @@ default=None
         self.duality_gap_ = float(gap)
         self.n_iter_ = int(n_iter)
         if not gap <= self.tol:
-            warnings.warn(
+            warn_at_caller(
                 f"RobustPairedClassifier stopped at max_iter={self.max_iter} with a "
                 f"duality gap of {gap:.3g} > tol={self.tol}; increase max_iter or "
-                "tol.", ConvergenceWarning, stacklevel=2)
+                "tol.", ConvergenceWarning)
         return self
 
     def _paired_distance(self, X, X_auxiliary, weights):

@@ -1,13 +1,12 @@
 """Ranking metrics for retrieval: average precision of each query's ranking."""
 
-import warnings
 from numbers import Number
 
 import numpy as np
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import _num_samples, check_array
 
-from .._utils import validated
+from .._utils import validated, warn_at_caller
 
 
 def _check_labels(labels, name):
@@ -229,8 +228,8 @@ def mean_average_precision(similarity, query_labels, item_labels, *,
         raise ValueError("No query has a relevant item, so the mean average "
                          "precision is undefined.")
     if n_missing:
-        warnings.warn(f"{n_missing} of {missing.size} queries have no relevant "
-                      "item and are left out of the mean.", UserWarning, stacklevel=2)
+        warn_at_caller(f"{n_missing} of {missing.size} queries have no relevant "
+                      "item and are left out of the mean.", UserWarning)
     if weights is None:
         return float(average_precision[~missing].mean())
     if not weights[~missing].max() > 0:

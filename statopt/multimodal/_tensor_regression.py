@@ -1,6 +1,5 @@
 """TensorCrossModalRegressor: multi-view tensor model for cross-modal retrieval."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,6 +33,7 @@ from .._utils import (
     check_array_budget,
     scaled_sample_weight,
     validated,
+    warn_at_caller,
 )
 from ..metrics import cross_modal_map_scorer
 from ._bcd import (
@@ -402,21 +402,21 @@ class TensorCrossModalRegressor(MultiOutputMixin, RegressorMixin, TransformerMix
                     "(standardize=True does it) or y, or lower alpha.") from error
         if not converged:
             decrease = (curve[-2] - curve[-1]) / abs(curve[-1])
-            warnings.warn(
+            warn_at_caller(
                 f"Block coordinate descent did not converge in {self.max_iter} sweeps "
                 f"(last relative decrease {decrease:.2e} > tol={self.tol:g}); "
                 "increase max_iter or tol.",
-                ConvergenceWarning, stacklevel=2)
+                ConvergenceWarning)
         self.view_factors_ = state.thetas
         self.topic_factors_ = state.phi
         self.blend_weights_ = state.blend
         # The state sums the loss over rows (with alpha scaled to match).
         self.objective_curve_ = [value / X.shape[0] for value in curve[1:]]
         if max(np.abs(state.topic_scores[m]).max() for m in MODALITIES) < 1e-8:
-            warnings.warn(
+            warn_at_caller(
                 f"Every factor shrank to zero: alpha={self.alpha:g} is too strong "
                 "for this data (zero is a local minimum of a penalised product "
-                "model). Lower alpha.", UserWarning, stacklevel=2)
+                "model). Lower alpha.", UserWarning)
         self.n_iter_ = n_iter
         return self
 

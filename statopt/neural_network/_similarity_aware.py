@@ -20,7 +20,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._utils import ScaledWeightScoreMixin, blas_thread_limit, validated
+from .._utils import (
+    ScaledWeightScoreMixin,
+    blas_thread_limit,
+    validated,
+    warn_at_caller,
+)
 from ._adversarial import ACTIVATIONS, _view_columns
 from ._kernels import scatter_window_gradient
 from ._layers import Dense, Dropout, Head, Layer, SoftmaxCrossEntropy
@@ -771,7 +776,7 @@ default='tanh'
                 members.append(self._train(objective, arrays, codes, member_rng))
             caught += records
         for message in {(type(r.message), str(r.message)): r for r in caught}.values():
-            warnings.warn(message.message, stacklevel=2)
+            warn_at_caller(message.message)
         if self.n_ensemble == 1:
             self.params_, trainer = members[0]
             self.loss_curve_ = trainer.loss_curve_

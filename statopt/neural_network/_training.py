@@ -9,7 +9,6 @@ keeps its state between calls for ``warm_start`` and ``partial_fit``.
 """
 
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,6 +21,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
+from .._utils import warn_at_caller
 from ..optim import (
     SGD,
     Adam,
@@ -316,12 +316,11 @@ default='constant'
         if validation is not None and self.best_validation_score_ is not None:
             theta[...] = best_theta
         if not stopped:
-            warnings.warn(
+            warn_at_caller(
                 f"Stochastic optimiser: maximum iterations ({self.max_iter}) reached "
                 "and the optimisation has not converged; increase max_iter or "
                 "learning_rate, or raise tol.",
-                ConvergenceWarning,
-                stacklevel=2,
+                ConvergenceWarning
             )
         return self
 

@@ -18,13 +18,12 @@ Conventions (the same as lifelines and scikit-survival):
   construction, not censored before it.
 """
 
-import warnings
-
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from .._utils import warn_at_caller
 from ._target import _dense, check_survival_target, make_survival_target
 
 
@@ -258,11 +257,10 @@ class CensoringDistributionEstimator(BaseEstimator):
         before = self.predict_survival(time, left_limit=True)
         unweightable = event & (before <= 0)
         if unweightable.any():
-            warnings.warn(
+            warn_at_caller(
                 f"{int(unweightable.sum())} event(s) lie beyond the last time at which "
                 "the censoring survival is positive; they get weight 0.",
-                UserWarning,
-                stacklevel=2,
+                UserWarning
             )
         with np.errstate(divide="ignore"):
             return np.where(event & ~unweightable, 1.0 / before, 0.0)

@@ -15,7 +15,6 @@ Three ways to the sums ``sum_j K_h(Z_i - Z_j) (complete_j, 1)``:
 """
 
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,7 +23,7 @@ from scipy.signal import fftconvolve
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._utils import blas_thread_limit
+from .._utils import blas_thread_limit, warn_at_caller
 from ._kernels import (
     EPANECHNIKOV,
     GAUSSIAN,
@@ -270,22 +269,19 @@ def _leading_directions(Z, complete, n_directions):
     return Z @ (whitening @ directions)
 
 
-def floor_probability(probability, complete, min_probability, stacklevel=4):
+def floor_probability(probability, complete, min_probability):
     """Clip to [min_probability, 1], warning about the complete rows floored.
 
     Only complete rows are weighted (by ``1 / p``), so only their floors matter.
-    The default ``stacklevel`` names the caller of :func:`kernel_propensity`
-    (above its validation wrapper).
     """
     probability = np.clip(probability, 0.0, 1.0)
     floored = complete & (probability < min_probability)
     if floored.any():
-        warnings.warn(
+        warn_at_caller(
             f"{int(floored.sum())} complete rows had an estimated completeness "
             f"probability below min_probability={min_probability}, which was used "
             "instead (their weights are capped).",
-            UserWarning,
-            stacklevel=stacklevel,
+            UserWarning
         )
     return np.maximum(probability, min_probability)
 
