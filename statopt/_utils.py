@@ -95,9 +95,10 @@ def relative_sample_weight(sample_weight, X):
     non-negative and not all zero, else a ValueError naming ``sample_weight``.
     Weighted means and fits depend on the weights' ratios only: relative to the
     largest, the weights sum to between 1 and ``n_samples``, where weights near
-    float64's maximum summed to inf and were normalised to 0.
+    float64's maximum summed to inf and were normalised to 0. (-inf beside
+    weights whose sum overflows made the finiteness check warn, not refuse.)
     """
-    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    weights = validated(_check_sample_weight, sample_weight, X, dtype=np.float64)
     if not np.all(weights >= 0) or not weights.max() > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum.")
     return weights / weights.max()
