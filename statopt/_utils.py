@@ -11,6 +11,7 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _check_sample_weight
 from threadpoolctl import ThreadpoolController
 
 from ._config import get_config
@@ -85,6 +86,22 @@ def scaled_sample_weight(sample_weight):
                                  and np.all(weights >= 0)):
         return sample_weight
     return weights / power_of_two_scale(weights)
+
+
+def relative_sample_weight(sample_weight, X):
+    """Checked sample weights divided by the largest (ones for ``None``).
+
+    One finite weight per row of ``X`` (scikit-learn's ``_check_sample_weight``),
+    non-negative and not all zero, else a ValueError naming ``sample_weight``.
+    Weighted means and fits depend on the weights' ratios only: relative to the
+    largest, the weights sum to between 1 and ``n_samples``, where weights near
+    float64's maximum summed to inf and were normalised to 0. (-inf beside
+    weights whose sum overflows made the finiteness check warn, not refuse.)
+    """
+    weights = validated(_check_sample_weight, sample_weight, X, dtype=np.float64)
+    if not np.all(weights >= 0) or not weights.max() > 0:
+        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    return weights / weights.max()
 
 
 class ScaledWeightScoreMixin:

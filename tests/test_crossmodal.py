@@ -369,6 +369,29 @@ def test_score_is_the_retrieval_map_for_labels_and_r2_for_floats():
         r2_score(targets[test], model.predict(X[test])), rel=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1.0, 2.0**1021, 2.0**-1070])
+def test_regression_score_ignores_a_common_factor_of_the_weights(scale):
+    # As tests/test_audit.py checks the other estimators: R^2 divides by sums of
+    # weights, which overflow for weights near float64's maximum. Integer weights
+    # of at most 3 times 2**-1070 are exact subnormal numbers, valid (finite,
+    # non-negative, not all zero) for scikit-learn's weight check.
+    X, y, views, modalities = make_cross_modal_data(120, random_state=7)
+    targets = np.eye(4)[y] * 2.0 + 0.3 + np.random.default_rng(0).normal(
+        0, 0.5, (120, 4))
+    train, test = slice(0, 80), slice(80, None)
+    model = TensorCrossModalRegressor(views=views, modalities=modalities,
+                                      random_state=0).fit(X[train], targets[train])
+    assert model.loss_ == "squared"
+    weights = np.random.default_rng(1).integers(0, 4, 40).astype(float)
+    expected = r2_score(targets[test], model.predict(X[test]),
+                        sample_weight=weights)
+    # The weights matter, so the comparison can tell.
+    assert abs(expected - r2_score(targets[test], model.predict(X[test]))) > 1e-3
+    assert model.score(X[test], targets[test],
+                       sample_weight=weights * scale) == pytest.approx(
+        expected, rel=1e-12)
+
+
 def test_score_with_one_row_is_a_clear_error():
     # Issue 12: score with one row returned NaN (R^2 of a single sample).
     X, y, views, modalities = make_cross_modal_data(60, random_state=0)

@@ -3,25 +3,34 @@
 The scorer is checked against a brute force: every row moved by -epsilon times the
 unit direction of each of its margins ``w_y - w_k`` and classified by the model's
 own ``predict``; random perturbations of the same size never break a row it calls
-robust. The refit rule is checked on hand-made ``cv_results_`` and inside
-GridSearchCV.
+robust. With sample weights it is checked against scikit-learn's weighted
+accuracy of predictions wrong exactly where a row's distance to a class boundary
+is at most epsilon, against repeated rows, exact rational sums, and through
+GridSearchCV's metadata routing. The refit rule is checked on hand-made
+``cv_results_`` and inside GridSearchCV.
 """
+
+from fractions import Fraction
+from functools import cache
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+import sklearn
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.datasets import load_breast_cancer, load_iris
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import NotFittedError, UnsetMetadataPassedError
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.metrics import accuracy_score, make_scorer
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.metadata_routing import UNCHANGED
 
 from statopt import RobustPairedClassifier
-from statopt.linear_model import critical_radius
+from statopt.linear_model import critical_radius, worst_case_accuracy
 from statopt.metrics import make_robust_refit, make_worst_case_accuracy_scorer
 
 
@@ -129,7 +138,6 @@ def test_scorer_in_cross_validation(iris):
     manual = []
     for fold in range(3):
         # StratifiedKFold without shuffling, as cross_val_score uses for cv=3.
-        from sklearn.model_selection import StratifiedKFold
         train, test = list(StratifiedKFold(3).split(X, y))[fold]
         model = LogisticRegression().fit(X[train], y[train])
         manual.append(_brute_force(model, X[test], y[test], 0.5))
@@ -310,3 +318,231 @@ def test_refit_rule_properties(scores, tolerance, n_se):
     eligible = ~np.isnan(clean) & (clean >= threshold)
     assert eligible[index]
     assert robust[index] == robust[eligible].max()
+
+
+# Sample weights. The reference below is independent of the scorer: a row is
+# robustly correct iff its margin over every other class k, divided by
+# ||w_y - w_k||, exceeds epsilon; the scorer's weighted score must then be
+# scikit-learn's weighted accuracy of predictions that are wrong exactly there.
+
+
+def _robustly_correct(model, X, y, epsilon):
+    coef = np.atleast_2d(model.coef_)
+    intercept = np.atleast_1d(model.intercept_) * np.ones(coef.shape[0])
+    if coef.shape[0] == 1:
+        # Two classes: classes_[1] has (w, b), classes_[0] the zero vector.
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    labels = np.searchsorted(model.classes_, y)
+    robust = np.ones(len(y), dtype=bool)
+    for k in range(coef.shape[0]):
+        diff = coef[labels] - coef[k]
+        margin = np.einsum("ij,ij->i", diff, X) + intercept[labels] - intercept[k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            distance = margin / np.linalg.norm(diff, axis=1)
+        robust &= (labels == k) | (distance > epsilon)
+    return robust
+
+
+def _worst_case_predictions(model, X, y, epsilon):
+    """y where the row is robustly correct, a label of no class elsewhere."""
+    return np.where(_robustly_correct(model, X, y, epsilon), y, -1)
+
+
+@pytest.mark.parametrize("data", ["cancer", "iris"])
+@pytest.mark.parametrize("estimator", [
+    LogisticRegression(C=0.3), RobustPairedClassifier(radius=0.05)])
+def test_weighted_scorer_equals_weighted_accuracy(data, estimator, request):
+    X, y = request.getfixturevalue(data)
+    model = estimator.fit(X, y)
+    weights = np.random.default_rng(1).uniform(0, 3, len(y)) ** 3
+    weights[::7] = 0.0
+    differs = False
+    for epsilon in (0.0, 0.3, 1.0):
+        assert _margin_gap(model, X, y, epsilon) > 1e-8
+        predictions = _worst_case_predictions(model, X, y, epsilon)
+        expected = accuracy_score(y, predictions, sample_weight=weights)
+        scorer = make_worst_case_accuracy_scorer(epsilon)
+        assert scorer(model, X, y, sample_weight=weights) == pytest.approx(
+            expected, rel=1e-12)
+        assert worst_case_accuracy(
+            model.coef_, model.intercept_, model.classes_, X, y, epsilon,
+            sample_weight=weights) == pytest.approx(expected, rel=1e-12)
+        if isinstance(model, RobustPairedClassifier):
+            assert model.worst_case_accuracy(
+                X, y, epsilon, sample_weight=weights) == pytest.approx(
+                expected, rel=1e-12)
+        differs |= abs(expected - accuracy_score(y, predictions)) > 1e-3
+    # The weights change the score, so the comparison above can tell.
+    assert differs
+    sizes = [0.3, 1.0]
+    assert make_worst_case_accuracy_scorer(sizes)(
+        model, X, y, sample_weight=weights) == pytest.approx(np.mean([
+            accuracy_score(y, _worst_case_predictions(model, X, y, e),
+                           sample_weight=weights) for e in sizes]), rel=1e-12)
+
+
+def test_integer_weights_equal_repeated_rows(cancer):
+    X, y = cancer
+    raw = X * 3.0 + 1.0
+    counts = np.random.default_rng(2).integers(0, 4, len(y))
+    for model, rows in [(LogisticRegression().fit(X, y), X),
+                        (make_pipeline(StandardScaler(),
+                                       LogisticRegression()).fit(raw, y), raw)]:
+        for epsilon in (0.0, [0.5, 1.0], 2.0):
+            scorer = make_worst_case_accuracy_scorer(epsilon)
+            repeated = scorer(model, np.repeat(rows, counts, axis=0),
+                              np.repeat(y, counts))
+            assert scorer(model, rows, y, sample_weight=counts) == pytest.approx(
+                repeated, rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", [
+    1e300, 1e-300, 2.0**1021, 2.0**-1070, "float64 max"])
+def test_weighted_score_ignores_a_common_factor_of_the_weights(iris, scale):
+    X, y = iris
+    model = LogisticRegression().fit(X, y)
+    counts = np.random.default_rng(3).integers(0, 4, len(y)).astype(float)
+    # Counts of at most 3 times 2**-1070 are exact subnormal numbers.
+    weights = (counts / counts.max() * np.finfo(np.float64).max
+               if scale == "float64 max" else counts * scale)
+    for epsilon in (0.3, 1.0):
+        expected = accuracy_score(
+            y, _worst_case_predictions(model, X, y, epsilon), sample_weight=counts)
+        score = make_worst_case_accuracy_scorer(epsilon)(
+            model, X, y, sample_weight=weights)
+        assert score == pytest.approx(expected, rel=1e-12)
+
+
+@cache
+def _iris_model():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return X, y, RobustPairedClassifier(radius=0.05).fit(X, y)
+
+
+@st.composite
+def bad_weights(draw, n_rows):
+    weights = draw(hnp.arrays(np.float64, n_rows, elements=st.floats(0, 1e308)))
+    kind = draw(st.sampled_from(["negative", "nan", "inf", "zeros", "length"]))
+    row = draw(st.integers(0, n_rows - 1))
+    if kind == "negative":
+        weights[row] = -draw(st.floats(5e-324, 1e308))
+    elif kind == "nan":
+        weights[row] = np.nan
+    elif kind == "inf":
+        weights[row] = draw(st.sampled_from([np.inf, -np.inf]))
+    elif kind == "zeros":
+        weights = np.zeros(n_rows)
+    else:
+        length = draw(st.integers(0, 2 * n_rows).filter(lambda m: m != n_rows))
+        weights = np.resize(weights, length)
+    return weights
+
+
+@settings(max_examples=60, deadline=None)
+@given(bad_weights(150), st.floats(0, 2))
+def test_bad_weights_are_refused_naming_the_sample_weights(weights, epsilon):
+    X, y, model = _iris_model()
+    calls = [
+        lambda: make_worst_case_accuracy_scorer(epsilon)(model, X, y,
+                                                         sample_weight=weights),
+        lambda: worst_case_accuracy(model.coef_, model.intercept_, model.classes_,
+                                    X, y, epsilon, sample_weight=weights),
+        lambda: model.worst_case_accuracy(X, y, epsilon, sample_weight=weights),
+        # The fit shares the check: -inf beside weights whose sum overflows made
+        # it raise a RuntimeWarning (an error here) instead of this ValueError.
+        lambda: RobustPairedClassifier().fit(X, y, sample_weight=weights),
+        lambda: critical_radius(X, y, sample_weight=weights),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="(?i)sample.weight"):
+            call()
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float64, 150, elements=st.floats(0, 1e308)),
+       st.floats(0, 2))
+def test_weighted_score_is_the_exact_weighted_share(weights, epsilon):
+    # Any valid weights, subnormal to float64's maximum: the weighted share of
+    # robust rows in exact rational arithmetic.
+    X, y, model = _iris_model()
+    assume(weights.max() > 0)
+    assume(_margin_gap(model, X, y, epsilon) > 1e-8)
+    robust = _robustly_correct(model, X, y, epsilon)
+    expected = float(sum(map(Fraction, weights[robust]), Fraction(0))
+                     / sum(map(Fraction, weights), Fraction(0)))
+    score = make_worst_case_accuracy_scorer(epsilon)(model, X, y,
+                                                     sample_weight=weights)
+    assert score == pytest.approx(expected, rel=1e-12)
+
+
+def _weighted_search(X, y, weights, routed):
+    robust = make_worst_case_accuracy_scorer([0.25, 0.5])
+    clean = make_scorer(accuracy_score)
+    estimator = LogisticRegression()
+    if routed:
+        robust.set_score_request(sample_weight=True)
+        clean.set_score_request(sample_weight=True)
+        estimator.set_fit_request(sample_weight=True)
+    return GridSearchCV(
+        estimator, {"C": [0.05, 1.0]}, cv=StratifiedKFold(3),
+        scoring={"accuracy": clean, "robust": robust},
+        refit=make_robust_refit(tolerance=0.02)).fit(X, y, sample_weight=weights)
+
+
+def test_grid_search_routes_the_weights_to_the_scorer(iris):
+    X, y = iris
+    weights = np.random.default_rng(4).uniform(0, 1, len(y)) ** 4
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = _weighted_search(X, y, weights, routed=True)
+    results = search.cv_results_
+    train, test = next(StratifiedKFold(3).split(X, y))
+    for index, params in enumerate(results["params"]):
+        model = LogisticRegression(**params).fit(X[train], y[train],
+                                                 sample_weight=weights[train])
+        scores = [accuracy_score(y[test], _worst_case_predictions(
+            model, X[test], y[test], e), sample_weight=weights[test])
+            for e in (0.25, 0.5)]
+        assert results["split0_test_robust"][index] == pytest.approx(
+            np.mean(scores), rel=1e-12)
+        unweighted = np.mean([accuracy_score(y[test], _worst_case_predictions(
+            model, X[test], y[test], e)) for e in (0.25, 0.5)])
+        # The weights change the fold's score, so the check above can tell.
+        assert abs(unweighted - np.mean(scores)) > 1e-3
+    # Without routing, scikit-learn's search forwards fit's sample_weight to
+    # the scorers that take it: the same scores.
+    legacy = _weighted_search(X, y, weights, routed=False).cv_results_
+    for key in ("split0_test_robust", "split2_test_robust", "mean_test_robust",
+                "mean_test_accuracy"):
+        np.testing.assert_allclose(legacy[key], results[key], rtol=1e-12)
+    assert search.best_index_ == make_robust_refit(tolerance=0.02)(results)
+
+
+def test_score_request_follows_scikit_learn(iris):
+    X, y = iris
+    weights = np.random.default_rng(5).uniform(0, 1, len(y))
+    with pytest.raises(RuntimeError, match="metadata routing"):
+        make_worst_case_accuracy_scorer(0.5).set_score_request(sample_weight=True)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scorer = make_worst_case_accuracy_scorer(0.5)
+        assert scorer.get_metadata_routing().score.requests == {
+            "sample_weight": None}
+        with pytest.raises(UnsetMetadataPassedError, match="sample_weight"):
+            cross_val_score(LogisticRegression().set_fit_request(
+                sample_weight=False), X, y, cv=3, scoring=scorer,
+                params={"sample_weight": weights})
+        assert scorer.set_score_request(sample_weight="w") is scorer
+        scorer.set_score_request(sample_weight=UNCHANGED)
+        assert scorer.get_metadata_routing().score.requests == {
+            "sample_weight": "w"}
+        # Not requested: the scorer gets no weights, the fit does.
+        scorer.set_score_request(sample_weight=False)
+        scores = cross_val_score(
+            LogisticRegression().set_fit_request(sample_weight=True), X, y, cv=3,
+            scoring=scorer, params={"sample_weight": weights})
+    for fold, (train, test) in enumerate(StratifiedKFold(3).split(X, y)):
+        model = LogisticRegression().fit(X[train], y[train],
+                                         sample_weight=weights[train])
+        assert scores[fold] == pytest.approx(
+            _robustly_correct(model, X[test], y[test], 0.5).mean(), rel=1e-12)

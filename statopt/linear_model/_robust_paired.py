@@ -13,7 +13,6 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_array,
     check_is_fitted,
     check_X_y,
@@ -23,6 +22,7 @@ from sklearn.utils.validation import (
 from .._utils import (
     blas_thread_limit,
     check_array_budget,
+    relative_sample_weight,
     scaled_sample_weight,
     validated,
     warn_at_caller,
@@ -573,7 +573,8 @@ n_auxiliary_features), default=None
         return accuracy_score(y, self.predict(X, auxiliary_features),
                               sample_weight=scaled_sample_weight(sample_weight))
 
-    def worst_case_accuracy(self, X, y, epsilon, auxiliary_features=None):
+    def worst_case_accuracy(self, X, y, epsilon, auxiliary_features=None,
+                            sample_weight=None):
         """Accuracy when each row is moved by the worst perturbation of l2 size epsilon.
 
         Exact for a linear model: row ``i`` stays correct iff for every other class
@@ -593,15 +594,18 @@ n_auxiliary_features), default=None
         auxiliary_features : array-like of shape (n_samples, \
 n_auxiliary_features), default=None
             Needed exactly when the model was fitted with auxiliary features.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows (only their ratios matter).
 
         Returns
         -------
         accuracy : float
-            Share of rows classified correctly under the worst perturbation.
+            (Weighted) share of rows classified correctly under the worst
+            perturbation.
         """
         X, coef = self._inputs(X, auxiliary_features)
         return worst_case_accuracy(coef, self.intercept_, self.classes_, X, y,
-                                   epsilon)
+                                   epsilon, sample_weight=sample_weight)
 
     def _inputs(self, X, auxiliary_features):
         """Validated ``[X, features]`` and the matching ``[coef_, auxiliary_coef_]``."""
@@ -630,16 +634,12 @@ def _weights_and_classes(X, y, sample_weight, who):
     """Checked sample weights and the classes of ``y``, or a ValueError that says
     what to fix (``who`` names the caller in it)."""
     validated(check_classification_targets, y)
-    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    if not np.all(weights >= 0) or not weights.max() > 0:
-        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    weights = relative_sample_weight(sample_weight, X)
     classes = np.unique(y)
     if classes.size < 2:
         raise ValueError(f"{who} needs at least two classes in y; got "
                          f"{classes.size} class: {classes.tolist()}.")
-    # Only the weights' ratios matter: relative to the largest, their sum stays
-    # finite (weights near float64's maximum summed to inf, and normalised to 0).
-    return weights / weights.max(), classes
+    return weights, classes
 
 
 def _centre_and_scale(X, weights, fit_intercept, X_auxiliary=None):
@@ -788,13 +788,15 @@ def _collapse_message(radius, critical, kappa=None):
             f"would predict one class for every sample. {advice}")
 
 
-def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
+def worst_case_accuracy(coef, intercept, classes, X, y, epsilon, *,
+                        sample_weight=None):
     """Worst-case accuracy of any linear classifier under l2 perturbations.
 
     A row stays correct iff for every other class ``k``,
     ``(w_y - w_k)'x + b_y - b_k > epsilon ||w_y - w_k||_2`` (one row of
     coefficients: the signed margin exceeds ``epsilon ||w||_2``); ties count as
-    errors. Exact for linear models.
+    errors. Exact for linear models. With ``sample_weight``, the weighted share
+    of such rows, as :func:`sklearn.metrics.accuracy_score` weights them.
 
     Parameters
     ----------
@@ -811,11 +813,15 @@ def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
         True labels; labels not in ``classes`` count as errors.
     epsilon : float
         Size of the perturbation (l2 norm), non-negative.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative finite weights of the rows, not all zero; only their ratios
+        matter, from subnormal numbers up to float64's maximum.
 
     Returns
     -------
     accuracy : float
-        Share of rows classified correctly under the worst perturbation.
+        (Weighted) share of rows classified correctly under the worst
+        perturbation.
 
     Examples
     --------
@@ -853,6 +859,7 @@ def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X; got "
                          f"{y.shape}.")
+    weights = relative_sample_weight(sample_weight, X)
     index = np.searchsorted(classes, y)
     known = (index < classes.size) & (classes[np.minimum(index, classes.size - 1)] == y)
     index = np.minimum(index, classes.size - 1)
@@ -865,10 +872,10 @@ def worst_case_accuracy(coef, intercept, classes, X, y, epsilon):
     if coef.shape[0] == 1:
         sign = np.where(index == 1, 1.0, -1.0)
         correct = sign * scores[:, 0] > epsilon * np.linalg.norm(coef[0])
-        return float(np.mean(correct & known))
+        return float(np.average(correct & known, weights=weights))
     rows = np.arange(X.shape[0])
     margins = scores[rows, index][:, None] - scores
     pairwise = np.linalg.norm(coef[:, None, :] - coef[None, :, :], axis=2)
     margins -= epsilon * pairwise[index]
     margins[rows, index] = np.inf
-    return float(np.mean((margins.min(axis=1) > 0) & known))
+    return float(np.average((margins.min(axis=1) > 0) & known, weights=weights))

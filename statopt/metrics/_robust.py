@@ -11,6 +11,13 @@ from numbers import Real
 import numpy as np
 from scipy.sparse import issparse
 from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.metadata_routing import (
+    UNCHANGED,
+    MetadataRequest,
+    _MetadataRequester,
+    _routing_enabled,
+    get_routing_for_object,
+)
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -30,8 +37,12 @@ def _check_epsilons(epsilon):
     return tuple(checked)
 
 
-class _WorstCaseAccuracyScorer:
-    """Scorer object built by :func:`make_worst_case_accuracy_scorer`."""
+class _WorstCaseAccuracyScorer(_MetadataRequester):
+    """Scorer object built by :func:`make_worst_case_accuracy_scorer`.
+
+    A metadata consumer like scikit-learn's scorers: ``sample_weight`` is its one
+    ``score`` metadata, requested through :meth:`set_score_request`.
+    """
 
     def __init__(self, epsilons):
         self.epsilons = epsilons
@@ -40,7 +51,54 @@ class _WorstCaseAccuracyScorer:
         sizes = self.epsilons[0] if len(self.epsilons) == 1 else list(self.epsilons)
         return f"make_worst_case_accuracy_scorer(epsilon={sizes})"
 
-    def __call__(self, estimator, X, y):
+    def _routing_repr(self):
+        return repr(self)
+
+    def _accept_sample_weight(self):
+        # Without metadata routing, scikit-learn's searches ask every scorer of a
+        # scoring dict whether to forward fit's sample_weight to it.
+        return True
+
+    def set_score_request(self, *, sample_weight=UNCHANGED):
+        """Request ``sample_weight`` for scoring, under metadata routing.
+
+        As scikit-learn's scorers: ``True`` makes GridSearchCV or
+        cross_validate pass the ``sample_weight`` given to their ``fit`` (split
+        with the rows), ``False`` never passes it, ``None`` (unset) raises if it
+        is given, and a string passes the metadata of that name instead.
+
+        Parameters
+        ----------
+        sample_weight : bool, str or None, default=UNCHANGED
+            The request for ``sample_weight``; ``UNCHANGED``
+            (``sklearn.utils.metadata_routing.UNCHANGED``) keeps the current one.
+
+        Returns
+        -------
+        self : object
+            This scorer, with the request set.
+        """
+        if not _routing_enabled():
+            raise RuntimeError(
+                "set_score_request is only available when metadata routing is "
+                "enabled: use sklearn.set_config(enable_metadata_routing=True) or "
+                "sklearn.config_context(enable_metadata_routing=True).")
+        if sample_weight is not UNCHANGED:
+            self._metadata_request = MetadataRequest(owner=self)
+            self._metadata_request.score.add_request(param="sample_weight",
+                                                     alias=sample_weight)
+        return self
+
+    def _get_metadata_request(self):
+        # The scorer is a callable, not an estimator with a score method whose
+        # signature scikit-learn could read: state the one request explicitly.
+        if hasattr(self, "_metadata_request"):
+            return get_routing_for_object(self._metadata_request)
+        requests = MetadataRequest(owner=self)
+        requests.score.add_request(param="sample_weight", alias=None)
+        return requests
+
+    def __call__(self, estimator, X, y, sample_weight=None):
         # Lazily: linear_model imports metrics.
         from ..linear_model import worst_case_accuracy
 
@@ -73,7 +131,8 @@ class _WorstCaseAccuracyScorer:
             intercept = np.repeat(intercept, coef.shape[0])
         X = np.asarray(X, dtype=np.float64)
         return float(np.mean([
-            worst_case_accuracy(coef, intercept, estimator.classes_, X, y, epsilon)
+            worst_case_accuracy(coef, intercept, estimator.classes_, X, y, epsilon,
+                                sample_weight=sample_weight)
             for epsilon in self.epsilons]))
 
 
@@ -89,13 +148,25 @@ def make_worst_case_accuracy_scorer(epsilon):
     the score is exact, not a bound found by an attack. Ties count as errors. With
     several sizes, the score is the mean over them.
 
-    The scorer is a callable ``scorer(estimator, X, y)``, as
+    The scorer is a callable ``scorer(estimator, X, y, sample_weight=None)``, as
     :func:`sklearn.metrics.make_scorer` returns: pass it as ``scoring=``, or as one
     entry of a multi-metric ``scoring`` dict of
     :class:`~sklearn.model_selection.GridSearchCV` (see
     :func:`make_robust_refit`). For a :class:`~sklearn.pipeline.Pipeline` the rows
     are transformed by every step but the last, and ``epsilon`` is measured in the
     features the final linear model sees (standardised features, say).
+
+    With ``sample_weight`` the score is the weighted share of robustly correct
+    rows, as :func:`sklearn.metrics.accuracy_score` weights plain accuracy; only
+    the weights' ratios matter (from subnormal numbers up to float64's maximum),
+    and negative, NaN or infinite weights, all zeros, or one weight too few or too
+    many are a ValueError. Under metadata routing
+    (``sklearn.set_config(enable_metadata_routing=True)``) request the weights
+    with ``scorer.set_score_request(sample_weight=True)``, and GridSearchCV
+    passes each test fold its rows' share of the ``sample_weight`` given to
+    ``fit``. Without routing, scikit-learn's searches (GridSearchCV,
+    RandomizedSearchCV) forward ``fit``'s ``sample_weight`` to every scorer that
+    takes it, this one included; cross_validate does so only under routing.
 
     Parameters
     ----------
@@ -106,8 +177,9 @@ def make_worst_case_accuracy_scorer(epsilon):
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y)`` returning the (mean) worst-case accuracy of the
-        fitted ``estimator`` on ``(X, y)``; higher is better.
+        ``scorer(estimator, X, y, sample_weight=None)`` returning the (mean,
+        weighted) worst-case accuracy of the fitted ``estimator`` on ``(X, y)``;
+        higher is better. It has ``set_score_request`` for metadata routing.
 
     See Also
     --------
@@ -126,6 +198,9 @@ def make_worst_case_accuracy_scorer(epsilon):
     1.0
     >>> make_worst_case_accuracy_scorer(1.0)(model, X, y)
     0.5
+    >>> make_worst_case_accuracy_scorer(1.0)(model, X, y,
+    ...                                      sample_weight=[3.0, 1.0, 1.0, 3.0])
+    0.75
     """
     return _WorstCaseAccuracyScorer(_check_epsilons(epsilon))
 
