@@ -6,7 +6,9 @@ Issue 13 measured, while planning (3 seeds, same architecture): no reversal 0.85
 only (oracle) 0.969. Here every row is refitted by statopt in this process, with
 ``adversary_weight`` for "ours" chosen on the training rows only (the test splits
 are never used for a choice): by GroupKFold on the training events, as the issue
-asks, and by stratified folds scored with (event, label)-balancing weights.
+asks, and by stratified folds scored with (event, label)-balancing weights. A fit
+with the same settings on the same rows (a chosen lambda that is also a row of its
+own, a lambda of the sweep) is made once and reused: the fits are deterministic.
 """
 
 import time
@@ -71,21 +73,41 @@ def _fit(model, X, y, **fit_params):
         return model, time.perf_counter() - start
 
 
-def choose_adversary_weight(X, y, events, seed, grid=GRID, rule="group"):
+def _fit_once(fitted, key, model, X, y, **fit_params):
+    """``_fit``, or the fit already made with the same settings on the same rows.
+
+    ``key`` names the rows (seed, signatures, columns); with the estimator's
+    parameters and the names of the fit arguments it identifies the fit, which is
+    deterministic, so a second fit would repeat the first bit for bit. ``fitted``
+    None fits every time.
+    """
+    if fitted is None:
+        return _fit(model, X, y, **fit_params)
+    key = (key, tuple(sorted(model.get_params().items())), tuple(sorted(fit_params)))
+    if key not in fitted:
+        fitted[key] = _fit(model, X, y, **fit_params)
+    return fitted[key]
+
+
+def choose_adversary_weight(X, y, events, seed, grid=GRID, rule="group",
+                            n_splits=None):
     """Pick ``adversary_weight`` by cross-validation on the training rows only.
 
-    ``rule='group'`` (issue 13's protocol): GroupKFold over the training events, so
-    a model that leans on the event columns is scored on events it has not seen.
-    ``rule='balanced'``: stratified 5-fold, each held-out fold scored with the
-    weights that make every (event, label) cell weigh the same, i.e. accuracy
-    under a reweighting in which the event tells nothing about the label (the
-    situation of test A), estimated from the training distribution alone.
+    ``rule='group'`` (issue 13's protocol): GroupKFold over the training events
+    (``n_splits`` folds, None for one per event), so a model that leans on the
+    event columns is scored on events it has not seen.
+    ``rule='balanced'``: ``n_splits`` (None: 5) stratified folds, each held-out fold
+    scored with the weights that make every (event, label) cell weigh the same, i.e.
+    accuracy under a reweighting in which the event tells nothing about the label
+    (the situation of test A), estimated from the training distribution alone.
     The best mean accuracy wins.
     """
     if rule == "group":
-        folds = list(GroupKFold(n_splits=np.unique(events).size).split(X, y, events))
+        n_splits = np.unique(events).size if n_splits is None else n_splits
+        folds = list(GroupKFold(n_splits=n_splits).split(X, y, events))
     else:
-        folds = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y))
+        folds = list(StratifiedKFold(5 if n_splits is None else n_splits,
+                                     shuffle=True, random_state=seed).split(X, y))
     scores = {}
     for weight in grid:
         accuracies = []
@@ -105,14 +127,20 @@ def _balancing_weights(y, events):
     return compute_sample_weight("balanced", cells.ravel())
 
 
-def compare(seed, *, grid=GRID, signatures="onehot"):
-    """Accuracy on test A and B and fit seconds of every method, for one seed."""
+def compare(seed, *, grid=GRID, signatures="onehot", fitted=None,
+            group_splits=None, balanced_splits=5):
+    """Accuracy on test A and B and fit seconds of every method, for one seed.
+
+    ``fitted``, a dict, keeps the full-data fits for reuse (by the rows of the
+    chosen lambdas and by :func:`sweep`); its fit seconds are the first fit's.
+    """
     data = make_event_shortcut(signatures=signatures, random_state=seed)
     X, y, events = data.X_train, data.y_train, data.events_train
     pixels = np.setdiff1d(np.arange(X.shape[1]), data.event_columns)
-    chosen, cv_scores = choose_adversary_weight(X, y, events, seed, grid)
-    balanced, balanced_scores = choose_adversary_weight(X, y, events, seed, grid,
-                                                        rule="balanced")
+    chosen, cv_scores = choose_adversary_weight(X, y, events, seed, grid,
+                                                n_splits=group_splits)
+    balanced, balanced_scores = choose_adversary_weight(
+        X, y, events, seed, grid, rule="balanced", n_splits=balanced_splits)
     runs = {
         "no reversal": (_network(seed), X, {}),
         "reversal lambda=0.3, decay": (_network(seed, adversary_weight=0.3), X,
@@ -130,22 +158,30 @@ def compare(seed, *, grid=GRID, signatures="onehot"):
             _network(seed, adversary_weight=balanced), X, {"events": events}),
     }
     results = {}
+    if fitted is None:
+        fitted = {}
     for name, (model, X_fit, fit_params) in runs.items():
-        model, seconds = _fit(model, X_fit, y, **fit_params)
         columns = pixels if name.startswith("pixels") else slice(None)
+        model, seconds = _fit_once(fitted, (seed, signatures, X_fit.shape[1]), model,
+                                   X_fit, y, **fit_params)
         results[name] = (model.score(data.X_test_a[:, columns], data.y_test_a),
                          model.score(data.X_test_b[:, columns], data.y_test_b),
                          seconds)
     return results, chosen, cv_scores, balanced, balanced_scores
 
 
-def sweep(seed, grid=GRID):
-    """Test accuracy against ``adversary_weight`` (shown, never used to choose)."""
-    data = make_event_shortcut(random_state=seed)
+def sweep(seed, grid=GRID, fitted=None):
+    """Test accuracy against ``adversary_weight`` (shown, never used to choose).
+
+    ``fitted`` holds the fits :func:`compare` made on the same rows, reused here.
+    """
+    signatures = "onehot"
+    data = make_event_shortcut(signatures=signatures, random_state=seed)
     rows = []
     for weight in grid:
-        model, _ = _fit(_network(seed, adversary_weight=weight), data.X_train,
-                        data.y_train, events=data.events_train)
+        model, _ = _fit_once(fitted, (seed, signatures, data.X_train.shape[1]),
+                             _network(seed, adversary_weight=weight), data.X_train,
+                             data.y_train, events=data.events_train)
         leakage = model.event_leakage(data.X_test_a, data.events_test_a)
         rows.append([f"{weight:g}", f"{model.score(data.X_test_a, data.y_test_a):.3f}",
                      f"{model.score(data.X_test_b, data.y_test_b):.3f}",
@@ -159,10 +195,21 @@ def run(quick=False, data_home=None):
     print(thread_settings())
     seeds = [0] if quick else [0, 1, 2]
     grid = (0.0, 0.3, 1.0) if quick else GRID
-    table = {}
+    # Quick mode also cuts both CVs to 3 folds: GroupKFold holds out one or two
+    # of the 5 training events per fold (the full run: one fold per event), the
+    # balanced CV 3 stratified folds (the full run: 5).
+    group_splits, balanced_splits = (3, 3) if quick else (None, 5)
+    if quick:
+        print(f"quick: seeds {seeds}, lambda grid {', '.join(f'{w:g}' for w in grid)}"
+              f", GroupKFold on {group_splits} folds of the training events, "
+              f"balanced CV on {balanced_splits} stratified folds (full run: seeds "
+              f"[0, 1, 2], grid {', '.join(f'{w:g}' for w in GRID)}, one GroupKFold "
+              "fold per event, 5 balanced folds)")
+    table, fitted = {}, {}
     for seed in seeds:
-        results, chosen, cv_scores, balanced, balanced_scores = compare(seed,
-                                                                        grid=grid)
+        results, chosen, cv_scores, balanced, balanced_scores = compare(
+            seed, grid=grid, fitted=fitted, group_splits=group_splits,
+            balanced_splits=balanced_splits)
         for rule, scores, pick in (("GroupKFold", cv_scores, chosen),
                                    ("balanced-CV", balanced_scores, balanced)):
             print(f"seed {seed}: {rule} accuracy by lambda "
@@ -187,8 +234,9 @@ def run(quick=False, data_home=None):
         print(f"  {name}: {reason}.")
     print(f"\nlambda sweep, seed {seeds[0]} (test accuracy; event_leakage on test A: "
           "a fresh logistic probe on the features and the model's own "
-          "discriminator, beside chance)")
+          "discriminator, beside chance; a lambda fitted above on the same rows "
+          "is reused, not refitted)")
     print(format_table(["lambda", "A", "B", "probe", "own discriminator", "chance"],
-                       sweep(seeds[0], grid)))
+                       sweep(seeds[0], grid, fitted)))
     print("The probe still finds the events where the discriminator is fooled: "
           "reversal hides what its own discriminator can use, not all event signal.")

@@ -357,10 +357,12 @@ default='constant'
     def _epoch(self, objective, theta, arrays, rng, batch_size):
         n_rows = arrays[0].shape[0]
         order = rng.permutation(n_rows) if self.shuffle else np.arange(n_rows)
+        # One gather per array and epoch (a private copy, as each minibatch was);
+        # the minibatches are slices of it: the same rows in the same order.
+        arrays = tuple(array[order] for array in arrays)
         total = 0.0
         for begin in range(0, n_rows, batch_size):
-            rows = order[begin : begin + batch_size]
-            batch = tuple(array[rows] for array in arrays)
+            batch = tuple(array[begin : begin + batch_size] for array in arrays)
             # Overflow is reported below as one clear error, not as warnings.
             with np.errstate(over="ignore", invalid="ignore"):
                 loss, gradient = objective(theta, batch, rng)
@@ -379,7 +381,7 @@ default='constant'
                     f"({error}): check the scale of the input (e.g. StandardScaler) "
                     "or lower learning_rate."
                 ) from error
-            total += loss * rows.size
+            total += loss * batch[0].shape[0]
         self.n_iter_ += 1
         self.t_ = self.optimizer_.n_steps
         self.loss_curve_.append(total / n_rows)

@@ -145,9 +145,11 @@ class _FirstOrderOptimizer:
                 raise ValueError(
                     f"grads[{index}] has shape {grad.shape}, expected {param.shape}."
                 )
-            if not np.all(np.isfinite(grad)):
+            # One pass for both checks: the maximum propagates NaN, and is inf
+            # exactly when an entry is.
+            largest = float(np.maximum.reduce(np.abs(grad), axis=None, initial=0.0))
+            if not math.isfinite(largest):
                 raise ValueError(f"grads[{index}] holds NaN or inf.")
-            largest = float(np.max(np.abs(grad), initial=0.0))
             if self._rule in (RMSPROP, ADAM, AMSGRAD) and largest > _MAX_SQUARABLE:
                 raise ValueError(
                     f"grads[{index}] holds entries of magnitude {largest:.3g}, whose "
@@ -197,7 +199,7 @@ class _FirstOrderOptimizer:
             # parameter apart from the adaptive step.
             with np.errstate(over="ignore", invalid="ignore"):
                 new = param.reshape(-1) * (1.0 - decay) - learning_rate * direction
-            if not np.all(np.isfinite(new)):
+            if not np.isfinite(new).all():
                 raise ValueError(
                     f"The update of params[{index}] overflowed to inf or NaN; lower "
                     "learning_rate or scale the gradients. No parameter was changed."

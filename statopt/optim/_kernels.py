@@ -22,7 +22,10 @@ RULE_CODES = {
 }
 
 
-@njit
+# error_model="numpy" drops numba's zero-division checks, which keep LLVM from
+# vectorising the loop; no divisor here can be zero (1 - beta**step with beta in
+# [0, 1), sqrt(.) + epsilon with epsilon > 0), so the results are unchanged.
+@njit(error_model="numpy")
 def compute_direction(
     rule,
     grad,
