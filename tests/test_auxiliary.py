@@ -903,7 +903,7 @@ def test_pool_threshold_keeps_only_confident_pool_rows(threshold):
     X, y, aux, _ = _pool_data()
     clf = _fit(AuxiliaryLearningClassifier(
         weighting="dtg", pool_threshold=threshold, pool_labels=2.0,
-        **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
+        pool_rounds=1, **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
     clf._update_likelihoods(clf.params_, 0)
     soft, weight, posterior = _pool_terms(clf, X, y, aux, clf.params_)
     confident = posterior.max(axis=1) >= threshold
@@ -929,7 +929,7 @@ def test_pool_ensemble_is_a_bias_corrected_moving_average():
     X, y, aux, _ = _pool_data()
     clf = _fit(AuxiliaryLearningClassifier(
         weighting="dtg", pool_ensemble=decay, pool_temperature=0.5,
-        **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
+        pool_rounds=1, **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
     clf._update_likelihoods(clf.params_, 0)
     clf._pool_ema = {}
     rng = np.random.default_rng(0)
