@@ -212,8 +212,10 @@ def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting, pool):
     X, y, aux = _small_data()
     if pool:
         y[15:] = -1
+    # One round: the pool targets are then the network's own posteriors.
     clf = _fit(AuxiliaryLearningClassifier(weighting=weighting, feature_mixing=0.0,
-                                           instance_regularization=0.0, **SMALL),
+                                           instance_regularization=0.0,
+                                           pool_rounds=1, **SMALL),
                X, y, auxiliary_targets=aux)
     assert clf._pool_labelling == pool
     rng = np.random.default_rng(3)
@@ -621,8 +623,8 @@ def _brute_force_evidence(proba, a, pool):
 
 def test_pool_label_likelihoods_trust_and_alignment_against_brute_force():
     X, y, aux, _ = _pool_data()
-    clf = _fit(AuxiliaryLearningClassifier(weighting="dtg", **dict(SMALL,
-                                                                   max_iter=5)),
+    clf = _fit(AuxiliaryLearningClassifier(weighting="dtg", pool_rounds=1,
+                                           **dict(SMALL, max_iter=5)),
                X, y, auxiliary_targets=aux)
     clf._update_likelihoods(clf.params_, 0)
     pool, labelled = y < 0, y >= 0

@@ -605,7 +605,6 @@ default=None
                 # last network's posteriors, held fixed (a teacher).
                 self._teacher = self._pool_posterior_logits(self.params_, 0)
                 self.params_ = self.network_.init_params(rng)
-                self._update_likelihoods(self.params_, 0)
                 refit = self._trainer(rng)
                 refit.fit(self._objective(l2, None, rng), self.params_, arrays)
                 self.loss_curve_ += refit.loss_curve_
@@ -810,8 +809,9 @@ default=None
             # with its own column of primary weights.
             n_networks = 1 if coefs[0].ndim == 1 else coefs[0].shape[1]
             parts = np.split(theta, n_networks)
-            if self._pool_labelling and rng is not None:
-                # The label likelihoods follow the network once an epoch.
+            if self._pool_labelling and rng is not None and self._teacher is None:
+                # The label likelihoods follow the network once an epoch (a
+                # teacher's stay fixed).
                 self._pool_steps += 1
                 if self._pool_steps % self._epoch_steps == 0:
                     for j, part in enumerate(parts):
@@ -1403,8 +1403,8 @@ default='auto'
     auxiliary_trust_ : ndarray of shape (n_auxiliary,)
         Trust in [0, 1] of each auxiliary task's label as evidence on the class in
         the generated pool labels (0 for regression tasks); set when pool labels
-        were generated. With ``weight_prior > 0`` also the prior mean of the
-        task's weight.
+        were generated (with ``pool_rounds > 1``, the last teacher's). With
+        ``weight_prior > 0`` also the prior mean of the task's weight.
     loss_curve_ : list of float
         Training loss of each epoch.
     n_iter_ : int
