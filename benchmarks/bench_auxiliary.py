@@ -9,7 +9,9 @@ reordered rows, DTG with held-out rows, DTG without generated pool labels, DTG
 (ours: cross-fitted halves of the primary rows, generated primary labels for the
 confident pool rows and a prior on the task weights centred on each task's trust,
 the default), DTG with every pool row (no confidence selection, the previous
-default), DTG without the weight prior, and two semi-supervised baselines that use
+default), DTG with a second round of pool labels at threshold 0.8 (tried for
+rho = 0.5, not the default), DTG without the weight prior, and two
+semi-supervised baselines that use
 the pool rows' features without their auxiliary labels: scikit-learn's
 ``SelfTrainingClassifier(LogisticRegression)`` with the pool rows unlabelled (its
 defaults, and C = 30 with threshold 0.9 chosen on seeds 10-14) and DTG with

@@ -212,8 +212,10 @@ def test_upper_gradient_is_minus_u_times_mixed_derivative(weighting, pool):
     X, y, aux = _small_data()
     if pool:
         y[15:] = -1
+    # One round: the pool targets are then the network's own posteriors.
     clf = _fit(AuxiliaryLearningClassifier(weighting=weighting, feature_mixing=0.0,
-                                           instance_regularization=0.0, **SMALL),
+                                           instance_regularization=0.0,
+                                           pool_rounds=1, **SMALL),
                X, y, auxiliary_targets=aux)
     assert clf._pool_labelling == pool
     rng = np.random.default_rng(3)
@@ -621,8 +623,8 @@ def _brute_force_evidence(proba, a, pool):
 
 def test_pool_label_likelihoods_trust_and_alignment_against_brute_force():
     X, y, aux, _ = _pool_data()
-    clf = _fit(AuxiliaryLearningClassifier(weighting="dtg", **dict(SMALL,
-                                                                   max_iter=5)),
+    clf = _fit(AuxiliaryLearningClassifier(weighting="dtg", pool_rounds=1,
+                                           **dict(SMALL, max_iter=5)),
                X, y, auxiliary_targets=aux)
     clf._update_likelihoods(clf.params_, 0)
     pool, labelled = y < 0, y >= 0
@@ -903,7 +905,7 @@ def test_pool_threshold_keeps_only_confident_pool_rows(threshold):
     X, y, aux, _ = _pool_data()
     clf = _fit(AuxiliaryLearningClassifier(
         weighting="dtg", pool_threshold=threshold, pool_labels=2.0,
-        **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
+        pool_rounds=1, **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
     clf._update_likelihoods(clf.params_, 0)
     soft, weight, posterior = _pool_terms(clf, X, y, aux, clf.params_)
     confident = posterior.max(axis=1) >= threshold
@@ -929,7 +931,7 @@ def test_pool_ensemble_is_a_bias_corrected_moving_average():
     X, y, aux, _ = _pool_data()
     clf = _fit(AuxiliaryLearningClassifier(
         weighting="dtg", pool_ensemble=decay, pool_temperature=0.5,
-        **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
+        pool_rounds=1, **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
     clf._update_likelihoods(clf.params_, 0)
     clf._pool_ema = {}
     rng = np.random.default_rng(0)
@@ -969,4 +971,44 @@ def test_pool_threshold_and_ensemble_bad_values_refused(name, value):
     X, y, aux, _ = _pool_data(n=60)
     with pytest.raises(ValueError, match=name):
         AuxiliaryLearningClassifier(weighting="dtg", **{name: value},
+                                    **SMALL).fit(X, y, auxiliary_targets=aux)
+
+
+def test_pool_rounds_teach_a_fresh_network_the_last_posteriors():
+    """With pool_rounds=2 the last network learns from the first one's pool
+    posteriors, held fixed: its pool targets are the teacher's sharpened
+    posterior (brute force from the teacher's logits, shift and evidence) and its
+    mask the teacher's confidence, whatever the student's parameters."""
+    X, y, aux, _ = _pool_data()
+    clf = _fit(AuxiliaryLearningClassifier(
+        weighting="dtg", pool_rounds=2, pool_threshold=0.8, pool_labels=2.0,
+        **dict(SMALL, max_iter=5)), X, y, auxiliary_targets=aux)
+    assert clf._teacher is not None
+    teacher = clf.params_.copy()
+    clf._teacher = None
+    clf._update_likelihoods(teacher, 0)
+    _, _, expected = _pool_terms(clf, X, y, aux, teacher)
+    clf._teacher = clf._pool_posterior_logits(teacher, 0)
+    student = teacher + np.random.default_rng(0).normal(size=teacher.size)
+    soft, weight, _ = _pool_terms(clf, X, y, aux, student)
+    np.testing.assert_allclose(soft, _sharpen(expected, 0.5), atol=1e-10)
+    confident = expected.max(axis=1) >= 0.8
+    assert 0 < confident.sum() < confident.size
+    np.testing.assert_allclose(weight, np.where(confident, 2.0, 0.0), atol=1e-12)
+
+
+def test_pool_rounds_change_the_fit_and_one_round_is_the_old_fit():
+    X, y, aux, _ = _pool_data()
+    fits = [_fit(AuxiliaryLearningClassifier(weighting="dtg", pool_rounds=r,
+                                             **SMALL), X, y, auxiliary_targets=aux)
+            for r in (1, 2)]
+    assert fits[0]._teacher is None
+    assert not np.allclose(fits[0].params_, fits[1].params_)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "two", None])
+def test_pool_rounds_bad_values_refused(value):
+    X, y, aux, _ = _pool_data(n=60)
+    with pytest.raises(ValueError, match="pool_rounds"):
+        AuxiliaryLearningClassifier(weighting="dtg", pool_rounds=value,
                                     **SMALL).fit(X, y, auxiliary_targets=aux)

@@ -293,6 +293,7 @@ class _AuxiliaryLearning(BaseEstimator):
         "pool_trust": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "pool_threshold": [Interval(Real, 0, 1, closed="left")],
         "pool_ensemble": [Interval(Real, 0, 1, closed="left")],
+        "pool_rounds": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -329,6 +330,7 @@ class _AuxiliaryLearning(BaseEstimator):
         pool_trust="auto",
         pool_threshold=0.6,
         pool_ensemble=0.0,
+        pool_rounds=1,
         alpha=1e-4,
         optimizer="adam",
         learning_rate=1e-2,
@@ -360,6 +362,7 @@ class _AuxiliaryLearning(BaseEstimator):
         self.pool_trust = pool_trust
         self.pool_threshold = pool_threshold
         self.pool_ensemble = pool_ensemble
+        self.pool_rounds = pool_rounds
         self.alpha = alpha
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -557,11 +560,7 @@ default=None
         batch = min(200, n_rows) if self.batch_size == "auto" else self.batch_size
         self._epoch_steps = -(-n_rows // min(batch, n_rows))
         self._setup_upper(tasks, generator_input.shape[1], rng)
-        trainer = MinibatchTrainer(
-            optimizer=self.optimizer, learning_rate=self.learning_rate,
-            batch_size=self.batch_size, max_iter=self.max_iter, tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            random_state=rng.randint(np.iinfo(np.int32).max), verbose=self.verbose)
+        trainer = self._trainer(rng)
         objective = self._objective(l2, upper_rows, rng)
         theta = self.params_
         if n_networks > 1:
@@ -586,20 +585,11 @@ default=None
                 self._pool_ema = {}
                 if self._pool_labelling:
                     self._update_likelihoods(self.params_, 0)
-                refit = MinibatchTrainer(
-                    optimizer=self.optimizer, learning_rate=self.learning_rate,
-                    batch_size=self.batch_size, max_iter=self.max_iter,
-                    tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-                    random_state=rng.randint(np.iinfo(np.int32).max),
-                    verbose=self.verbose)
+                refit = self._trainer(rng)
                 refit.fit(self._objective(l2, None, rng), self.params_, arrays)
             elif self.refit_epochs:
-                refit = MinibatchTrainer(
-                    optimizer=self.optimizer, learning_rate=self.learning_rate,
-                    batch_size=self.batch_size, max_iter=self.refit_epochs, tol=0.0,
-                    n_iter_no_change=self.refit_epochs,
-                    random_state=rng.randint(np.iinfo(np.int32).max),
-                    verbose=self.verbose)
+                refit = self._trainer(rng, max_iter=self.refit_epochs, tol=0.0,
+                                      n_iter_no_change=self.refit_epochs)
                 with warnings.catch_warnings():
                     # A fixed number of epochs: reaching it is no failure to
                     # converge.
@@ -610,8 +600,28 @@ default=None
             if refit is not None:
                 self.loss_curve_ += refit.loss_curve_
                 self.n_iter_ += refit.n_iter_
+            for _ in range(1, self.pool_rounds if self._pool_labelling else 1):
+                # Another round: a fresh network whose pool labels are the
+                # last network's posteriors, held fixed (a teacher).
+                self._teacher = self._pool_posterior_logits(self.params_, 0)
+                self.params_ = self.network_.init_params(rng)
+                refit = self._trainer(rng)
+                refit.fit(self._objective(l2, None, rng), self.params_, arrays)
+                self.loss_curve_ += refit.loss_curve_
+                self.n_iter_ += refit.n_iter_
         self._finish()
         return self
+
+    def _trainer(self, rng, **overrides):
+        """The minibatch driver with the estimator's settings (``overrides``
+        replace max_iter, tol or n_iter_no_change) and a seed drawn from rng."""
+        settings = {"max_iter": self.max_iter, "tol": self.tol,
+                    "n_iter_no_change": self.n_iter_no_change, **overrides}
+        return MinibatchTrainer(
+            optimizer=self.optimizer, learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+            verbose=self.verbose, **settings)
 
     def _holdout(self, codes, labelled, rng):
         rows = np.flatnonzero(labelled)
@@ -670,6 +680,7 @@ default=None
         self._likelihoods, self._trust, self._shift = {}, {}, {}
         self._pool_steps = 0
         self._pool_ema = {}
+        self._teacher = None
         if self.weighting == "uncertainty":
             # Kendall et al. train the log-variances as parameters of the network:
             # the same update rule and learning rate (a per-coordinate rule, so a
@@ -798,8 +809,9 @@ default=None
             # with its own column of primary weights.
             n_networks = 1 if coefs[0].ndim == 1 else coefs[0].shape[1]
             parts = np.split(theta, n_networks)
-            if self._pool_labelling and rng is not None:
-                # The label likelihoods follow the network once an epoch.
+            if self._pool_labelling and rng is not None and self._teacher is None:
+                # The label likelihoods follow the network once an epoch (a
+                # teacher's stay fixed).
                 self._pool_steps += 1
                 if self._pool_steps % self._epoch_steps == 0:
                     for j, part in enumerate(parts):
@@ -842,13 +854,16 @@ default=None
             return targets, weighted
         # Only the pool rows need the forward pass (not the mixed rows, say).
         rows = extra["pool"] > 0
-        logits = self.network_._heads_forward(theta, X[rows], False,
-                                              None)[1][0][0]
-        logits = logits + self._shift[index]
-        for table, a, observed in zip(self._likelihoods[index], extra["codes"],
-                                      extra["observed"]):
-            logits = logits + np.where(observed[rows, None], table[:, a[rows]].T,
-                                       0.0)
+        if self._teacher is not None:
+            logits = self._teacher[extra["row_ids"][rows]]
+        else:
+            logits = self.network_._heads_forward(theta, X[rows], False,
+                                                  None)[1][0][0]
+            logits = logits + self._shift[index]
+            for table, a, observed in zip(self._likelihoods[index],
+                                          extra["codes"], extra["observed"]):
+                logits = logits + np.where(observed[rows, None],
+                                           table[:, a[rows]].T, 0.0)
         soft = np.eye(self.classes_.size)[targets[0]]
         if self.pool_ensemble:
             posterior = self._ensemble(index, extra["row_ids"][rows],
@@ -867,6 +882,14 @@ default=None
             pool[rows] *= posterior.max(axis=1) >= self.pool_threshold
         weighted[0] = coefs[0] + self.pool_labels * pool
         return [soft] + list(targets[1:]), weighted
+
+    def _pool_posterior_logits(self, theta, index):
+        """Unnormalised log posterior ``log r`` of the class of every row (0 off
+        the pool) under network ``index`` at ``theta``, likelihoods refreshed."""
+        pool = self._pool_data["pool"]
+        full = np.zeros((pool.size, self.classes_.size))
+        full[pool] = self._update_likelihoods(theta, index)
+        return full
 
     def _ensemble(self, network, rows, posterior, update):
         """Temporal ensembling of the pool labels (Laine and Aila 2017).
@@ -900,6 +923,8 @@ default=None
         auxiliary labels of the labelled primary rows given their true class
         (rows that ``T`` never saw) under ``P(a) (T_k[c, a] / P(a))^b``: a label
         unrelated to the class gets ``b_k`` near 0 however the network fits it.
+        Returns the pool rows' unnormalised log posteriors ``log r`` (logits,
+        class shift and evidence).
         """
         data = self._pool_data
         labelled, pool = data["labelled"], data["pool"]
@@ -954,6 +979,7 @@ default=None
             shift += np.log(data["prior"]) - np.log(
                 _softmax(evidence + shift).mean(axis=0))
         self._shift[index] = shift
+        return evidence + shift
 
     def _uncertainty_loss(self, theta, s, X, targets, coefs, l2):
         """``sum_k exp(-s_k) L_k + s_k / 2`` and its gradients in theta and s."""
@@ -1324,6 +1350,15 @@ default='auto'
         2017): a pool row's target is then the bias-corrected moving average of
         its posteriors from earlier epochs (its current one the first time),
         sharpened; 0 uses the current posterior. Laine and Aila used 0.6.
+    pool_rounds : int, default=1
+        Rounds of pool labelling: after the final network, each further round
+        trains a fresh network (the weights and generator frozen) whose pool
+        labels are the previous network's posteriors ``r``, held fixed (a
+        teacher: iterated self-training), with the same sharpening and
+        ``pool_threshold``; 1 keeps the final network. Needs
+        ``upper_validation`` 'crossfit' or 'holdout'. Two rounds with
+        ``pool_threshold=0.8`` raised the accuracy at ``rho = 0.5`` of the
+        user guide's experiment but lowered it without label noise.
     alpha : float, default=1e-4
         L2 penalty of the dense weights.
     optimizer : {'adam', 'sgd', 'momentum', 'rmsprop', 'amsgrad'}, default='adam'
@@ -1370,8 +1405,8 @@ default='auto'
     auxiliary_trust_ : ndarray of shape (n_auxiliary,)
         Trust in [0, 1] of each auxiliary task's label as evidence on the class in
         the generated pool labels (0 for regression tasks); set when pool labels
-        were generated. With ``weight_prior > 0`` also the prior mean of the
-        task's weight.
+        were generated (with ``pool_rounds > 1``, the last teacher's). With
+        ``weight_prior > 0`` also the prior mean of the task's weight.
     loss_curve_ : list of float
         Training loss of each epoch.
     n_iter_ : int
@@ -1422,7 +1457,8 @@ default='auto'
     steps where ``max_c r_ic`` reaches it, so rows the network and the labels
     leave undecided do not teach the network its own guesses; with
     ``pool_ensemble`` ``r`` is replaced by the bias-corrected moving average of
-    the row's earlier posteriors.
+    the row's earlier posteriors. With ``pool_rounds > 1`` a fresh network
+    learns from the last network's ``r``, held fixed, instead of its own.
 
     References
     ----------
