@@ -1,5 +1,6 @@
 """AdamLogisticRegression at scale on Dask: streamed fits of Dask arrays (row-aligned
-sample weights carried with each chunk) and grid search on a distributed cluster."""
+sample weights carried with each chunk), the exact finish summed over the chunks,
+and grid search on a distributed cluster."""
 
 import subprocess
 import sys

@@ -205,7 +205,8 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         Penalised objective ``(sum_i s_i loss_i + penalty(w) / C) / sum_i s_i`` per
         epoch, at the averaged iterate (stochastic phase) or the snapshot
         (variance-reduced phase). After :meth:`partial_fit` the entries are the mean
-        loss along each epoch's iterates.
+        loss along each epoch's iterates, and so are those of the streamed epochs
+        of a Dask fit (the finish's entries are the exact objective).
     validation_scores_ : list of float or None
         Validation log-loss per epoch when ``early_stopping``, else None.
     n_features_in_ : int
@@ -327,7 +328,7 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
     @_fit_context(prefer_skip_nested_validation=True)
     @blas_thread_limit()
     def fit(self, X, y, sample_weight=None):
-        """Fit the model by minibatch epochs.
+        """Fit the model by minibatch epochs, then the exact finish.
 
         A Dask array ``X`` is streamed instead, chunk by chunk, through
         :meth:`partial_fit` (see :func:`statopt.optim.stream_partial_fit`): epochs
@@ -335,10 +336,19 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         each chunk with its rows of ``y`` and ``sample_weight``, until an epoch's
         mean loss gains less than a share ``max(tol, 1e-3)`` on the previous
         epoch's, or, in an epoch of at least 8 chunks, the mean loss of its last
-        quarter of chunks gains less than that on the quarter before
-        (``max_iter`` counts epochs then). Only the stochastic phase runs:
-        the exact finish and early stopping need the data in memory. The classes
-        are found first by one pass over ``y``.
+        quarter of chunks gains less than that on the quarter before (an epoch
+        counts as an iteration). The exact finish follows, as in memory and to the
+        same optimum: the objective, its gradient and its Hessian are sums over
+        the chunks, one pass over the data (one ``dask.compute``) for the
+        weighted centre of the columns and one per objective evaluation of the
+        Newton iteration, which also returns the derivatives. Beyond 4096
+        parameters each Newton system is solved by conjugate gradients on
+        Hessian products, one pass each; ``penalty='l1'`` there and
+        ``finish='svrg'`` need the data in memory, so the streamed estimate
+        stands, with a ``ConvergenceWarning`` unless its relative gradient is
+        below ``tol``. ``early_stopping`` needs the data in memory. The classes
+        (and their counts, for ``class_weight='balanced'``) are found first by
+        one pass over ``y``.
 
         Parameters
         ----------
