@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -366,6 +367,18 @@ def test_dask_fit_options_reach_the_in_memory_optimum(options):
     in_memory = AdamLogisticRegression(**options).fit(X, y)
     assert _relative(model.coef_, in_memory.coef_) < 1e-6
     assert_allclose(model.intercept_, in_memory.intercept_, rtol=1e-6, atol=1e-9)
+
+
+def test_dask_array_of_csr_chunks_reaches_the_in_memory_optimum():
+    """Chunks that are CSR matrices: the finish sums their sparse products."""
+    X, y = _real_data("cancer")
+    X = np.where(np.abs(X) < 0.8, 0.0, X)  # about half the entries zero
+    X_dask = da.from_array(X, chunks=(100, 30)).map_blocks(sp.csr_matrix)
+    model = AdamLogisticRegression(random_state=0).fit(X_dask, y)
+    in_memory = AdamLogisticRegression(random_state=0).fit(sp.csr_matrix(X), y)
+    reference = LogisticRegression(solver="newton-cg", tol=1e-12).fit(X, y)
+    assert _relative(model.coef_, in_memory.coef_) < 1e-8
+    assert _relative(model.coef_, reference.coef_) < 1e-6
 
 
 def test_dask_fit_beyond_the_stored_hessian_uses_conjugate_gradients():
