@@ -163,20 +163,26 @@ class StreamProblem:
     """The penalised objective of AdamLogisticRegression over a Dask array's chunks.
 
     Construction makes one pass (the validated weighted moments: centre, weight
-    scale, classes present); every later evaluation makes one pass, counted in
-    ``passes``. ``penalty(theta)`` is the estimator's penalty and ``checked(value)``
-    its check of a finite objective.
+    scale, classes present); every later evaluation makes one pass.
 
     Parameters
     ----------
     X : dask.array.Array of shape (n_samples, n_features)
-    y, sample_weight : dask or NumPy arrays of shape (n_samples,)
+        Data, chunked by rows (column chunks are merged); chunks may be CSR.
+    y : dask.array.Array or ndarray of shape (n_samples,)
+        Labels, all in ``classes``.
+    sample_weight : dask.array.Array, ndarray or None
+        Non-negative row weights, or None for ones.
     classes : ndarray of shape (n_classes,)
+        Sorted labels.
     class_weights : ndarray of shape (n_classes,)
         Weight of each class, multiplied into the sample weights.
     fit_intercept : bool
+        Whether the columns are centred and the intercepts fitted.
     C : float
+        Inverse penalty strength, as the estimator's.
     penalty_name : {'l2', 'l1'} or None
+        The estimator's penalty.
     max_abs_x : float
         Largest |X| accepted.
     """
@@ -203,7 +209,6 @@ class StreamProblem:
             _combine_moments,
         )
         (largest, total, column_sums, class_totals), = dask.compute(moments)
-        self.passes = 1
         if not largest > 0:
             raise ValueError("sample_weight must have a positive sum.")
         weighted = classes[np.asarray(class_totals) > 0]
@@ -251,7 +256,6 @@ class StreamProblem:
             _add,
         )
         (sums,) = dask.compute(sums)
-        self.passes += 1
         self._cache = {}
         for theta, terms in zip(thetas, sums):
             self._cache[theta.tobytes()] = [term / self.n_rows for term in terms]
@@ -293,7 +297,6 @@ class StreamProblem:
             _add,
         )
         (total,) = dask.compute(total)
-        self.passes += 1
         return total / self.n_rows
 
 
