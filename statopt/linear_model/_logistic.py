@@ -205,7 +205,8 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         Penalised objective ``(sum_i s_i loss_i + penalty(w) / C) / sum_i s_i`` per
         epoch, at the averaged iterate (stochastic phase) or the snapshot
         (variance-reduced phase). After :meth:`partial_fit` the entries are the mean
-        loss along each epoch's iterates.
+        loss along each epoch's iterates, and so are those of the streamed epochs
+        of a Dask fit (the finish's entries are the exact objective).
     validation_scores_ : list of float or None
         Validation log-loss per epoch when ``early_stopping``, else None.
     n_features_in_ : int
@@ -327,7 +328,7 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
     @_fit_context(prefer_skip_nested_validation=True)
     @blas_thread_limit()
     def fit(self, X, y, sample_weight=None):
-        """Fit the model by minibatch epochs.
+        """Fit the model by minibatch epochs, then the exact finish.
 
         A Dask array ``X`` is streamed instead, chunk by chunk, through
         :meth:`partial_fit` (see :func:`statopt.optim.stream_partial_fit`): epochs
@@ -335,10 +336,19 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         each chunk with its rows of ``y`` and ``sample_weight``, until an epoch's
         mean loss gains less than a share ``max(tol, 1e-3)`` on the previous
         epoch's, or, in an epoch of at least 8 chunks, the mean loss of its last
-        quarter of chunks gains less than that on the quarter before
-        (``max_iter`` counts epochs then). Only the stochastic phase runs:
-        the exact finish and early stopping need the data in memory. The classes
-        are found first by one pass over ``y``.
+        quarter of chunks gains less than that on the quarter before (an epoch
+        counts as an iteration). The exact finish follows, as in memory and to the
+        same optimum: the objective, its gradient and its Hessian are sums over
+        the chunks, one pass over the data (one ``dask.compute``) for the
+        weighted centre of the columns and one per objective evaluation of the
+        Newton iteration, which also returns the derivatives. Beyond 4096
+        parameters each Newton system is solved by conjugate gradients on
+        Hessian products, one pass each; ``penalty='l1'`` there and
+        ``finish='svrg'`` need the data in memory, so the streamed estimate
+        stands, with a ``ConvergenceWarning`` unless its relative gradient is
+        below ``tol``. ``early_stopping`` needs the data in memory. The classes
+        (and their counts, for ``class_weight='balanced'``) are found first by
+        one pass over ``y``.
 
         Parameters
         ----------
@@ -394,7 +404,8 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         return warm
 
     def _fit_stream(self, X, y, sample_weight):
-        """Epochs of :meth:`partial_fit` over the row chunks of a Dask array."""
+        """Epochs of :meth:`partial_fit` over the row chunks of a Dask array, then
+        the exact finish with the objective and its derivatives summed over them."""
         import dask
         import dask.array as da
 
@@ -403,8 +414,9 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
                              "Dask array with early_stopping=False.")
         if y is None:
             raise ValueError("y is required: AdamLogisticRegression needs labels.")
-        labels = da.unique(y) if is_dask_collection(y) else np.unique(np.asarray(y))
-        (labels,) = dask.compute(labels)
+        labels = (da.unique(y, return_counts=True) if is_dask_collection(y)
+                  else np.unique(np.asarray(y), return_counts=True))
+        labels, counts = dask.compute(*labels)
         validated(check_classification_targets, labels)
         classes = np.unique(labels)
         warm = self._warm_start_with(classes, X.shape[1])
@@ -414,9 +426,19 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
             self.__dict__.pop(name, None)
         rng = check_random_state(self.random_state)
         row_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        # As in memory: unless variance_reduction=False the exact finish ends the
+        # fit and keeps half of max_iter; a warm start goes straight to it.
+        finish = self.variance_reduction is not False
+        if self.variance_reduction == "auto" and warm:
+            n_epochs = 0
+        elif self.variance_reduction is True:
+            n_epochs = 1
+        else:
+            n_epochs = max(1, self.max_iter // 2) if finish else self.max_iter
         gain = max(self.tol, _HANDOVER_TOL)
         epoch_losses = []
-        for _ in range(self.max_iter):
+        stalled = False
+        for _ in range(n_epochs):
             done = len(getattr(self, "loss_curve_", []))
             stream_partial_fit(self, X, y, shuffle=self.shuffle, random_state=rng,
                                row_params=row_params, classes=classes)
@@ -432,17 +454,97 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
             if plateau or len(epoch_losses) > 1 and (
                 epoch_losses[-1] > epoch_losses[-2] * (1.0 - gain)
             ):
+                stalled = True
                 break
-        else:
+        self.classes_ = classes
+        self.n_iter_ = len(epoch_losses)
+        self.loss_curve_ = epoch_losses
+        if not finish and not stalled:
             warn_at_caller(
                 f"AdamLogisticRegression stopped at max_iter={self.max_iter} epochs "
                 f"over the Dask array while an epoch still lowered the loss by more "
                 f"than a share {gain:g}; increase max_iter.",
                 ConvergenceWarning
             )
-        self.n_iter_ = len(epoch_losses)
-        self.loss_curve_ = epoch_losses
+            return self
+        if finish and self.n_iter_ >= self.max_iter:
+            warn_at_caller(
+                f"AdamLogisticRegression stopped at max_iter={self.max_iter} "
+                f"iterations before reaching tol={self.tol}; increase max_iter or "
+                "tol.",
+                ConvergenceWarning
+            )
+            return self
+        self._finish_stream(X, y, sample_weight, classes, counts, finish)
         return self
+
+    def _finish_stream(self, X, y, sample_weight, classes, counts, finish):
+        """The exact finish of a Dask fit (or, after a stall with
+        ``variance_reduction=False``, its check), from ``coef_`` and
+        ``intercept_``: one pass over the chunks per evaluation."""
+        from ._logistic_stream import StreamProblem
+
+        if self.class_weight is None:
+            class_weights = np.ones(classes.size)
+        elif self.class_weight == "balanced":
+            # compute_class_weight's formula, from the counts of the whole y.
+            class_weights = counts.sum() / (classes.size * counts.astype(np.float64))
+        else:
+            class_weights = compute_class_weight(self.class_weight, classes=classes,
+                                                 y=classes)
+        problem = StreamProblem(
+            X, y, sample_weight, classes, class_weights,
+            fit_intercept=self.fit_intercept, C=self.C, penalty_name=self.penalty,
+            max_abs_x=_MAX_ABS_X,
+        )
+        n_outputs, l2, l1, center = (problem.n_outputs, problem.l2, problem.l1,
+                                     problem.center)
+        state = {"n_outputs": n_outputs, "center": center}
+        theta = np.zeros((n_outputs, X.shape[1] + 1))
+        theta[:, :-1] = self.coef_
+        theta[:, -1] = self.intercept_ + self.coef_ @ center
+        theta = theta.ravel()
+        free, l1_strength = self._free_and_l1(theta.size, X.shape[1] + 1, l1)
+        newton = problem.newton_problem(
+            lambda candidate: self._penalty(candidate, l2, l1, n_outputs),
+            self._checked_objective, free, l1_strength)
+
+        def relative_gradient(candidate):
+            zero = np.zeros_like(candidate)
+            gradients = [terms[1].reshape(n_outputs, -1).copy()
+                         for terms in problem.evaluate([candidate, zero])]
+            if not self.fit_intercept:
+                for gradient in gradients:
+                    gradient[:, -1] = 0.0
+            scale = float(np.abs(gradients[1]).max())
+            return self._optimality(candidate, gradients[0], l2, l1, n_outputs) / (
+                scale if scale > 0 else 1.0)
+
+        if not finish:
+            failure = self._stall_failure(theta, l1, lambda: newton,
+                                          relative_gradient)
+        elif self.finish == "newton" and (problem.stored or l1 == 0.0):
+            # Both candidate starts of the finish (the streamed estimate and
+            # zero) in one pass.
+            problem.evaluate([theta, np.zeros_like(theta)])
+            failure = self._newton_finish(newton, theta)
+        else:
+            # Variance-reduced epochs need the rows in memory: the streamed
+            # estimate stands, with a warning unless it is at the optimum.
+            optimality = relative_gradient(theta)
+            failure = None if optimality <= self.tol else (
+                f"ended when the stochastic phase over the Dask array stalled, "
+                f"with a relative gradient of {optimality:.2g} > tol={self.tol}: "
+                f"the exact finish on a Dask array needs finish='newton' and, "
+                f"with penalty='l1', at most {MAX_NEWTON_PARAMS} parameters.")
+        if finish:
+            # The stream's optimiser state is that of the stochastic phase: a
+            # later partial_fit starts afresh from the finished coefficients.
+            self.__dict__.pop("_partial_state", None)
+            self.__dict__.pop("_partial_rng", None)
+            self._store(theta, state)
+        if failure:
+            warn_at_caller(f"AdamLogisticRegression {failure}", ConvergenceWarning)
 
     def _fit_to_optimum(self, X, y, weights, l2, l1, state, rng, warm):
         best = np.inf
@@ -478,12 +580,20 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
                 if not finish:
                     # A stall is not the optimum: constant steps stall in a noise
                     # ball, far above it on unscaled data. Say how far.
-                    failure = self._stall_failure(X, y, weights, l2, l1, state)
+                    failure = self._stall_failure(
+                        self._iterate(state).copy(), l1,
+                        lambda: self._newton_problem(X, y, weights, l2, l1, state),
+                        lambda theta: self._relative_gradient(X, y, weights, theta,
+                                                              l2, l1, state),
+                    )
                 break
         if finish and self.n_iter_ < self.max_iter:
             stored = state["theta"].size <= MAX_NEWTON_PARAMS
             if self.finish == "newton" and (stored or l1 == 0.0):
-                failure = self._newton_finish(X, y, weights, l2, l1, state)
+                state["theta"][:] = self._iterate(state)
+                failure = self._newton_finish(
+                    self._newton_problem(X, y, weights, l2, l1, state),
+                    state["theta"])
             else:
                 failure = self._variance_reduced_epochs(X, y, weights, l2, l1, state,
                                                         rng)
@@ -491,21 +601,22 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         if failure:
             warn_at_caller(f"AdamLogisticRegression {failure}", ConvergenceWarning)
 
-    def _stall_failure(self, X, y, weights, l2, l1, state):
-        """None if the stalled stochastic iterate meets the finish's criterion at
-        ``tol``, else a message saying how far from the optimum it stopped."""
-        theta = self._iterate(state).copy()
+    def _stall_failure(self, theta, l1, newton_problem, relative_gradient):
+        """None if the stalled stochastic iterate ``theta`` meets the finish's
+        criterion at ``tol``, else a message saying how far from the optimum it
+        stopped. ``newton_problem()`` builds the problem of the Newton finish,
+        ``relative_gradient(theta)`` the first-order measure used beyond it."""
         if theta.size <= MAX_NEWTON_PARAMS or l1 == 0.0:
-            objective, derivatives, l1_strength, free = self._newton_problem(
-                X, y, weights, l2, l1, state)
+            objective, derivatives, l1_strength, free = newton_problem()
+            value = objective(theta)
             gradient, hessian = derivatives(theta)
             optimality = newton_model(hessian, gradient, theta, l1_strength, free,
-                                      objective(theta), self.tol)[3]
+                                      value, self.tol)[3]
             measure = "scaled subgradient sqrt(g' H^-1 g / f)"
             distance = (f"; the objective is about {optimality**2 / 2:.2g} "
                         "(relative) above the optimum")
         else:
-            optimality = self._relative_gradient(X, y, weights, theta, l2, l1, state)
+            optimality = relative_gradient(theta)
             measure, distance = "relative gradient", ""
         if optimality <= self.tol:
             return None
@@ -542,12 +653,7 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         L1 strength and the free (fitted) entries of the parameter vector."""
         n_outputs = state["n_outputs"]
         theta = state["theta"]
-        stride = X.shape[1] + 1
-        free = np.ones(theta.size, dtype=bool)
-        if not self.fit_intercept:
-            free[stride - 1::stride] = False
-        l1_strength = np.full(theta.size, l1)
-        l1_strength[stride - 1::stride] = 0.0  # intercepts are not penalised
+        free, l1_strength = self._free_and_l1(theta.size, X.shape[1] + 1, l1)
         X_kernel = X if sp.issparse(X) else kernel_input(X)
         y_kernel, weights_kernel = kernel_input(y), kernel_input(weights)
 
@@ -571,18 +677,26 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
 
         return objective, derivatives, l1_strength, free
 
-    def _newton_finish(self, X, y, weights, l2, l1, state):
-        """Proximal Newton steps from the current estimate to the optimum.
+    def _free_and_l1(self, n_params, stride, l1):
+        """The free (fitted) entries of the parameter vector and the L1 strength
+        of each entry (intercepts are not penalised)."""
+        free = np.ones(n_params, dtype=bool)
+        if not self.fit_intercept:
+            free[stride - 1::stride] = False
+        l1_strength = np.full(n_params, l1)
+        l1_strength[stride - 1::stride] = 0.0
+        return free, l1_strength
+
+    def _newton_finish(self, problem, theta):
+        """Proximal Newton steps from ``theta`` (updated in place) to the optimum
+        of ``problem``, the tuple of :meth:`_newton_problem`.
 
         Returns None on success, else why the fit stopped short.
         """
-        theta = state["theta"]
-        theta[:] = self._iterate(state)
-        objective, derivatives, l1_strength, free = self._newton_problem(
-            X, y, weights, l2, l1, state)
+        objective, derivatives, l1_strength, free = problem
 
         def record(value):
-            self._record(value, "newton", state)
+            self._record(value, "newton", None)
 
         # Stochastic steps on badly scaled columns can end with every logit
         # saturated, where the Hessian vanishes and Newton steps are useless;
@@ -944,7 +1058,11 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
             loss = logistic_loss(kernel_input(X), kernel_input(state["center"]),
                                  kernel_input(y), kernel_input(weights),
                                  kernel_input(theta), n_outputs)
-        value = float(loss) + self._penalty(theta, l2, l1, n_outputs)
+        return self._checked_objective(float(loss)
+                                       + self._penalty(theta, l2, l1, n_outputs))
+
+    @staticmethod
+    def _checked_objective(value):
         if not np.isfinite(value):
             raise ValueError(
                 "The objective overflowed to inf or NaN; lower learning_rate, "

@@ -291,9 +291,10 @@ def _model(hessian, gradient, theta, l1, direction):
 def newton_direction(hessian, gradient, theta, l1, free, cd_tol):
     """Minimiser of the proximal Newton model over the free coordinates.
 
-    A :class:`HessianOperator` (no L1 term then) is solved by conjugate gradients.
+    A matrix-free Hessian (a ``LinearOperator`` such as :class:`HessianOperator`;
+    no L1 term then) is solved by conjugate gradients.
     """
-    if isinstance(hessian, HessianOperator):
+    if isinstance(hessian, LinearOperator):
         return _conjugate_gradient_direction(hessian, gradient, free)
     direction = np.zeros_like(theta)
     if not np.any(l1 > 0.0):
