@@ -412,3 +412,33 @@ def test_dask_fit_warns_when_it_stops_above_the_optimum():
     # finish='svrg' needs the rows in memory: warned unless at the optimum.
     with pytest.warns(ConvergenceWarning, match="finish='newton'"):
         AdamLogisticRegression(finish="svrg", random_state=0).fit(X_dask, y)
+
+
+@settings(max_examples=8, deadline=None)
+@given(chunks=st.lists(st.integers(1, 80), min_size=1, max_size=5),
+       weight_chunk=st.integers(1, 120), C=st.sampled_from([0.01, 1.0, 100.0]),
+       penalty=st.sampled_from(["l2", "l1"]), seed=st.integers(0, 1000))
+def test_any_chunking_reaches_the_in_memory_optimum(chunks, weight_chunk, C, penalty,
+                                                    seed):
+    """Rows of iris (three classes, raw units) drawn at random and cut into any
+    chunks, with Dask weights chunked otherwise: the Dask fit ends where the
+    in-memory fit of the same rows does."""
+    from sklearn.datasets import load_iris
+
+    X_all, y_all = load_iris(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(y_all), size=sum(chunks), replace=True)
+    X_np, y_np = X_all[rows], y_all[rows]
+    if np.unique(y_np).size < 2:
+        return
+    w_np = rng.uniform(0.2, 3.0, size=len(rows))
+    model = AdamLogisticRegression(C=C, penalty=penalty, random_state=0)
+    in_memory = model.fit(X_np, y_np, sample_weight=w_np)
+    coef, intercept = in_memory.coef_.copy(), in_memory.intercept_.copy()
+    streamed = AdamLogisticRegression(C=C, penalty=penalty, random_state=0).fit(
+        da.from_array(X_np, chunks=(tuple(chunks), 4)),
+        da.from_array(y_np, chunks=(tuple(chunks),)),
+        sample_weight=da.from_array(w_np, chunks=weight_chunk))
+    scale = max(1.0, np.abs(coef).max())
+    assert_allclose(streamed.coef_, coef, atol=1e-5 * scale)
+    assert_allclose(streamed.intercept_, intercept, atol=1e-5 * scale)
