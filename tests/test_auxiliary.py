@@ -601,6 +601,35 @@ def test_regressor_with_auxiliary_tasks_fits_and_beats_the_mean(weighting):
             X[:10], np.r_[np.inf, y[1:10]], auxiliary_targets=aux[:10])
 
 
+@pytest.mark.parametrize("exponent", [1000, -1000])
+def test_regressor_targets_near_the_limits_of_float64_give_the_same_fit(exponent):
+    """The primary and auxiliary regression targets are standardised: targets
+    multiplied by 2**1000 (about 1e301, whose squares overflow) or 2**-1000 give
+    the same fit, with predictions multiplied exactly by that factor. At 1e300
+    the scale came out inf and every prediction NaN."""
+    from statopt.neural_network import AuxiliaryLearningRegressor
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 4))
+    y = X[:, 0] - X[:, 1] ** 2 + 0.1 * rng.normal(size=120)
+    aux = np.column_stack([X[:, 0] > 0, X[:, 0] + 0.5 * rng.normal(size=120)])
+    factor = 2.0 ** exponent
+
+    def fitted(y_fit, aux_fit):
+        # Stated types: floats beyond 2**53 are whole numbers, which 'auto' reads
+        # as class labels.
+        return _fit(AuxiliaryLearningRegressor(
+            (8,), weighting="bilevel", max_iter=15, upper_every=2, random_state=0,
+            auxiliary_types=["classification", "regression"]),
+            X, y_fit, auxiliary_targets=aux_fit)
+
+    plain = fitted(y, aux)
+    scaled = fitted(y * factor, np.column_stack([aux[:, 0], aux[:, 1] * factor]))
+    assert scaled.y_scale_ == plain.y_scale_ * factor
+    np.testing.assert_array_equal(scaled.predict(X), plain.predict(X) * factor)
+    np.testing.assert_array_equal(scaled.task_weights_, plain.task_weights_)
+
+
 def _pool_data(seed=0, n=300, n_labelled=30):
     """Three classes; a clean copy of 'class == 0' and a coin as auxiliary labels."""
     rng = np.random.default_rng(seed)

@@ -35,7 +35,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._utils import ScaledWeightScoreMixin, validated
+from .._utils import ScaledWeightScoreMixin, power_of_two_scale, validated
 from ..optim import Adam
 from ._layers import (
     Dense,
@@ -166,6 +166,20 @@ def _dense_block(sizes, name, activation):
     return layers
 
 
+def _location_scale(values, weights=None):
+    """Weighted mean and standard deviation (1 where it is 0) of finite ``values``.
+
+    Computed on the values divided by a power of two near their largest
+    magnitude, then scaled back exactly: targets of order 1e300 have squares
+    beyond float64, which made the scale inf and every prediction NaN.
+    """
+    unit = power_of_two_scale(values)
+    scaled = values / unit
+    mean = np.average(scaled, weights=weights)
+    spread = np.sqrt(np.average((scaled - mean) ** 2, weights=weights))
+    return float(mean * unit), float(spread * unit) if spread > 0 else 1.0
+
+
 def _check_auxiliary(auxiliary_targets, n_rows, kinds):
     """Validate the auxiliary label matrix; return its tasks' encodings.
 
@@ -214,8 +228,7 @@ def _check_auxiliary(auxiliary_targets, n_rows, kinds):
             tasks.append(dict(kind=kind, classes=classes, codes=codes,
                               observed=observed))
         elif kind == "regression":
-            mean, scale = float(seen.mean()), float(seen.std())
-            scale = scale if scale > 0 else 1.0
+            mean, scale = _location_scale(seen)
             tasks.append(dict(kind=kind, values=np.where(observed, column - mean,
                                                          0.0)[:, None] / scale,
                               observed=observed, mean=mean, scale=scale))
@@ -1620,10 +1633,7 @@ class AuxiliaryLearningRegressor(ScaledWeightScoreMixin, RegressorMixin,
             w = weight[labelled]
             if not np.any(w > 0):
                 raise ValueError("sample_weight is zero on every labelled row.")
-            self.y_mean_ = float(np.average(y[labelled], weights=w))
-            scale = float(np.sqrt(np.average((y[labelled] - self.y_mean_) ** 2,
-                                             weights=w)))
-            self.y_scale_ = scale if scale > 0 else 1.0
+            self.y_mean_, self.y_scale_ = _location_scale(y[labelled], w)
         targets = np.where(labelled, (y - self.y_mean_) / self.y_scale_, 0.0)
         return targets[:, None], labelled
 
