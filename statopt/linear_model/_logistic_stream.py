@@ -108,8 +108,9 @@ def _chunk_sums(X, y, weights, classes, class_weights, scale, center, thetas,
         # reported by the Newton iteration instead.
         with np.errstate(over="ignore", invalid="ignore"):
             if sp.issparse(X):
+                # With the Hessian, smooth_derivatives below gives the gradient.
                 loss = sparse_loss_gradient(X, center, y, weights, theta, n_outputs,
-                                            gradient)
+                                            None if hessian else gradient)
             elif hessian:
                 loss = logistic_loss(*kernel, kernel_input(theta), n_outputs)
             else:
