@@ -434,7 +434,7 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         elif self.variance_reduction is True:
             n_epochs = 1
         else:
-            n_epochs = max(1, self.max_iter // 2) if finish else self.max_iter
+            n_epochs = self._stochastic_budget()
         gain = max(self.tol, _HANDOVER_TOL)
         epoch_losses = []
         stalled = False
@@ -561,11 +561,7 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         handover_tol = max(self.tol, _HANDOVER_TOL) if finish else self.tol
         failure = (f"stopped at max_iter={self.max_iter} iterations before reaching "
                    f"tol={self.tol}; increase max_iter or tol.")
-        # The finish keeps half the budget: a slow rule (plain SGD on a weakly
-        # penalised problem) can lower the objective by more than the handover share
-        # for thousands of epochs and would otherwise never reach the exact phase.
-        stochastic_budget = max(1, self.max_iter // 2) if finish else self.max_iter
-        for epoch in range(0 if skip_stochastic else stochastic_budget):
+        for epoch in range(0 if skip_stochastic else self._stochastic_budget()):
             if self.variance_reduction is True and epoch > 0:
                 break
             self._stochastic_epoch(X, y, weights, l2, l1, state, rng, epoch)
@@ -600,6 +596,16 @@ class AdamLogisticRegression(ScaledWeightScoreMixin, LinearClassifierMixin,
         self._store(state["theta"] if finish else self._iterate(state), state)
         if failure:
             warn_at_caller(f"AdamLogisticRegression {failure}", ConvergenceWarning)
+
+    def _stochastic_budget(self):
+        """Epochs the stochastic phase may take: all of ``max_iter`` without an
+        exact finish, else half of it."""
+        # The finish keeps half the budget: a slow rule (plain SGD on a weakly
+        # penalised problem) can lower the objective by more than the handover share
+        # for thousands of epochs and would otherwise never reach the exact phase.
+        if self.variance_reduction is False:
+            return self.max_iter
+        return max(1, self.max_iter // 2)
 
     def _stall_failure(self, theta, l1, newton_problem, relative_gradient):
         """None if the stalled stochastic iterate ``theta`` meets the finish's
