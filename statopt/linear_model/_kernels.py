@@ -1516,6 +1516,194 @@ def paired_suprema(margins, along, across, size, lam_p, lam_a, tolerance,
         thetas[i] = best_theta
 
 
+# More classes: the conjugate variable lives on the simplex, and the branch and
+# bound splits simplices instead of intervals.
+@njit
+def _simplex_terms(theta, label, logits, gram, shift, distance2, lam_p, lam_a):
+    """Entropy, and the rest of ``h(theta)``: linear part plus lens minimum.
+
+    ``h(theta) = H(theta) + e'c + lens(W'e)`` with ``e = theta - e_label``,
+    ``c`` the logits at the auxiliary anchor; the lens sees ``W'e`` only through
+    ``||W'e||^2 = e'(W W')e`` and ``d'W'e = e'(W d)``.
+    """
+    n_classes = theta.shape[0]
+    entropy = 0.0
+    linear = -logits[label]
+    norm2 = 0.0
+    along = 0.0
+    for k in range(n_classes):
+        if theta[k] > 0.0:
+            entropy -= theta[k] * np.log(theta[k])
+        linear += theta[k] * logits[k]
+        e_k = theta[k] - (1.0 if k == label else 0.0)
+        along += e_k * shift[k]
+        row = 0.0
+        for m in range(n_classes):
+            row += gram[k, m] * (theta[m] - (1.0 if m == label else 0.0))
+        norm2 += e_k * row
+    kappa = np.sqrt(max(norm2, 0.0))
+    if kappa == 0.0:
+        return entropy, linear - min(lam_p, lam_a) * np.sqrt(distance2)
+    along /= kappa
+    across = np.sqrt(max(distance2 - along * along, 0.0))
+    return entropy, linear + _lens_minimum(kappa, lam_p, lam_a, along, across)
+
+
+@njit
+def _log_sum_exp(z):
+    top = z.max()
+    return top + np.log(np.exp(z - top).sum())
+
+
+@njit
+def _simplex_dual_bound(barycentric, scores, offset, target, max_steps):
+    """``min_{mu >= 0} logsumexp(scores + B'mu) - offset`` from ``mu = 0``.
+
+    ``max {H(theta) + scores'theta : theta in S}`` for the sub-simplex ``S =
+    {theta in the simplex : B theta >= 0}`` (``B`` its barycentric map) is at
+    most that value for every ``mu >= 0`` (Lagrangian duality; over the whole
+    simplex the maximum is the log-sum-exp), so any iterate is a valid bound.
+    Projected Newton steps, stopping once the bound is below ``target``.
+    Returns the bound and the softmax point of the last ``mu``.
+    """
+    n_classes = scores.shape[0]
+    mu = np.zeros(n_classes)
+    z = scores.copy()
+    value = _log_sum_exp(z) - offset
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    for _ in range(max_steps):
+        if value <= target:
+            break
+        gradient = barycentric @ p
+        free = np.flatnonzero((mu > 0.0) | (gradient < 0.0))
+        if free.size == 0:
+            break
+        hessian = (barycentric * p[None, :]) @ barycentric.T - np.outer(gradient,
+                                                                          gradient)
+        # Least squares: the Hessian is singular where softmax weights underflow.
+        direction = np.linalg.lstsq(hessian[free][:, free], gradient[free])[0]
+        if not gradient[free] @ direction > 1e-14:
+            break
+        step = 1.0
+        improved = False
+        for _ in range(30):
+            trial = mu.copy()
+            for q in range(free.size):
+                trial[free[q]] = max(0.0, mu[free[q]] - step * direction[q])
+            z_trial = scores + barycentric.T @ trial
+            trial_value = _log_sum_exp(z_trial) - offset
+            if trial_value < value:
+                mu, z, value, improved = trial, z_trial, trial_value, True
+                break
+            step *= 0.5
+        if not improved:
+            break
+        p = np.exp(z - z.max())
+        p /= p.sum()
+    return value, p
+
+
+@njit
+def paired_simplex_suprema(logits, gram, shifts, distances2, labels, lam_p, lam_a,
+                           tolerance, max_nodes, values, uppers, thetas):
+    """Certified ``max_theta h_i(theta)`` over the simplex for every row.
+
+    ``h_i`` as in :func:`_simplex_terms` (concave entropy plus a convex lens
+    term). On a sub-simplex the convex part lies below its interpolation at the
+    vertices, an affine function; the rest is the entropy plus a linear
+    function, whose maximum over the sub-simplex is bounded by Lagrangian
+    duality (:func:`_simplex_dual_bound`) and by the entropy's tangent at the
+    centroid (which converges as simplices shrink, where the duality bound's
+    multipliers grow without bound). Simplices whose bound is within
+    ``tolerance`` of the best value found are dropped, the others halved
+    across their longest edge (depth first). ``values`` gets the best value,
+    ``uppers`` a certified upper bound (within ``tolerance`` unless a row used
+    ``max_nodes`` simplices), ``thetas`` the maximiser.
+    """
+    n_rows, n_classes = logits.shape
+    capacity = 64 * n_classes + 256
+    vertices = np.empty((capacity, n_classes, n_classes))
+    convex = np.empty((capacity, n_classes))  # the lens term at each vertex
+    point = np.empty(n_classes)
+    for i in range(n_rows):
+        label = labels[i]
+        logit, shift = logits[i], shifts[i]
+        best = -np.inf
+        for j in range(n_classes):
+            for k in range(n_classes):
+                vertices[0, j, k] = 1.0 if j == k else 0.0
+            entropy, rest = _simplex_terms(vertices[0, j], label, logit, gram,
+                                           shift, distances2[i], lam_p, lam_a)
+            convex[0, j] = rest - logit[j] + logit[label]
+            if entropy + rest > best:
+                best = entropy + rest
+                thetas[i] = vertices[0, j]
+        upper = best
+        top = 1
+        nodes = 0
+        while top > 0:
+            top -= 1
+            nodes += 1
+            simplex = vertices[top].T.copy()  # columns: the vertices
+            first, second, longest = 0, 1, -1.0
+            for a in range(n_classes):
+                for b in range(a + 1, n_classes):
+                    edge = 0.0
+                    for k in range(n_classes):
+                        edge += (vertices[top, a, k] - vertices[top, b, k]) ** 2
+                    if edge > longest:
+                        first, second, longest = a, b, edge
+            bound = np.inf
+            if longest > 1e-16:
+                # (Smaller simplices: the tangent below is as tight, and their
+                # barycentric map is near singular.)
+                barycentric = np.linalg.inv(simplex)
+                interpolation = barycentric.T @ convex[top]
+                bound, p = _simplex_dual_bound(barycentric, logit + interpolation,
+                                               logit[label], best + tolerance, 30)
+                # The dual's softmax point, pulled into the simplex, a candidate.
+                weights = np.maximum(barycentric @ p, 0.0)
+                point[:] = simplex @ (weights / weights.sum())
+                entropy, rest = _simplex_terms(point, label, logit, gram, shift,
+                                               distances2[i], lam_p, lam_a)
+                if entropy + rest > best:
+                    best = entropy + rest
+                    thetas[i] = point
+            # The entropy's tangent at the centroid plus the affine parts.
+            centroid = simplex.sum(axis=1) / n_classes
+            slope = -np.log(centroid)
+            base = centroid @ slope
+            tangent = -np.inf
+            for j in range(n_classes):
+                vertex = vertices[top, j]
+                tangent = max(tangent, base + slope @ (vertex - centroid)
+                              + vertex @ logit - logit[label] + convex[top, j])
+            bound = min(bound, tangent)
+            if bound <= best + tolerance:
+                upper = max(upper, bound)
+                continue
+            if longest < 1e-24 or top + 2 > capacity or nodes >= max_nodes:
+                upper = max(upper, bound)
+                continue
+            point[:] = 0.5 * (vertices[top, first] + vertices[top, second])
+            entropy, rest = _simplex_terms(point, label, logit, gram, shift,
+                                           distances2[i], lam_p, lam_a)
+            if entropy + rest > best:
+                best = entropy + rest
+                thetas[i] = point
+            lens = rest - point @ logit + logit[label]
+            vertices[top + 1] = vertices[top]
+            convex[top + 1] = convex[top]
+            vertices[top, second] = point
+            convex[top, second] = lens
+            vertices[top + 1, first] = point
+            convex[top + 1, first] = lens
+            top += 2
+        values[i] = best
+        uppers[i] = max(upper, best)
+
+
 @njit
 def slack_terms(F, a, values, inverse):
     """Minimise ``a_i tau - sum_k log(tau - F_ik)`` over ``tau`` for every row.

@@ -142,8 +142,9 @@ class _Master:
     two anchors.
     """
 
-    def __init__(self, P, Q, y_sign, weights, radii):
+    def __init__(self, P, Q, y_sign, weights, radii, fit_intercept):
         self.P, self.Q, self.y_sign, self.weights = P, Q, y_sign, weights
+        self.fit_intercept = fit_intercept
         self.radii = np.asarray(radii, dtype=float)
         n_rows = P.shape[0]
         self.Z = np.vstack([P, Q])
@@ -154,6 +155,12 @@ class _Master:
         self.Z = np.vstack([self.Z, Z])
         self.owner = np.concatenate([self.owner, rows])
         self._layout()
+
+    def stationary_masses(self, v, spread=1e-9):
+        return kkt_masses(self, v, self.fit_intercept, spread)
+
+    def lower_bound(self, masses, v):
+        return distribution_bound(self, masses, v, self.fit_intercept)
 
     def _layout(self):
         n_rows, n_features = self.P.shape
@@ -423,6 +430,84 @@ def _entropy_bound(design, q, target, start):
     return float(q @ _entropy(theta))
 
 
+def bundle(master, evaluate, start, free, tol, max_iter, verbose):
+    """The proximal bundle method shared by the two- and multiclass duals.
+
+    Each round minimises the master (the dual on the points found so far) plus a
+    proximal term around the best point ``v_hat``; the maximisers at the new point
+    join the master, which becomes ``v_hat`` if the dual objective fell by a tenth
+    of what the model predicted (Kiwiel's proximal bundle method, with the
+    exact smooth pieces of the model instead of linear cuts). ``evaluate(v)``
+    returns the certified objective at ``v`` with each row's attained value and
+    maximiser; the lower bound comes from the master's worst-case distributions
+    (``master.lower_bound``). Returns ``v_hat``, the two bounds and the Newton
+    steps.
+    """
+    def extend(v, values, Z):
+        _, F = master.terms(v)
+        behind = values > F.max(axis=1) + _ADD_SHARE * tol
+        if np.any(behind):
+            master.add(Z[behind], np.flatnonzero(behind))
+
+    best = start
+    upper, values, Z = evaluate(best)
+    extend(best, values, Z)
+    proximal, lower, steps = 1.0, -np.inf, 0
+    history = []
+    for rounds in range(1, _MAX_ROUNDS + 1):
+        # The next point needs no more accuracy than the bounds' distance, and
+        # ever more as rounds go (a lower bound that lags must not hold the
+        # master back).
+        accuracy = max(_MASTER_SHARE * tol,
+                       min(1e-2 * 0.3**rounds, 1e-3 * (upper - lower)))
+        first_t = (_WARM_START * master.owner.size / accuracy if rounds > 1
+                   else None)
+        v, used, masses = master.solve(best, best, proximal, free, accuracy,
+                                       max_iter - steps, 0, first_t)
+        steps += used
+        model = master.value(v)
+        # Three distributions: the model's multipliers, and least-squares
+        # multipliers at the best point over its maximisers (and near-maximisers).
+        # (The least-squares ones only once the model is nearly exact at the best
+        # point: before, their Newton solves cost time and bound nothing.)
+        lower = max(lower, master.lower_bound(masses, v))
+        if upper - master.value(best) <= 1e-3 * max(1.0, abs(upper)):
+            lower = max(lower, *(
+                master.lower_bound(master.stationary_masses(best, spread), best)
+                for spread in (1e-9, 1e-2 * min(upper - lower, 1.0))))
+        if verbose:
+            print(f"bundle round {rounds}: bounds {lower:.10g} .. {upper:.10g}, "
+                  f"model {model:.10g}, "
+                  f"{master.owner.size / master.P.shape[0]:.2f} points per row, "
+                  f"proximal {proximal:.3g}")
+        if upper - lower <= tol or steps >= max_iter:
+            break
+        # Stalled: neither bound moved by a hundredth of tol in _STALL rounds (the
+        # lower bound's rounding floor, about 1e-9, is above tol).
+        history.append((upper, lower))
+        if len(history) > _STALL and (
+                history[-1 - _STALL][0] - upper <= 1e-2 * tol
+                and lower - history[-1 - _STALL][1] <= 1e-2 * tol):
+            break
+        candidate, values, Z = evaluate(v)
+        extend(v, values, Z)
+        predicted, achieved = upper - model, upper - candidate
+        if achieved > 0 and achieved >= 0.1 * predicted:
+            best, upper = v, candidate
+        if predicted <= tol:
+            # The model sees no markedly better point: what is left is the lower
+            # bound, whose multipliers are those of the model's own minimum once
+            # the proximal term fades.
+            proximal = max(1e-3 * proximal, 1e-12)
+        elif achieved >= 0.9 * predicted:
+            # A step that achieves what the model predicted earns a weaker
+            # proximal term; a null step (the model was wrong there) a stronger one.
+            proximal = max(0.1 * proximal, 1e-12)
+        elif achieved < 0.1 * predicted:
+            proximal = min(4.0 * proximal, 1e8)
+    return best, upper, lower, steps
+
+
 def paired_binary_dual(P, Q, y_sign, weights, radius_p, radius_a, fit_intercept,
                        tol, max_iter, verbose=0):
     """Solve the exact dual above for two classes (a proximal bundle method).
@@ -457,78 +542,19 @@ def paired_binary_dual(P, Q, y_sign, weights, radius_p, radius_a, fit_intercept,
     P, Q = P / unit, Q / unit
     radius_p, radius_a = radius_p / unit, radius_a / unit
     radii = np.array([radius_p, radius_a])
-    master = _Master(P, Q, y_sign, weights, radii)
+    master = _Master(P, Q, y_sign, weights, radii, fit_intercept)
 
     def evaluate(v):
         values, uppers, Z = row_suprema(v[:n_features], v[n_features], v[-2], v[-1],
                                         P, Q, y_sign, _SUPREMUM_SHARE * tol)
         return radii @ v[-2:] + weights @ uppers, values, Z
 
-    def extend(v, values, Z):
-        _, F = master.terms(v)
-        behind = values > F.max(axis=1) + _ADD_SHARE * tol
-        if np.any(behind):
-            master.add(Z[behind], np.flatnonzero(behind))
-
     # Multipliers of the order of the loss over the radii keep r lam of the order
     # of the loss at any scale of the radii.
-    best = np.zeros(dim)
-    best[-2:] = 1.0 / max(1.0, radius_p + radius_a)
-    upper, values, Z = evaluate(best)
-    extend(best, values, Z)
-    proximal, lower, steps = 1.0, -np.inf, 0
-    history = []
-    for rounds in range(1, _MAX_ROUNDS + 1):
-        # The next point needs no more accuracy than the bounds' distance, and
-        # ever more as rounds go (a lower bound that lags must not hold the
-        # master back).
-        accuracy = max(_MASTER_SHARE * tol,
-                       min(1e-2 * 0.3**rounds, 1e-3 * (upper - lower)))
-        first_t = (_WARM_START * master.owner.size / accuracy if rounds > 1
-                   else None)
-        v, used, masses = master.solve(best, best, proximal, free, accuracy,
-                                       max_iter - steps, 0, first_t)
-        steps += used
-        model = master.value(v)
-        # Three distributions: the model's multipliers, and least-squares
-        # multipliers at the best point over its maximisers (and near-maximisers).
-        # (The least-squares ones only once the model is nearly exact at the best
-        # point: before, their Newton solves cost time and bound nothing.)
-        lower = max(lower, distribution_bound(master, masses, v, fit_intercept))
-        if upper - master.value(best) <= 1e-3 * max(1.0, abs(upper)):
-            lower = max(lower, *(
-                distribution_bound(master, kkt_masses(master, best, fit_intercept,
-                                                      spread), best, fit_intercept)
-                for spread in (1e-9, 1e-2 * min(upper - lower, 1.0))))
-        if verbose:
-            print(f"bundle round {rounds}: bounds {lower:.10g} .. {upper:.10g}, "
-                  f"model {model:.10g}, {master.owner.size / n_rows:.2f} points "
-                  f"per row, proximal {proximal:.3g}")
-        if upper - lower <= tol or steps >= max_iter:
-            break
-        # Stalled: neither bound moved by a hundredth of tol in _STALL rounds (the
-        # lower bound's rounding floor, about 1e-9, is above tol).
-        history.append((upper, lower))
-        if len(history) > _STALL and (
-                history[-1 - _STALL][0] - upper <= 1e-2 * tol
-                and lower - history[-1 - _STALL][1] <= 1e-2 * tol):
-            break
-        candidate, values, Z = evaluate(v)
-        extend(v, values, Z)
-        predicted, achieved = upper - model, upper - candidate
-        if achieved > 0 and achieved >= 0.1 * predicted:
-            best, upper = v, candidate
-        if predicted <= tol:
-            # The model sees no markedly better point: what is left is the lower
-            # bound, whose multipliers are those of the model's own minimum once
-            # the proximal term fades.
-            proximal = max(1e-3 * proximal, 1e-12)
-        elif achieved >= 0.9 * predicted:
-            # A step that achieves what the model predicted earns a weaker
-            # proximal term; a null step (the model was wrong there) a stronger one.
-            proximal = max(0.1 * proximal, 1e-12)
-        elif achieved < 0.1 * predicted:
-            proximal = min(4.0 * proximal, 1e8)
+    start = np.zeros(dim)
+    start[-2:] = 1.0 / max(1.0, radius_p + radius_a)
+    best, upper, lower, steps = bundle(master, evaluate, start, free, tol, max_iter,
+                                       verbose)
     w, b, lam = best[:n_features] / unit, best[n_features], best[-2:] / unit
     return (w, b, (lam[0], lam[1]), float(upper), float(upper - lower), steps,
             (master.Z * unit, master.owner))

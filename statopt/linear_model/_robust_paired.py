@@ -40,6 +40,10 @@ from ._robust_dual import (
     pairwise_dual_norm,
 )
 from ._robust_intersection import paired_binary_dual
+from ._robust_intersection_multiclass import (
+    MAX_EXACT_CLASSES,
+    paired_multiclass_dual,
+)
 
 # Multiclass penalties bound max_{k,l} ||w_k - w_l||_2 by sqrt(2) times the norm.
 _PAIR_FACTOR = np.sqrt(2.0)
@@ -313,9 +317,12 @@ default=None
                 "norms 'spectral', 'frobenius' or 'nuclear' (two classes: any norm); "
                 "it is not available with label flips or norm='pairwise'.")
         exact_pairs = paired and self.auxiliary_solver == "exact"
-        if exact_pairs and not binary:
+        if exact_pairs and n_classes > MAX_EXACT_CLASSES:
             raise ValueError(
-                "auxiliary_solver='exact' solves two-class problems; with "
+                f"auxiliary_solver='exact' solves up to {MAX_EXACT_CLASSES} classes "
+                f"(each row's worst case is a global maximisation over a "
+                f"{n_classes - 1}-dimensional simplex, whose certificate costs about "
+                "ten times more per class); with "
                 f"{n_classes} classes use auxiliary_solver='bound' (a certified "
                 "upper bound of the same worst case).")
         keep = weights > 0
@@ -345,7 +352,8 @@ default=None
             if exact_pairs:
                 self._contained_ball_collapse(
                     Xc, (X_auxiliary - center) / scale, Y, weights,
-                    self._paired_distance(X, X_auxiliary, weights), scale)
+                    self._paired_distance(X, X_auxiliary, weights), scale,
+                    "l2" if binary else "pairwise")
             elif paired:
                 rho, split, design = self._paired_problem(
                     X, X_auxiliary, Xc, (X_auxiliary - center) / scale, Y, weights,
@@ -356,15 +364,27 @@ default=None
                 rho, design = factor * self.radius / scale, Xc
             self.auxiliary_multipliers_ = None
             if exact_pairs:
-                w, b, lam, objective, gap, n_iter, _ = paired_binary_dual(
-                    Xc, (X_auxiliary - center) / scale, 2.0 * Y[:, 0] - 1.0,
-                    weights, self.radius / scale, self.radius_auxiliary / scale,
-                    self.fit_intercept, self.tol, self.max_iter, self.verbose)
-                # The barrier keeps w inside its cone, never exactly 0: logits
+                Ac = (X_auxiliary - center) / scale
+                if binary:
+                    w, b, lam, objective, gap, n_iter, _ = paired_binary_dual(
+                        Xc, Ac, 2.0 * Y[:, 0] - 1.0, weights, self.radius / scale,
+                        self.radius_auxiliary / scale, self.fit_intercept,
+                        self.tol, self.max_iter, self.verbose)
+                    W, b = w[None, :], np.array([b])
+                else:
+                    W, b, lam, objective, gap, n_iter, _ = paired_multiclass_dual(
+                        Xc, Ac, Y.argmax(axis=1), weights, self.radius / scale,
+                        self.radius_auxiliary / scale, n_classes,
+                        self.fit_intercept, self.tol, self.max_iter, self.verbose)
+                # The barrier keeps W inside its cones, never exactly 0: logits
                 # this flat at a certified optimum are the one-class model.
-                if gap <= self.tol and np.abs(Xc @ w).max() <= 1e-6:
+                logits = Xc @ W.T
+                if not binary:
+                    logits = logits - logits[:, :1]
+                if gap <= self.tol and np.abs(logits).max() <= 1e-6:
                     raise ValueError(_paired_collapse_message(self))
-                W, b = w[None, :], np.array([b])
+                if not binary:
+                    W = W - W.mean(axis=0)  # rows summing to zero, as scikit-learn
                 self.auxiliary_multipliers_ = (lam[0] / scale, lam[1] / scale)
                 self.dual_multiplier_ = None
                 self.coef_split_ = self.effective_radii_ = None
@@ -445,7 +465,7 @@ default=None
                                                total))
         return distance
 
-    def _contained_ball_collapse(self, Xc, Ac, Y, weights, distance, scale):
+    def _contained_ball_collapse(self, Xc, Ac, Y, weights, distance, scale, norm):
         """Refuse radii at which a ball inside the paired intersection collapses.
 
         Moving every row to the point of its pair segment at fraction ``t``
@@ -458,7 +478,7 @@ default=None
             inner = min(self.radius - t * distance,
                         self.radius_auxiliary - (1.0 - t) * distance)
             if inner > 0 and inner >= _radius_max(
-                    Xc + t * (Ac - Xc), Y, weights, self.fit_intercept, "l2",
+                    Xc + t * (Ac - Xc), Y, weights, self.fit_intercept, norm,
                     np.inf, scale):
                 raise ValueError(_paired_collapse_message(self))
 
