@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.optimize import minimize
-from scipy.special import log_expit
+from scipy.special import log_expit, logsumexp
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
@@ -93,15 +93,22 @@ def test_multiclass_bound_matches_cvxpy():
 
 
 def _row_supremum(w, b, sign, x, partner, lam_P, lam_A):
-    """Brute force: sup_x' l(sign (w'x' + b)) - lam_P |x' - x| - lam_A |x' - partner|.
+    """Brute force: sup_x' l(sign (w'x' + b)) - lam_P |x' - x| - lam_A |x' - a|."""
+    return _brute_supremum(lambda point: -log_expit(sign * (point @ w + b)), x,
+                           partner, lam_P, lam_A)
+
+
+def _brute_supremum(loss, x, partner, lam_P, lam_A):
+    """Brute force: sup_x' loss(x') - lam_P |x' - x| - lam_A |x' - partner| (plane).
 
     A grid over a box around both anchors, refined by Nelder-Mead from its best
-    points; the loss grows at most like |w| |x'|, and |w| <= lam_P + lam_A, so the
-    supremum is within the box's reach or approached at its edge.
+    points; the loss grows at most like its Lipschitz constant times |x'|, at most
+    lam_P + lam_A, so the supremum is within the box's reach or approached at its
+    edge.
     """
     def negative(point):
-        return -(-log_expit(sign * (point @ w + b)) - lam_P * np.linalg.norm(
-            point - x) - lam_A * np.linalg.norm(point - partner))
+        return -(loss(point) - lam_P * np.linalg.norm(point - x)
+                 - lam_A * np.linalg.norm(point - partner))
 
     grid = np.linspace(-8.0, 8.0, 81)
     points = np.array(np.meshgrid(grid, grid)).reshape(2, -1).T + (x + partner) / 2
@@ -241,7 +248,8 @@ def paired_problems(draw):
     columns = draw(st.sampled_from([n_features, n_features + 1]))
     X_auxiliary = draw(hnp.arrays(np.float64, (rows, columns), elements=st.one_of(
         finite, st.sampled_from([np.nan, np.inf, 1e300]))))
-    y = np.arange(n_rows) % 2
+    # Three classes reach the multiclass solvers (the exact one too).
+    y = np.arange(n_rows) % draw(st.sampled_from([2, 3]))
     features = draw(st.one_of(st.none(), hnp.arrays(
         np.float64, (draw(st.sampled_from([n_rows, n_rows + 1])),
                      draw(st.integers(1, 2))),
@@ -418,8 +426,10 @@ def test_exact_dual_lies_between_the_nominal_loss_and_the_bound(
 
 
 def test_exact_dual_refusals_and_warnings():
-    X, y = load_iris(return_X_y=True)
-    with pytest.raises(ValueError, match="two-class problems"):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = np.arange(60) % 6
+    with pytest.raises(ValueError, match="up to 5 classes"):
         _exact(X, y, X + 0.1, 0.1, 0.2)
     X, y, X_auxiliary = _shifted_pairs(10, 2, 0.2, 0)
     distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
@@ -504,3 +514,160 @@ def test_exact_dual_on_real_data_against_cvxpy_and_planar_brute_force():
 
     ours = row_suprema(w, b, lam_P, lam_A, P[:6], Q[:6], sign[:6], 1e-12)[0]
     np.testing.assert_allclose(ours, values, atol=1e-7)
+
+
+# More classes: the same checks, each supremum a maximisation over the simplex.
+def _cross_entropy(W, b, label):
+    def loss(point):
+        logits = W @ point + b
+        return logsumexp(logits) - logits[label]
+    return loss
+
+
+def _shifted_classes(n, n_classes, shift, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    centres = rng.normal(size=(n_classes, 2))
+    y = np.argmin(((X[:, None, :] - centres) ** 2).sum(axis=2)
+                  + 0.3 * rng.normal(size=(n, n_classes)), axis=1)
+    y[:n_classes] = np.arange(n_classes)  # every class present
+    X_auxiliary = X + shift + 0.3 * rng.normal(size=X.shape)
+    return X, y, X_auxiliary
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n_classes", [3, 4])
+def test_multiclass_row_suprema_equal_a_brute_force_maximisation(seed, n_classes):
+    from statopt.linear_model._robust_intersection_multiclass import (
+        multiclass_row_suprema,
+    )
+
+    rng = np.random.default_rng(seed)
+    X, _, X_auxiliary = _shifted_classes(4, n_classes, 0.5, seed)
+    y = rng.integers(0, n_classes, size=4)
+    W, b = 2.0 * rng.normal(size=(n_classes, 2)), rng.normal(size=n_classes)
+    # Multipliers from barely above the Lipschitz constant max ||w_k - w_l|| to
+    # twice it, split unevenly: every regime of the lens.
+    largest = max(np.linalg.norm(W[k] - W[m]) for k in range(n_classes)
+                  for m in range(n_classes))
+    total = largest * rng.uniform(1.001, 2.0)
+    share = rng.uniform(0.1, 0.9)
+    lam_P, lam_A = share * total, (1.0 - share) * total
+    values, uppers, Z = multiclass_row_suprema(W, b, lam_P, lam_A, X, X_auxiliary,
+                                               y, 1e-12)
+    brute = [_brute_supremum(_cross_entropy(W, b, label), x, a, lam_P, lam_A)
+             for x, a, label in zip(X, X_auxiliary, y)]
+    np.testing.assert_allclose(values, brute, atol=1e-8)
+    assert np.all(uppers >= values) and np.all(uppers - values <= 1e-11)
+    attained = [_cross_entropy(W, b, label)(z) - lam_P * np.linalg.norm(z - x)
+                - lam_A * np.linalg.norm(z - a)
+                for z, x, a, label in zip(Z, X, X_auxiliary, y)]
+    np.testing.assert_allclose(attained, values, atol=1e-9)
+
+
+def _cvxpy_restricted_multiclass(X, y, X_auxiliary, radii, Z, owner, n_classes):
+    """The multiclass dual with each supremum restricted to the points ``Z``.
+
+    Any finite set of points gives a lower bound of the optimum.
+    """
+    cp = pytest.importorskip("cvxpy")
+    n, p = X.shape
+    W, b = cp.Variable((n_classes, p)), cp.Variable(n_classes)
+    lam, tau = cp.Variable(2, nonneg=True), cp.Variable(n)
+    constraints = [cp.norm(W[k] - W[m]) <= lam[0] + lam[1]
+                   for k in range(n_classes) for m in range(k + 1, n_classes)]
+    for point, row in zip(Z, owner):
+        logits = W @ point + b
+        constraints.append(tau[row] >= cp.log_sum_exp(logits) - logits[y[row]]
+                           - lam[0] * np.linalg.norm(point - X[row])
+                           - lam[1] * np.linalg.norm(point - X_auxiliary[row]))
+    problem = cp.Problem(cp.Minimize(radii[0] * lam[0] + radii[1] * lam[1]
+                                     + cp.sum(tau) / n), constraints)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Clarabel "inaccurate"
+        problem.solve(solver="CLARABEL")
+    return problem.value
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multiclass_exact_dual_against_brute_force_and_cvxpy(seed):
+    pytest.importorskip("cvxpy")
+    from statopt.linear_model._robust_intersection_multiclass import (
+        paired_multiclass_dual,
+    )
+
+    X, y, X_auxiliary = _shifted_classes(8, 3, 0.2, seed)
+    distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
+    radius, radius_auxiliary = 0.6 * distance, 0.7 * distance
+    model = _exact(X, y, X_auxiliary, radius, radius_auxiliary, tol=1e-8)
+    assert model.duality_gap_ <= 1e-8
+    lam_P, lam_A = model.auxiliary_multipliers_
+    W, b = model.coef_, model.intercept_
+    np.testing.assert_allclose(W.sum(axis=0), 0.0, atol=1e-12)
+    rows = [_brute_supremum(_cross_entropy(W, b, label), x, a, lam_P, lam_A)
+            for x, a, label in zip(X, X_auxiliary, y)]
+    brute = radius * lam_P + radius_auxiliary * lam_A + np.mean(rows)
+    assert abs(brute - model.objective_) <= 1e-6
+    weights = np.full(len(y), 1.0 / len(y))
+    *_, (Z, owner) = paired_multiclass_dual(X, X_auxiliary, y, weights, radius,
+                                            radius_auxiliary, 3, True, 1e-8, 10000)
+    lower = _cvxpy_restricted_multiclass(X, y, X_auxiliary,
+                                         (radius, radius_auxiliary), Z, owner, 3)
+    assert abs(lower - model.objective_) <= 1e-6
+
+
+def test_multiclass_exact_dual_is_the_one_ball_model_when_a_ball_reaches_around():
+    # The one-ball reference is the exact pairwise dual (a separate barrier
+    # solver, no auxiliary data).
+    X, y, X_auxiliary = _shifted_classes(15, 3, 0.3, 4)
+    distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
+    primary = RobustPairedClassifier(radius=0.1, norm="pairwise",
+                                     tol=1e-10).fit(X, y)
+    both = _exact(X, y, X_auxiliary, 0.1, 0.1 + 1.01 * distance, tol=1e-8)
+    assert abs(both.objective_ - primary.objective_) <= 1e-7
+    auxiliary = RobustPairedClassifier(radius=0.1, norm="pairwise",
+                                       tol=1e-10).fit(X_auxiliary, y)
+    both = _exact(X, y, X_auxiliary, 0.1 + 1.01 * distance, 0.1, tol=1e-8)
+    assert abs(both.objective_ - auxiliary.objective_) <= 1e-7
+    smaller = RobustPairedClassifier(radius=0.05, norm="pairwise",
+                                     tol=1e-10).fit(X, y)
+    both = _exact(X, y, X.copy(), 0.05, 0.2, tol=1e-8)
+    assert abs(both.objective_ - smaller.objective_) <= 1e-7
+
+
+def test_multiclass_exact_dual_lies_between_the_nominal_loss_and_the_bound():
+    X, y, X_auxiliary = _shifted_classes(12, 4, 0.4, 2)
+    distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
+    radius, radius_auxiliary = 0.3 * distance, 0.9 * distance
+    bound = RobustPairedClassifier(radius=radius, radius_auxiliary=radius_auxiliary,
+                                   tol=1e-10).fit(X, y, X_auxiliary=X_auxiliary)
+    exact = _exact(X, y, X_auxiliary, radius, radius_auxiliary, tol=1e-8)
+    assert exact.objective_ - exact.duality_gap_ <= bound.objective_
+    logits = X @ exact.coef_.T + exact.intercept_
+    nominal = np.mean(logsumexp(logits, axis=1) - logits[np.arange(len(y)), y])
+    assert exact.objective_ >= nominal
+    assert exact.predict_proba(X).shape == (len(y), 4)
+
+
+def test_multiclass_exact_dual_on_iris_against_cvxpy():
+    # Iris (standardised, every third row), partners under a multiplicative
+    # drift: the optimum against cvxpy on the dual restricted to the kept points.
+    pytest.importorskip("cvxpy")
+    from sklearn.preprocessing import StandardScaler
+
+    from statopt.linear_model._robust_intersection_multiclass import (
+        paired_multiclass_dual,
+    )
+
+    X, y = load_iris(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X)[::3], y[::3]
+    rng = np.random.default_rng(0)
+    X_auxiliary = 1.1 * X + 0.2 * rng.normal(size=X.shape)
+    distance = np.mean(np.linalg.norm(X - X_auxiliary, axis=1))
+    weights = np.full(len(y), 1.0 / len(y))
+    radii = (0.1, distance - 0.05)
+    W, b, _, objective, gap, _, (Z, owner) = paired_multiclass_dual(
+        X, X_auxiliary, y, weights, *radii, 3, True, 1e-7, 20000)
+    assert gap <= 1e-7
+    lower = _cvxpy_restricted_multiclass(X, y, X_auxiliary, radii, Z, owner, 3)
+    assert abs(lower - objective) <= 1e-6
