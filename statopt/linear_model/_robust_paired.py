@@ -103,12 +103,15 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         two classes.
     auxiliary_solver : {'bound', 'exact'}, default='bound'
         How the auxiliary ball is solved. 'bound': the certified upper bound
-        above (block FISTA; any number of classes). 'exact': two classes only,
+        above (block FISTA; any number of classes). 'exact': up to 5 classes,
         the exact dual of the paired intersection, solved by a proximal bundle
-        method whose model keeps worst-case points per row, with a certified gap
-        from a worst-case distribution (user guide: "The exact dual"). The exact
-        worst case is at most the bound and often well below it; the solve costs
-        seconds where the bound's costs milliseconds.
+        method whose model keeps worst-case points per row (each found by a
+        certified branch and bound, over an interval for two classes and over
+        the simplex for more), with a certified gap from a worst-case
+        distribution (user guide: "The exact dual"). The exact worst case is at
+        most the bound and often well below it; the solve costs seconds where
+        the bound's costs milliseconds, and about ten times more per class above
+        three.
     label_flip_cost : float, default=np.inf
         Transport cost of changing a label (``kappa``). ``np.inf``: labels are not
         perturbed. Finite values use the exact pairwise penalty (``norm`` is
@@ -194,8 +197,9 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
     same set of solutions), so it gains over a tuned LogisticRegression only
     through how the radius is chosen. The exact dual of the intersected balls
     has a non-concave inner maximisation per row; through the conjugate of the
-    logistic loss it becomes one-dimensional and is certified by branch and bound
-    (``auxiliary_solver='exact'``, two classes). By default the auxiliary ball is
+    loss it becomes a maximisation over the simplex of the class probabilities
+    (one-dimensional for two classes) and is certified by branch and bound
+    (``auxiliary_solver='exact'``, up to 5 classes). By default the auxiliary ball is
     solved through the certified bound described under ``radius_auxiliary``;
     the user guide derives both and measures the bound's slack.
 
