@@ -28,7 +28,13 @@ from scipy.special import entr, logsumexp, softmax
 
 from .._numba import kernel_input
 from ._kernels import paired_simplex_suprema
-from ._robust_dual import _central_path, _pair_cones, _softmax_derivatives
+from ._robust_dual import (
+    _OUTER_BUDGET,
+    _central_path,
+    _packed_outer,
+    _pair_cones,
+    _softmax_derivatives,
+)
 from ._robust_intersection import (
     _SUPREMUM_SHARE,
     _maximisers,
@@ -122,6 +128,10 @@ class _MulticlassMaster:
             np.linalg.norm(self.Z - self.Q[owner], axis=1)])
         self.design = np.column_stack([self.Z, np.ones(owner.size)])
         self.onehot = np.eye(self.n_classes)[self.labels[owner]]
+        # The softmax Hessian's outer products of the points, kept with them (the
+        # points change once per round, the Hessian at every Newton step).
+        self.packed = (_packed_outer(self.design) if owner.size * self.stride * (
+            self.stride + 1) // 2 <= _OUTER_BUDGET else None)
 
     def unpack(self, v):
         packed = np.zeros((self.n_classes, self.stride))
@@ -188,7 +198,8 @@ class _MulticlassMaster:
             scaled = gradients * (pi * pi)[:, None]
             hessian = scaled.T @ gradients
             _softmax_derivatives(self.design, residuals, self.onehot, pi,
-                                 self.n_classes - 1, add_to=hessian[:size, :size])
+                                 self.n_classes - 1, self.packed,
+                                 add_to=hessian[:size, :size])
             row_sums = self.rows @ scaled
             totals = self.rows @ (pi * pi)
             hessian -= (row_sums / totals[:, None]).T @ row_sums
@@ -213,7 +224,13 @@ class _MulticlassMaster:
         _, inverse = _slack_terms(t * weights, F)
         pi = inverse[owner, slot]
         masses = weights[owner] * pi / np.bincount(owner, pi)[owner]
-        return v, steps, masses
+        # The cones' multipliers at t: the derivative of their barrier in lam.
+        W, _, lam = self.unpack(v)
+        total = lam.sum()
+        room = total**2 - np.array([np.sum((W[k] - W[m]) ** 2)
+                                    for k, m in self.pairs])
+        cones = np.where(room > 0, 2.0 * total / (t * room), 0.0)
+        return v, steps, (masses, cones)
 
     def stationary_masses(self, v, spread=1e-9):
         """Masses of the points that make ``v`` stationary, by least squares.
@@ -233,10 +250,12 @@ class _MulticlassMaster:
         gradients = self._point_gradients(logits, lam)[0][active]
         columns = [np.column_stack([gradients[:, :self.size], -gradients[:, -2:]]).T]
         total = lam.sum()
-        for k, m in self.pairs:
+        cone_pairs = []
+        for index, (k, m) in enumerate(self.pairs):
             difference = W[k] - W[m]
             size = np.linalg.norm(difference)
             if total - size <= 1e-6 * total and size > 0:
+                cone_pairs.append(index)
                 column = np.zeros(self.size + 2)
                 for cls, sign in ((k, 1.0), (m, -1.0)):
                     if cls < self.n_classes - 1:
@@ -261,20 +280,24 @@ class _MulticlassMaster:
         sums = np.bincount(self.owner, masses, minlength=n_rows)
         with np.errstate(invalid="ignore", divide="ignore"):
             masses *= np.where(sums > 0, self.weights / sums, 0.0)[self.owner]
-        return masses
+        cones = np.zeros(len(self.pairs))
+        cones[cone_pairs] = solution[active.size:]
+        return masses, cones
 
-    def lower_bound(self, masses, v):
+    def lower_bound(self, multipliers, v):
         """A certified lower bound of the optimum from a distribution in the set.
 
         As :func:`._robust_intersection.distribution_bound`: ``masses`` on the
         points, mixed with the pair segments' points as far as needed to meet
-        both budgets; the budget left, ``rho``, moves a vanishing share of a
-        label-``a`` row to infinity along ``d = (w_c - w_a) / ||w_c - w_a||``
-        for the pairs ``(a, c)`` nearest their cone (shared as the cones'
-        barrier multipliers), adding at least ``rho (w_c - w_a)'d`` to the loss.
-        The minimum of the resulting multinomial logistic regression is bounded
-        below by its entropy dual. Returns ``-inf`` when this fails.
+        both budgets; the cones' multipliers ``nu`` (``multipliers = (masses,
+        nu)``, as :meth:`solve` and :meth:`stationary_masses` return them),
+        scaled to fit the budget left, move a vanishing share of a label-``a``
+        row to infinity along ``d = (w_c - w_a) / ||w_c - w_a||`` for each pair
+        ``(a, c)``, adding at least ``nu (w_c - w_a)'d`` to the loss. The minimum
+        of the resulting multinomial logistic regression is bounded below by its
+        entropy dual. Returns ``-inf`` when this fails.
         """
+        masses, cones = multipliers
         P, Q, weights, labels = self.P, self.Q, self.weights, self.labels
         radius_p, radius_a = self.radii
         costs = masses @ self.costs
@@ -296,23 +319,17 @@ class _MulticlassMaster:
         if not q.size:
             return -np.inf  # no masses found (a failed least squares)
         design = np.column_stack([points, np.full(len(q), float(self.fit_intercept))])
-        present = np.bincount(labels, minlength=self.n_classes) > 0
+        # Label m escapes along w_k - w_m (or k along w_m - w_k): the same term
+        # nu (w_k - w_m)'d, so either label may hold it.
         escape = np.zeros((self.n_classes, self.stride))
-        shares = []
-        for k, m in self.pairs:
-            difference = W[k] - W[m]
-            size = np.linalg.norm(difference)
-            room = lam.sum() ** 2 - size**2
-            if size > 0 and room > 0:
-                shares.append((1.0 / room, k, m, difference / size))
-        if shares:
-            total = sum(share for share, *_ in shares)
-            for share, k, m, direction in shares:
-                # Label m escapes towards class k (or k towards m).
-                label, rival = (m, k) if present[m] else (k, m)
-                sign = 1.0 if label == m else -1.0
-                escape[rival, :-1] += rho * share / total * sign * direction
-                escape[label, :-1] -= rho * share / total * sign * direction
+        if cones.sum() > 0:
+            cones = cones * min(1.0, rho / cones.sum())
+            for nu, (k, m) in zip(cones, self.pairs):
+                difference = W[k] - W[m]
+                size = np.linalg.norm(difference)
+                if nu > 0 and size > 0:
+                    escape[k, :-1] += nu * difference / size
+                    escape[m, :-1] -= nu * difference / size
         start = np.column_stack([W, b if self.fit_intercept else np.zeros_like(b)])
         return max(_entropy_bound(design, labels[rows], q, escape, start),
                    _entropy_bound(design, labels[rows], q, np.zeros_like(escape),
@@ -322,40 +339,75 @@ class _MulticlassMaster:
 def _entropy_bound(design, labels, q, target, start):
     """``min_V sum_j q_j l(V a_j, y_j) + <target, V>`` from below, certified.
 
-    Newton's method from ``start`` (the last class held at zero), then the
-    entropy dual at ``theta_j = softmax(V a_j)`` made feasible (``sum_j q_j
-    (theta_j - e_{y_j}) a_j' = -target``) by the least-norm correction
-    ``delta_j = q_j G a_j``; ``-inf`` if that leaves the simplex or Newton's
-    method diverges.
+    The entropy dual: ``sum_j q_j H(theta_j)`` for any ``theta_j`` in the
+    simplex with ``sum_j q_j (theta_j - e_{y_j}) a_j' = -target``. Candidates
+    ``theta_j = softmax(V a_j)`` at ``start`` and at the end of damped Newton
+    steps from it (the last class held at zero), each made feasible by the
+    least-norm correction ``delta_j = q_j G a_j``; the larger bound is returned,
+    ``-inf`` if both leave the simplex. (When the points are nearly separable
+    the minimum lies far out and Newton's iterates run off towards it, with
+    probabilities near 0 or 1 and a bound near 0: the start, a near-optimal
+    point of the robust problem, is then the better candidate.)
     """
     n_classes, stride = target.shape
     onehot = np.eye(n_classes)[labels]
-    V = start - start[-1]
-    with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(100):
-            probabilities = softmax(design @ V.T, axis=1)
-            residuals = probabilities - onehot
-            gradient, hessian = _softmax_derivatives(design, residuals, onehot, q,
-                                                     n_classes - 1)
-            gradient = gradient + target[:-1].ravel()
-            if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(gradient))):
-                return -np.inf
-            step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
-            V[:-1] -= step.reshape(n_classes - 1, stride)
-            if np.abs(step).max() <= 1e-13 * (1.0 + np.abs(V).max()):
-                break
-        theta = softmax(design @ V.T, axis=1)
-        residual = ((theta - onehot) * q[:, None]).T @ design + target
+    packed = (_packed_outer(design) if design.shape[0] * stride * (stride + 1) // 2
+              <= _OUTER_BUDGET else None)
+    weighted = design * q[:, None]
+    inverse = np.linalg.pinv(weighted.T @ weighted)
+
+    def objective(V):
+        logits = design @ V.T
+        return (q @ (logsumexp(logits, axis=1) - np.einsum("ij,ij->i", logits,
+                                                             onehot))
+                + np.sum(target * V))
+
+    def corrected(V):
+        with np.errstate(over="ignore", invalid="ignore"):
+            theta = softmax(design @ V.T, axis=1)
+            residual = ((theta - onehot) * q[:, None]).T @ design + target
         if not np.all(np.isfinite(residual)):
             return -np.inf
-    weighted = design * q[:, None]
-    correction = -residual @ np.linalg.pinv(weighted.T @ weighted)
-    theta = theta + q[:, None] * (design @ correction.T)
-    left = ((theta - onehot) * q[:, None]).T @ design + target
-    if not (np.all(theta >= 0) and np.abs(left).max() <= 1e-9 * (
-            1.0 + np.abs(target).max())):
-        return -np.inf
-    return float(q @ entr(theta).sum(axis=1))
+        theta = theta - q[:, None] * (design @ (residual @ inverse).T)
+        # Entries of zero probability come back as rounding around zero.
+        if not np.all(theta >= -1e-14):
+            return -np.inf
+        theta = np.maximum(theta, 0.0)
+        theta /= theta.sum(axis=1, keepdims=True)
+        left = ((theta - onehot) * q[:, None]).T @ design + target
+        if not np.abs(left).max() <= 1e-9 * (1.0 + np.abs(target).max()):
+            return -np.inf
+        return float(q @ entr(theta).sum(axis=1))
+
+    V = start - start[-1]
+    at_start = corrected(V)
+    value = objective(V)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(200):
+            residuals = softmax(design @ V.T, axis=1) - onehot
+            gradient, hessian = _softmax_derivatives(design, residuals, onehot, q,
+                                                     n_classes - 1, packed)
+            gradient = gradient + target[:-1].ravel()
+            if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(gradient))):
+                return at_start
+            step = np.linalg.lstsq(hessian, gradient, rcond=1e-12)[0]
+            decrement = gradient @ step
+            if not decrement > 1e-28:
+                break
+            size = 1.0
+            while size > 1e-10:
+                trial = V.copy()
+                trial[:-1] -= size * step.reshape(n_classes - 1, stride)
+                trial_value = objective(trial)
+                if trial_value <= value - 0.25 * size * decrement:
+                    break
+                size *= 0.5
+            else:
+                break
+            V, value = trial, trial_value
+            if not np.abs(V).max() < 1e8:
+                return at_start  # running off: no finite minimum
+    return max(at_start, corrected(V))
 
 
 def paired_multiclass_dual(P, Q, labels, weights, radius_p, radius_a, n_classes,
