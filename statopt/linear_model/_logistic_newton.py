@@ -317,9 +317,14 @@ def newton_direction(hessian, gradient, theta, l1, free, cd_tol):
     slope = gradient + hessian @ exact
     if np.any(np.abs(slope[zero]) > l1[zero]):
         return direction
-    if _model(hessian, gradient, theta, l1, exact)[0] <= _model(
-        hessian, gradient, theta, l1, direction
-    )[0]:
+    model, linear = _model(hessian, gradient, theta, l1, exact)
+    # The model's minimiser has a linear part -d'Hd <= 0. On a nearly singular
+    # Hessian (raw wine, L1 at C=1e4) the solve can return a huge step (1e7) whose
+    # computed d'Hd is negative from rounding, so that its model value looks lower
+    # than coordinate descent's while it is not a descent direction at all.
+    if linear < 0.0 <= model - linear and (
+        model <= _model(hessian, gradient, theta, l1, direction)[0]
+    ):
         return exact
     return direction
 
