@@ -291,7 +291,7 @@ class _MulticlassMaster:
         points, mixed with the pair segments' points as far as needed to meet
         both budgets; the cones' multipliers ``nu`` (``multipliers = (masses,
         nu)``, as :meth:`solve` and :meth:`stationary_masses` return them),
-        scaled to fit the budget left, move a vanishing share of a label-``a``
+        scaled to sum to the budget left, move a vanishing share of a label-``a``
         row to infinity along ``d = (w_c - w_a) / ||w_c - w_a||`` for each pair
         ``(a, c)``, adding at least ``nu (w_c - w_a)'d`` to the loss. The minimum
         of the resulting multinomial logistic regression is bounded below by its
@@ -323,7 +323,9 @@ class _MulticlassMaster:
         # nu (w_k - w_m)'d, so either label may hold it.
         escape = np.zeros((self.n_classes, self.stride))
         if cones.sum() > 0:
-            cones = cones * min(1.0, rho / cones.sum())
+            # The multipliers share out the budget left (at an optimum they sum
+            # to it; the barrier's scale is only as good as its centring).
+            cones = cones * (rho / cones.sum())
             for nu, (k, m) in zip(cones, self.pairs):
                 difference = W[k] - W[m]
                 size = np.linalg.norm(difference)
@@ -358,9 +360,10 @@ def _entropy_bound(design, labels, q, target, start):
 
     def objective(V):
         logits = design @ V.T
-        return (q @ (logsumexp(logits, axis=1) - np.einsum("ij,ij->i", logits,
-                                                             onehot))
-                + np.sum(target * V))
+        top = logits.max(axis=1, keepdims=True)
+        losses = (top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+                  - np.einsum("ij,ij->i", logits, onehot))
+        return q @ losses + np.sum(target * V)
 
     def corrected(V):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -383,7 +386,7 @@ def _entropy_bound(design, labels, q, target, start):
     at_start = corrected(V)
     value = objective(V)
     with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(200):
+        for _ in range(50):
             residuals = softmax(design @ V.T, axis=1) - onehot
             gradient, hessian = _softmax_derivatives(design, residuals, onehot, q,
                                                      n_classes - 1, packed)
@@ -392,7 +395,8 @@ def _entropy_bound(design, labels, q, target, start):
                 return at_start
             step = np.linalg.lstsq(hessian, gradient, rcond=1e-12)[0]
             decrement = gradient @ step
-            if not decrement > 1e-28:
+            # Below rounding of the objective no line search can succeed.
+            if not decrement > 1e-15 * (abs(value) + 1e-300):
                 break
             size = 1.0
             while size > 1e-10:
