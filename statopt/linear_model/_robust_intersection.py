@@ -142,6 +142,8 @@ class _Master:
     two anchors.
     """
 
+    warm_start = _WARM_START
+
     def __init__(self, P, Q, y_sign, weights, radii, fit_intercept):
         self.P, self.Q, self.y_sign, self.weights = P, Q, y_sign, weights
         self.fit_intercept = fit_intercept
@@ -460,7 +462,7 @@ def bundle(master, evaluate, start, free, tol, max_iter, verbose):
         # master back).
         accuracy = max(_MASTER_SHARE * tol,
                        min(1e-2 * 0.3**rounds, 1e-3 * (upper - lower)))
-        first_t = (_WARM_START * master.owner.size / accuracy if rounds > 1
+        first_t = (master.warm_start * master.owner.size / accuracy if rounds > 1
                    else None)
         v, used, masses = master.solve(best, best, proximal, free, accuracy,
                                        max_iter - steps, 0, first_t)
