@@ -44,7 +44,7 @@ from ._robust_intersection import (
 )
 
 # Classes up to which auxiliary_solver='exact' runs: the simplices each row's
-# certificate needs grow about tenfold per class (measured on digits: a median
+# certificate needs grow five to tenfold per class (measured on digits: a median
 # of 31 / 285 / 1372 / 8517 at 3 / 4 / 5 / 6 classes; 10 classes did not reach
 # a 1e-7 certificate within 200,000 simplices per row).
 MAX_EXACT_CLASSES = 5

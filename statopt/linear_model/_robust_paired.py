@@ -110,7 +110,7 @@ class RobustPairedClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimat
         the simplex for more), with a certified gap from a worst-case
         distribution (user guide: "The exact dual"). The exact worst case is at
         most the bound and often well below it; the solve costs seconds where
-        the bound's costs milliseconds, and about ten times more per class above
+        the bound's costs milliseconds, and five to ten times more per class above
         three.
     label_flip_cost : float, default=np.inf
         Transport cost of changing a label (``kappa``). ``np.inf``: labels are not
@@ -325,8 +325,8 @@ default=None
             raise ValueError(
                 f"auxiliary_solver='exact' solves up to {MAX_EXACT_CLASSES} classes "
                 f"(each row's worst case is a global maximisation over a "
-                f"{n_classes - 1}-dimensional simplex, whose certificate costs about "
-                "ten times more per class); with "
+                f"{n_classes - 1}-dimensional simplex, whose certificate costs five "
+                "to ten times more per class); with "
                 f"{n_classes} classes use auxiliary_solver='bound' (a certified "
                 "upper bound of the same worst case).")
         keep = weights > 0
