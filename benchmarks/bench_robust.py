@@ -32,7 +32,7 @@ test rows (exact for linear models).
 7. the same for more classes: iris and wine (partners under a multiplicative
    drift plus noise) and digits 0-2 / 0-3 / 0-4 (partners under the contrast
    change of section 5) on their first 10 principal components, then digits
-   0-2 on all 64 pixels with the exact solver's Newton steps capped at 3000
+   0-2 on all 64 pixels with the exact solver's Newton steps capped at 6000
    (its bundle method needs many rounds there; the gap reached is printed);
    one radius pair each.
 
@@ -594,7 +594,7 @@ def section_exact_multiclass(quick, tol=1e-7):
         for solver in ("bound", "exact"):
             # All 64 pixels: the bundle method needs many rounds (many more
             # coefficients); its budget of Newton steps is capped, the gap printed.
-            budget = 3000 if name == "digits3" and solver == "exact" else 10000
+            budget = 6000 if name == "digits3" and solver == "exact" else 10000
             model = RobustPairedClassifier(radius=radius,
                                            radius_auxiliary=radius_auxiliary,
                                            auxiliary_solver=solver, tol=tol,

@@ -473,6 +473,10 @@ def bundle(master, evaluate, start, free, tol, max_iter, verbose):
         # (The least-squares ones only once the model is nearly exact at the best
         # point: before, their Newton solves cost time and bound nothing.)
         lower = max(lower, master.lower_bound(masses, v))
+        if getattr(master, "model_bounds", False) and upper - lower > tol:
+            steps += master.solve(v, v, 0.0, free, accuracy, max_iter - steps, 0,
+                                  first_t)[1]
+            lower = max(lower, master.model_bound)
         if upper - master.value(best) <= 1e-3 * max(1.0, abs(upper)):
             lower = max(lower, *(
                 master.lower_bound(master.stationary_masses(best, spread), best)
