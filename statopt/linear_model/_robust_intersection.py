@@ -133,24 +133,22 @@ def _slack_terms(a, F):
     return values, inverse
 
 
-class _Master:
-    """The dual with each ``T_i`` restricted to finitely many points ``z``.
+class _PointMaster:
+    """Finitely many points ``z`` per row (first its two anchors) for a master.
 
-    ``T_i >= l(y_i (w'z + b)) - lam_P ||z - p_i|| - lam_A ||z - q_i||`` for every
-    ``z``, so the restricted objective is a lower model of the dual objective,
-    exact wherever a row's maximiser is among its points. Each row starts with its
-    two anchors.
+    Keeps the points, the row that owns each and its slot among the row's
+    points, the sparse row sums, and each point's distances to the two anchors;
+    subclasses lay out their loss terms in :meth:`_lay_out_terms`.
     """
 
     warm_start = _WARM_START
 
-    def __init__(self, P, Q, y_sign, weights, radii, fit_intercept):
-        self.P, self.Q, self.y_sign, self.weights = P, Q, y_sign, weights
-        self.fit_intercept = fit_intercept
+    def __init__(self, P, Q, weights, radii, fit_intercept):
+        self.P, self.Q, self.weights = P, Q, weights
         self.radii = np.asarray(radii, dtype=float)
-        n_rows = P.shape[0]
+        self.fit_intercept = fit_intercept
         self.Z = np.vstack([P, Q])
-        self.owner = np.tile(np.arange(n_rows), 2)
+        self.owner = np.tile(np.arange(P.shape[0]), 2)
         self._layout()
 
     def add(self, Z, rows):
@@ -158,14 +156,8 @@ class _Master:
         self.owner = np.concatenate([self.owner, rows])
         self._layout()
 
-    def stationary_masses(self, v, spread=1e-9):
-        return kkt_masses(self, v, self.fit_intercept, spread)
-
-    def lower_bound(self, masses, v):
-        return distribution_bound(self, masses, v, self.fit_intercept)
-
     def _layout(self):
-        n_rows, n_features = self.P.shape
+        n_rows = self.P.shape[0]
         owner = self.owner
         order = np.argsort(owner, kind="stable")
         counts = np.bincount(owner, minlength=n_rows)
@@ -179,6 +171,38 @@ class _Master:
         self.costs = np.column_stack([
             np.linalg.norm(self.Z - self.P[owner], axis=1),
             np.linalg.norm(self.Z - self.Q[owner], axis=1)])
+        self._lay_out_terms()
+
+    def _barrier_masses(self, v, t):
+        """The points' masses at barrier parameter ``t``: ``pi / t`` shared out
+        so that each row's masses sum to its weight."""
+        _, F = self.terms(v)
+        _, inverse = _slack_terms(t * self.weights, F)
+        pi = inverse[self.owner, self.slot]
+        return self.weights[self.owner] * pi / np.bincount(self.owner, pi)[self.owner]
+
+
+class _Master(_PointMaster):
+    """The dual with each ``T_i`` restricted to finitely many points ``z``.
+
+    ``T_i >= l(y_i (w'z + b)) - lam_P ||z - p_i|| - lam_A ||z - q_i||`` for every
+    ``z``, so the restricted objective is a lower model of the dual objective,
+    exact wherever a row's maximiser is among its points. Each row starts with its
+    two anchors.
+    """
+
+    def __init__(self, P, Q, y_sign, weights, radii, fit_intercept):
+        self.y_sign = y_sign
+        super().__init__(P, Q, weights, radii, fit_intercept)
+
+    def stationary_masses(self, v, spread=1e-9):
+        return kkt_masses(self, v, self.fit_intercept, spread)
+
+    def lower_bound(self, masses, v):
+        return distribution_bound(self, masses, v, self.fit_intercept)
+
+    def _lay_out_terms(self):
+        owner, n_features = self.owner, self.P.shape[1]
         self.design = np.empty((owner.size, n_features + 1))
         self.design[:, :n_features] = self.y_sign[owner, None] * self.Z
         self.design[:, n_features] = self.y_sign[owner]
@@ -259,11 +283,7 @@ class _Master:
         t = degree / gap if 0 < gap < np.inf else degree / tol
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             v = _recentre(barrier, v, free, t)
-        _, F = self.terms(v)
-        _, inverse = _slack_terms(t * weights, F)
-        pi = inverse[owner, slot]
-        masses = weights[owner] * pi / np.bincount(owner, pi)[owner]
-        return v, steps, masses
+        return v, steps, self._barrier_masses(v, t)
 
 
 def _recentre(barrier, v, free, t, max_steps=20):
@@ -514,6 +534,19 @@ def bundle(master, evaluate, start, free, tol, max_iter, verbose):
     return best, upper, lower, steps
 
 
+def unit_scale(P, Q, radius_p, radius_a):
+    """Anchors and radii in units where the anchors' entries have unit root mean
+    square: ``unit, P / unit, Q / unit, radii / unit``.
+
+    The proximal and barrier steps are not scale-free (then ``w' = w * unit`` and
+    ``lam' = lam * unit``; the objective is unchanged). With entries scaled to a
+    largest of one, digits took over 10,000 Newton steps instead of 1,200.
+    """
+    unit = float(np.sqrt(0.5 * (np.mean(P * P) + np.mean(Q * Q))))
+    unit = unit if np.isfinite(unit) and unit > 0 else 1.0
+    return unit, P / unit, Q / unit, np.array([radius_p, radius_a]) / unit
+
+
 def paired_binary_dual(P, Q, y_sign, weights, radius_p, radius_a, fit_intercept,
                        tol, max_iter, verbose=0):
     """Solve the exact dual above for two classes (a proximal bundle method).
@@ -539,15 +572,8 @@ def paired_binary_dual(P, Q, y_sign, weights, radius_p, radius_a, fit_intercept,
     dim = n_features + 3
     free = np.ones(dim, dtype=bool)
     free[n_features] = fit_intercept
-    # The proximal and barrier steps are not scale-free: solve in units where
-    # the anchors' entries have unit root mean square (then w' = w * unit and
-    # lam' = lam * unit; the objective is unchanged). With entries scaled to a
-    # largest of one, digits took over 10,000 Newton steps instead of 1,200.
-    unit = float(np.sqrt(0.5 * (np.mean(P * P) + np.mean(Q * Q))))
-    unit = unit if np.isfinite(unit) and unit > 0 else 1.0
-    P, Q = P / unit, Q / unit
-    radius_p, radius_a = radius_p / unit, radius_a / unit
-    radii = np.array([radius_p, radius_a])
+    unit, P, Q, radii = unit_scale(P, Q, radius_p, radius_a)
+    radius_p, radius_a = radii
     master = _Master(P, Q, y_sign, weights, radii, fit_intercept)
 
     def evaluate(v):

@@ -23,7 +23,6 @@ through the entropy dual of multinomial logistic regression.
 
 import numpy as np
 from scipy.optimize import nnls
-from scipy.sparse import csr_array
 from scipy.special import entr, logsumexp, softmax
 
 from .._numba import kernel_input
@@ -38,9 +37,11 @@ from ._robust_dual import (
 from ._robust_intersection import (
     _SUPREMUM_SHARE,
     _maximisers,
+    _PointMaster,
     _recentre,
     _slack_terms,
     bundle,
+    unit_scale,
 )
 
 # Classes up to which auxiliary_solver='exact' runs: the simplices each row's
@@ -81,7 +82,7 @@ def multiclass_row_suprema(W, b, lam_p, lam_a, P, Q, labels, tolerance):
                                        across, perpendicular)
 
 
-class _MulticlassMaster:
+class _MulticlassMaster(_PointMaster):
     """The dual with each ``T_i`` restricted to finitely many points ``z``.
 
     Variables ``v``: class ``k < K - 1`` holds ``w_k`` then ``b_k`` (the last
@@ -101,9 +102,7 @@ class _MulticlassMaster:
     model_bounds = True
 
     def __init__(self, P, Q, labels, weights, radii, n_classes, fit_intercept):
-        self.P, self.Q, self.labels, self.weights = P, Q, labels, weights
-        self.radii = np.asarray(radii, dtype=float)
-        self.n_classes, self.fit_intercept = n_classes, bool(fit_intercept)
+        self.labels, self.n_classes = labels, n_classes
         present = np.bincount(labels, minlength=n_classes) > 0
         # A pair's cone matters when a row's label is one of the two.
         self.pairs = [(k, m) for k in range(n_classes) for m in range(k + 1, n_classes)
@@ -113,30 +112,10 @@ class _MulticlassMaster:
         self.free = np.ones(self.size + 2, dtype=bool)
         if not fit_intercept:
             self.free[P.shape[1]:self.size:self.stride] = False
-        n_rows = P.shape[0]
-        self.Z = np.vstack([P, Q])
-        self.owner = np.tile(np.arange(n_rows), 2)
-        self._layout()
+        super().__init__(P, Q, weights, radii, bool(fit_intercept))
 
-    def add(self, Z, rows):
-        self.Z = np.vstack([self.Z, Z])
-        self.owner = np.concatenate([self.owner, rows])
-        self._layout()
-
-    def _layout(self):
-        n_rows = self.P.shape[0]
+    def _lay_out_terms(self):
         owner = self.owner
-        order = np.argsort(owner, kind="stable")
-        counts = np.bincount(owner, minlength=n_rows)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self.slot = np.empty(owner.size, dtype=np.intp)
-        self.slot[order] = np.arange(owner.size) - np.repeat(starts, counts)
-        self.width = counts.max()
-        self.rows = csr_array((np.ones(owner.size), (owner, np.arange(owner.size))),
-                              shape=(n_rows, owner.size))
-        self.costs = np.column_stack([
-            np.linalg.norm(self.Z - self.P[owner], axis=1),
-            np.linalg.norm(self.Z - self.Q[owner], axis=1)])
         self.design = np.column_stack([self.Z, np.ones(owner.size)])
         self.onehot = np.eye(self.n_classes)[self.labels[owner]]
         # The softmax Hessian's outer products of the points, kept with them (the
@@ -236,10 +215,7 @@ class _MulticlassMaster:
         t = degree / gap if 0 < gap < np.inf else degree / tol
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             v = _recentre(barrier, v, free, t)
-        _, F = self.terms(v)
-        _, inverse = _slack_terms(t * weights, F)
-        pi = inverse[owner, slot]
-        masses = weights[owner] * pi / np.bincount(owner, pi)[owner]
+        masses = self._barrier_masses(v, t)
         # The cones' multipliers at t: the derivative of their barrier in lam.
         W, _, lam = self.unpack(v)
         total = lam.sum()
@@ -439,11 +415,8 @@ def paired_multiclass_dual(P, Q, labels, weights, radius_p, radius_a, n_classes,
     objective, gap, n_steps, points`` (``W`` of shape ``(n_classes,
     n_features)``, the last class's row zero).
     """
-    unit = float(np.sqrt(0.5 * (np.mean(P * P) + np.mean(Q * Q))))
-    unit = unit if np.isfinite(unit) and unit > 0 else 1.0
-    P, Q = P / unit, Q / unit
-    radius_p, radius_a = radius_p / unit, radius_a / unit
-    radii = np.array([radius_p, radius_a])
+    unit, P, Q, radii = unit_scale(P, Q, radius_p, radius_a)
+    radius_p, radius_a = radii
     master = _MulticlassMaster(P, Q, labels, weights, radii, n_classes,
                                fit_intercept)
 
